@@ -1,0 +1,127 @@
+// Reverse-mode automatic differentiation on a tape recorded during the forward pass.
+//
+// Each differentiable op returns its result through `Tensor.record`, which attaches a
+// `GradNode` holding the inputs and a closure mapping the output gradient to the input
+// gradients. `backward()` visits nodes in reverse topological order, sums gradients of
+// tensors used more than once, and accumulates into `.grad` of leaves. Backward closures run
+// with recording off: there are no higher-order gradients.
+
+/// One recorded operation: its inputs and how to map an output gradient to input gradients.
+final class GradNode {
+    let op: String
+    var inputs: [Tensor]
+    var backward: ((Tensor) -> [Tensor?])?
+
+    init(op: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+        self.op = op
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+/// Whether operations are recorded for autograd on the current thread or task.
+public enum GradMode {
+    @TaskLocal static var disabled = false
+
+    /// True unless inside `withNoGrad`.
+    public static var isEnabled: Bool { !disabled }
+}
+
+/// Runs `body` without recording operations: results have no producer and need no gradient.
+@inline(__always)
+public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
+    try GradMode.$disabled.withValue(true) { try body() }
+}
+
+extension Tensor {
+    /// Attaches `backward` to `output` when recording is on and any input requires a gradient.
+    ///
+    /// `backward` receives the gradient of `output` and returns one gradient (or nil) per
+    /// input, each of the input's shape.
+    @inline(__always)
+    static func record(_ output: Tensor, op: String, inputs: [Tensor],
+                       backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
+            output.node = GradNode(op: op, inputs: inputs, backward: backward)
+        }
+        return output
+    }
+
+    /// Computes gradients of this tensor with respect to every leaf that requires one.
+    ///
+    /// - Parameters:
+    ///   - seed: the gradient of some scalar with respect to this tensor; defaults to 1 for
+    ///     a one-element tensor and is required otherwise.
+    ///   - retainGraph: keep the recorded closures so that `backward` can run again.
+    public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false) {
+        precondition(requiresGrad, "backward: tensor does not require grad and has no recorded producer")
+        let seedGrad: Tensor
+        if let seed {
+            precondition(seed.shape == shape,
+                         "backward: seed gradient of shape \(fmt(seed.shape)) for tensor of shape \(fmt(shape))")
+            seedGrad = seed
+        } else {
+            precondition(count == 1,
+                         "backward: a seed gradient is required for a non-scalar tensor of shape \(fmt(shape))")
+            seedGrad = Tensor.full(shape, 1, dtype: dtype)
+        }
+
+        // Topological order of the tensors that lead to `self`, by iterative DFS.
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Bool)] = [(self, false)]
+        while let (t, expanded) = stack.popLast() {
+            if expanded { order.append(t); continue }
+            if !visited.insert(ObjectIdentifier(t)).inserted { continue }
+            stack.append((t, true))
+            if let node = t.node {
+                for input in node.inputs where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+                    stack.append((input, false))
+                }
+            }
+        }
+
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seedGrad]
+        withNoGrad {
+            for t in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                if t.isLeaf || t.retainsGrad {
+                    if t.isLeaf && !t.leafRequiresGrad { continue }
+                    t.accumulateGrad(g)
+                }
+                guard let node = t.node else { continue }
+                guard let fn = node.backward else {
+                    preconditionFailure("backward: the graph through '\(node.op)' was already freed; pass retainGraph: true to the first backward")
+                }
+                let inputGrads = fn(g)
+                precondition(inputGrads.count == node.inputs.count,
+                             "backward: '\(node.op)' returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
+                for (input, ig) in Swift.zip(node.inputs, inputGrads) {
+                    guard let ig, input.requiresGrad else { continue }
+                    precondition(ig.shape == input.shape,
+                                 "backward: '\(node.op)' produced gradient \(fmt(ig.shape)) for input \(fmt(input.shape))")
+                    let key = ObjectIdentifier(input)
+                    if let existing = grads[key] {
+                        grads[key] = existing + ig
+                    } else {
+                        grads[key] = ig
+                    }
+                }
+                if !retainGraph {
+                    node.backward = nil
+                }
+            }
+        }
+    }
+
+    /// Adds `g` into `.grad`, allocating it on first use.
+    func accumulateGrad(_ g: Tensor) {
+        if let existing = grad {
+            existing.addInPlace(g)
+        } else {
+            // Own a fresh contiguous copy, so later in-place accumulation never touches
+            // storage that another tensor shares.
+            grad = g.contiguousCopy()
+        }
+    }
+}

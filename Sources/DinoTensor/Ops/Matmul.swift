@@ -1,0 +1,145 @@
+// Matrix products through BLAS: matmul (2-D and batched with broadcasting) and linear.
+
+import CBLAS
+
+/// How a 2-D strided view is handed to BLAS without copying, when its strides allow.
+struct BLASOperand {
+    let tensor: Tensor
+    let transposed: Bool
+    let ld: Int
+
+    /// Describes `t` (rank 2); copies it to contiguous when neither layout fits.
+    init(_ t: Tensor) {
+        let (r, c) = (t.shape[0], t.shape[1])
+        if t.strides[1] == 1 && t.strides[0] >= max(c, 1) {
+            tensor = t; transposed = false; ld = max(t.strides[0], 1)
+        } else if t.strides[0] == 1 && t.strides[1] >= max(r, 1) {
+            tensor = t; transposed = true; ld = max(t.strides[1], 1)
+        } else if r == 1 || c == 1 {
+            let cc = t.contiguousCopy()
+            tensor = cc; transposed = false; ld = max(c, 1)
+        } else {
+            let cc = t.contiguousCopy()
+            tensor = cc; transposed = false; ld = c
+        }
+    }
+}
+
+/// C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C, row-major, through BLAS.
+func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
+          into c: UnsafeMutableRawPointer, ldc: Int, dtype: DType, alpha: Double = 1, beta: Double = 0) {
+    if m == 0 || n == 0 { return }
+    let ta = a.transposed ? CblasTrans : CblasNoTrans
+    let tb = b.transposed ? CblasTrans : CblasNoTrans
+    switch dtype {
+    case .float32:
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
+                    a.tensor.pointer(Float.self), Int32(a.ld), b.tensor.pointer(Float.self), Int32(b.ld),
+                    Float(beta), c.assumingMemoryBound(to: Float.self), Int32(ldc))
+    case .float64:
+        cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
+                    a.tensor.pointer(Double.self), Int32(a.ld), b.tensor.pointer(Double.self), Int32(b.ld),
+                    beta, c.assumingMemoryBound(to: Double.self), Int32(ldc))
+    }
+}
+
+extension Tensor {
+    /// Raw 2-D product off the tape: (M, K) · (K, N) → (M, N).
+    static func matmul2D(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+        let out = Tensor(zeros: [m, n], dtype: a.dtype)
+        gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: out.storage.raw, ldc: n, dtype: a.dtype)
+        return out
+    }
+
+    /// Matrix product with PyTorch's `matmul` semantics for rank ≥ 2 operands:
+    /// (…, M, K) · (…, K, N) → (…, M, N), batch dimensions broadcast.
+    public func matmul(_ other: Tensor) -> Tensor {
+        let a = self, b = other
+        precondition(a.dtype == b.dtype, "matmul: dtypes \(a.dtype) and \(b.dtype) differ")
+        precondition(a.rank >= 2 && b.rank >= 2,
+                     "matmul: operands need rank ≥ 2, got \(fmt(a.shape)) and \(fmt(b.shape))")
+        let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (k2, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        precondition(k == k2, "matmul: inner dimensions differ in \(fmt(a.shape)) · \(fmt(b.shape))")
+        let out: Tensor
+        if a.rank == 2 && b.rank == 2 {
+            out = Tensor.matmul2D(a, b)
+        } else {
+            guard let batch = broadcastShapes(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2))) else {
+                preconditionFailure("matmul: batch dimensions of \(fmt(a.shape)) and \(fmt(b.shape)) cannot broadcast")
+            }
+            let av = a.expandedView(to: batch + [m, k], op: "matmul")
+            let bv = b.expandedView(to: batch + [k, n], op: "matmul")
+            out = Tensor(zeros: batch + [m, n], dtype: a.dtype)
+            let batches = shapeCount(batch)
+            let bstrides = contiguousStrides(batch)
+            let es = a.dtype.size
+            for i in 0..<batches {
+                var ao = av.offset, bo = bv.offset
+                var rem = i
+                for d in 0..<batch.count {
+                    let ix = rem / bstrides[d]
+                    rem %= bstrides[d]
+                    ao += ix * av.strides[d]
+                    bo += ix * bv.strides[d]
+                }
+                let am = Tensor(storage: a.storage, shape: [m, k], strides: Array(av.strides.suffix(2)), offset: ao)
+                let bm = Tensor(storage: b.storage, shape: [k, n], strides: Array(bv.strides.suffix(2)), offset: bo)
+                gemm(BLASOperand(am), BLASOperand(bm), m: m, n: n, k: k,
+                     into: out.storage.raw + i * m * n * es, ldc: n, dtype: a.dtype)
+            }
+        }
+        return Tensor.record(out, op: "matmul", inputs: [a, b]) { g in
+            [a.requiresGrad ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil,
+             b.requiresGrad ? a.transposed().matmul(g).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    /// `x · Wᵀ + b` over the last dimension, as `torch.nn.functional.linear`:
+    /// x (…, I), weight (O, I), bias (O) → (…, O).
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let x = self
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
+                     "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]],
+                         "linear: bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))")
+        }
+        let (o, i) = (weight.shape[0], weight.shape[1])
+        let lead = Array(x.shape.dropLast())
+        let rows = shapeCount(lead)
+        let x2 = withNoGrad { x.reshape([rows, i]) }
+        let out = Tensor(zeros: lead + [o], dtype: x.dtype)
+        if let bias {
+            // Start from the bias broadcast over rows, then accumulate the product (beta = 1).
+            out.reshapedView([rows, o]).copyIn(bias.expandedView(to: [rows, o], op: "linear"))
+        }
+        gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
+             into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tensor.record(out, op: "linear", inputs: inputs) { g in
+            let g2 = g.reshape([rows, o])
+            let dx = x.requiresGrad ? Tensor.matmul2D(g2, weight).reshape(x.shape) : nil
+            let dw = weight.requiresGrad ? Tensor.matmul2D(g2.transposedView(), x2) : nil
+            var grads: [Tensor?] = [dx, dw]
+            if let bias { grads.append(bias.requiresGrad ? g2.sum(axes: [0]) : nil) }
+            return grads
+        }
+    }
+
+    /// Transpose of the last two dimensions, off the tape.
+    func transposedView() -> Tensor {
+        var s = shape, st = strides
+        s.swapAt(rank - 2, rank - 1)
+        st.swapAt(rank - 2, rank - 1)
+        return Tensor(storage: storage, shape: s, strides: st, offset: offset)
+    }
+
+    /// The same elements reinterpreted in `shape` when the layout allows; copies otherwise. Off the tape.
+    func reshapedView(_ newShape: [Int]) -> Tensor {
+        if newShape == shape { return self }
+        let c = isContiguous ? self : contiguousCopy()
+        return Tensor(storage: c.storage, shape: newShape, offset: c.offset)
+    }
+}

@@ -1,0 +1,59 @@
+// Threads for the kernels: one setting for our loops and for BLAS, never both at once.
+//
+// Our parallel loops split a range into contiguous chunks and run them with
+// `DispatchQueue.concurrentPerform`. BLAS calls are made from one thread only, never from
+// inside our parallel loops, so the two pools never oversubscribe the cores.
+
+import CBLAS
+import Dispatch
+import Foundation
+
+/// The number of threads kernels use.
+public enum Threads {
+    nonisolated(unsafe) private static var _count: Int = {
+        let n = ProcessInfo.processInfo.activeProcessorCount
+        openblas_set_num_threads(Int32(n))
+        return n
+    }()
+
+    /// Threads used by our kernels and by BLAS (default: the active processor count).
+    public static var count: Int {
+        get { _count }
+        set {
+            precondition(newValue >= 1, "Threads.count must be at least 1, got \(newValue)")
+            _count = newValue
+            openblas_set_num_threads(Int32(newValue))
+        }
+    }
+
+    /// Runs `body` with `n` threads, then restores the previous setting.
+    public static func with<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = count
+        count = n
+        defer { count = saved }
+        return try body()
+    }
+}
+
+/// Calls `body(range)` on disjoint chunks covering `0..<n`, in parallel when the work is large.
+///
+/// - Parameters:
+///   - n: number of items.
+///   - grain: the least number of items worth a thread of its own (scale by cost per item).
+@inline(__always)
+public func parallelFor(_ n: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+    let threads = Threads.count
+    if threads <= 1 || n < 2 * grain {
+        if n > 0 { body(0..<n) }
+        return
+    }
+    let chunks = min(threads, (n + grain - 1) / grain)
+    let size = (n + chunks - 1) / chunks
+    withoutActuallyEscaping(body) { body in
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let start = c * size
+            let end = min(n, start + size)
+            if start < end { body(start..<end) }
+        }
+    }
+}

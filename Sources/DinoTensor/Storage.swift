@@ -1,0 +1,31 @@
+// Flat, 64-byte-aligned element buffers shared by tensors and their views.
+
+/// A reference-counted buffer of `count` elements of one `DType`.
+///
+/// Views (reshape, transpose, slice, expand) share one storage; a kernel that writes
+/// allocates a new storage for its result. Only optimiser updates and gradient
+/// accumulation write into an existing storage, always outside the autograd tape.
+public final class TensorStorage: @unchecked Sendable {
+    public let dtype: DType
+    public let count: Int
+    public let raw: UnsafeMutableRawPointer
+
+    /// Allocates `count` elements; zero-filled when `zeroed`.
+    public init(dtype: DType, count: Int, zeroed: Bool = true) {
+        precondition(count >= 0, "TensorStorage: negative element count \(count)")
+        self.dtype = dtype
+        self.count = count
+        let bytes = max(count * dtype.size, 64)
+        raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
+    }
+
+    deinit { raw.deallocate() }
+
+    /// The buffer typed as `T`; `T` must be the storage's dtype.
+    @inline(__always)
+    public func pointer<T: TensorScalar>(_: T.Type) -> UnsafeMutablePointer<T> {
+        precondition(T.dtype == dtype, "TensorStorage: \(dtype) storage read as \(T.dtype)")
+        return raw.assumingMemoryBound(to: T.self)
+    }
+}

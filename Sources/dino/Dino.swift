@@ -1,0 +1,11 @@
+import ArgumentParser
+import DinoTensor
+
+@main
+struct Dino: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dino",
+        abstract: "Self-supervised vision pretraining with the DINO family.",
+        subcommands: []
+    )
+}
