@@ -23,7 +23,7 @@ extension Tensor {
     /// `start, start + step, …` below `end`, as a rank-1 tensor.
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .float32) -> Tensor {
         precondition(step != 0, "arange: step must be non-zero")
-        let n = max(0, Int(((end - start) / step).rounded(.up)))
+        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         let values = (0..<n).map { start + Double($0) * step }
         let t = Tensor(doubles: values, shape: [n])
         return dtype == .float64 ? t : t.to(dtype)

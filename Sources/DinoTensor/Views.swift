@@ -65,7 +65,7 @@ extension Tensor {
         let s = start < 0 ? start + size : start
         var e = end ?? size
         if e < 0 { e += size }
-        e = min(e, size)
+        e = Swift.min(e, size)
         precondition(step >= 1, "slice: step must be positive, got \(step)")
         precondition(s >= 0 && s <= e, "slice: range \(start)..<\(end ?? size) out of bounds for axis \(axis) of \(fmt(shape))")
         let n = (e - s + step - 1) / step

@@ -22,7 +22,7 @@ extension Tensor {
     func reductionMatrix(_ axes: [Int]) -> (data: Tensor, rows: Int, cols: Int) {
         let kept = (0..<rank).filter { !axes.contains($0) }
         let cols = axes.reduce(1) { $0 * shape[$1] }
-        let rows = count / max(cols, 1)
+        let rows = count / Swift.max(cols, 1)
         let isTrailing = kept == Array(0..<kept.count)
         let src = withNoGrad { isTrailing ? contiguous() : permute(kept + axes).contiguous() }
         return (src, rows, cols)
@@ -39,9 +39,9 @@ extension Tensor {
             let leading = ax == Array(0..<ax.count)
             if leading && isContiguous && !ax.isEmpty {
                 let outer = ax.reduce(1) { $0 * shape[$1] }
-                let inner = count / max(outer, 1)
+                let inner = count / Swift.max(outer, 1)
                 let x = pointer(T.self)
-                parallelFor(inner, grain: max(1, 65_536 / max(outer, 1))) { r in
+                parallelFor(inner, grain: Swift.max(1, 65_536 / Swift.max(outer, 1))) { r in
                     for i in 0..<outer {
                         let row = x + i * inner
                         for j in r { o[j] += row[j] }
@@ -51,7 +51,7 @@ extension Tensor {
             }
             let (m, rows, cols) = reductionMatrix(ax)
             let x = m.pointer(T.self)
-            parallelFor(rows, grain: max(1, 65_536 / max(cols, 1))) { r in
+            parallelFor(rows, grain: Swift.max(1, 65_536 / Swift.max(cols, 1))) { r in
                 for i in r { o[i] = Tensor.sumRow(x + i * cols, cols) }
             }
         }
@@ -70,7 +70,7 @@ extension Tensor {
     public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = reductionAxes(axes, op: "mean")
         let n = ax.reduce(1) { $0 * shape[$1] }
-        return sum(axes: ax, keepDims: keepDims) * (1.0 / Double(max(n, 1)))
+        return sum(axes: ax, keepDims: keepDims) * (1.0 / Double(Swift.max(n, 1)))
     }
 
     /// Sum of a contiguous row with eight independent accumulators (vectorisable, and
