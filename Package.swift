@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
+        .library(name: "DinoNN", targets: ["DinoNN"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -28,6 +29,7 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        .target(name: "DinoNN", dependencies: ["DinoTensor"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
@@ -39,6 +41,11 @@ let package = Package(
         .testTarget(
             name: "DinoTensorTests",
             dependencies: ["DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoNNTests",
+            dependencies: ["DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],
