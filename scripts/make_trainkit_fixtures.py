@@ -111,11 +111,11 @@ def schedules():
 
 def adamw():
     g = torch.Generator().manual_seed(1234)
-    shapes = [[3, 4], [5], [2, 2, 3]]
+    shapes = [[3, 4], [5], [2, 2, 3], [16, 20]]
     params = [torch.randn(s, generator=g, dtype=torch.float32).requires_grad_() for s in shapes]
     initial = [p.detach().clone() for p in params]
     groups_spec = [
-        {"indices": [0, 1], "lr_multiplier": 1.0, "wd_multiplier": 1.0},
+        {"indices": [0, 1, 3], "lr_multiplier": 1.0, "wd_multiplier": 1.0},
         {"indices": [2], "lr_multiplier": 0.5, "wd_multiplier": 0.0},
     ]
     betas, eps = (0.9, 0.999), 1e-8
