@@ -98,7 +98,7 @@ enum FixtureTable {
     ]
 
     // MARK: helper "mathops" — turn `#if false` into `#if true` after merging its branch.
-    #if false
+    #if true
     static let mathops: [String: FixtureOp] = [
         "exp": .f { $0[0].exp() },
         "log": .f { $0[0].log() },
@@ -165,7 +165,7 @@ enum FixtureTable {
     #endif
 
     // MARK: helper "indexops" — turn `#if false` into `#if true` after merging its branch.
-    #if false
+    #if true
     static let indexops: [String: FixtureOp] = [
         "concat_axis0": .f { Tensor.concat($0, axis: 0) },
         "concat_axis1": .f { Tensor.concat($0, axis: 1) },
