@@ -7,11 +7,14 @@ let package = Package(
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
+        .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        // YAML configs (measured: +12 s user / 21 s wall to a clean debug build, 24 s release).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System BLAS (OpenBLAS from Debian: libopenblas-dev).
@@ -30,6 +33,10 @@ let package = Package(
             ]
         ),
         .target(name: "DinoNN", dependencies: ["DinoTensor"]),
+        .target(
+            name: "DinoSSL",
+            dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
+        ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
@@ -47,6 +54,10 @@ let package = Package(
             name: "DinoNNTests",
             dependencies: ["DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoSSLTests",
+            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"]
         ),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
