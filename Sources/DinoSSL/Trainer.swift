@@ -117,6 +117,23 @@ public struct TrainerOptions: Configuration, Equatable {
 
     public init() {}
 
+    /// Checks the values that have a valid range, naming the key of the first bad one.
+    public func validate() throws {
+        func check(_ ok: Bool, _ key: String, _ message: String) throws {
+            if !ok { throw ConfigError.invalidValue(path: key, message: message) }
+        }
+        try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
+        try check(clipGrad.map { $0 > 0 } ?? true, "clip_grad", "must be positive, or null to disable clipping")
+        try check((0..<1).contains(adamBeta1) && (0..<1).contains(adamBeta2), "adam_beta1", "betas must lie in [0, 1)")
+        try check(adamEps >= 0, "adam_eps", "must be non-negative")
+        try check(checkpointEveryEpochs >= 1, "checkpoint_every_epochs", "must be at least 1")
+        try check(checkpointEveryMinutes.map { $0 > 0 } ?? true, "checkpoint_every_minutes", "must be positive, or null")
+        try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
+        try check(maxMinutes.map { $0 >= 0 } ?? true, "max_minutes", "must be non-negative, or null")
+        try check(maxSteps.map { $0 >= 0 } ?? true, "max_steps", "must be non-negative, or null")
+        try check(logEverySteps >= 1, "log_every_steps", "must be at least 1")
+    }
+
     enum CodingKeys: String, CodingKey {
         case epochs, progress
         case clipGrad = "clip_grad", clipMode = "clip_mode"
@@ -194,8 +211,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     ///   - schedules: must include the schedules named by the groups (`lr`, `wd`, …) and any
     ///     the method reads (`momentum`, `teacher_temp`).
     ///   - stopSignal: pass `StopSignal()` to stop cleanly on Ctrl-C; nil to not catch signals.
+    /// - Throws: `ConfigError.invalidValue` for options out of range.
     public init(method: Method, data: Source, schedules: ScheduleSet, options: TrainerOptions,
-                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil) {
+                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil) throws {
+        try options.validate()
         self.method = method
         self.data = data
         self.schedules = schedules
@@ -343,7 +362,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
                     try metrics.log(step: step - 1, epoch: epoch, values: logged)
                 }
-                bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!), ("lr", values[ScheduleValues.learningRate])])
+                bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
+                                + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))
             }
             bar?.finish(metrics: lastLoss.map { [("loss", $0)] } ?? [])
             epoch += 1

@@ -129,3 +129,20 @@ private func temporaryFile(_ name: String, _ text: String) throws -> URL {
             == .object(["x": .integer(1), "y": .object(["z": .integer(2), "w": .integer(3)])]))
     }
 }
+
+@Suite struct TrainerOptionsTests {
+    @Test func loadsWithSnakeCaseKeysAndRejectsTypos() throws {
+        let o = try ConfigLoader.load(TrainerOptions.self, overrides: ["clip_mode=total_norm", "max_minutes=5", "clip_grad=null"])
+        var expected = TrainerOptions()
+        expected.clipMode = .totalNorm
+        expected.maxMinutes = 5
+        expected.clipGrad = nil
+        #expect(o == expected)
+        do {
+            _ = try ConfigLoader.load(TrainerOptions.self, overrides: ["max_minute=5"])
+            Issue.record("a typo was accepted")
+        } catch let ConfigError.unknownKeys(path, keys, valid) {
+            #expect(path == "" && keys == ["max_minute"] && valid.contains("max_minutes") && valid.contains("clip_grad"))
+        }
+    }
+}

@@ -5,8 +5,8 @@ import Foundation
 import Testing
 
 private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOptions,
-                         stop: StopSignal? = nil) -> Trainer<ToyRegression, ToyData> {
-    let t = Trainer(method: method, data: ToyData(), schedules: toySchedules(epochs: options.epochs, perEpoch: 8),
+                         stop: StopSignal? = nil) throws -> Trainer<ToyRegression, ToyData> {
+    let t = try Trainer(method: method, data: ToyData(), schedules: toySchedules(epochs: options.epochs, perEpoch: 8),
                     options: options, runDirectory: dir, config: .object(["test": .string("toy")]), stopSignal: stop)
     t.log = { _ in }
     return t
@@ -15,7 +15,7 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
 @Suite struct TrainerTests {
     @Test func lossDecreasesAndEveryStepIsLogged() throws {
         let dir = temporaryDirectory("train")
-        let trainer = makeTrainer(ToyRegression(), dir, quietOptions(epochs: 4))
+        let trainer = try makeTrainer(ToyRegression(), dir, quietOptions(epochs: 4))
         #expect(try trainer.run() == .completed)
         let lines = try MetricsLogger.read(dir.appendingPathComponent("metrics.jsonl"))
         #expect(lines.count == 32)
@@ -50,7 +50,7 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
 
         // Third session to the end.
         let third = ToyRegression(seed: 999)       // different initialisation: everything must come from the checkpoint
-        let trainer = makeTrainer(third, dir, quietOptions(epochs: 3))
+        let trainer = try makeTrainer(third, dir, quietOptions(epochs: 3))
         #expect(try trainer.run() == .completed)
 
         let a = try MetricsLogger.read(reference.appendingPathComponent("metrics.jsonl"))
@@ -67,7 +67,7 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
         let dir = temporaryDirectory("nan")
         let method = ToyRegression()
         method.nanAtStep = 13
-        let trainer = makeTrainer(method, dir, quietOptions(epochs: 3))
+        let trainer = try makeTrainer(method, dir, quietOptions(epochs: 3))
         let store = trainer.checkpoints
         do {
             _ = try trainer.run()
@@ -88,7 +88,7 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
         let dir = temporaryDirectory("budget")
         var options = quietOptions(epochs: 2)
         options.maxMinutes = 1
-        let trainer = makeTrainer(ToyRegression(), dir, options)
+        let trainer = try makeTrainer(ToyRegression(), dir, options)
         var now = 0.0
         trainer.clock = { now += 7; return now }          // every look at the clock: 7 s later
         guard case .stopped(let reason) = try trainer.run() else { Issue.record("did not stop"); return }
@@ -102,7 +102,7 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
         var options = quietOptions(epochs: 2)
         options.checkpointEveryMinutes = 0.05   // 3 s: a checkpoint every few steps
         options.keepCheckpoints = 100
-        let trainer = makeTrainer(ToyRegression(), dir, options)
+        let trainer = try makeTrainer(ToyRegression(), dir, options)
         var now = 0.0
         trainer.clock = { now += 1; return now }
         #expect(try trainer.run() == .completed)
@@ -114,9 +114,17 @@ private func makeTrainer(_ method: ToyRegression, _ dir: URL, _ options: Trainer
     @Test func resumingWithDifferentDataIsRefused() throws {
         let dir = temporaryDirectory("mismatch")
         _ = try makeTrainer(ToyRegression(), dir, quietOptions(epochs: 1)).run()
-        let other = Trainer(method: ToyRegression(), data: ToyData(batchesPerEpoch: 5), schedules: toySchedules(epochs: 1, perEpoch: 5),
+        let other = try Trainer(method: ToyRegression(), data: ToyData(batchesPerEpoch: 5), schedules: toySchedules(epochs: 1, perEpoch: 5),
                             options: quietOptions(epochs: 1), runDirectory: dir)
         other.log = { _ in }
         #expect(throws: CheckpointError.mismatch("it was saved with 8 batches per epoch, the data now gives 5")) { try other.run() }
+    }
+
+    @Test func invalidOptionsNameTheKey() {
+        var options = quietOptions(epochs: 1)
+        options.logEverySteps = 0
+        #expect(throws: ConfigError.invalidValue(path: "log_every_steps", message: "must be at least 1")) {
+            try makeTrainer(ToyRegression(), temporaryDirectory("invalid"), options)
+        }
     }
 }

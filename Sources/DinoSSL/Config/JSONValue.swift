@@ -2,7 +2,8 @@
 // command-line overrides edit, and what the train state echoes.
 //
 // Integers and fractional numbers are kept apart so that step counts and seeds survive a round
-// trip exactly (integers are 64-bit signed: seeds above Int64.max do not fit). Serialisation sorts object keys, so the same config always gives the same text.
+// trip exactly (integers are 64-bit signed: seeds above Int64.max do not fit). Serialisation
+// sorts object keys, so the same config always gives the same text.
 
 import Foundation
 
