@@ -1,9 +1,9 @@
 // Stopping a run cleanly: on SIGINT/SIGTERM, or when a wall-clock budget is spent.
 //
-// The signal handler only sets a flag; the trainer looks at it between steps, writes a
-// checkpoint and returns, so that Ctrl-C (or a cluster's SIGTERM before pre-emption) never
-// loses more than the step in flight. A second signal of the same kind, while the first is
-// still being handled, ends the process at once with the conventional status 128 + signal.
+// The signal handler only writes a byte to a pipe, whose reader raises a flag; the trainer
+// looks at the flag between steps, writes a checkpoint and returns, so that Ctrl-C (or a
+// cluster's SIGTERM before pre-emption) never loses more than the step in flight. A second
+// signal while the first is being handled ends the process at once, with status 128 + signal.
 
 #if canImport(Glibc)
 import Glibc
