@@ -57,7 +57,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoSSLTests",
-            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"]
+            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
