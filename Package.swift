@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
+        .library(name: "DinoEval", targets: ["DinoEval"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -37,6 +38,7 @@ let package = Package(
             name: "DinoSSL",
             dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
         ),
+        .target(name: "DinoEval", dependencies: ["DinoNN", "DinoTensor"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
@@ -58,6 +60,11 @@ let package = Package(
         .testTarget(
             name: "DinoSSLTests",
             dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoEvalTests",
+            dependencies: ["DinoEval", "DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],
