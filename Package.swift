@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
+        .library(name: "DinoNN", targets: ["DinoNN"]),
+        .library(name: "DinoModels", targets: ["DinoModels"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -29,6 +31,8 @@ let package = Package(
             ]
         ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
+        .target(name: "DinoNN", dependencies: ["DinoTensor"]),
+        .target(name: "DinoModels", dependencies: ["DinoNN"]),
         .executableTarget(
             name: "dino",
             dependencies: [
@@ -39,6 +43,12 @@ let package = Package(
         .testTarget(
             name: "DinoTensorTests",
             dependencies: ["DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "DinoNNTests", dependencies: ["DinoNN", "DinoTestSupport"]),
+        .testTarget(
+            name: "DinoModelsTests",
+            dependencies: ["DinoModels", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],
