@@ -202,6 +202,7 @@ def main():
     args = ap.parse_args()
     sys.path[:0] = [args.dino, args.dinov2, args.dinov3]
     torch.set_grad_enabled(False)
+    torch.set_num_threads(1)   # bit-identical outputs from run to run
 
     import vision_transformer as dino_vits
     from dinov2.models import vision_transformer as v2vits
@@ -321,7 +322,9 @@ def main():
     m = randomize(DINOv3ViTModel(DINOv3ViTConfig(**hf3)), 13)
     saved = {k.removeprefix("model."): v for k, v in m.state_dict().items()}
     save_case("dinov3_transformers", saved, "transformers", cfg_v3(32, 8), hf_io(m, inputs3, 4))
-    hf3.update(intermediate_size=128, use_gated_mlp=True)   # = int(6 · D · 2/3), our ffn_ratio 6
+    # Gated: intermediate = int(6 · D · 2/3) for our ffn_ratio 6; SiLU as the released configs
+    # (transformers' default hidden_act is gelu).
+    hf3.update(intermediate_size=128, use_gated_mlp=True, hidden_act="silu")
     m = randomize(DINOv3ViTModel(DINOv3ViTConfig(**hf3)), 14)
     save_case("dinov3_swiglu_transformers", m.state_dict(), "transformers", cfg_v3(32, 8, 6, swiglu=True),
               hf_io(m, {"native": inputs3["native"]}, 4))

@@ -30,6 +30,9 @@ public enum CheckpointLayout: String, CaseIterable, Sendable, Codable {
         if keys.contains(where: { $0.hasPrefix("embeddings.") }) { return .transformers }
         let timmMarks = ["reg_token", ".gamma_1", ".q_bias", ".fc1_g.", ".fc1_x."]
         if keys.contains(where: { k in timmMarks.contains { k.contains($0) } }) { return .timm }
+        // timm's DINOv2 is the official layout without the mask token, which every official
+        // DINOv2 (LayerScale) checkpoint has.
+        if keys.contains(where: { $0.hasSuffix(".ls1.gamma") }) && !keys.contains("mask_token") { return .timm }
         return .official
     }
 }
@@ -164,9 +167,14 @@ extension VisionTransformer {
             let d = pos.shape[2]
             sd["pos_embed"] = Tensor.concat([Tensor.zeros([1, 1, d], dtype: pos.dtype), pos], axis: 1)
         }
-        // Buffers and tokens this layout does not save come from the model as built.
+        // Buffers and tokens this layout does not save come from the model as built; a qkv
+        // bias it does not have (timm's DINOv3 without biases) is zero.
         for (key, p) in namedTensors() where sd[key] == nil {
-            if p.kind == .buffer || key == "mask_token" { sd[key] = own[key] }
+            if p.kind == .buffer || key == "mask_token" {
+                sd[key] = own[key]
+            } else if key.hasSuffix(".attn.qkv.bias") {
+                sd[key] = Tensor.zeros(p.shape, dtype: p.dtype)
+            }
         }
         return sd
     }
