@@ -194,6 +194,52 @@ def split_tokens(tokens, registers):
     return tokens[:, 0], tokens[:, 1:1 + registers], tokens[:, 1 + registers:]
 
 
+class _Evil:
+    """Pickles as a call to os.system: a checkpoint our unpickler must refuse, never run."""
+
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo this must never run",))
+
+
+def torch_checkpoints():
+    """Small `.pth` files for the restricted unpickler (Fixtures/pth/), with the expected
+    tensors as float32 in `expected.safetensors`."""
+    import argparse as ap_module
+    out = ROOT / "Tests/DinoModelsTests/Fixtures/pth"
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(3, 4, generator=g)
+    tensors = {
+        "float": base,
+        "half": torch.randn(5, generator=g).half(),
+        "bfloat16": torch.randn(2, 3, generator=g).bfloat16(),
+        "double": torch.randn(4, generator=g).double(),
+        "long": torch.tensor([1, -2, 3_000_000_000]),
+        "int": torch.tensor([[7, -8]], dtype=torch.int32),
+        "bool": torch.tensor([True, False, True]),
+        "transposed": base.t(),               # strided view of the same storage as "float"
+        "row": base[1],                       # offset view of the same storage
+        "scalar": torch.tensor(2.5),
+    }
+    expected = {k: v.float().contiguous().clone() for k, v in tensors.items()}
+    expected["long"] = tensors["long"].double().float()
+    torch.save(tensors, out / "tensors.pth")
+    save_file(expected, str(out / "expected.safetensors"))
+    # A DINO-style training checkpoint: wrapped sub-dicts, DDP and backbone prefixes, argparse args.
+    weights = {"module.backbone.cls_token": base[:1].clone(), "module.backbone.norm.weight": torch.ones(4),
+               "module.head.last_layer.weight": torch.zeros(2, 4)}
+    torch.save({"teacher": weights, "student": {"module.backbone.cls_token": torch.zeros(1, 4)}, "epoch": 3,
+                "args": ap_module.Namespace(lr=0.1), "optimizer": {"param_groups": [{"lr": 0.5, "nesterov": False,
+                                                                                     "betas": (0.9, 0.999), "name": None}]}},
+               out / "training.pth")
+    # A DINOv2-style training checkpoint: one "model" dict with teacher./student. prefixes.
+    torch.save({"model": {"teacher.backbone.cls_token": base[:1].clone(), "teacher.dino_head.w": torch.ones(2),
+                          "student.backbone.cls_token": torch.zeros(1, 4)}, "iteration": 10}, out / "dinov2_training.pth")
+    torch.save({"weights": torch.ones(2), "payload": _Evil()}, out / "malicious.pth")
+    print(f"pth fixtures: {sum(f.stat().st_size for f in out.iterdir()) / 1024:.1f} KiB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dino", required=True)
@@ -203,6 +249,7 @@ def main():
     sys.path[:0] = [args.dino, args.dinov2, args.dinov3]
     torch.set_grad_enabled(False)
     torch.set_num_threads(1)   # bit-identical outputs from run to run
+    torch_checkpoints()
 
     import vision_transformer as dino_vits
     from dinov2.models import vision_transformer as v2vits
@@ -227,6 +274,7 @@ def main():
         io[key], io[f"{key}.cls"], io[f"{key}.patch"] = x, tokens[:, 0], tokens[:, 1:]
     io["native.attention"] = m.get_last_selfattention(io["native"])
     save_case("dino_official", m.state_dict(), "official", cfg_v1(32, 8), io)
+    torch.save(m.state_dict(), ROOT / "Tests/DinoModelsTests/Fixtures/pth/dino_official.pth")   # for `dino convert`
 
     # DINOv2: img 56, patch 14 (4×4), offset-0.1 interpolation to 70×84 (5×6), masks, blocks.
     def v2(**kw):
