@@ -37,6 +37,7 @@ let package = Package(
             name: "dino",
             dependencies: [
                 "DinoTensor",
+                "DinoModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
