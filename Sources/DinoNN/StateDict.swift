@@ -20,6 +20,12 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
         public let key: String
         public let expected: [Int]
         public let found: [Int]
+
+        public init(key: String, expected: [Int], found: [Int]) {
+            self.key = key
+            self.expected = expected
+            self.found = found
+        }
     }
 
     public var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && shapeMismatches.isEmpty }
