@@ -41,7 +41,7 @@ extension VisionTransformer {
     public func loadWeights(from url: URL, layout: CheckpointLayout? = nil, strict: Bool = true) throws {
         let file = try SafeTensors.read(from: url)
         let (tensors, _) = CheckpointKeys.stripWrapperPrefixes(file.tensors)
-        try load(stateDict: try officialStateDict(from: tensors, layout: layout), strict: strict)
+        try load(stateDict: try officialStateDict(from: tensors, layout: layout), strict: strict, takingOwnership: true)
     }
 
     /// Saves every parameter and buffer with the official keys, and the config as metadata

@@ -59,9 +59,12 @@ extension Module {
     ///   - stateDict: tensors by dotted name; converted to each parameter's dtype.
     ///   - strict: when true, any missing or unexpected key is an error; when false they are
     ///     skipped. A shape mismatch is always an error.
+    ///   - takingOwnership: the caller hands the tensors over (e.g. just read from a file):
+    ///     a parameter not allocated yet adopts its tensor instead of copying it, so a large
+    ///     checkpoint is in memory once. Never use it with another module's state dict.
     /// - Throws: `StateDictError` listing every missing key, unexpected key and shape
     ///   mismatch; nothing is copied when it throws.
-    public func load(stateDict: [String: Tensor], strict: Bool = true) throws {
+    public func load(stateDict: [String: Tensor], strict: Bool = true, takingOwnership: Bool = false) throws {
         let named = namedTensors()
         var error = StateDictError(missing: [], unexpected: [], shapeMismatches: [])
         var known = Set<String>()
@@ -86,7 +89,12 @@ extension Module {
         if !error.isEmpty { throw error }
         withNoGrad {
             for (p, t) in plan {
-                p.value.copyIn(t.dtype == p.dtype ? t : t.to(p.dtype))
+                let converted = t.dtype == p.dtype ? t : t.to(p.dtype)
+                if takingOwnership && !p.isMaterialized && converted.isContiguous && converted.isLeaf {
+                    p.value = converted
+                } else {
+                    p.value.copyIn(converted)
+                }
             }
         }
     }
