@@ -36,7 +36,7 @@ extension VisionTransformer {
     ///   - url: the file.
     ///   - layout: the key layout; detected from the keys when nil.
     ///   - strict: require every key of the model and no other (after conversion).
-    /// - Throws: `SafeTensorsError` for a bad file, `CheckpointError` for an unconvertible
+    /// - Throws: `SafeTensorsError` for a bad file, `CheckpointLayoutError` for an unconvertible
     ///   layout, `StateDictError` listing missing, unexpected and mis-shaped keys.
     public func loadWeights(from url: URL, layout: CheckpointLayout? = nil, strict: Bool = true) throws {
         let file = try SafeTensors.read(from: url)

@@ -38,7 +38,7 @@ public enum CheckpointLayout: String, CaseIterable, Sendable, Codable {
 }
 
 /// Errors of checkpoint conversion.
-public struct CheckpointError: Error, CustomStringConvertible {
+public struct CheckpointLayoutError: Error, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
@@ -151,7 +151,7 @@ extension VisionTransformer {
         let names = KeyMaps.rename(Array(tensors.keys), rules: rules)
         var sd: [String: Tensor] = [:]
         for (old, new) in names {
-            if sd[new] != nil { throw CheckpointError("checkpoint keys collide after renaming to '\(new)'") }
+            if sd[new] != nil { throw CheckpointLayoutError("checkpoint keys collide after renaming to '\(new)'") }
             sd[new] = tensors[old]
         }
         let own = stateDict()
@@ -187,7 +187,7 @@ extension VisionTransformer {
                 let pieces = ["q", "k", "v"].map { sd.removeValue(forKey: "\(prefix).\($0).\(part)") }
                 if pieces.allSatisfy({ $0 == nil }) { continue }
                 guard part == "bias" || pieces.allSatisfy({ $0 != nil }) else {
-                    throw CheckpointError("\(prefix): q, k and v weights must all be present")
+                    throw CheckpointLayoutError("\(prefix): q, k and v weights must all be present")
                 }
                 let d = config.embedDimensions
                 let dtype = pieces.compactMap { $0 }.first!.dtype
@@ -214,7 +214,7 @@ extension VisionTransformer {
                     sd["\(prefix).w2.\(part)"] = up
                 case (.swiglu, .packed):
                     guard let gate = sd.removeValue(forKey: "\(prefix).w1.\(part)") else {
-                        throw CheckpointError("\(prefix): up_proj without gate_proj")
+                        throw CheckpointLayoutError("\(prefix): up_proj without gate_proj")
                     }
                     sd["\(prefix).w12.\(part)"] = Tensor.concat([gate, up], axis: 0)
                 }

@@ -55,7 +55,7 @@ func pthFixture(_ name: String) throws -> URL {
         #expect(dropped == ["head.last_layer.weight"])
         let student = CheckpointKeys.stripWrapperPrefixes(try c.stateDict(key: "student")).tensors
         #expect(student["cls_token"]?.scalars == [0, 0, 0, 0])
-        #expect(throws: CheckpointError.self) { try c.stateDict(key: "ema") }
+        #expect(throws: CheckpointLayoutError.self) { try c.stateDict(key: "ema") }
     }
 
     @Test func dinov2TrainingCheckpointSelectsPrefixedTeacher() throws {

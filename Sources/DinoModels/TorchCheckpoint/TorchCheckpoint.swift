@@ -27,14 +27,14 @@ public struct TorchCheckpoint {
     public init(url: URL, allowUnknownObjects: Bool = false) throws {
         archive = try ZipArchive(url: url)
         guard let pickle = archive.names.first(where: { $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 }) else {
-            throw CheckpointError("\(url.path): no data.pkl in the archive; not a PyTorch checkpoint")
+            throw CheckpointLayoutError("\(url.path): no data.pkl in the archive; not a PyTorch checkpoint")
         }
         prefix = String(pickle.dropLast("data.pkl".count))
         var unpickler = RestrictedUnpickler(try archive.read(pickle), allowUnknownObjects: allowUnknownObjects)
         do {
             root = try unpickler.load()
         } catch let error as UnpicklingError {
-            throw CheckpointError("\(url.path): \(error.message)")
+            throw CheckpointLayoutError("\(url.path): \(error.message)")
         }
     }
 
@@ -72,10 +72,10 @@ public struct TorchCheckpoint {
             if !sub.isEmpty {
                 refs = Dictionary(uniqueKeysWithValues: sub.map { (String($0.key.dropFirst(wanted.count + 1)), $0.value) })
             } else if key != nil {
-                throw CheckpointError("no '\(wanted)' state dict in the checkpoint; top-level keys: \(topLevelKeys.joined(separator: ", "))")
+                throw CheckpointLayoutError("no '\(wanted)' state dict in the checkpoint; top-level keys: \(topLevelKeys.joined(separator: ", "))")
             }
         }
-        guard !refs.isEmpty else { throw CheckpointError("no tensors found in the checkpoint") }
+        guard !refs.isEmpty else { throw CheckpointLayoutError("no tensors found in the checkpoint") }
         return try materialize(refs)
     }
 
@@ -117,7 +117,7 @@ public struct TorchCheckpoint {
             var last = ref.offset
             for (d, s) in Swift.zip(ref.shape, ref.strides) where d > 0 { last += (d - 1) * s }
             guard count == 0 || (ref.offset >= 0 && last < values.count) else {
-                throw CheckpointError("tensor '\(name)' of shape \(ref.shape) reaches past its storage of \(values.count) elements")
+                throw CheckpointLayoutError("tensor '\(name)' of shape \(ref.shape) reaches past its storage of \(values.count) elements")
             }
             let storage = Tensor(values, shape: [values.count])
             let view = Tensor(storage: storage.storage, shape: ref.shape, strides: ref.strides, offset: ref.offset)

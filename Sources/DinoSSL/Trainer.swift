@@ -1,0 +1,409 @@
+// The method-agnostic training loop.
+//
+// A method (DINO, DINOv2, …) says how one batch becomes named loss terms and what happens
+// after the optimiser step (the teacher's EMA update); a batch source says which batches make
+// an epoch. The trainer owns everything else, in this order for each step:
+//
+//     schedules(step) → method.step → finite check → backward → clip → method.beforeOptimizerStep
+//       → AdamW → method.afterOptimizerStep → metrics, progress → checkpoint / stop checks
+//
+// Resuming is bit-exact: a checkpoint holds the parameters, the method's other tensors, the
+// optimiser state, the method's random generators and the position (step, epoch, batch), and
+// the batch source must give the same batches for the same (epoch, index) — so an interrupted
+// and resumed run computes exactly what an uninterrupted one does (with the same thread count).
+
+import DinoNN
+import DinoTensor
+import Foundation
+
+// MARK: - Protocols
+
+/// Batches of one epoch, reproducible by position.
+///
+/// `batches(epoch:startingAt:)` must give the same batches for the same arguments every time
+/// (shuffle seeded by the epoch, augmentations by a generator forked from (epoch, index)), so
+/// that resuming mid-epoch needs no data-loader state.
+public protocol BatchSource {
+    associatedtype Batch
+    /// Batches in one epoch (DINO's `len(data_loader)`).
+    var batchesPerEpoch: Int { get }
+    /// Images per batch, for the throughput display.
+    var itemsPerBatch: Int { get }
+    /// The batches of `epoch`, from index `start` to the end of the epoch, in order.
+    func batches(epoch: Int, startingAt start: Int) -> AnyIterator<Batch>
+}
+
+/// A self-supervised method as the trainer sees it.
+public protocol TrainingMethod: AnyObject {
+    associatedtype Batch
+    /// The trained parameters, in groups declared from their roles; names are checkpoint keys.
+    var parameterGroups: [ParameterGroup] { get }
+    /// Forward pass of one batch: named loss terms, each a scalar; `"loss"` is the total to
+    /// minimise (the others are logged). `schedules` holds this iteration's values.
+    func step(batch: Batch, schedules: ScheduleValues) -> [String: Tensor]
+    /// After backward and clipping, before the optimiser (DINO cancels the last layer's
+    /// gradients here during the first epoch). Default: nothing.
+    func beforeOptimizerStep(schedules: ScheduleValues)
+    /// After the optimiser step (the teacher's EMA update with `schedules["momentum"]`).
+    func afterOptimizerStep(schedules: ScheduleValues)
+    /// Tensors to checkpoint besides the parameters (teacher weights, centre), by name.
+    /// Default: none.
+    func stateTensors() -> [String: Tensor]
+    /// Restores what `stateTensors()` saved. Default: copies each saved tensor into the tensor
+    /// of the same name returned by `stateTensors()` (override when state tensors are replaced
+    /// rather than updated in place).
+    func loadStateTensors(_ tensors: [String: Tensor]) throws
+    /// The method's random generators (masks, drop path), saved and restored by name.
+    /// Default: none.
+    var randomGenerators: [String: RandomGenerator] { get set }
+}
+
+extension TrainingMethod {
+    public func beforeOptimizerStep(schedules: ScheduleValues) {}
+    public func stateTensors() -> [String: Tensor] { [:] }
+    public func loadStateTensors(_ tensors: [String: Tensor]) throws {
+        for (name, live) in stateTensors() {
+            guard let saved = tensors[name] else { throw CheckpointError.mismatch("method state '\(name)' is missing") }
+            guard saved.shape == live.shape else {
+                throw CheckpointError.mismatch("method state '\(name)' has shape \(saved.shape), expected \(live.shape)")
+            }
+            live.copyIn(saved.to(live.dtype))
+        }
+    }
+    public var randomGenerators: [String: RandomGenerator] {
+        get { [:] }
+        set {}
+    }
+}
+
+// MARK: - Options and results
+
+/// How gradients are clipped before the optimiser step.
+public enum ClipMode: String, Codable, Sendable {
+    /// Each parameter's gradient to norm `clip_grad` (DINO).
+    case perParameter = "per_parameter"
+    /// All gradients together to total norm `clip_grad` (DINOv2/v3, `clip_grad_norm_`).
+    case totalNorm = "total_norm"
+}
+
+/// The trainer's settings (JSON/YAML keys in snake_case).
+public struct TrainerOptions: Configuration, Equatable {
+    /// Number of epochs (DINO ViT-S/16: 100).
+    public var epochs = 100
+    /// Maximum gradient norm; nil disables clipping (DINO: 3.0).
+    public var clipGrad: Double? = 3.0
+    /// Per-parameter (DINO) or total-norm (DINOv2/v3) clipping.
+    public var clipMode = ClipMode.perParameter
+    /// AdamW β₁, β₂ and ε (PyTorch defaults, used by DINO and DINOv2).
+    public var adamBeta1 = 0.9
+    public var adamBeta2 = 0.999
+    public var adamEps = 1e-8
+    /// Write a checkpoint every this many epochs (and at the end).
+    public var checkpointEveryEpochs = 1
+    /// Also every this many minutes of training; nil for epochs only.
+    public var checkpointEveryMinutes: Double? = 30
+    /// Checkpoints kept (the newest).
+    public var keepCheckpoints = 3
+    /// Stop cleanly (with a checkpoint) after this many minutes; nil for no limit.
+    public var maxMinutes: Double? = nil
+    /// Stop cleanly (with a checkpoint) once this many steps are done; nil for no limit.
+    public var maxSteps: Int? = nil
+    /// Write metrics every this many steps (and at each epoch's last step).
+    public var logEverySteps = 10
+    /// Also write TensorBoard event files.
+    public var tensorBoard = true
+    /// Show a progress bar on standard error.
+    public var progress = true
+
+    public init() {}
+
+    /// Checks the values that have a valid range, naming the key of the first bad one.
+    public func validate() throws {
+        func check(_ ok: Bool, _ key: String, _ message: String) throws {
+            if !ok { throw ConfigError.invalidValue(path: key, message: message) }
+        }
+        try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
+        try check(clipGrad.map { $0 > 0 } ?? true, "clip_grad", "must be positive, or null to disable clipping")
+        try check((0..<1).contains(adamBeta1) && (0..<1).contains(adamBeta2), "adam_beta1", "betas must lie in [0, 1)")
+        try check(adamEps >= 0, "adam_eps", "must be non-negative")
+        try check(checkpointEveryEpochs >= 1, "checkpoint_every_epochs", "must be at least 1")
+        try check(checkpointEveryMinutes.map { $0 > 0 } ?? true, "checkpoint_every_minutes", "must be positive, or null")
+        try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
+        try check(maxMinutes.map { $0 >= 0 } ?? true, "max_minutes", "must be non-negative, or null")
+        try check(maxSteps.map { $0 >= 0 } ?? true, "max_steps", "must be non-negative, or null")
+        try check(logEverySteps >= 1, "log_every_steps", "must be at least 1")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, progress
+        case clipGrad = "clip_grad", clipMode = "clip_mode"
+        case adamBeta1 = "adam_beta1", adamBeta2 = "adam_beta2", adamEps = "adam_eps"
+        case checkpointEveryEpochs = "checkpoint_every_epochs", checkpointEveryMinutes = "checkpoint_every_minutes"
+        case keepCheckpoints = "keep_checkpoints", maxMinutes = "max_minutes", maxSteps = "max_steps"
+        case logEverySteps = "log_every_steps", tensorBoard = "tensorboard"
+    }
+}
+
+/// How a call to `Trainer.run()` ended.
+public enum TrainOutcome: Equatable, Sendable {
+    /// All epochs done.
+    case completed
+    /// Stopped early with a checkpoint: a signal, the time budget or `maxSteps`.
+    case stopped(reason: String)
+}
+
+/// Why training could not go on.
+public enum TrainerError: Error, CustomStringConvertible, Equatable {
+    /// The loss was NaN or infinite; the last good checkpoint is left as it was.
+    case nonFiniteLoss(step: Int, epoch: Int, terms: [String: Double], lastCheckpoint: String?)
+    /// The method returned no `"loss"` term.
+    case missingLoss(terms: [String])
+    /// The batch source ran out before the end of an epoch.
+    case dataExhausted(epoch: Int, index: Int, expected: Int)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let step, let epoch, let terms, let last):
+            let t = terms.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            return "loss is not finite at step \(step) (epoch \(epoch)): \(t). Stopping; "
+                + (last.map { "the last good checkpoint is \($0)" } ?? "no checkpoint was written yet")
+                + ". Lower the learning rate or check the data, then resume."
+        case .missingLoss(let terms):
+            return "the method's step returned no \"loss\" term (it returned: \(terms.sorted().joined(separator: ", ")))"
+        case .dataExhausted(let epoch, let index, let expected):
+            return "the batch source ended at batch \(index) of epoch \(epoch), but promised \(expected) batches"
+        }
+    }
+}
+
+// MARK: - Trainer
+
+/// Runs a method over a batch source with AdamW, schedules, clipping, logging and checkpoints.
+public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Method.Batch == Source.Batch {
+    public let method: Method
+    public let data: Source
+    public let schedules: ScheduleSet
+    public let options: TrainerOptions
+    /// RUN: checkpoints/, metrics.jsonl, tensorboard/.
+    public let runDirectory: URL
+    public let optimizer: AdamW
+    public let checkpoints: CheckpointStore
+    /// The configuration echoed into every checkpoint.
+    public let config: JSONValue
+    /// Raised by SIGINT/SIGTERM (or by code); checked between steps.
+    public let stopSignal: StopSignal?
+    /// Messages for the user (resume, checkpoints, stop); standard error by default.
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Monotonic clock in seconds, for budgets, checkpoint intervals and throughput.
+    public var clock: () -> Double = monotonicSeconds
+
+    /// Where the run is: the next step to take.
+    public private(set) var step = 0
+    public private(set) var epoch = 0
+    public private(set) var batchInEpoch = 0
+    /// The newest checkpoint written or loaded.
+    public private(set) var lastCheckpoint: URL?
+    var elapsedBefore = 0.0
+    var lastValues: ScheduleValues?
+    var lastLoss: Double?
+
+    /// - Parameters:
+    ///   - schedules: must include the schedules named by the groups (`lr`, `wd`, …) and any
+    ///     the method reads (`momentum`, `teacher_temp`).
+    ///   - stopSignal: pass `StopSignal()` to stop cleanly on Ctrl-C; nil to not catch signals.
+    /// - Throws: `ConfigError.invalidValue` for options out of range.
+    public init(method: Method, data: Source, schedules: ScheduleSet, options: TrainerOptions,
+                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil) throws {
+        try options.validate()
+        self.method = method
+        self.data = data
+        self.schedules = schedules
+        self.options = options
+        self.runDirectory = runDirectory
+        self.config = config
+        self.stopSignal = stopSignal
+        let groups = method.parameterGroups
+        for g in groups {
+            for key in [g.learningRateSchedule, g.weightDecaySchedule] where schedules[key] == nil {
+                preconditionFailure("Trainer: group '\(g.role)' reads schedule '\(key)', which is not in the schedule set (\(schedules.schedules.keys.sorted().joined(separator: ", ")))")
+            }
+        }
+        precondition(data.batchesPerEpoch > 0, "Trainer: the batch source has no batches")
+        optimizer = AdamW(groups: groups, beta1: options.adamBeta1, beta2: options.adamBeta2, eps: options.adamEps)
+        checkpoints = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"), keep: options.keepCheckpoints)
+    }
+
+    // MARK: Checkpoint contents
+
+    static var optimizerPrefix: String { "optimizer." }
+
+    /// Every tensor of a checkpoint: parameters by name, the method's state, the optimiser's
+    /// state under `optimizer.`.
+    func checkpointTensors() -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        func put(_ name: String, _ t: Tensor) {
+            precondition(out[name] == nil, "Trainer: two checkpoint tensors are named '\(name)'")
+            out[name] = t
+        }
+        for (name, p) in method.parameterGroups.namedParameters { put(name, p) }
+        for (name, t) in method.stateTensors() { put(name, t) }
+        for (name, t) in optimizer.stateTensors() { put(Self.optimizerPrefix + name, t) }
+        return out
+    }
+
+    /// Writes a checkpoint of the current position (unless the newest one is already there).
+    @discardableResult
+    public func saveCheckpoint(reason: String, sessionStart: Double) throws -> URL {
+        if let last = lastCheckpoint, last.lastPathComponent == CheckpointStore.name(step: step) + ".json",
+           FileManager.default.fileExists(atPath: last.path) {
+            return last
+        }
+        let state = TrainState(step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: data.batchesPerEpoch,
+                               generators: method.randomGenerators, scheduleValues: lastValues?.values ?? [:],
+                               lastLoss: lastLoss, elapsedSeconds: elapsedBefore + (clock() - sessionStart),
+                               reason: reason, config: config)
+        let url = try checkpoints.save(tensors: checkpointTensors(), state: state)
+        lastCheckpoint = url
+        return url
+    }
+
+    /// Restores parameters, method state, optimiser state, generators and position.
+    func restore(_ c: Checkpoint) throws {
+        let s = c.state
+        guard s.batchesPerEpoch == data.batchesPerEpoch else {
+            throw CheckpointError.mismatch("it was saved with \(s.batchesPerEpoch) batches per epoch, the data now gives \(data.batchesPerEpoch)")
+        }
+        var rest = c.tensors
+        var optimizerState: [String: Tensor] = [:]
+        for (k, t) in c.tensors where k.hasPrefix(Self.optimizerPrefix) {
+            optimizerState[String(k.dropFirst(Self.optimizerPrefix.count))] = t
+            rest[k] = nil
+        }
+        for (name, p) in method.parameterGroups.namedParameters {
+            guard let t = rest.removeValue(forKey: name) else { throw CheckpointError.mismatch("parameter '\(name)' is missing") }
+            guard t.shape == p.shape else {
+                throw CheckpointError.mismatch("parameter '\(name)' has shape \(t.shape), the model has \(p.shape)")
+            }
+            p.copyIn(t.to(p.dtype))
+        }
+        try method.loadStateTensors(rest)
+        do {
+            try optimizer.loadStateTensors(optimizerState)
+        } catch let e as OptimizerStateError {
+            throw CheckpointError.mismatch(e.description)
+        }
+        let names = Set(method.randomGenerators.keys)
+        guard names == Set(s.generators.keys) else {
+            throw CheckpointError.mismatch("random generators \(s.generators.keys.sorted()) saved, the method has \(names.sorted())")
+        }
+        method.randomGenerators = s.generators
+        step = s.step
+        epoch = s.epoch
+        batchInEpoch = s.batchInEpoch
+        elapsedBefore = s.elapsedSeconds
+        lastLoss = s.lastLoss
+        lastCheckpoint = c.url
+    }
+
+    // MARK: The loop
+
+    /// Trains from the newest checkpoint in RUN/checkpoints (or from the start) until all
+    /// epochs are done or a stop is requested.
+    ///
+    /// - Throws: `TrainerError.nonFiniteLoss` (the last good checkpoint is kept), checkpoint
+    ///   and I/O errors.
+    public func run() throws -> TrainOutcome {
+        let sessionStart = clock()
+        var resumed = false
+        if let c = try checkpoints.loadLatest() {
+            try restore(c)
+            resumed = true
+            log("resuming from \(c.url.lastPathComponent): epoch \(epoch), step \(step)")
+        }
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let metrics = try MetricsLogger(runDirectory: runDirectory, resumingAt: resumed ? step : nil,
+                                        tensorBoard: options.tensorBoard)
+        let budget = TimeBudget(minutes: options.maxMinutes, clock: clock)
+        var lastSave = clock()
+        let perEpoch = data.batchesPerEpoch
+        let groups = method.parameterGroups
+
+        func stopReason() -> String? {
+            if let r = stopSignal?.stopReason { return r }
+            if budget.isExhausted { return "time budget of \(options.maxMinutes!) minutes spent" }
+            if let m = options.maxSteps, step >= m { return "reached max_steps \(m)" }
+            return nil
+        }
+
+        while epoch < options.epochs {
+            let bar = options.progress
+                ? ProgressBar(total: perEpoch, startingAt: batchInEpoch, label: "epoch \(epoch + 1)/\(options.epochs)",
+                              itemsPerStep: data.itemsPerBatch, clock: clock)
+                : nil
+            let batches = data.batches(epoch: epoch, startingAt: batchInEpoch)
+            while batchInEpoch < perEpoch {
+                if let reason = stopReason() {
+                    bar?.finish()
+                    let url = try saveCheckpoint(reason: "stop", sessionStart: sessionStart)
+                    log("\(reason): checkpoint \(url.lastPathComponent) written at step \(step)")
+                    return .stopped(reason: reason)
+                }
+                if let minutes = options.checkpointEveryMinutes, clock() - lastSave >= minutes * 60 {
+                    try saveCheckpoint(reason: "interval", sessionStart: sessionStart)
+                    lastSave = clock()
+                }
+                guard let batch = batches.next() else {
+                    throw TrainerError.dataExhausted(epoch: epoch, index: batchInEpoch, expected: perEpoch)
+                }
+                let values = schedules.values(at: step, epoch: epoch)
+                let logged = try trainStep(batch, values, groups: groups)
+                step += 1
+                batchInEpoch += 1
+                if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
+                    try metrics.log(step: step - 1, epoch: epoch, values: logged)
+                }
+                bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
+                                + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))
+            }
+            bar?.finish(metrics: lastLoss.map { [("loss", $0)] } ?? [])
+            epoch += 1
+            batchInEpoch = 0
+            if epoch % options.checkpointEveryEpochs == 0 || epoch == options.epochs {
+                try saveCheckpoint(reason: "epoch", sessionStart: sessionStart)
+                lastSave = clock()
+            }
+        }
+        return .completed
+    }
+
+    /// One optimisation step; returns the values to log (loss terms, schedule values, grad norm).
+    func trainStep(_ batch: Method.Batch, _ values: ScheduleValues, groups: [ParameterGroup]) throws -> [String: Double] {
+        groups.zeroGrad()
+        let terms = method.step(batch: batch, schedules: values)
+        guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
+        let termValues = terms.mapValues { Double($0.item()) }
+        guard termValues["loss"]!.isFinite else {
+            throw TrainerError.nonFiniteLoss(step: step, epoch: epoch, terms: termValues,
+                                             lastCheckpoint: lastCheckpoint?.path)
+        }
+        loss.backward()
+        var logged = termValues
+        if let clip = options.clipGrad {
+            let params = groups.allParameters
+            switch options.clipMode {
+            case .perParameter:
+                let norms = clipGradientsPerParameter(params, maxNorm: clip)
+                if !norms.isEmpty { logged["grad_norm_max"] = norms.max()! }
+            case .totalNorm:
+                logged["grad_norm"] = clipGradientNorm(params, maxNorm: clip)
+            }
+        }
+        method.beforeOptimizerStep(schedules: values)
+        optimizer.step(values)
+        method.afterOptimizerStep(schedules: values)
+        for (k, v) in values.values { logged[k] = v }
+        lastValues = values
+        lastLoss = termValues["loss"]
+        return logged
+    }
+}
