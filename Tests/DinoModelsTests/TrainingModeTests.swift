@@ -45,3 +45,20 @@ import Testing
         #expect(params["blocks.0.ls1.gamma"]?.kind == .layerScale && params["mask_token"]?.kind == .token)
     }
 }
+
+@Suite struct ParameterGroupTests {
+    @Test func groupsFollowDeclaredRoles() throws {
+        let model = VisionTransformer(try ModelPresets.config(named: "test_dinov2"))   // depth 2
+        let groups = model.parameterGroups(prefix: "student.", layerDecay: 0.5, patchEmbedLRMultiplier: 0.2)
+        var lr: [String: Double] = [:], wd: [String: Double] = [:]
+        for g in groups { for n in g.names { lr[n] = g.lrMultiplier; wd[n] = g.weightDecayMultiplier } }
+        #expect(lr.count == model.namedParameters().count)
+        // Layer 0 (embeddings): 0.5^3; patch embedding also × 0.2; block 1 (layer 2): 0.5; final norm: 1.
+        #expect(lr["student.cls_token"] == 0.125 && wd["student.cls_token"] == 1)
+        #expect(abs(lr["student.patch_embed.proj.weight"]! - 0.025) < 1e-12)
+        #expect(lr["student.blocks.1.attn.qkv.weight"] == 0.5 && wd["student.blocks.1.attn.qkv.weight"] == 1)
+        #expect(wd["student.blocks.1.attn.qkv.bias"] == 0 && wd["student.blocks.0.ls1.gamma"] == 0)
+        #expect(lr["student.norm.weight"] == 1 && wd["student.norm.weight"] == 0)
+        #expect(groups.allSatisfy { g in g.parameters.allSatisfy { $0.isLeaf && $0.isContiguous } })
+    }
+}
