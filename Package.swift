@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
+        .library(name: "DinoVision", targets: ["DinoVision"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -19,6 +20,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Image codecs from Debian (libturbojpeg0-dev, libspng-dev, libwebp-dev, libtiff-dev).
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
@@ -29,16 +35,25 @@ let package = Package(
             ]
         ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
+        .target(
+            name: "DinoVision",
+            dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
+        ),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor",
+                "DinoTensor", "DinoVision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "DinoTensorTests",
             dependencies: ["DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoVisionTests",
+            dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],
