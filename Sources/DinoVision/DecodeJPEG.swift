@@ -142,3 +142,23 @@ struct JPEGMarkers {
         return nil
     }
 }
+
+extension RGBImage {
+    /// The image as a baseline JPEG file (TurboJPEG, 4:2:0 chroma subsampling).
+    ///
+    /// - Parameter quality: 1…100, as in libjpeg.
+    public func jpegData(quality: Int = 90) throws -> Data {
+        precondition((1...100).contains(quality), "jpegData: quality \(quality) outside 1…100")
+        guard let handle = tjInitCompress() else { throw ImageEncodingError(message: "cannot create a TurboJPEG compressor") }
+        defer { tjDestroy(handle) }
+        var buffer: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let rc = pixels.withUnsafeBufferPointer {
+            tjCompress2(handle, $0.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue),
+                        &buffer, &size, Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        }
+        defer { if let buffer { tjFree(buffer) } }
+        guard rc == 0, let buffer else { throw ImageEncodingError(message: String(cString: tjGetErrorStr2(handle))) }
+        return Data(bytes: buffer, count: Int(size))
+    }
+}
