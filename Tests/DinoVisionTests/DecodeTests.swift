@@ -83,3 +83,39 @@ import Testing
         #expect(throws: ImageDecodingError.self) { try ImageDecoder.decode(text) }
     }
 }
+
+/// The shared photos (../shared/datasets/photos beside the repository), when present.
+@Suite struct SharedPhotoTests {
+    static let photos: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/datasets/photos")
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: photos.path)))
+    func everySharedPhotoDecodes() throws {
+        let ds = try ImageFileDataset.folder(Self.photos.path)
+        #expect(ds.count == 15)
+        let issues = DataIssueLog(report: DataIssueLog.silent)
+        for i in 0..<ds.count {
+            let img = try #require(ds.loadImage(at: i, issues: issues), "\(ds.path(at: i))")
+            #expect(img.width >= 300 && img.height >= 300)
+        }
+        #expect(issues.total == 0)
+    }
+}
+
+@Suite struct AugmentationGridTests {
+    @Test func gridHasOneRowPerImageAndDrawsMasks() throws {
+        let images = (0..<2).map { TemporaryImageTree.image($0, width: 50, height: 40) }
+        let config = MultiCropConfig.preset(.dinov2, globalSize: 32, localSize: 16, localCount: 3)
+        let grid = AugmentationGrid(config: config, maskCollator: MaskCollator(gridSize: 8), patchSize: 4, seed: 1)
+        let picture = grid.render(images)
+        // Cells: 32 px enlarged ×5 = 160 high; 2 rows with 6-px gaps.
+        #expect(picture.height == 2 * (160 + 6) + 6)
+        // Half of the 4 global views are masked: red patch borders (255, 40, 40) appear.
+        var red = 0
+        for i in 0..<picture.pixelCount where picture.pixels[3 * i] == 255 && picture.pixels[3 * i + 1] == 40 { red += 1 }
+        #expect(red > 0)
+        let png = try picture.pngData()
+        #expect(try ImageDecoder.decode(png) == picture)
+    }
+}
