@@ -62,6 +62,24 @@ final class TemporaryImageTree {
         #expect(unlabelled.count == 7 && unlabelled.label(at: 0) == nil && unlabelled.classes.isEmpty)
     }
 
+    @Test func indexingListsFilesWithoutOpeningThem() throws {
+        // 4000 zero-byte "images" in 40 classes: indexing succeeds (no file is read, or the
+        // empty files would be noticed) and the index stays small.
+        let tree = TemporaryImageTree()
+        let fm = FileManager.default
+        for c in 0..<40 {
+            let dir = tree.root.appendingPathComponent(String(format: "class%02d", c))
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            for i in 0..<100 { fm.createFile(atPath: dir.appendingPathComponent("img\(i).jpg").path, contents: nil) }
+        }
+        let ds = try ImageFileDataset.imageFolder(tree.root.path)
+        #expect(ds.count == 4000 && ds.classes.count == 40)
+        #expect(ds.label(at: 3999) == 39)
+        #expect(ds.indexMemory < 4000 * 64, "\(ds.indexMemory) bytes for 4000 paths")
+        let issues = DataIssueLog(report: DataIssueLog.silent)
+        #expect(ds.loadImage(at: 0, issues: issues) == nil && issues.count(.empty) == 1)
+    }
+
     @Test func fileListResolvesRelativePaths() throws {
         let tree = Self.imageFolder()
         tree.write("list.txt", Data("# training images\ncat/c1.png\n\n\(tree.root.path)/dog/d0.jpg\nreadme.md\n".utf8))
