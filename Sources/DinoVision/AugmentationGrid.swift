@@ -10,13 +10,16 @@ import Foundation
 
 /// Renders augmentation grids.
 public struct AugmentationGrid {
+    /// The augmentation shown.
     public var config: MultiCropConfig
     /// The iBOT masks to draw (nil: no masks, as for DINO v1).
     public var maskCollator: MaskCollator?
     /// Patch side in pixels of the global views (for drawing masks).
     public var patchSize: Int
+    /// Seed of the views and masks drawn.
     public var seed: UInt64
 
+    /// A renderer of `config`'s views, with masks from `maskCollator` drawn on `patchSize`-px patches.
     public init(config: MultiCropConfig, maskCollator: MaskCollator?, patchSize: Int, seed: UInt64 = 0) {
         self.config = config
         self.maskCollator = maskCollator

@@ -9,12 +9,17 @@ import Foundation
 
 /// One measurement of the loader's throughput.
 public struct DataBenchmarkResult: Sendable {
+    /// Worker threads used.
     public let workers: Int
+    /// Images delivered in the timed batches.
     public let images: Int
+    /// Wall-clock time of the timed batches.
     public let seconds: Double
+    /// Throughput: images / seconds.
     public var imagesPerSecond: Double { Double(images) / seconds }
 }
 
+/// Times the multi-crop loader.
 public enum DataBenchmark {
     /// Loads `batches` batches (after one warm-up batch) and times them.
     public static func run(dataset: ImageFileDataset, config: MultiCropConfig, workers: Int,

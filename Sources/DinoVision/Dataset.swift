@@ -226,6 +226,7 @@ public final class DataIssueLog: @unchecked Sendable {
     /// Where each new issue is reported (default: a line on standard error).
     public let report: @Sendable (Entry) -> Void
 
+    /// A log that keeps the first `keepLimit` entries and reports each new bad file with `report`.
     public init(keepLimit: Int = 1000, report: @escaping @Sendable (Entry) -> Void = DataIssueLog.standardError) {
         self.keepLimit = keepLimit
         self.report = report
@@ -254,8 +255,10 @@ public final class DataIssueLog: @unchecked Sendable {
     /// Distinct bad files.
     public var distinctFiles: Int { lock.lock(); defer { lock.unlock() }; return seen.count }
 
+    /// Events of one kind.
     public func count(_ kind: Kind) -> Int { lock.lock(); defer { lock.unlock() }; return counts[kind, default: 0] }
 
+    /// The kept entries, in the order met.
     public var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return kept }
 
     /// "3 files skipped (1 empty, 2 corrupt)".

@@ -46,6 +46,7 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let reason: Reason
 
+    /// An error about the file at `path`.
     public init(path: String, reason: Reason) {
         self.path = path
         self.reason = reason
@@ -73,6 +74,7 @@ public struct DecodeOptions: Sendable, Equatable {
     /// Turn the image upright according to its EXIF orientation tag (JPEG).
     public var applyEXIFOrientation: Bool
 
+    /// Defaults: 100 megapixels at most, full-size decoding, EXIF orientation applied.
     public init(maxPixels: Int = 100_000_000, minimumShorterSide: Int? = nil, applyEXIFOrientation: Bool = true) {
         self.maxPixels = maxPixels
         self.minimumShorterSide = minimumShorterSide

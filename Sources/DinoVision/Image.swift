@@ -150,6 +150,7 @@ public struct ImageNormalization: Equatable, Sendable, Codable {
     public var mean: [Double]
     public var std: [Double]
 
+    /// Three channel means and three positive standard deviations, on the [0, 1] scale.
     public init(mean: [Double], std: [Double]) {
         precondition(mean.count == 3 && std.count == 3 && std.allSatisfy { $0 > 0 },
                      "ImageNormalization: need 3 means and 3 positive stds, got \(mean) and \(std)")

@@ -27,6 +27,7 @@ public struct LoaderOptions: Sendable, Equatable {
     /// Batches prepared ahead of the consumer at most.
     public var prefetchBatches: Int
 
+    /// Defaults: shuffled, drop-last, seed 0, 2 workers, 2 batches ahead.
     public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = true, seed: UInt64 = 0,
                 workers: Int = 2, prefetchBatches: Int = 2) {
         precondition(batchSize > 0, "LoaderOptions: batchSize must be positive, got \(batchSize)")
@@ -39,8 +40,10 @@ public struct LoaderOptions: Sendable, Equatable {
 
 /// The random streams of one epoch.
 public struct EpochRandomness: Sendable {
+    /// The epoch's generator, (seed, epoch) → stream; the others fork from it.
     public let root: RandomGenerator
 
+    /// The streams of epoch `epoch` under `seed`.
     public init(seed: UInt64, epoch: Int) { root = RandomGenerator(seed: seed).fork(UInt64(epoch)) }
 
     /// The order in which the epoch visits the dataset.
@@ -63,6 +66,7 @@ public final class DataLoader<Sample, Batch>: @unchecked Sendable {
     let sample: @Sendable (Int, RandomGenerator) -> Sample?
     let collate: @Sendable ([Sample], [Int], RandomGenerator) -> Batch
 
+    /// A loader of `count` items (indices `0..<count`).
     public init(count: Int, options: LoaderOptions,
                 sample: @escaping @Sendable (Int, RandomGenerator) -> Sample?,
                 collate: @escaping @Sendable ([Sample], [Int], RandomGenerator) -> Batch) {

@@ -31,6 +31,7 @@ public struct BlockMaskGenerator: Sendable, Equatable {
             && a.logAspect == b.logAspect
     }
 
+    /// DINOv2's defaults: blocks of target area ≥ 4, aspect in [0.3, 1 / 0.3], at most half the grid per block.
     public init(height: Int, width: Int, minPatches: Double = 4, maxPatches: Double? = nil,
                 minAspect: Double = 0.3, maxAspect: Double? = nil) {
         precondition(height > 0 && width > 0, "BlockMaskGenerator: grid \(height)×\(width)")
@@ -109,6 +110,7 @@ public struct BatchMasks: Sendable, Equatable {
     /// Σ over masked views of int(N · upper end of its ratio interval) (DINOv2's `upperbound`).
     public let upperbound: Int
 
+    /// Masks of `count` views of `patches` patches each, row-major.
     public init(count: Int, patches: Int, values: [Bool], upperbound: Int) {
         precondition(values.count == count * patches, "BatchMasks: \(values.count) values for \(count)×\(patches)")
         self.count = count
