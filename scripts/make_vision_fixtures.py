@@ -16,6 +16,11 @@ pip does not replace torch):
     pip install "torchvision==0.28.*" --no-deps pillow
     python3 scripts/make_vision_fixtures.py            # photos from ../shared/datasets/photos
 
+The fixtures were made with Pillow 13.0.0. Pillow 13 runs the vertical resampling pass first
+when the height shrinks by more than twice as many pixels as the width (python-pillow/Pillow
+#9549); earlier versions always ran the horizontal pass first, so a few resize fixtures differ
+by a grey level or more under Pillow <= 12. The Swift port follows Pillow 13.
+
 PyPI's torchvision wheel is built against CUDA torch, so with CPU-only torch its compiled
 extension fails to load; that only matters for detection ops. The import below skips the
 registration of those ops' fake kernels, which is what fails.
