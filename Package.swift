@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
+        .library(name: "DinoVision", targets: ["DinoVision"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -23,6 +24,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Image codecs from Debian (libturbojpeg0-dev, libspng-dev, libwebp-dev, libtiff-dev).
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
@@ -38,10 +44,14 @@ let package = Package(
             dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
+        .target(
+            name: "DinoVision",
+            dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
+        ),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor",
+                "DinoTensor", "DinoVision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +68,11 @@ let package = Package(
         .testTarget(
             name: "DinoSSLTests",
             dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"]
+        ),
+        .testTarget(
+            name: "DinoVisionTests",
+            dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict

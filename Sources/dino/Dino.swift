@@ -6,6 +6,13 @@ struct Dino: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dino",
         abstract: "Self-supervised vision pretraining with the DINO family.",
-        subcommands: []
+        subcommands: [Show.self, Bench.self]
+    )
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed.",
+        subcommands: [BenchData.self]
     )
 }
