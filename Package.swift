@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "DinoNN", targets: ["DinoNN"]),
         .library(name: "DinoModels", targets: ["DinoModels"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
+        .library(name: "DinoVision", targets: ["DinoVision"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -24,6 +25,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Image codecs from Debian (libturbojpeg0-dev, libspng-dev, libwebp-dev, libtiff-dev).
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
@@ -39,12 +45,15 @@ let package = Package(
             dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
-        .target(name: "DinoModels", dependencies: ["DinoNN"]),
+        .target(
+            name: "DinoVision",
+            dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
+        ),
+        .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor",
-                "DinoModels",
+                "DinoTensor", "DinoVision", "DinoModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,12 +69,17 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoModelsTests",
-            dependencies: ["DinoModels", "DinoTestSupport"],
+            dependencies: ["DinoModels", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DinoSSLTests",
             dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"]
+        ),
+        .testTarget(
+            name: "DinoVisionTests",
+            dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict

@@ -1,5 +1,6 @@
 import DinoModels
 import DinoTensor
+import DinoVision
 import DinoTestSupport
 import Foundation
 import Testing
@@ -37,17 +38,9 @@ import Testing
         #expect(maps[0][0].pixels == [255, 128, 0, 255, 255, 255, 191, 0, 0, 191, 0, 0])
     }
 
-    @Test func pngHasValidStructure() throws {
-        var r = RGBRaster(width: 3, height: 2)
-        r.pixels[0] = 255
-        let png = PNGWriter.encode(r.upscaled(by: 2))
-        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        #expect(String(decoding: png[12..<16], as: UTF8.self) == "IHDR")
-        #expect(png[16..<24] == Data([0, 0, 0, 6, 0, 0, 0, 4]))
-        // CRC-32 of "IEND" is the well-known AE 42 60 82.
-        #expect(Array(png.suffix(4)) == [0xAE, 0x42, 0x60, 0x82])
-        // Decompressed size: 4 rows of (1 + 6·3) bytes in one stored block.
-        let idatLength = Int(png[33]) << 24 | Int(png[34]) << 16 | Int(png[35]) << 8 | Int(png[36])
-        #expect(idatLength == 2 + 5 + 4 * 19 + 4)
+    @Test func imagesSideBySide() {
+        let a = RGBImage(width: 2, height: 1, red: 255), b = RGBImage(width: 1, height: 1, blue: 9)
+        let row = RGBImage.sideBySide([a, b], gap: 1)
+        #expect(row.width == 4 && row.pixels == [255, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 9])
     }
 }

@@ -6,46 +6,23 @@
 
 import DinoNN
 import DinoTensor
+import DinoVision
 import Foundation
 
-/// An 8-bit RGB raster, row-major, 3 bytes per pixel.
-public struct RGBRaster: Equatable, Sendable {
-    public let width: Int
-    public let height: Int
-    public var pixels: [UInt8]
-
-    public init(width: Int, height: Int, pixels: [UInt8]? = nil) {
-        self.width = width
-        self.height = height
-        self.pixels = pixels ?? [UInt8](repeating: 0, count: width * height * 3)
-        precondition(self.pixels.count == width * height * 3, "RGBRaster: \(self.pixels.count) bytes for \(width)×\(height)")
-    }
-
-    /// The raster scaled up by an integer factor, nearest neighbour (one patch → p × p pixels).
-    public func upscaled(by factor: Int) -> RGBRaster {
-        var out = RGBRaster(width: width * factor, height: height * factor)
-        for y in 0..<out.height {
-            for x in 0..<out.width {
-                let s = ((y / factor) * width + x / factor) * 3, d = (y * out.width + x) * 3
-                out.pixels[d] = pixels[s]; out.pixels[d + 1] = pixels[s + 1]; out.pixels[d + 2] = pixels[s + 2]
-            }
-        }
-        return out
-    }
-
-    /// Rasters side by side, separated by `gap` black columns; all must have the same height.
-    public static func row(_ rasters: [RGBRaster], gap: Int = 2) -> RGBRaster {
-        guard let first = rasters.first else { return RGBRaster(width: 0, height: 0) }
-        precondition(rasters.allSatisfy { $0.height == first.height }, "RGBRaster.row: heights differ")
-        let width = rasters.reduce(0) { $0 + $1.width } + gap * (rasters.count - 1)
-        var out = RGBRaster(width: width, height: first.height)
+extension RGBImage {
+    /// Images side by side, separated by `gap` black columns; all must have the same height.
+    public static func sideBySide(_ images: [RGBImage], gap: Int = 2) -> RGBImage {
+        guard let first = images.first else { return RGBImage(width: 0, height: 0) }
+        precondition(images.allSatisfy { $0.height == first.height }, "RGBImage.sideBySide: heights differ")
+        let width = images.reduce(0) { $0 + $1.width } + gap * (images.count - 1)
+        var out = RGBImage(width: width, height: first.height)
         var x0 = 0
-        for r in rasters {
-            for y in 0..<r.height {
-                let src = y * r.width * 3, dst = (y * width + x0) * 3
-                out.pixels.replaceSubrange(dst..<(dst + r.width * 3), with: r.pixels[src..<(src + r.width * 3)])
+        for image in images {
+            for y in 0..<image.height {
+                let src = y * image.width * 3, dst = (y * width + x0) * 3
+                out.pixels.replaceSubrange(dst..<(dst + image.width * 3), with: image.pixels[src..<(src + image.width * 3)])
             }
-            x0 += r.width + gap
+            x0 += image.width + gap
         }
         return out
     }
@@ -107,7 +84,7 @@ public enum FeatureMaps {
     ///   - patchTokens: (B, h·w, D) features of B images with the same grid.
     ///   - grid: (h, w).
     /// - Returns: one h × w raster per image (one pixel per patch).
-    public static func pca(_ patchTokens: Tensor, grid: (height: Int, width: Int)) -> [RGBRaster] {
+    public static func pca(_ patchTokens: Tensor, grid: (height: Int, width: Int)) -> [RGBImage] {
         let (b, n, d) = (patchTokens.shape[0], patchTokens.shape[1], patchTokens.shape[2])
         precondition(n == grid.height * grid.width, "FeatureMaps.pca: \(n) tokens for a \(grid.height)×\(grid.width) grid")
         let rows = patchTokens.contiguous().scalars
@@ -125,7 +102,7 @@ public enum FeatureMaps {
             return values.map { UInt8(max(0, min(255, (($0 - lo) / max(hi - lo, 1e-12) * 255).rounded()))) }
         }
         return (0..<b).map { i in
-            var raster = RGBRaster(width: grid.width, height: grid.height)
+            var raster = RGBImage(width: grid.width, height: grid.height)
             for p in 0..<n {
                 for k in 0..<3 { raster.pixels[p * 3 + k] = scaled[k][i * n + p] }
             }
@@ -140,7 +117,7 @@ public enum FeatureMaps {
     ///   - attention: (B, H, N, N) last-block attention with N = 1 + R + h·w.
     ///   - registers: number of register tokens R (skipped, as the class token).
     /// - Returns: for each image, one h × w raster per head.
-    public static func classAttention(_ attention: Tensor, registers: Int, grid: (height: Int, width: Int)) -> [[RGBRaster]] {
+    public static func classAttention(_ attention: Tensor, registers: Int, grid: (height: Int, width: Int)) -> [[RGBImage]] {
         let (b, heads, n) = (attention.shape[0], attention.shape[1], attention.shape[2])
         let patches = grid.height * grid.width
         precondition(n == 1 + registers + patches, "FeatureMaps.classAttention: \(n) tokens for \(registers) registers and \(patches) patches")
@@ -150,7 +127,7 @@ public enum FeatureMaps {
                 let base = ((i * heads + h) * n) * n + 1 + registers        // row of the class token
                 let values = (0..<patches).map { a[base + $0] }
                 let top = max(values.max() ?? 1, 1e-12)
-                var raster = RGBRaster(width: grid.width, height: grid.height)
+                var raster = RGBImage(width: grid.width, height: grid.height)
                 for p in 0..<patches {
                     let (r, g, bl) = heat(Double(values[p] / top))
                     raster.pixels[p * 3] = r; raster.pixels[p * 3 + 1] = g; raster.pixels[p * 3 + 2] = bl
