@@ -144,3 +144,55 @@ public enum FeatureMaps {
         return (byte(x), byte(x - 1), byte(x - 2))
     }
 }
+
+extension VisionTransformer {
+    /// A picture of the PCA of patch features: per image, a row with the model's input crop
+    /// and the first three principal components (fitted over all the images) as colours,
+    /// each patch enlarged to its pixels.
+    public func pcaFigure(_ images: [RGBImage], transform: EvaluationTransform) -> RGBImage {
+        let crops = images.map(transform.crop)
+        let batch = Tensor.stack(crops.map { transform.normalization.tensor($0) }, axis: 0)   // (B, 3, S, S)
+        let wasTraining = training
+        eval()
+        defer { train(wasTraining) }
+        let f = withNoGrad { forwardFeatures(batch) }
+        let maps = FeatureMaps.pca(f.patchTokens, grid: f.grid)
+        let rows = zip(crops, maps).map { RGBImage.sideBySide([$0, $1.enlarged(patchSize)]) }
+        return RGBImage.stacked(rows)
+    }
+
+    /// A picture of the last block's class-token attention: per image, a row with the input
+    /// crop and one heat map per head (dino/visualize_attention.py).
+    public func attentionFigure(_ images: [RGBImage], transform: EvaluationTransform) -> RGBImage {
+        let crops = images.map(transform.crop)
+        let batch = Tensor.stack(crops.map { transform.normalization.tensor($0) }, axis: 0)
+        let wasTraining = training
+        eval()
+        defer { train(wasTraining) }
+        let attention = withNoGrad { lastSelfAttention(batch) }                                // (B, H, N, N)
+        let grid = (height: transform.imageSize / patchSize, width: transform.imageSize / patchSize)
+        let maps = FeatureMaps.classAttention(attention, registers: numRegisterTokens, grid: grid)
+        let rows = zip(crops, maps).map { crop, heads in
+            RGBImage.sideBySide([crop] + heads.map { $0.enlarged(patchSize) })
+        }
+        return RGBImage.stacked(rows)
+    }
+}
+
+extension RGBImage {
+    /// Images one above the other, separated by `gap` black rows, left-aligned.
+    public static func stacked(_ images: [RGBImage], gap: Int = 2) -> RGBImage {
+        let width = images.map(\.width).max() ?? 0
+        let height = images.reduce(0) { $0 + $1.height } + gap * max(images.count - 1, 0)
+        var out = RGBImage(width: width, height: height)
+        var y0 = 0
+        for image in images {
+            for y in 0..<image.height {
+                let src = y * image.width * 3, dst = ((y0 + y) * width) * 3
+                out.pixels.replaceSubrange(dst..<(dst + image.width * 3), with: image.pixels[src..<(src + image.width * 3)])
+            }
+            y0 += image.height + gap
+        }
+        return out
+    }
+}
