@@ -61,3 +61,32 @@ extension VisionTransformer {
         return try JSONDecoder().decode(VisionTransformerConfig.self, from: Data(json.utf8))
     }
 }
+
+extension VisionTransformer {
+    /// A model from a preset name and/or a weights file: the preset's config, or the config
+    /// stored in a file we saved; weights loaded from `weights` in any layout.
+    ///
+    /// - Parameters:
+    ///   - preset: a `ModelPresets` name; optional when `weights` stores its config.
+    ///   - weights: a safetensors file; nil for random initial weights (seeded by `seed`).
+    public static func load(preset: String?, weights: URL?, layout: CheckpointLayout? = nil,
+                            seed: UInt64 = 0) throws -> VisionTransformer {
+        var config: VisionTransformerConfig
+        if let preset {
+            config = try ModelPresets.config(named: preset)
+        } else if let weights, let stored = try storedConfig(in: weights) {
+            config = stored
+        } else {
+            throw CheckpointLayoutError("name a model preset (the weights file stores no config); presets: \(ModelPresets.names.joined(separator: ", "))")
+        }
+        config.dropPathRate = 0
+        let model = VisionTransformer(config, generator: RandomGenerator(seed: seed))
+        if let weights {
+            try model.loadWeights(from: weights, layout: layout)
+        } else {
+            model.initializeWeights(generator: RandomGenerator(seed: seed))
+        }
+        model.eval()
+        return model
+    }
+}
