@@ -34,6 +34,7 @@ extension Tensor {
                      "scaledDotProductAttention: query, key and value must be (B, H, N, Dh), got \(fmt(q.shape)), \(fmt(k.shape)), \(fmt(v.shape))")
         precondition(k.shape == v.shape && q.shape[0] == k.shape[0] && q.shape[1] == k.shape[1] && q.shape[3] == k.shape[3],
                      "scaledDotProductAttention: query \(fmt(q.shape)), key \(fmt(k.shape)) and value \(fmt(v.shape)) do not match")
+        precondition(k.shape[2] > 0, "scaledDotProductAttention: key \(fmt(k.shape)) has no positions to attend to")
         precondition(q.dtype == k.dtype && k.dtype == v.dtype,
                      "scaledDotProductAttention: dtypes \(q.dtype), \(k.dtype), \(v.dtype) differ")
         let geometry = AttentionGeometry(batch: q.shape[0], heads: q.shape[1], nq: q.shape[2], nk: k.shape[2],
