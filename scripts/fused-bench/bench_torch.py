@@ -25,9 +25,14 @@ for th in [1, 2]:
         def h():
             clear(); f().backward(gg)
         return h
+    def bonly(y, gg):
+        def h():
+            clear(); y.backward(gg, retain_graph=True)
+        return h
     cases = [("softmax f", nog(lambda: torch.softmax(x, -1))), ("softmax fb", fb(lambda: torch.softmax(x, -1), g)),
              ("layernorm f", nog(lambda: F.layer_norm(x, (1024,), w, b))), ("layernorm fb", fb(lambda: F.layer_norm(x, (1024,), w, b), g)),
              ("gelu f", nog(lambda: F.gelu(x))), ("gelu fb", fb(lambda: F.gelu(x), g)), ("gelu-tanh fb", fb(lambda: F.gelu(x, approximate='tanh'), g)),
+             ("layernorm b", bonly(F.layer_norm(x, (1024,), w, b), g)), ("softmax b", bonly(torch.softmax(x, -1), g)), ("gelu b", bonly(F.gelu(x), g)),
              ("attn f", nog(lambda: F.scaled_dot_product_attention(q, k, v))), ("attn fb", fb(lambda: F.scaled_dot_product_attention(q, k, v), go))]
     for name, f in cases:
         if only and not name.startswith(only): continue

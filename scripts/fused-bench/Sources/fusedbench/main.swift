@@ -34,6 +34,7 @@ for th in [1, 2] {
     let v = RandomGenerator(seed: 7).normal([64, 3, 65, 64]).requiringGrad()
     let go = RandomGenerator(seed: 8).normal([64, 3, 65, 64])
     func clear() { x.zeroGrad(); w.zeroGrad(); b.zeroGrad(); q.zeroGrad(); k.zeroGrad(); v.zeroGrad() }
+    let lnOut = x.layerNorm(weight: w, bias: b), smOut = x.softmax(), geOut = x.gelu()
     let cases: [(String, () -> Void)] = [
         ("softmax f", { _ = withNoGrad { x.softmax() } }),
         ("softmax fb", { clear(); x.softmax().backward(g) }),
@@ -42,6 +43,9 @@ for th in [1, 2] {
         ("gelu f", { _ = withNoGrad { x.gelu() } }),
         ("gelu fb", { clear(); x.gelu().backward(g) }),
         ("gelu-tanh fb", { clear(); x.gelu(approximate: .tanh).backward(g) }),
+        ("layernorm b", { clear(); lnOut.backward(g, retainGraph: true) }),
+        ("softmax b", { clear(); smOut.backward(g, retainGraph: true) }),
+        ("gelu b", { clear(); geOut.backward(g, retainGraph: true) }),
         ("attn f", { _ = withNoGrad { Tensor.scaledDotProductAttention(query: q, key: k, value: v) } }),
         ("attn fb", { clear(); Tensor.scaledDotProductAttention(query: q, key: k, value: v).backward(go) }),
     ]
