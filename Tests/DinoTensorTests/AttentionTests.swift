@@ -103,8 +103,8 @@ enum PlainAttention {
         #expect(FusedKernels.supportedInstructionSets.contains(saved))
         let x = Sample.normal([5, 45], seed: 131) * 3
         let w = Sample.normal([45], seed: 132), b = Sample.normal([45], seed: 133)
-        let q = Sample.normal([1, 2, 19, 24], seed: 134), k = Sample.normal([1, 2, 9, 24], seed: 135)
-        let v = Sample.normal([1, 2, 9, 24], seed: 136)
+        let q = Sample.normal([1, 2, 19, 24], seed: 134), k = Sample.normal([1, 2, 17, 24], seed: 135)
+        let v = Sample.normal([1, 2, 17, 24], seed: 136)
         let gx = Tensor(doubles: (0..<801).map { -8 + 0.02 * Double($0) }, shape: [801])
         for isa in FusedKernels.supportedInstructionSets {
             #expect(FusedKernels.use(instructionSet: isa))

@@ -73,14 +73,18 @@ typedef struct {
     long sb, sh, sn;
 } dino_head_operand;
 
+/// Row stride of the saved attention probabilities: nk rounded up to a multiple of 16.
+long dino_attention_probs_ld(long nk);
+
 /// Attention for heads z in [z_begin, z_end) of a (B, H, ·, D) problem, z = b·H + h:
-/// P = softmax(scale · Q Kᵀ) (nq × nk) and O = P V (nq × d).
-/// out (B, H, nq, d) and probs (B, H, nq, nk) are contiguous; probs is kept for backward.
+/// P = softmax(scale · Q Kᵀ) (nq × nk) and O = P V (nq × d). out (B, H, nq, d) is
+/// contiguous; probs (B, H, nq, ld), ld = dino_attention_probs_ld(nk), keeps P for the
+/// backward pass with zeros in the columns beyond nk.
 void dino_attention_forward(dino_head_operand q, dino_head_operand k, dino_head_operand v,
                             long heads, long z_begin, long z_end, long nq, long nk, long d,
                             float scale, float *out, float *probs);
 
-/// Gradients of attention for heads [z_begin, z_end), from dO and the saved P:
+/// Gradients of attention for heads [z_begin, z_end), from dO and the saved P (as above):
 /// dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale · dS K,
 /// dK = scale · dSᵀ Q. dq (B, H, nq, d), dk and dv (B, H, nk, d) are contiguous and written.
 void dino_attention_backward(dino_head_operand q, dino_head_operand k, dino_head_operand v,

@@ -16,8 +16,9 @@ extension Tensor {
     /// `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS K · scale`, `dK = dSᵀ Q · scale`.
     ///
     /// Memory: the forward pass keeps the attention probabilities P for the backward pass,
-    /// B·H·Nq·Nk elements (3.2 MB in Float32 for (64, 3, 65, 64)); it is freed with the
-    /// graph. No mask and no dropout.
+    /// B·H·Nq·Nk elements, with Nk rounded up to a multiple of 16 in Float32 (4 MB for
+    /// (64, 3, 65, 64)), released with the graph; the per-head scratch is a few
+    /// (N, Dh)-sized buffers per thread. No mask and no dropout.
     ///
     /// - Parameters:
     ///   - query: (B, H, Nq, Dh).
@@ -41,7 +42,9 @@ extension Tensor {
                                          d: q.shape[3], scale: scale ?? 1 / Double(q.shape[3]).squareRoot())
         let (qs, ks, vs) = (q.unitInnerStride(), k.unitInnerStride(), v.unitInnerStride())
         let out = uninitializedTensor([geometry.batch, geometry.heads, geometry.nq, geometry.d], dtype: q.dtype)    // (B, H, Nq, Dh)
-        let probs = uninitializedTensor([geometry.batch, geometry.heads, geometry.nq, geometry.nk], dtype: q.dtype) // (B, H, Nq, Nk)
+        // P saved for backward, (B, H, Nq, Nk'); in Float32 rows are padded to Nk' = Nk rounded up to 16.
+        let ld = q.dtype == .float32 ? dino_attention_probs_ld(geometry.nk) : geometry.nk
+        let probs = uninitializedTensor([geometry.batch, geometry.heads, geometry.nq, ld], dtype: q.dtype)
         switch q.dtype {
         case .float32:
             geometry.forEachHeadRange { z in
