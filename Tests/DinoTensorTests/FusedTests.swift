@@ -219,6 +219,9 @@ func float32MatchesFloat64(_ inputs: [Tensor], rtol: Float = 1e-5, atol: Float =
         let targets = Sample.uniform([3, 5], seed: 62, low: 0, high: 1)
         #expect(gradientMismatch([logits, targets]) { Tensor.crossEntropy(logits: $0[0], targets: $0[1]) } == nil)
         #expect(gradientMismatch([logits, targets]) { Tensor.crossEntropy(logits: $0[0], targets: $0[1], axis: 0) } == nil)
+        #expect(gradientMismatch([logits, targets]) {
+            Tensor.crossEntropy(logits: $0[0].transposed(), targets: $0[1].transposed(), axis: 0)
+        } == nil)
         let ls = Plain.logSoftmax(logits.doubles, n: 5), t = targets.doubles
         var expected = [Double](repeating: 0, count: 3)
         for r in 0..<3 {
