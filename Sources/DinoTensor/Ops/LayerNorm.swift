@@ -71,10 +71,10 @@ extension Tensor {
             let blocks = (rows + LayerNormRows.block - 1) / LayerNormRows.block
             let dwPartial = needW ? Tensor(zeros: [blocks, n], dtype: x.dtype) : nil   // (blocks, D)
             let dbPartial = needB ? Tensor(zeros: [blocks, n], dtype: x.dtype) : nil   // (blocks, D)
-            parallelFor(blocks, grain: max(1, 16_384 / max(LayerNormRows.block * n, 1))) { range in
+            parallelFor(blocks, grain: Swift.max(1, 16_384 / Swift.max(LayerNormRows.block * n, 1))) { range in
                 for blk in range {
                     let r0 = blk * LayerNormRows.block
-                    let r = r0..<min(rows, r0 + LayerNormRows.block)
+                    let r = r0..<Swift.min(rows, r0 + LayerNormRows.block)
                     switch x.dtype {
                     case .float32:
                         dino_layernorm_backward(
