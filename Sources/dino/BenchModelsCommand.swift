@@ -12,7 +12,7 @@ struct BenchModels: ParsableCommand {
         abstract: "Time backbone inference (forward features, no gradients) in images per second.",
         discussion: """
             Random weights and images; `--warmup` untimed batches, then the median of `--repeats`.
-            Build with -c release. scripts/bench_models_pytorch.py is the PyTorch eager peer.
+            Build with -c release. scripts/bench_models_pytorch.py is the PyTorch eager peer; figures in docs/benchmarks-models.md.
             """
     )
 
