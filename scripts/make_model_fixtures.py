@@ -74,6 +74,17 @@ def stub_torchvision():
     return finder
 
 
+def _torchvision_installed():
+    """Whether a torchvision distribution is installed (broken or not); then the stand-in
+    stays, so that transformers never imports the real one."""
+    import importlib.metadata
+    try:
+        importlib.metadata.version("torchvision")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
 def unstub_torchvision(finder):
     """Removes the stand-in again (transformers probes torchvision's version when present)."""
     sys.meta_path.remove(finder)
@@ -256,7 +267,8 @@ def main():
     from dinov3.models.vision_transformer import DinoVisionTransformer as V3ViT
     finder = stub_torchvision()
     import timm
-    unstub_torchvision(finder)
+    if not _torchvision_installed():
+        unstub_torchvision(finder)   # transformers probes the version of a torchvision it finds
     from transformers.models.dinov2.configuration_dinov2 import Dinov2Config
     from transformers.models.dinov2.modeling_dinov2 import Dinov2Model
     from transformers.models.dinov2_with_registers.configuration_dinov2_with_registers import Dinov2WithRegistersConfig
@@ -347,13 +359,21 @@ def main():
         return io
 
     def hf_saved_names(sd):
-        """transformers 5 in-memory names back to the names saved on the hub."""
+        """transformers 5 in-memory names back to the names saved on the hub (DINOv2 giant's
+        SwiGLU as one packed `weights_in` = [gate; up] and `weights_out`)."""
         out = {}
         for k, v in sd.items():
             k = (k.replace("attention.q_proj", "attention.attention.query")
                   .replace("attention.k_proj", "attention.attention.key")
                   .replace("attention.v_proj", "attention.attention.value")
-                  .replace("attention.o_proj", "attention.output.dense"))
+                  .replace("attention.o_proj", "attention.output.dense")
+                  .replace("mlp.down_proj", "mlp.weights_out"))
+            if "mlp.gate_proj" in k:
+                k_up = k.replace("mlp.gate_proj", "mlp.up_proj")
+                out[k.replace("mlp.gate_proj", "mlp.weights_in")] = torch.cat([v, sd[k_up]], dim=0)
+                continue
+            if "mlp.up_proj" in k:
+                continue
             out[k] = v
         return out
 
@@ -362,6 +382,9 @@ def main():
     m = randomize(Dinov2Model(Dinov2Config(**hf)), 11)
     save_case("dinov2_transformers", hf_saved_names(m.state_dict()), "transformers",
               cfg_v2(56, 14, offset=0, antialias=False), hf_io(m, inputs, 0))
+    m = randomize(Dinov2Model(Dinov2Config(use_swiglu_ffn=True, **hf)), 15)
+    save_case("dinov2_swiglu_transformers", hf_saved_names(m.state_dict()), "transformers",
+              cfg_v2(56, 14, swiglu=True, offset=0, antialias=False), hf_io(m, {"native": inputs["native"]}, 0))
     m = randomize(Dinov2WithRegistersModel(Dinov2WithRegistersConfig(num_register_tokens=4, **hf)), 12)
     save_case("dinov2_reg_transformers", m.state_dict(), "transformers",
               cfg_v2(56, 14, 4, offset=0, antialias=True), hf_io(m, inputs_reg, 4))

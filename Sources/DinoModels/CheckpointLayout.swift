@@ -83,7 +83,7 @@ public enum KeyMaps {
     /// Hugging Face `Dinov2Model`/`Dinov2WithRegistersModel` and `DINOv3ViTModel`.
     public static func transformers(family: ModelFamily) -> [KeyRule] {
         let block = family == .dinov3 ? #"^(?:model\.)?layer\.(\d+)\."# : #"^encoder\.layer\.(\d+)\."#
-        var rules: [KeyRule] = [
+        return [
             KeyRule(#"^embeddings\.cls_token$"#, "cls_token"),
             KeyRule(#"^embeddings\.mask_token$"#, "mask_token"),
             KeyRule(#"^embeddings\.position_embeddings$"#, "pos_embed"),
@@ -114,7 +114,6 @@ public enum KeyMaps {
             KeyRule(block + #"mlp\.up_proj\."#, "blocks.$1.mlp.UP."),
             KeyRule(block + #"mlp\.down_proj\."#, "blocks.$1.mlp.DOWN."),
         ]
-        return rules
     }
 
     /// Applies the first matching rule to each key.

@@ -49,7 +49,7 @@ func close(_ actual: Tensor, _ expected: Tensor?) -> String? {
         "dino_official", "dinov2_official", "dinov2_reg_official", "dinov2_swiglu_official",
         "dinov3_official", "dinov3_swiglu_official",
         "dinov2_timm", "dinov2_reg_timm", "dinov3_timm", "dinov3_swiglu_timm",
-        "dinov2_transformers", "dinov2_reg_transformers", "dinov3_transformers", "dinov3_swiglu_transformers",
+        "dinov2_transformers", "dinov2_swiglu_transformers", "dinov2_reg_transformers", "dinov3_transformers", "dinov3_swiglu_transformers",
     ]
 
     @Test(arguments: cases)
