@@ -93,3 +93,37 @@ func pthFixture(_ name: String) throws -> URL {
         #expect(close(f.patchTokens, c.io["native.patch"]) == nil)
     }
 }
+
+@Suite struct ZipArchiveTests {
+    /// A one-entry archive written with every ZIP64 record (sizes and offsets in the
+    /// extended fields, ZIP64 end record and locator), as checkpoints above 4 GiB have.
+    @Test func readsZip64Records() throws {
+        func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8((v >> (8 * UInt64($0))) & 0xFF) } }
+        let name = Array("archive/data/0".utf8), payload: [UInt8] = [1, 2, 3, 4, 5]
+        let size = UInt64(payload.count)
+        var bytes: [UInt8] = le(0x0403_4B50, 4) + le(45, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4)
+            + le(0xFFFF_FFFF, 4) + le(0xFFFF_FFFF, 4) + le(UInt64(name.count), 2) + le(20, 2)
+        bytes += name + le(1, 2) + le(16, 2) + le(size, 8) + le(size, 8) + payload
+        let centralOffset = UInt64(bytes.count)
+        var central: [UInt8] = le(0x0201_4B50, 4) + le(45, 2) + le(45, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4)
+            + le(0xFFFF_FFFF, 4) + le(0xFFFF_FFFF, 4) + le(UInt64(name.count), 2) + le(28, 2) + le(0, 2)
+            + le(0, 2) + le(0, 2) + le(0, 4) + le(0xFFFF_FFFF, 4)
+        central += name + le(1, 2) + le(24, 2) + le(size, 8) + le(size, 8) + le(0, 8)
+        bytes += central
+        let recordOffset = UInt64(bytes.count)
+        bytes += le(0x0606_4B50, 4) + le(44, 8) + le(45, 2) + le(45, 2) + le(0, 4) + le(0, 4)
+            + le(1, 8) + le(1, 8) + le(UInt64(central.count), 8) + le(centralOffset, 8)
+        bytes += le(0x0706_4B50, 4) + le(0, 4) + le(recordOffset, 8) + le(1, 4)
+        bytes += le(0x0605_4B50, 4) + le(0, 2) + le(0, 2) + le(0xFFFF, 2) + le(0xFFFF, 2)
+            + le(0xFFFF_FFFF, 4) + le(0xFFFF_FFFF, 4) + le(0, 2)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("zip64-\(UInt32.random(in: 0...UInt32.max)).zip")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(bytes).write(to: url)
+        let archive = try ZipArchive(url: url)
+        #expect(archive.names == ["archive/data/0"])
+        #expect(archive.entries["archive/data/0"]?.uncompressedSize == 5)
+        #expect([UInt8](try archive.read("archive/data/0")) == payload)
+        #expect([UInt8](try archive.read("archive/data/0", offset: 3)) == [4, 5])
+        #expect(throws: ZipError.self) { try archive.read("archive/data/0", offset: 2, length: 4) }
+    }
+}
