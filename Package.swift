@@ -29,10 +29,12 @@ let package = Package(
             ]
         ),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
+        // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
+        .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor",
+                "DinoTensor", "DinoBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +43,7 @@ let package = Package(
             dependencies: ["DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.
