@@ -8,10 +8,9 @@ SWIFT  ?= swift
 PYTHON ?= python3
 CC     ?= cc
 
-# System libraries from apt, one list: BLAS (OpenBLAS). Image codecs join here later.
-APT_PACKAGES := libopenblas-dev
-# Only for `make bench-gemm`, the measurement that compares oneDNN with OpenBLAS.
-APT_BENCH_PACKAGES := libdnnl-dev
+# System libraries from apt, one list: oneDNN (Float32 matrix products), OpenBLAS (Float64
+# products). Image codecs join here later.
+APT_PACKAGES := libdnnl-dev libopenblas-dev
 
 # Tests build in debug: on the present suite a debug build and run takes about 32 s from a
 # clean tree on 2 cores, a release build with -enable-testing about 74 s (the tests themselves
@@ -67,9 +66,8 @@ bench: build
 	DINO=$(DINO) PYTHON=$(PYTHON) scripts/bench_ops.sh $(BENCH_ARGS)
 
 bench-gemm: setup
-	$(call apt_install,$(APT_BENCH_PACKAGES))
 	@mkdir -p .build
-	$(CC) -O2 -fopenmp scripts/gemm_backends.c -o .build/gemm_backends -lopenblas -ldnnl
+	$(CC) -O2 -fopenmp scripts/gemm_backends.c -o .build/gemm_backends -lopenblas -ldnnl -lpthread
 	.build/gemm_backends
 
 clean:

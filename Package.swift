@@ -19,12 +19,17 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // oneDNN from Debian (libdnnl-dev): Float32 matrix products; OpenMP (libgomp) threads.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
             name: "DinoTensor",
             dependencies: [
-                "CBLAS", "CDinoKernels",
+                "CBLAS", "CDNNL", "CDinoKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
