@@ -84,6 +84,7 @@ extension OpsBenchmark {
         let (b, h, n, dh) = (64, 3, 65, 64)
         let elements = elementwiseShape.reduce(1, *)
         let shape = elementwiseShape
+        let dims = "(\(shape[0]), \(shape[1]))"
         // Forward reads x and writes y; backward reads x (or y) and dY and writes dX:
         // five passes over 4-byte elements at the least.
         let passes = BenchWork.bytes(5.0 * 4.0 * Double(elements))
@@ -101,13 +102,13 @@ extension OpsBenchmark {
                     Tensor.scaledDotProductAttention(query: q, key: k, value: v).backward(dy)
                 }
             },
-            BenchCase(name: "softmax_fwd_bwd", detail: "\(shape) softmax(axis: -1) forward+backward",
+            BenchCase(name: "softmax_fwd_bwd", detail: "\(dims) softmax(axis: -1) forward+backward",
                       work: passes) {
                 let g = RandomGenerator(seed: 6)
                 let x = g.normal(shape).requiringGrad(), dy = g.normal(shape)
                 return { x.zeroGrad(); x.softmax(axis: -1).backward(dy) }
             },
-            BenchCase(name: "layernorm_fwd_bwd", detail: "\(shape) layerNorm(weight, bias) forward+backward",
+            BenchCase(name: "layernorm_fwd_bwd", detail: "\(dims) layerNorm(weight, bias) forward+backward",
                       work: passes) {
                 let g = RandomGenerator(seed: 7)
                 let x = g.normal(shape).requiringGrad(), dy = g.normal(shape)
@@ -117,7 +118,7 @@ extension OpsBenchmark {
                     x.layerNorm(weight: w, bias: bias).backward(dy)
                 }
             },
-            BenchCase(name: "gelu_fwd_bwd", detail: "\(shape) gelu() forward+backward", work: passes) {
+            BenchCase(name: "gelu_fwd_bwd", detail: "\(dims) gelu() forward+backward", work: passes) {
                 let g = RandomGenerator(seed: 8)
                 let x = g.normal(shape).requiringGrad(), dy = g.normal(shape)
                 return { x.zeroGrad(); x.gelu().backward(dy) }
