@@ -9,10 +9,3 @@ struct Dino: ParsableCommand {
         subcommands: [ConvertCommand.self, EmbedCommand.self, Show.self, Bench.self]
     )
 }
-
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure speed.",
-        subcommands: [BenchData.self, BenchModels.self]
-    )
-}
