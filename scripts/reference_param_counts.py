@@ -74,6 +74,7 @@ def main():
         "dinov3_vitb16": lambda: v3hub.dinov3_vitb16(pretrained=False),
         "dinov3_vitl16": lambda: v3hub.dinov3_vitl16(pretrained=False),
         "dinov3_vitl16plus": lambda: v3hub.dinov3_vitl16plus(pretrained=False),
+        "dinov3_vitl16_sat493m": lambda: v3hub.dinov3_vitl16(pretrained=False, weights=v3hub.Weights.SAT493M),
         "dinov3_vith16plus": lambda: v3hub.dinov3_vith16plus(pretrained=False),
         "vit_tiny_patch4": lambda: v2(img_size=32, patch_size=4, embed_dim=192, depth=12, num_heads=3, init_values=1e-5),
         "vit_nano_patch4": lambda: v2(img_size=32, patch_size=4, embed_dim=128, depth=6, num_heads=4, init_values=1e-5),

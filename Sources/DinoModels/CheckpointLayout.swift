@@ -166,10 +166,11 @@ extension VisionTransformer {
             let d = pos.shape[2]
             sd["pos_embed"] = Tensor.concat([Tensor.zeros([1, 1, d], dtype: pos.dtype), pos], axis: 1)
         }
-        // Buffers and tokens this layout does not save come from the model as built; a qkv
+        // Buffers, tokens and training-only norms this layout does not save come from the
+        // model as built; a qkv
         // bias it does not have (timm's DINOv3 without biases) is zero.
         for (key, p) in namedTensors() where sd[key] == nil {
-            if p.kind == .buffer || key == "mask_token" {
+            if p.kind == .buffer || key == "mask_token" || key.hasPrefix("local_cls_norm.") {
                 sd[key] = own[key]
             } else if key.hasSuffix(".attn.qkv.bias") {
                 sd[key] = Tensor.zeros(p.shape, dtype: p.dtype)

@@ -43,6 +43,10 @@ public enum ModelPresets {
         presets["dinov3_vits16plus"] = dinov3(dimensions: 384, depth: 12, heads: 6, ffnRatio: 6, swiglu: true)
         presets["dinov3_vitb16"] = dinov3(dimensions: 768, depth: 12, heads: 12, ffnRatio: 4, swiglu: false)
         presets["dinov3_vitl16"] = dinov3(dimensions: 1024, depth: 24, heads: 16, ffnRatio: 4, swiglu: false)
+        // The satellite-imagery ViT-L keeps the norm of local crops' class tokens (unused in evaluation).
+        var satellite = dinov3(dimensions: 1024, depth: 24, heads: 16, ffnRatio: 4, swiglu: false)
+        satellite.untieGlobalAndLocalClsNorm = true
+        presets["dinov3_vitl16_sat493m"] = satellite
         presets["dinov3_vitl16plus"] = dinov3(dimensions: 1024, depth: 24, heads: 16, ffnRatio: 6, swiglu: true)
         presets["dinov3_vith16plus"] = dinov3(dimensions: 1280, depth: 32, heads: 20, ffnRatio: 6, swiglu: true)
         // Small models for 32-pixel images (CIFAR-sized pretraining on a CPU), DINOv2 style.

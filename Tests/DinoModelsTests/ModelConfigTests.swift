@@ -2,7 +2,7 @@ import DinoModels
 import Foundation
 import Testing
 
-@Suite struct ConfigTests {
+@Suite struct ModelConfigTests {
     @Test(arguments: ModelPresets.names)
     func presetsRoundTripThroughJSON(name: String) throws {
         let config = try ModelPresets.config(named: name)
