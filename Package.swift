@@ -7,8 +7,10 @@ let package = Package(
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
+        .library(name: "DinoModels", targets: ["DinoModels"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .library(name: "DinoEval", targets: ["DinoEval"]),
+        .library(name: "DinoVision", targets: ["DinoVision"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -24,12 +26,22 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // Image codecs from Debian (libturbojpeg0-dev, libspng-dev, libwebp-dev, libtiff-dev).
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        // oneDNN from Debian (libdnnl-dev): Float32 matrix products; OpenMP (libgomp) threads.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
             name: "DinoTensor",
             dependencies: [
-                "CBLAS", "CDinoKernels",
+                "CBLAS", "CDNNL", "CDinoKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
@@ -40,10 +52,17 @@ let package = Package(
         ),
         .target(name: "DinoEval", dependencies: ["DinoNN", "DinoTensor"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
+        .target(
+            name: "DinoVision",
+            dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
+        ),
+        .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
+        // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
+        .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor",
+                "DinoTensor", "DinoVision", "DinoBench", "DinoModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -58,6 +77,11 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "DinoModelsTests",
+            dependencies: ["DinoModels", "DinoVision", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "DinoSSLTests",
             dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
@@ -67,6 +91,12 @@ let package = Package(
             dependencies: ["DinoEval", "DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(
+            name: "DinoVisionTests",
+            dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

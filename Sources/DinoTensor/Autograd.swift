@@ -84,9 +84,15 @@ extension Tensor {
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seedGrad]
         withNoGrad {
             for t in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                guard var g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
                 if t.isLeaf || t.retainsGrad {
                     if t.isLeaf && !t.leafRequiresGrad { continue }
+                    if t.isLeaf && t.grad == nil && Tensor.isUnshared(&g) {
+                        // Nothing else can see g or its storage: adopt it instead of copying
+                        // (as PyTorch's AccumulateGrad steals an unshared gradient).
+                        t.grad = g
+                        continue
+                    }
                     t.accumulateGrad(g)
                 }
                 guard let node = t.node else { continue }
@@ -112,6 +118,14 @@ extension Tensor {
                 }
             }
         }
+    }
+
+    /// True when this tensor is contiguous over its whole storage and neither it nor its
+    /// storage has another reference: `isKnownUniquelyReferenced` on the caller's variable
+    /// and on `storage`.
+    fileprivate static func isUnshared(_ t: inout Tensor) -> Bool {
+        isKnownUniquelyReferenced(&t) && t.offset == 0 && t.count == t.storage.count && t.isContiguous
+            && isKnownUniquelyReferenced(&t.storage)
     }
 
     /// Adds `g` into `.grad`, allocating it on first use.

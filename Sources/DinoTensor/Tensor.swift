@@ -10,7 +10,9 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public let strides: [Int]
     /// Offset of element `[0, 0, …]` in the storage, in elements.
     public let offset: Int
-    public let storage: TensorStorage
+    /// The elements this tensor views (a `var` only so that autograd can test it for
+    /// unique ownership; it is never reassigned).
+    public internal(set) var storage: TensorStorage
 
     /// The accumulated gradient of a leaf (or of a tensor that called `retainGrad()`).
     public var grad: Tensor?

@@ -6,6 +6,6 @@ struct Dino: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dino",
         abstract: "Self-supervised vision pretraining with the DINO family.",
-        subcommands: []
+        subcommands: [ConvertCommand.self, EmbedCommand.self, Show.self, Bench.self]
     )
 }

@@ -43,6 +43,26 @@ import Testing
         #expect(x.grad == nil)
     }
 
+    @Test func adoptedGradientsNeverAliasOtherTensors() {
+        // add passes one gradient object to both inputs: each must own its own storage.
+        let a = Tensor([1, 2], shape: [2]).requiringGrad(), b = Tensor([3, 4], shape: [2]).requiringGrad()
+        ((a + b) * 1).sum().backward()
+        #expect(a.grad!.storage !== b.grad!.storage)
+        (a * 2).sum().backward()
+        (b * 5).sum().backward()
+        #expect(a.grad?.scalars == [3, 3] && b.grad?.scalars == [6, 6])
+        // A seed the caller keeps is copied, not adopted.
+        let x = Tensor([1, 2], shape: [2]).requiringGrad()
+        let seed = Tensor([5, 6], shape: [2])
+        (x + 0).backward(seed)
+        (x * 1).sum().backward()
+        #expect(x.grad?.scalars == [6, 7] && seed.scalars == [5, 6])
+        // A fresh gradient nothing else holds is adopted.
+        let y = Tensor([1, 2, 3], shape: [3]).requiringGrad()
+        (y * 3).sum().backward()
+        #expect(y.grad?.scalars == [3, 3, 3])
+    }
+
     @Test func noGradScopeAndDetachRecordNothing() {
         let x = Tensor([1, 2], shape: [2]).requiringGrad()
         let y = withNoGrad { x * 2 }

@@ -1,4 +1,97 @@
+// dino_kernels.h — vectorised Float32 kernels behind DinoTensor's fused ops.
+//
+// What this is: the hot loops of softmax, log-softmax, layer norm, GELU and attention, on
+// contiguous row-major float buffers. Each kernel body is written once (vecmath.h) and
+// compiled for AVX-512, AVX2+FMA and a generic baseline; the variant is chosen once at load
+// time from the CPU's features. What this is not: threading (the Swift side splits rows
+// across threads and calls these on disjoint ranges), allocation of results, autograd.
+//
+// Conventions: `rows` rows of `n` contiguous floats; row-range kernels are called with
+// pointers already offset to the first row of the range. Backward kernels write (not
+// accumulate) input gradients, except the layer-norm parameter gradients (see there).
+
 #pragma once
 #include <stddef.h>
-/// Name of the instruction set the kernels dispatched to ("avx512", "avx2" or "generic").
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Name of the instruction set the kernels dispatch to on the calling thread ("avx512",
+/// "avx2" or "generic"): the widest the CPU supports unless dino_kernels_use_isa chose another.
 const char *dino_kernels_isa(void);
+
+/// Makes kernels called from the calling thread use `name` ("avx512", "avx2" or "generic")
+/// when the CPU supports it, for tests and benchmarks that compare the variants; other
+/// threads (including the workers of parallel loops) keep the widest. Returns 1 on success.
+int dino_kernels_use_isa(const char *name);
+
+/// 1 when this CPU can run the variant `name`, else 0.
+int dino_kernels_supports_isa(const char *name);
+
+// MARK: Softmax (softmax.c)
+
+/// y = exp(x − max) / Σ exp(x − max) per row. −inf entries give 0; an all −inf row gives NaN.
+void dino_softmax_forward(const float *x, float *y, long rows, long n);
+/// dx = y ⊙ (dy − Σ dy ⊙ y) per row, from the forward output y.
+void dino_softmax_backward(const float *y, const float *dy, float *dx, long rows, long n);
+/// y = x − max − log Σ exp(x − max) per row.
+void dino_log_softmax_forward(const float *x, float *y, long rows, long n);
+/// dx = dy − exp(y) Σ dy per row, from the forward output y.
+void dino_log_softmax_backward(const float *y, const float *dy, float *dx, long rows, long n);
+
+// MARK: Layer norm (layernorm.c)
+
+/// y = (x − mean) · rstd · weight + bias per row, rstd = 1/√(var + eps) with the biased
+/// variance; stores mean and rstd (one per row) for the backward pass. weight and bias may
+/// be NULL (taken as 1 and 0).
+void dino_layernorm_forward(const float *x, const float *weight, const float *bias, float *y,
+                            float *mean, float *rstd, long rows, long n, float eps);
+/// dx (written) from dy, x and the saved mean and rstd; weight may be NULL. When dweight /
+/// dbias are not NULL, Σ_rows dy ⊙ x̂ and Σ_rows dy are ADDED into them (length n).
+void dino_layernorm_backward(const float *x, const float *weight, const float *mean,
+                             const float *rstd, const float *dy, float *dx, float *dweight,
+                             float *dbias, long rows, long n);
+
+// MARK: GELU (gelu.c), elementwise over count floats
+
+/// y = x Φ(x), Φ the standard normal CDF.
+void dino_gelu_forward(const float *x, float *y, long count);
+/// dx = dy (Φ(x) + x φ(x)), φ the standard normal density.
+void dino_gelu_backward(const float *x, const float *dy, float *dx, long count);
+/// y = ½ x (1 + tanh(√(2/π) (x + 0.044715 x³))), computed as x · sigmoid(2u).
+void dino_gelu_tanh_forward(const float *x, float *y, long count);
+/// The derivative of the tanh form, times dy.
+void dino_gelu_tanh_backward(const float *x, const float *dy, float *dx, long count);
+
+// MARK: Attention (attention.c)
+
+/// One operand of shape (B, H, N, D) with unit stride along D: element [b, h, i, d] is at
+/// data[b·sb + h·sh + i·sn + d].
+typedef struct {
+    const float *data;
+    long sb, sh, sn;
+} dino_head_operand;
+
+/// Row stride of the saved attention probabilities: nk rounded up to a multiple of 16.
+long dino_attention_probs_ld(long nk);
+
+/// Attention for heads z in [z_begin, z_end) of a (B, H, ·, D) problem, z = b·H + h:
+/// P = softmax(scale · Q Kᵀ) (nq × nk) and O = P V (nq × d). out (B, H, nq, d) is
+/// contiguous; probs (B, H, nq, ld), ld = dino_attention_probs_ld(nk), keeps P for the
+/// backward pass with zeros in the columns beyond nk.
+void dino_attention_forward(dino_head_operand q, dino_head_operand k, dino_head_operand v,
+                            long heads, long z_begin, long z_end, long nq, long nk, long d,
+                            float scale, float *out, float *probs);
+
+/// Gradients of attention for heads [z_begin, z_end), from dO and the saved P (as above):
+/// dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale · dS K,
+/// dK = scale · dSᵀ Q. dq (B, H, nq, d), dk and dv (B, H, nk, d) are contiguous and written.
+void dino_attention_backward(dino_head_operand q, dino_head_operand k, dino_head_operand v,
+                             dino_head_operand dout, const float *probs, long heads,
+                             long z_begin, long z_end, long nq, long nk, long d, float scale,
+                             float *dq, float *dk, float *dv);
+
+#ifdef __cplusplus
+}
+#endif

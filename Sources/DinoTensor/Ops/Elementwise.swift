@@ -179,6 +179,7 @@ extension Tensor {
     public static func / (s: Double, x: Tensor) -> Tensor {
         let f = Float(s)
         let out = x.map({ f / $0 }, { s / $0 })
-        return record(out, op: "rdiv_scalar", inputs: [x]) { g in [-(g * out) / x] }
+        // d(s/x)/dx = −s/x²; written from x alone so the closure holds no reference to `out`.
+        return record(out, op: "rdiv_scalar", inputs: [x]) { g in [(g * -s) / (x * x)] }
     }
 }

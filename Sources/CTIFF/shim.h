@@ -1,0 +1,2 @@
+// libtiff (Debian: libtiff-dev): TIFF decoding through TIFFReadRGBAImageOriented.
+#include <tiffio.h>

@@ -1,0 +1,2 @@
+// libwebp (Debian: libwebp-dev): WebP decoding.
+#include <webp/decode.h>
