@@ -192,7 +192,7 @@ public struct LinearProbe {
                 start += batch
                 let xb = x.indexSelect(axis: 0, indices: idx)                    // (B, D)
                 let logits = xb.linear(weight: weight, bias: bias)               // (B, C)
-                let loss = crossEntropy(logits: logits, labels: idx.map { labels[$0] })
+                let loss = Tensor.crossEntropy(logits: logits, labels: idx.map { labels[$0] })
                 groups.zeroGrad()
                 loss.backward()
                 sgd?.step(learningRate: lr, weightDecay: options.weightDecay)

@@ -50,7 +50,7 @@ public enum DINOLoss {
         precondition(center.count == k, "DINOLoss: centre of shape \(center.shape) for teacher output \(teacherOutput.shape)")
         precondition(temperature > 0, "DINOLoss: teacher temperature \(temperature) must be positive")
         return withNoGrad {
-            ((teacherOutput.detach() - center.detach().reshape([1, k])) * (1 / temperature)).interimSoftmax()
+            ((teacherOutput.detach() - center.detach().reshape([1, k])) * (1 / temperature)).softmax(axis: -1)
         }
     }
 
@@ -87,7 +87,7 @@ public enum DINOLoss {
             }
             return Tensor.concat(perView, axis: 0).reshape([views * b, k])          // (V·B, K)
         }
-        let rowLosses = Tensor.interimCrossEntropy(logits: s * (1 / studentTemperature), targets: targets)  // (V·B)
+        let rowLosses = Tensor.crossEntropy(logits: s * (1 / studentTemperature), targets: targets)  // (V·B)
         return rowLosses.sum() * (1 / Double(b * pairs))
     }
 
