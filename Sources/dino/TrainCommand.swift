@@ -89,7 +89,8 @@ struct TrainCommand: ParsableCommand {
         DINO: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
         \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
         crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
-        τ_t \(cfg.teacher.warmupTemperature)→\(cfg.teacher.temperature) over \(r.teacherTemperatureWarmupSteps) steps, \
+        τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
+        momentum \(r.teacherMomentum), \
         threads \(Threads.count), loader workers \(r.workers)
         """)
         let outcome = try run.trainer.run()

@@ -8,7 +8,6 @@ import Testing
         let c = DINOConfig()
         #expect(c.epochs == 100 && c.batchSize == 64 && c.dropPathRate == 0.1 && c.studentTemperature == 0.1)
         #expect(c.head.hiddenDimensions == 2048 && c.head.bottleneckDimensions == 256 && c.head.layers == 3 && c.head.normLastLayer)
-        #expect(c.teacher.momentum == 0.996 && c.teacher.warmupTemperature == 0.04 && c.teacher.temperature == 0.07)
         #expect(c.teacher.centerMomentum == 0.9)
         #expect(c.optim.lr == 0.0005 && c.optim.minLR == 1e-6 && c.optim.weightDecay == 0.04 && c.optim.weightDecayEnd == 0.4)
         #expect(c.optim.clipGrad == 3.0 && c.optim.clipMode == .perParameter)
@@ -29,6 +28,8 @@ import Testing
         #expect(small.globalSize == 32 && small.localSize == 16 && small.localCount == 6)
         #expect(small.peakLearningRate == 0.0005 * 64 / 256)
         #expect(small.model.dropPathRate == 0.1)
+        // Small sets: LightlyTrain's sharper teacher and slower momentum.
+        #expect(small.teacherTemperature == 0.02 && small.teacherWarmupTemperature == 0.02 && small.teacherMomentum == 0.99)
 
         c.epochs = 100
         c.model = "dino_vits16"
@@ -37,6 +38,12 @@ import Testing
         #expect(large.teacherTemperatureWarmupSteps == 30 * large.stepsPerEpoch && large.teacherTemperaturePerEpoch)
         #expect(large.freezeLastLayerSteps == large.stepsPerEpoch)
         #expect(large.globalSize == 224 && large.localSize == 96 && large.localCount == 8)
+        #expect(large.teacherTemperature == 0.02 && large.teacherMomentum == 0.99)   // 50 000 images: barely above 20 000
+        let imageNet = try c.resolved(datasetSize: DINOConfig.imageNetImages)
+        // ImageNet: the reference's values.
+        #expect(imageNet.teacherTemperature == 0.07 && imageNet.teacherWarmupTemperature == 0.04 && imageNet.teacherMomentum == 0.996)
+        let mid = try c.resolved(datasetSize: 660_000)
+        #expect(mid.teacherTemperature == 0.05 && mid.teacherWarmupTemperature == 0.03 && mid.teacherMomentum == 0.993)
 
         // Explicit values win.
         c.head.prototypes = 4096
@@ -52,6 +59,9 @@ import Testing
         c.model = "vit_nano_patch4"
         c.epochs = 10
         c.teacher.warmupTemperatureEpochs = 3
+        c.teacher.temperature = 0.07
+        c.teacher.warmupTemperature = 0.04
+        c.teacher.momentum = 0.996
         let r = try c.resolved(datasetSize: 640)          // 10 steps per epoch, 100 in all
         let s = r.schedules
         let lr = s[ScheduleValues.learningRate]!, temp = s[ScheduleValues.teacherTemperature]!

@@ -15,6 +15,9 @@
 //   global / local crop sizes  the model's input size / 3/7 of it rounded up to whole patches
 //                              (224 → 96 at patch 16; 32 → 16 at patch 4)
 //   local crops                8 (the reference); 6 for inputs under 96 px (LightlyTrain's count)
+//   teacher τ_t, its warm-up start, momentum
+//                              the reference's 0.07, 0.04, 0.996 at ImageNet size, falling
+//                              linearly to 0.02, 0.02, 0.99 at 20 000 images (LightlyTrain)
 
 import DinoModels
 import DinoNN
@@ -74,13 +77,17 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
 
     /// The teacher.
     public struct Teacher: Codable, Equatable, Sendable {
-        /// EMA momentum at the start, raised to 1 by a cosine (reference `momentum_teacher`: 0.996).
-        public var momentum = 0.996
-        /// τ_t after warm-up (reference CLI default 0.04; 0.07 in the README's ViT-S/16 recipe
-        /// and the method description).
-        public var temperature = 0.07
-        /// τ_t at the start of the warm-up (reference `warmup_teacher_temp`: 0.04).
-        public var warmupTemperature = 0.04
+        /// EMA momentum at the start, raised to 1 by a cosine (reference `momentum_teacher`:
+        /// 0.996); nil: auto (0.996 at ImageNet size, down to 0.99 at 20 000 images and below,
+        /// as LightlyTrain: a slower teacher keeps the first epochs of small sets stable).
+        public var momentum: Double? = nil
+        /// τ_t after warm-up (reference: 0.07 in the README's ViT-S/16 recipe; CLI default
+        /// 0.04); nil: auto (0.07 at ImageNet size, down to 0.02 at 20 000 images and below, as
+        /// LightlyTrain: stronger sharpening keeps small sets from collapsing to uniform targets).
+        public var temperature: Double? = nil
+        /// τ_t at the start of the warm-up (reference `warmup_teacher_temp`: 0.04); nil: auto
+        /// (0.04 at ImageNet size, 0.02 for small sets, never above `temperature`).
+        public var warmupTemperature: Double? = nil
         /// Epochs of linear τ_t warm-up, stepped per epoch (reference: 30 in the README's
         /// recipe); nil: auto (30 epochs from 100-epoch runs on, else 30 % of the run per step).
         public var warmupTemperatureEpochs: Int? = nil
@@ -174,8 +181,9 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check(head.layers >= 1 && head.hiddenDimensions >= 1 && head.bottleneckDimensions >= 1,
                   "head.layers", "layers and widths must be positive")
         try check(head.freezeLastLayerEpochs.map { $0 >= 0 } ?? true, "head.freeze_last_layer_epochs", "must be non-negative")
-        try check((0...1).contains(teacher.momentum), "teacher.momentum", "\(teacher.momentum) must lie in [0, 1]")
-        try check(teacher.temperature > 0 && teacher.warmupTemperature > 0, "teacher.temperature", "temperatures must be positive")
+        try check(teacher.momentum.map { (0...1).contains($0) } ?? true, "teacher.momentum", "must lie in [0, 1]")
+        try check(teacher.temperature.map { $0 > 0 } ?? true, "teacher.temperature", "must be positive")
+        try check(teacher.warmupTemperature.map { $0 > 0 } ?? true, "teacher.warmup_temperature", "must be positive")
         try check(teacher.warmupTemperatureEpochs.map { $0 >= 0 } ?? true, "teacher.warmup_temperature_epochs", "must be non-negative")
         try check((0..<1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1)")
         try check(studentTemperature > 0, "student_temperature", "must be positive")
@@ -218,6 +226,11 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
     public var teacherTemperaturePerEpoch: Bool
     /// Steps during which the last layer is frozen.
     public var freezeLastLayerSteps: Int
+    /// Teacher momentum at the start of its cosine.
+    public var teacherMomentum: Double
+    /// τ_t after and at the start of its warm-up.
+    public var teacherTemperature: Double
+    public var teacherWarmupTemperature: Double
     /// The peak learning rate: `lr · batch / 256`.
     public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
     public var workers: Int
@@ -226,6 +239,17 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
 extension DINOConfig {
     /// Images at or above which the reference's 65 536 prototypes are used.
     public static let largeDatasetImages = 20_000
+
+    /// Images in ImageNet-1k's training set, where the reference values apply.
+    public static let imageNetImages = 1_281_167
+
+    /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
+    /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
+    static func scaled(_ images: Int, start: Double, end: Double, digits: Int) -> Double {
+        let t = Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
+        let scale = Foundation.pow(10, Double(digits))
+        return ((start + t * (end - start)) * scale).rounded() / scale
+    }
 
     /// Decides every automatic value for a data set of `datasetSize` images.
     ///
@@ -261,6 +285,9 @@ extension DINOConfig {
         }
         let freeze = head.freezeLastLayerEpochs.map { Int(($0 * Double(steps)).rounded()) }
             ?? Swift.min(steps, Int((0.1 * Double(total)).rounded(.down)))
+        let temperature = teacher.temperature ?? DINOConfig.scaled(datasetSize, start: 0.02, end: 0.07, digits: 2)
+        let warmupTemperature = teacher.warmupTemperature
+            ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
         return ResolvedDINOConfig(
             config: self, model: model,
             prototypes: head.prototypes ?? (datasetSize >= DINOConfig.largeDatasetImages ? 65_536 : 1024),
@@ -270,6 +297,8 @@ extension DINOConfig {
             warmupSteps: Swift.min(warmup, total),
             teacherTemperatureWarmupSteps: temperatureWarmup.steps, teacherTemperaturePerEpoch: temperatureWarmup.perEpoch,
             freezeLastLayerSteps: Swift.min(freeze, total),
+            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(datasetSize, start: 0.99, end: 0.996, digits: 3),
+            teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
             workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
     }
 }
@@ -290,12 +319,12 @@ extension ResolvedDINOConfig {
                                                               totalIterations: total, warmupIterations: warmupSteps),
             ScheduleValues.weightDecay: DINOv2CosineSchedule(base: c.optim.weightDecay, final: c.optim.weightDecayEnd,
                                                              totalIterations: total),
-            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: c.teacher.momentum, final: 1, totalIterations: total),
+            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: teacherMomentum, final: 1, totalIterations: total),
             ScheduleValues.teacherTemperature: teacherTemperaturePerEpoch
-                ? LinearWarmupSchedule(start: c.teacher.warmupTemperature, end: c.teacher.temperature,
+                ? LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
                                        warmupIterations: teacherTemperatureWarmupSteps / stepsPerEpoch)
                     .perEpoch(iterationsPerEpoch: stepsPerEpoch)
-                : LinearWarmupSchedule(start: c.teacher.warmupTemperature, end: c.teacher.temperature,
+                : LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
                                        warmupIterations: teacherTemperatureWarmupSteps) as any Schedule,
         ])
     }
