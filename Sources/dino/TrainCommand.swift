@@ -36,6 +36,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly, with a checkpoint, after this many minutes.")
     var maxMinutes: Double?
 
+    @Option(help: "Stop cleanly, with a checkpoint, once this many steps are done (0: save the initial weights).")
+    var maxSteps: Int?
+
     @Option(help: "Images per step.")
     var batchSize: Int?
 
@@ -79,9 +82,10 @@ struct TrainCommand: ParsableCommand {
             cfg = try ConfigLoader.load(DINOConfig.self, file: config.map(URL.init(fileURLWithPath:)), overrides: flags)
         }
         let stop = StopSignal()
-        let maxMinutes = self.maxMinutes, quiet = self.quiet
+        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
         let run = try DINORun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop) { o in
             o.maxMinutes = maxMinutes
+            o.maxSteps = maxSteps
             o.progress = !quiet
         }
         let r = run.resolved

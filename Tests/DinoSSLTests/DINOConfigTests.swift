@@ -27,7 +27,7 @@ import Testing
         #expect(small.freezeLastLayerSteps == 60)              // 1 epoch = 10 % here
         #expect(small.globalSize == 32 && small.localSize == 16 && small.localCount == 6)
         #expect(small.peakLearningRate == 0.0005 * 64 / 256)
-        #expect(small.model.dropPathRate == 0.1)
+        #expect(small.model.dropPathRate == 0.1 && small.model.layerScaleInit == 1)
         // Small sets: LightlyTrain's sharper teacher and slower momentum.
         #expect(small.teacherTemperature == 0.02 && small.teacherWarmupTemperature == 0.02 && small.teacherMomentum == 0.99)
 
