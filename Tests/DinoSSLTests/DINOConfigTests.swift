@@ -34,7 +34,9 @@ import Testing
         c.epochs = 100
         c.model = "dino_vits16"
         let large = try c.resolved(datasetSize: 50_000)
-        #expect(large.prototypes == 65_536 && large.warmupSteps == 10 * large.stepsPerEpoch)
+        #expect(large.prototypes == 4096 && large.warmupSteps == 10 * large.stepsPerEpoch)
+        #expect(DINOConfig.automaticPrototypes(19_999) == 1024 && DINOConfig.automaticPrototypes(20_000) == 2048)
+        #expect(DINOConfig.automaticPrototypes(DINOConfig.imageNetImages) == 65_536)
         #expect(large.teacherTemperatureWarmupSteps == 30 * large.stepsPerEpoch && large.teacherTemperaturePerEpoch)
         #expect(large.freezeLastLayerSteps == large.stepsPerEpoch)
         #expect(large.globalSize == 224 && large.localSize == 96 && large.localCount == 8)

@@ -7,7 +7,9 @@
 // `resolved(...)`, as LightlyTrain's automatic settings do, so that short runs on small data
 // sets work without flags:
 //
-//   prototypes                 65 536 (the reference) from 20 000 images on, 1024 below
+//   prototypes                 1024 below 20 000 images, 2048 below 50 000, 4096 below 100 000,
+//                              16 384 below 200 000, 32 768 below 500 000, then the reference's
+//                              65 536 (LightlyTrain's buckets)
 //   lr warm-up                 10 epochs (the reference), at most 10 % of the run
 //   teacher temperature warm-up 30 epochs (the reference, per epoch); in runs under 100 epochs
 //                              30 % of the run, ramped per step
@@ -58,7 +60,8 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
 
     /// The projection head (`DINOHead`).
     public struct Head: Codable, Equatable, Sendable {
-        /// K, number of prototypes (reference `out_dim`: 65 536); nil: auto (1024 below 20 000 images).
+        /// K, number of prototypes (reference `out_dim`: 65 536); nil: auto (1024 below 20 000
+        /// images, rising with the data set size to 65 536 from 500 000).
         public var prototypes: Int? = nil
         /// Hidden width of the MLP (reference: 2048).
         public var hiddenDimensions = 2048
@@ -243,11 +246,18 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
 }
 
 extension DINOConfig {
-    /// Images at or above which the reference's 65 536 prototypes are used.
+    /// Images up to which the small-data values apply (prototypes, teacher temperature, momentum).
     public static let largeDatasetImages = 20_000
 
     /// Images in ImageNet-1k's training set, where the reference values apply.
     public static let imageNetImages = 1_281_167
+
+    /// Prototypes for a data set of `images` (LightlyTrain's buckets; 65 536 is the reference's).
+    public static func automaticPrototypes(_ images: Int) -> Int {
+        for (below, k) in [(20_000, 1024), (50_000, 2048), (100_000, 4096), (200_000, 16_384), (500_000, 32_768)]
+        where images < below { return k }
+        return 65_536
+    }
 
     /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
     /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
@@ -297,7 +307,7 @@ extension DINOConfig {
             ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
         return ResolvedDINOConfig(
             config: self, model: model,
-            prototypes: head.prototypes ?? (datasetSize >= DINOConfig.largeDatasetImages ? 65_536 : 1024),
+            prototypes: head.prototypes ?? DINOConfig.automaticPrototypes(datasetSize),
             globalSize: global, localSize: local,
             localCount: crops.localCount ?? (global < 96 ? 6 : 8),
             stepsPerEpoch: steps,
@@ -336,10 +346,12 @@ extension ResolvedDINOConfig {
         ])
     }
 
-    /// The trainer's options for this run (epochs and clipping from the config; the rest default).
+    /// The trainer's options for this run: epochs and clipping from the config, a checkpoint
+    /// every epoch and every 5 minutes; the rest the trainer's defaults.
     public var trainerOptions: TrainerOptions {
         var o = TrainerOptions()
         o.epochs = config.epochs
+        o.checkpointEveryMinutes = 5
         o.clipGrad = (config.optim.clipGrad ?? 0) > 0 ? config.optim.clipGrad : nil
         o.clipMode = config.optim.clipMode
         return o
