@@ -67,7 +67,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoSSLTests",
-            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"]
+            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DinoVisionTests",
