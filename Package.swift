@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
+        .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
@@ -43,6 +44,7 @@ let package = Package(
             name: "DinoSSL",
             dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
         ),
+        .target(name: "DinoEval", dependencies: ["DinoNN", "DinoTensor"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoVision",
@@ -69,6 +71,10 @@ let package = Package(
             name: "DinoSSLTests",
             dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoEvalTests",
+            dependencies: ["DinoEval", "DinoNN", "DinoTensor", "DinoTestSupport"]
         ),
         .testTarget(
             name: "DinoVisionTests",
