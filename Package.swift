@@ -30,12 +30,17 @@ let package = Package(
         .systemLibrary(name: "CSPNG", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CTIFF", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        // oneDNN from Debian (libdnnl-dev): Float32 matrix products; OpenMP (libgomp) threads.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
             name: "DinoTensor",
             dependencies: [
-                "CBLAS", "CDinoKernels",
+                "CBLAS", "CDNNL", "CDinoKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
@@ -50,10 +55,12 @@ let package = Package(
             name: "DinoVision",
             dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
         ),
+        // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
+        .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoVision",
+                "DinoTensor", "DinoVision", "DinoBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -81,6 +88,7 @@ let package = Package(
             dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

@@ -9,10 +9,3 @@ struct Dino: ParsableCommand {
         subcommands: [Show.self, Bench.self]
     )
 }
-
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure speed.",
-        subcommands: [BenchData.self]
-    )
-}

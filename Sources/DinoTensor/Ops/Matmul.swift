@@ -1,6 +1,8 @@
 // Matrix products through BLAS: matmul (2-D and batched with broadcasting) and linear.
+// Float32 on oneDNN, Float64 on OpenBLAS (see `gemm`).
 
 import CBLAS
+import CDNNL
 
 /// How a 2-D strided view is handed to BLAS without copying, when its strides allow.
 struct BLASOperand {
@@ -25,21 +27,64 @@ struct BLASOperand {
     }
 }
 
-/// C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C, row-major, through BLAS.
+/// C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C, row-major.
+///
+/// Float32 runs on oneDNN's `dnnl_sgemm`, measured faster than OpenBLAS on the products of a
+/// ViT training step (docs/benchmarks.md): the longer side of C is cut into one block per thread
+/// of `parallelFor`, and oneDNN computes each block on the calling thread alone (its OpenMP
+/// setting is per thread and set to 1 before each call), so no OpenMP team ever starts and our
+/// threads are the only ones running. Float64 runs on OpenBLAS's `cblas_dgemm` with its own
+/// pool of `Threads.count` threads, called from one thread, never inside `parallelFor`.
 func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
           into c: UnsafeMutableRawPointer, ldc: Int, dtype: DType, alpha: Double = 1, beta: Double = 0) {
     if m == 0 || n == 0 { return }
-    let ta = a.transposed ? CblasTrans : CblasNoTrans
-    let tb = b.transposed ? CblasTrans : CblasNoTrans
+    if k == 0 {
+        // An empty sum: C = beta · C (oneDNN rejects K = 0).
+        switch dtype {
+        case .float32: scaleRows(c.assumingMemoryBound(to: Float.self), m: m, n: n, ldc: ldc, by: Float(beta))
+        case .float64: scaleRows(c.assumingMemoryBound(to: Double.self), m: m, n: n, ldc: ldc, by: beta)
+        }
+        return
+    }
     switch dtype {
     case .float32:
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), Float(alpha),
-                    a.tensor.pointer(Float.self), Int32(a.ld), b.tensor.pointer(Float.self), Int32(b.ld),
-                    Float(beta), c.assumingMemoryBound(to: Float.self), Int32(ldc))
+        let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
+        let pc = c.assumingMemoryBound(to: Float.self)
+        let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
+        let ta = a.transposed ? trans : plain, tb = b.transposed ? trans : plain
+        // Rows of C (rows of op(A)) when M ≥ N, else columns of C (columns of op(B)); a block
+        // is worth a thread from about 2²⁰ multiply-adds on.
+        let byRows = m >= n
+        let grain = max(16, (1 << 20) / max(1, (byRows ? n : m) * k))
+        parallelFor(byRows ? m : n, grain: grain) { r in
+            let i = r.lowerBound
+            // op(A) row i starts at column i of A when A is read transposed; op(B) column i
+            // starts at row i of B when B is read transposed.
+            let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
+            let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
+            let blockC = byRows ? pc + i * ldc : pc + i
+            omp_set_num_threads(1)
+            let status = dnnl_sgemm(ta, tb, Int64(byRows ? r.count : m), Int64(byRows ? n : r.count), Int64(k),
+                                    Float(alpha), blockA, Int64(a.ld), blockB, Int64(b.ld),
+                                    Float(beta), blockC, Int64(ldc))
+            precondition(status == dnnl_success,
+                         "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(m), N \(n), K \(k)")
+        }
     case .float64:
+        let ta = a.transposed ? CblasTrans : CblasNoTrans
+        let tb = b.transposed ? CblasTrans : CblasNoTrans
         cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha,
                     a.tensor.pointer(Double.self), Int32(a.ld), b.tensor.pointer(Double.self), Int32(b.ld),
                     beta, c.assumingMemoryBound(to: Double.self), Int32(ldc))
+    }
+}
+
+/// C (M×N, row stride ldc) = beta · C; zeros when beta is 0, whatever C held.
+private func scaleRows<T: TensorScalar>(_ c: UnsafeMutablePointer<T>, m: Int, n: Int, ldc: Int, by beta: T) {
+    if beta == 1 { return }
+    for i in 0..<m {
+        let row = c + i * ldc
+        for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
     }
 }
 
