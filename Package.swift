@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "DinoTensor", targets: ["DinoTensor"]),
         .library(name: "DinoNN", targets: ["DinoNN"]),
+        .library(name: "DinoModels", targets: ["DinoModels"]),
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
@@ -55,12 +56,13 @@ let package = Package(
             name: "DinoVision",
             dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
         ),
+        .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
         // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
         .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoVision", "DinoBench",
+                "DinoTensor", "DinoVision", "DinoBench", "DinoModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,6 +74,11 @@ let package = Package(
         .testTarget(
             name: "DinoNNTests",
             dependencies: ["DinoNN", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoModelsTests",
+            dependencies: ["DinoModels", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

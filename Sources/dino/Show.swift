@@ -7,8 +7,8 @@ import Foundation
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write pictures of the data pipeline.",
-        subcommands: [ShowAugmentations.self]
+        abstract: "Write pictures of the data pipeline and of what a backbone sees.",
+        subcommands: [ShowAugmentations.self, ShowPCA.self, ShowAttention.self]
     )
 }
 

@@ -1,0 +1,50 @@
+// One pre-norm transformer block of the DINO family.
+
+import DinoNN
+import DinoTensor
+
+/// `x ← x + drop(ls1(attn(norm1(x))))`, then `x ← x + drop(ls2(mlp(norm2(x))))`.
+///
+/// Saved as `norm1`, `attn`, `ls1`, `norm2`, `mlp`, `ls2` (no `ls*` without LayerScale),
+/// the names of dinov2/layers/block.py and dinov3/layers/block.py; DINO v1's `Block` is the
+/// same without LayerScale.
+///
+/// Stochastic depth drops whole residual branches per sample (`DropPath`). DINOv2 and
+/// DINOv3 instead run the branch on a random subset of the batch and rescale it; in
+/// expectation both are the same regulariser.
+public final class TransformerBlock: Module {
+    public let norm1: LayerNorm
+    public let attn: Attention
+    public let ls1: LayerScale?
+    public let norm2: LayerNorm
+    public let mlp: any Module & UnaryLayer
+    public let ls2: LayerScale?
+    public let dropPath: DropPath
+
+    public init(config c: VisionTransformerConfig, dropPathRate: Double, generator: RandomGenerator) {
+        let d = c.embedDimensions
+        norm1 = LayerNorm(d, eps: c.normEps)
+        attn = Attention(d, numHeads: c.numHeads, qkvBias: c.qkvBias, projBias: c.projBias,
+                         maskKeyBias: c.maskKeyBias)
+        ls1 = c.layerScaleInit.map { LayerScale(d, initialValue: $0) }
+        norm2 = LayerNorm(d, eps: c.normEps)
+        switch c.ffnLayer {
+        case .mlp:
+            mlp = MLP(d, hiddenDimensions: c.ffnHiddenDimensions, bias: c.ffnBias)
+        case .swiglu:
+            mlp = SwiGLU(d, hiddenDimensions: c.ffnHiddenDimensions, layout: c.swigluLayout, bias: c.ffnBias)
+        }
+        ls2 = c.layerScaleInit.map { LayerScale(d, initialValue: $0) }
+        dropPath = DropPath(rate: dropPathRate, generator: generator)
+    }
+
+    /// x (B, N, D) → (B, N, D); `rope` rotates the last hw tokens' queries and keys.
+    public func callAsFunction(_ x: Tensor, rope: RotaryTable? = nil) -> Tensor {
+        var branch = attn(norm1(x), rope: rope)
+        if let ls1 { branch = ls1(branch) }
+        let y = x + dropPath(branch)
+        var ffn = mlp(norm2(y))
+        if let ls2 { ffn = ls2(ffn) }
+        return y + dropPath(ffn)
+    }
+}

@@ -1,0 +1,131 @@
+// Embedding a folder of images with a backbone: the evaluation transform, batched forward
+// passes, and the safetensors file `dino embed` writes.
+//
+// Reference: dinov2/data/transforms.py `make_classification_eval_transform` (resize the
+// shorter side to 256/224 of the crop with bicubic filtering, centre crop, ImageNet
+// normalisation); dinov2/eval/utils.py `extract_features` (normalised class tokens).
+
+import DinoNN
+import DinoTensor
+import DinoVision
+import Foundation
+
+/// The deterministic evaluation transform of DINO/DINOv2/DINOv3.
+public struct EvaluationTransform: Sendable, Equatable {
+    /// Side of the square crop given to the model.
+    public var imageSize: Int
+    /// Shorter side after resizing, before the crop (256 for a 224 crop).
+    public var resizeSize: Int
+    public var filter: ResampleFilter
+    public var normalization: ImageNormalization
+
+    /// The reference proportions: resize to `imageSize · 256 / 224`, bicubic, ImageNet statistics.
+    public init(imageSize: Int = 224, resizeSize: Int? = nil, filter: ResampleFilter = .bicubic,
+                normalization: ImageNormalization = .imageNet) {
+        self.imageSize = imageSize
+        self.resizeSize = resizeSize ?? Int((Double(imageSize) * 256 / 224).rounded())
+        self.filter = filter
+        self.normalization = normalization
+    }
+
+    /// The cropped image, before normalisation.
+    public func crop(_ image: RGBImage) -> RGBImage {
+        image.resized(shorterSide: resizeSize, filter: filter).centerCropped(width: imageSize, height: imageSize)
+    }
+
+    /// The image as a normalised (3, S, S) tensor.
+    public func callAsFunction(_ image: RGBImage) -> Tensor {
+        normalization.tensor(crop(image))
+    }
+}
+
+/// Embeddings of a list of images.
+public struct ImageEmbeddings {
+    /// Paths of the images embedded, in order (failures left out).
+    public var paths: [String]
+    /// Normalised class tokens (N, D).
+    public var classTokens: Tensor
+    /// Normalised patch tokens (N, h·w, D), when asked for.
+    public var patchTokens: Tensor?
+    /// Images that could not be read, with the reason.
+    public var failures: [(path: String, reason: String)]
+
+    /// Writes `embeddings` (N, D) and, when present, `patch_tokens` (N, h·w, D), with the
+    /// paths as JSON in the metadata key `paths`.
+    public func write(to url: URL, metadata: [String: String] = [:]) throws {
+        var tensors = ["embeddings": classTokens]
+        if let patchTokens { tensors["patch_tokens"] = patchTokens }
+        var meta = metadata
+        meta["paths"] = String(decoding: try JSONEncoder().encode(paths), as: UTF8.self)
+        try SafeTensors.write(tensors, metadata: meta, to: url)
+    }
+}
+
+extension VisionTransformer {
+    /// Embeds images from files in batches (decoding in parallel, one forward per batch).
+    ///
+    /// - Parameters:
+    ///   - paths: image files.
+    ///   - transform: the evaluation transform; its crop must be a multiple of the patch size.
+    ///   - batchSize: images per forward pass.
+    ///   - patchTokens: also keep the patch tokens.
+    ///   - progress: called after each batch with (images done, total).
+    public func embed(paths: [String], transform: EvaluationTransform = EvaluationTransform(), batchSize: Int = 32,
+                      patchTokens keepPatches: Bool = false,
+                      progress: ((Int, Int) -> Void)? = nil) throws -> ImageEmbeddings {
+        precondition(batchSize >= 1, "embed: batch size must be positive, got \(batchSize)")
+        guard transform.imageSize % patchSize == 0 else {
+            throw EmbeddingError("image size \(transform.imageSize) is not a multiple of the patch size \(patchSize)")
+        }
+        let wasTraining = training
+        eval()
+        defer { train(wasTraining) }
+        let s = transform.imageSize
+        var done: [String] = [], classParts: [Tensor] = [], patchParts: [Tensor] = []
+        var failures: [(String, String)] = []
+        for start in stride(from: 0, to: paths.count, by: batchSize) {
+            let batch = Array(paths[start..<min(start + batchSize, paths.count)])
+            let images = Tensor(zeros: [batch.count, 3, s, s])
+            var ok = [Bool](repeating: false, count: batch.count)
+            var errors = [String](repeating: "", count: batch.count)
+            let base = images.pointer(Float.self)
+            let options = DecodeOptions(minimumShorterSide: transform.resizeSize)
+            ok.withUnsafeMutableBufferPointer { okBuffer in
+                errors.withUnsafeMutableBufferPointer { errBuffer in
+                    DispatchQueue.concurrentPerform(iterations: batch.count) { i in
+                        do {
+                            let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: batch[i]), options: options)
+                            transform.normalization.write(transform.crop(image), to: base + i * 3 * s * s)
+                            okBuffer[i] = true
+                        } catch {
+                            errBuffer[i] = "\(error)"
+                        }
+                    }
+                }
+            }
+            let good = (0..<batch.count).filter { ok[$0] }
+            for i in 0..<batch.count where !ok[i] { failures.append((batch[i], errors[i])) }
+            if !good.isEmpty {
+                let input = good.count == batch.count ? images : images.indexSelect(axis: 0, indices: good)
+                let features = withNoGrad { forwardFeatures(input) }
+                classParts.append(features.classToken)
+                if keepPatches { patchParts.append(features.patchTokens) }
+                done += good.map { batch[$0] }
+            }
+            progress?(min(start + batchSize, paths.count), paths.count)
+        }
+        let d = embedDimensions
+        let classTokens = classParts.isEmpty ? Tensor.zeros([0, d]) : Tensor.concat(classParts, axis: 0)
+        let patches = keepPatches ? (patchParts.isEmpty ? Tensor.zeros([0, (s / patchSize) * (s / patchSize), d])
+                                                        : Tensor.concat(patchParts, axis: 0)) : nil
+        return ImageEmbeddings(paths: done, classTokens: classTokens, patchTokens: patches,
+                               failures: failures.map { (path: $0.0, reason: $0.1) })
+    }
+}
+
+/// A problem with the embedding request.
+public struct EmbeddingError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

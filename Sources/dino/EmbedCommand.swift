@@ -1,0 +1,53 @@
+import ArgumentParser
+import DinoModels
+import DinoVision
+import Foundation
+
+/// `dino embed`: normalised class tokens (and optionally patch tokens) of a folder of images.
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embed a folder of images with a backbone; write the features as safetensors.",
+        discussion: """
+            Evaluation transform: shorter side resized to image-size·256/224 (bicubic), centre \
+            crop, ImageNet normalisation. Output: `embeddings` (N, D) and, with --patch-tokens, \
+            `patch_tokens` (N, h·w, D); the image paths are in the metadata key `paths`. \
+            Unreadable images are skipped and listed.
+            """
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Folder of images (searched recursively) or a text file listing paths.")
+    var data: String
+
+    @Option(help: "Output .safetensors file.")
+    var out: String
+
+    @Flag(help: "Also write the normalised patch tokens.")
+    var patchTokens = false
+
+    @Option(help: "Side of the centre crop given to the model (a multiple of the patch size).")
+    var imageSize: Int = 224
+
+    @Option(help: "Images per forward pass.")
+    var batchSize: Int = 32
+
+    func run() throws {
+        let model = try modelOptions.load()
+        let dataset = try ImageFileDataset.open(data)
+        let paths = (0..<dataset.count).map { dataset.path(at: $0) }
+        let embeddings = try model.embed(paths: paths, transform: EvaluationTransform(imageSize: imageSize),
+                                         batchSize: batchSize, patchTokens: patchTokens) { done, total in
+            FileHandle.standardError.write(Data("\rembedded \(done)/\(total)".utf8))
+        }
+        FileHandle.standardError.write(Data("\n".utf8))
+        try embeddings.write(to: URL(fileURLWithPath: out), metadata: [
+            "model": modelOptions.model ?? "", "image_size": "\(imageSize)",
+            "weights": modelOptions.weights.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "random",
+        ])
+        print("wrote \(embeddings.paths.count) embeddings of width \(model.embedDimensions) to \(out)")
+        for f in embeddings.failures.prefix(10) { print("skipped \(f.path): \(f.reason)") }
+        if embeddings.failures.count > 10 { print("… and \(embeddings.failures.count - 10) more unreadable images") }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import DinoModels
+import Foundation
+
+/// The options that choose a backbone and its weights, shared by `embed` and `show`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …); optional when the weights file stores its config.")
+    var model: String?
+
+    @Option(help: "Weights (.safetensors; official, timm or transformers keys). Convert .pth files with `dino convert`.")
+    var weights: String?
+
+    @Option(help: "Key layout of the weights: official, timm or transformers (default: detected).")
+    var layout: String?
+
+    @Flag(help: "Use random initial weights instead of a weights file (for trying the pipeline).")
+    var randomInit = false
+
+    func validate() throws {
+        if weights == nil && !randomInit {
+            throw ValidationError("give --weights FILE, or --random-init to run with random weights")
+        }
+        if weights != nil && randomInit { throw ValidationError("--weights and --random-init exclude each other") }
+        if let layout, CheckpointLayout(rawValue: layout) == nil {
+            throw ValidationError("unknown --layout '\(layout)'; use one of \(CheckpointLayout.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if model == nil && weights == nil { throw ValidationError("--random-init needs --model") }
+    }
+
+    func load() throws -> VisionTransformer {
+        try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
+                                   layout: layout.flatMap(CheckpointLayout.init(rawValue:)))
+    }
+}
