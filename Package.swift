@@ -50,7 +50,7 @@ let package = Package(
             name: "DinoSSL",
             dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "DinoEval", dependencies: ["DinoNN", "DinoTensor"]),
+        .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoVision",
@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoEvalTests",
-            dependencies: ["DinoEval", "DinoNN", "DinoTensor", "DinoTestSupport"]
+            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"]
         ),
         .testTarget(
             name: "DinoVisionTests",
