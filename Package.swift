@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "DinoNN", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoSSL",
-            dependencies: ["DinoNN", "DinoTensor", .product(name: "Yams", package: "Yams")]
+            dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoVision", "DinoBench", "DinoModels",
+                "DinoTensor", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,12 +83,13 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoSSLTests",
-            dependencies: ["DinoSSL", "DinoNN", "DinoTensor", "DinoTestSupport"],
+            dependencies: ["DinoSSL", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DinoEvalTests",
-            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"]
+            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "DinoVisionTests",

@@ -35,6 +35,13 @@ public final class RandomGenerator: Codable, @unchecked Sendable {
         self.offset = offset
     }
 
+    /// Moves this generator to the position of `state`, a saved copy of a generator with the
+    /// same seed, so that layers holding this instance continue a checkpointed stream.
+    public func restore(_ state: RandomGenerator) {
+        precondition(state.seed == seed, "RandomGenerator.restore: seed \(state.seed) saved, this generator has seed \(seed)")
+        offset = state.offset
+    }
+
     /// An independent generator derived from this one's seed and a label (e.g. per worker).
     public func fork(_ label: UInt64) -> RandomGenerator {
         let block = philox4x32(SIMD4(UInt32(truncatingIfNeeded: label), UInt32(truncatingIfNeeded: label >> 32), 0xF0F0_F0F0, 1), key)

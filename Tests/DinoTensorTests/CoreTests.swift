@@ -1,3 +1,4 @@
+import Foundation
 import DinoTensor
 import DinoTestSupport
 import Testing
@@ -104,5 +105,18 @@ import Testing
         let next = g.uniform([10]).scalars
         #expect(next != RandomGenerator(seed: 42).uniform([10]).scalars)
         #expect(RandomGenerator(seed: 42, offset: g.offset - 3).uniform([10]).scalars == next)
+    }
+}
+
+@Suite struct RandomRestoreTests {
+    @Test func restoreContinuesTheSavedStream() throws {
+        let g = RandomGenerator(seed: 42)
+        _ = g.normal([10])
+        let saved = try JSONDecoder().decode(RandomGenerator.self, from: JSONEncoder().encode(g))
+        let expected = g.uniform([7]).scalars
+        let live = RandomGenerator(seed: 42)     // a generator held elsewhere, at another position
+        _ = live.uniform([100])
+        live.restore(saved)
+        #expect(live.uniform([7]).scalars == expected)
     }
 }

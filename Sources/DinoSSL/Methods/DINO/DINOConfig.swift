@@ -1,0 +1,347 @@
+// The configuration of a DINO run: every field documented with the reference's value.
+//
+// Reference values are those of facebookresearch/dino `main_dino.py` (its argparse defaults)
+// and, where the README's recommended ViT-S/16 command differs, that command (teacher
+// temperature 0.07 warmed up over 30 epochs). Fields whose good value depends on the run
+// length, the data set size or the model are `nil` ("auto") by default and are filled in by
+// `resolved(...)`, as LightlyTrain's automatic settings do, so that short runs on small data
+// sets work without flags:
+//
+//   prototypes                 65 536 (the reference) from 20 000 images on, 1024 below
+//   lr warm-up                 10 epochs (the reference), at most 10 % of the run
+//   teacher temperature warm-up 30 epochs (the reference, per epoch); in runs under 100 epochs
+//                              30 % of the run, ramped per step
+//   last layer frozen          1 epoch (the reference), at most 10 % of the run
+//   global / local crop sizes  the model's input size / 3/7 of it rounded up to whole patches
+//                              (224 → 96 at patch 16; 32 → 16 at patch 4)
+//   local crops                8 (the reference); 6 for inputs under 96 px (LightlyTrain's count)
+//   teacher τ_t, its warm-up start, momentum
+//                              the reference's 0.07, 0.04, 0.996 at ImageNet size, falling
+//                              linearly to 0.02, 0.02, 0.99 at 20 000 images (LightlyTrain)
+
+import DinoModels
+import DinoNN
+import Foundation
+
+/// A DINO training run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
+public struct DINOConfig: Configuration, Equatable, Sendable {
+    /// Model preset of student and teacher (reference: `vit_small`, our `dino_vits16`; this
+    /// package defaults to the 32-px `vit_tiny_patch4`, which trains on a CPU).
+    public var model = "vit_tiny_patch4"
+    /// Stochastic depth rate of the student (reference: 0.1; the teacher has none).
+    public var dropPathRate = 0.1
+    /// Initial LayerScale γ for presets that have LayerScale (reference: none — the DINO ViT has
+    /// no LayerScale, which γ = 1 reproduces at the start); nil keeps the preset's value. The
+    /// 32-px presets carry DINOv2's 1e-5, with which the class token barely sees the image
+    /// for the first hundreds of steps (random-init k-NN on glyphs-dev: 4 % against 28 % at 1).
+    public var layerScaleInit: Double? = 1
+    /// Epochs (reference: 100).
+    public var epochs = 100
+    /// Images per step (reference: 64 per GPU).
+    public var batchSize = 64
+    /// Seed of the initial weights, the data order and the augmentations (reference: 0).
+    public var seed: UInt64 = 0
+    /// The projection head.
+    public var head = Head()
+    /// Teacher momentum, temperatures, centring.
+    public var teacher = Teacher()
+    /// Student temperature τ_s (reference: 0.1).
+    public var studentTemperature = 0.1
+    /// Optimisation.
+    public var optim = Optim()
+    /// Multi-crop augmentation.
+    public var crops = Crops()
+    /// Data loading.
+    public var data = DataLoading()
+
+    public init() {}
+
+    /// The projection head (`DINOHead`).
+    public struct Head: Codable, Equatable, Sendable {
+        /// K, number of prototypes (reference `out_dim`: 65 536); nil: auto (1024 below 20 000 images).
+        public var prototypes: Int? = nil
+        /// Hidden width of the MLP (reference: 2048).
+        public var hiddenDimensions = 2048
+        /// Bottleneck width before the last layer (reference: 256).
+        public var bottleneckDimensions = 256
+        /// Linear layers in the MLP (reference: 3).
+        public var layers = 3
+        /// Fix the weight-normalised last layer's scale at 1 (reference `norm_last_layer`: true).
+        public var normLastLayer = true
+        /// Epochs during which the last layer is not updated (reference `freeze_last_layer`: 1);
+        /// nil: auto (1, at most 10 % of the run; fractions are counted in steps).
+        public var freezeLastLayerEpochs: Double? = nil
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case prototypes, layers
+            case hiddenDimensions = "hidden_dimensions", bottleneckDimensions = "bottleneck_dimensions"
+            case normLastLayer = "norm_last_layer", freezeLastLayerEpochs = "freeze_last_layer_epochs"
+        }
+    }
+
+    /// The teacher.
+    public struct Teacher: Codable, Equatable, Sendable {
+        /// EMA momentum at the start, raised to 1 by a cosine (reference `momentum_teacher`:
+        /// 0.996); nil: auto (0.996 at ImageNet size, down to 0.99 at 20 000 images and below,
+        /// as LightlyTrain: a slower teacher keeps the first epochs of small sets stable).
+        public var momentum: Double? = nil
+        /// τ_t after warm-up (reference: 0.07 in the README's ViT-S/16 recipe; CLI default
+        /// 0.04); nil: auto (0.07 at ImageNet size, down to 0.02 at 20 000 images and below, as
+        /// LightlyTrain: stronger sharpening keeps small sets from collapsing to uniform targets).
+        public var temperature: Double? = nil
+        /// τ_t at the start of the warm-up (reference `warmup_teacher_temp`: 0.04); nil: auto
+        /// (0.04 at ImageNet size, 0.02 for small sets, never above `temperature`).
+        public var warmupTemperature: Double? = nil
+        /// Epochs of linear τ_t warm-up, stepped per epoch (reference: 30 in the README's
+        /// recipe); nil: auto (30 epochs from 100-epoch runs on, else 30 % of the run per step).
+        public var warmupTemperatureEpochs: Int? = nil
+        /// Momentum of the centre's EMA (reference `center_momentum`: 0.9).
+        public var centerMomentum = 0.9
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case momentum, temperature
+            case warmupTemperature = "warmup_temperature", warmupTemperatureEpochs = "warmup_temperature_epochs"
+            case centerMomentum = "center_momentum"
+        }
+    }
+
+    /// AdamW, schedules and clipping.
+    public struct Optim: Codable, Equatable, Sendable {
+        /// Peak learning rate per 256 images, scaled by batch/256 (reference `lr`: 0.0005).
+        public var lr = 0.0005
+        /// Final learning rate of the cosine (reference `min_lr`: 1e-6).
+        public var minLR = 1e-6
+        /// Epochs of linear learning-rate warm-up (reference: 10); nil: auto (10, at most
+        /// 10 % of the run; fractions are counted in steps).
+        public var warmupEpochs: Double? = nil
+        /// Weight decay at the start of its cosine (reference: 0.04).
+        public var weightDecay = 0.04
+        /// Weight decay at the end (reference `weight_decay_end`: 0.4).
+        public var weightDecayEnd = 0.4
+        /// Gradient clipping norm, nil or 0 for none (reference `clip_grad`: 3.0).
+        public var clipGrad: Double? = 3.0
+        /// Clip each parameter's gradient (reference) or their total norm.
+        public var clipMode = ClipMode.perParameter
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case lr
+            case minLR = "min_lr", warmupEpochs = "warmup_epochs", weightDecay = "weight_decay"
+            case weightDecayEnd = "weight_decay_end", clipGrad = "clip_grad", clipMode = "clip_mode"
+        }
+    }
+
+    /// Multi-crop views (`DataAugmentationDINO`).
+    public struct Crops: Codable, Equatable, Sendable {
+        /// Side of the 2 global views in pixels (reference: 224); nil: the model's input size.
+        public var globalSize: Int? = nil
+        /// Side of the local views (reference: 96); nil: 3/7 of the global size, rounded up to
+        /// whole patches.
+        public var localSize: Int? = nil
+        /// Number of local views (reference `local_crops_number`: 8); nil: 8, or 6 for global
+        /// views under 96 px.
+        public var localCount: Int? = nil
+        /// Area range of the global crops (reference `global_crops_scale`: 0.4–1).
+        public var globalScale = [0.4, 1.0]
+        /// Area range of the local crops (reference `local_crops_scale`: 0.05–0.4).
+        public var localScale = [0.05, 0.4]
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case globalSize = "global_size", localSize = "local_size", localCount = "local_count"
+            case globalScale = "global_scale", localScale = "local_scale"
+        }
+    }
+
+    /// The data loader.
+    public struct DataLoading: Codable, Equatable, Sendable {
+        /// Decoding and augmentation threads (reference `num_workers`: 10 per GPU); nil: half
+        /// the cores, at least 1.
+        public var workers: Int? = nil
+        /// Batches prepared ahead of training.
+        public var prefetchBatches = 2
+
+        public init() {}
+        enum CodingKeys: String, CodingKey { case workers, prefetchBatches = "prefetch_batches" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, epochs, seed, head, teacher, optim, crops, data
+        case dropPathRate = "drop_path_rate", batchSize = "batch_size", studentTemperature = "student_temperature"
+        case layerScaleInit = "layer_scale_init"
+    }
+
+    // MARK: Validation
+
+    /// Checks ranges, naming the key of the first bad value.
+    public func validate() throws {
+        func check(_ ok: Bool, _ key: String, _ message: String) throws {
+            if !ok { throw ConfigError.invalidValue(path: key, message: message) }
+        }
+        try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
+        try check(batchSize >= 1, "batch_size", "\(batchSize) must be at least 1")
+        try check((0..<1).contains(dropPathRate), "drop_path_rate", "\(dropPathRate) must lie in [0, 1)")
+        try check(head.prototypes.map { $0 >= 1 } ?? true, "head.prototypes", "must be positive")
+        try check(head.layers >= 1 && head.hiddenDimensions >= 1 && head.bottleneckDimensions >= 1,
+                  "head.layers", "layers and widths must be positive")
+        try check(head.freezeLastLayerEpochs.map { $0 >= 0 } ?? true, "head.freeze_last_layer_epochs", "must be non-negative")
+        try check(teacher.momentum.map { (0...1).contains($0) } ?? true, "teacher.momentum", "must lie in [0, 1]")
+        try check(teacher.temperature.map { $0 > 0 } ?? true, "teacher.temperature", "must be positive")
+        try check(teacher.warmupTemperature.map { $0 > 0 } ?? true, "teacher.warmup_temperature", "must be positive")
+        try check(teacher.warmupTemperatureEpochs.map { $0 >= 0 } ?? true, "teacher.warmup_temperature_epochs", "must be non-negative")
+        try check((0..<1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1)")
+        try check(studentTemperature > 0, "student_temperature", "must be positive")
+        try check(optim.lr > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
+        try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
+        try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
+        try check(optim.clipGrad.map { $0 >= 0 } ?? true, "optim.clip_grad", "must be non-negative, or null")
+        try check(crops.globalSize.map { $0 >= 1 } ?? true, "crops.global_size", "must be positive")
+        try check(crops.localSize.map { $0 >= 1 } ?? true, "crops.local_size", "must be positive")
+        try check(crops.localCount.map { $0 >= 0 } ?? true, "crops.local_count", "must be non-negative")
+        for (key, s) in [("crops.global_scale", crops.globalScale), ("crops.local_scale", crops.localScale)] {
+            try check(s.count == 2 && s[0] > 0 && s[0] <= s[1] && s[1] <= 1, key, "\(s) must be [low, high] with 0 < low ≤ high ≤ 1")
+        }
+        try check(data.workers.map { $0 >= 0 } ?? true, "data.workers", "must be non-negative")
+        try check(data.prefetchBatches >= 1, "data.prefetch_batches", "must be at least 1")
+    }
+}
+
+// MARK: - Resolved settings
+
+/// A DINO configuration with every automatic value decided for one data set and model.
+public struct ResolvedDINOConfig: Equatable, Sendable {
+    public var config: DINOConfig
+    /// The backbone architecture (the preset, with the student's drop-path rate).
+    public var model: VisionTransformerConfig
+    public var prototypes: Int
+    public var globalSize: Int
+    public var localSize: Int
+    public var localCount: Int
+    /// Steps per epoch: ⌊images / batch⌋ (the reference drops the last partial batch).
+    public var stepsPerEpoch: Int
+    public var totalSteps: Int { config.epochs * stepsPerEpoch }
+    /// Learning-rate warm-up, in steps.
+    public var warmupSteps: Int
+    /// Teacher-temperature warm-up, in steps (a whole number of epochs when `perEpoch`).
+    public var teacherTemperatureWarmupSteps: Int
+    /// The temperature changes once per epoch, as the reference (an explicit
+    /// `warmup_temperature_epochs`, or the reference's 30 epochs in runs of 100 or more);
+    /// shorter automatic warm-ups ramp every step.
+    public var teacherTemperaturePerEpoch: Bool
+    /// Steps during which the last layer is frozen.
+    public var freezeLastLayerSteps: Int
+    /// Teacher momentum at the start of its cosine.
+    public var teacherMomentum: Double
+    /// τ_t after and at the start of its warm-up.
+    public var teacherTemperature: Double
+    public var teacherWarmupTemperature: Double
+    /// The peak learning rate: `lr · batch / 256`.
+    public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
+    public var workers: Int
+}
+
+extension DINOConfig {
+    /// Images at or above which the reference's 65 536 prototypes are used.
+    public static let largeDatasetImages = 20_000
+
+    /// Images in ImageNet-1k's training set, where the reference values apply.
+    public static let imageNetImages = 1_281_167
+
+    /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
+    /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
+    static func scaled(_ images: Int, start: Double, end: Double, digits: Int) -> Double {
+        let t = Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
+        let scale = Foundation.pow(10, Double(digits))
+        return ((start + t * (end - start)) * scale).rounded() / scale
+    }
+
+    /// Decides every automatic value for a data set of `datasetSize` images.
+    ///
+    /// - Throws: `ConfigError` for an unknown model or values that do not fit the model (crop
+    ///   sizes that are not whole patches), or a data set smaller than one batch.
+    public func resolved(datasetSize: Int) throws -> ResolvedDINOConfig {
+        try validate()
+        var model: VisionTransformerConfig
+        do { model = try ModelPresets.config(named: self.model) } catch let e as PresetError {
+            throw ConfigError.invalidValue(path: "model", message: e.description)
+        }
+        guard datasetSize >= batchSize else {
+            throw ConfigError.invalidValue(path: "batch_size", message: "\(batchSize) is larger than the data set (\(datasetSize) images); lower it")
+        }
+        model.dropPathRate = dropPathRate
+        if let ls = layerScaleInit, model.layerScaleInit != nil { model.layerScaleInit = ls }
+        let patch = model.patchSize
+        let global = crops.globalSize ?? model.imageSize
+        let local = crops.localSize ?? Int((Double(global) * 3 / 7 / Double(patch)).rounded(.up)) * patch
+        for (key, size) in [("crops.global_size", global), ("crops.local_size", local)] where size % patch != 0 {
+            throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of \(patch)-px patches")
+        }
+        let steps = datasetSize / batchSize
+        let total = epochs * steps
+        let warmup = optim.warmupEpochs.map { Int(($0 * Double(steps)).rounded()) }
+            ?? Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down)))
+        let temperatureWarmup: (steps: Int, perEpoch: Bool)
+        if let e = teacher.warmupTemperatureEpochs {
+            temperatureWarmup = (Swift.min(e, epochs) * steps, true)
+        } else if 30 * 10 <= epochs * 3 {
+            temperatureWarmup = (30 * steps, true)
+        } else {
+            temperatureWarmup = (Int((0.3 * Double(total)).rounded(.down)), false)
+        }
+        let freeze = head.freezeLastLayerEpochs.map { Int(($0 * Double(steps)).rounded()) }
+            ?? Swift.min(steps, Int((0.1 * Double(total)).rounded(.down)))
+        let temperature = teacher.temperature ?? DINOConfig.scaled(datasetSize, start: 0.02, end: 0.07, digits: 2)
+        let warmupTemperature = teacher.warmupTemperature
+            ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
+        return ResolvedDINOConfig(
+            config: self, model: model,
+            prototypes: head.prototypes ?? (datasetSize >= DINOConfig.largeDatasetImages ? 65_536 : 1024),
+            globalSize: global, localSize: local,
+            localCount: crops.localCount ?? (global < 96 ? 6 : 8),
+            stepsPerEpoch: steps,
+            warmupSteps: Swift.min(warmup, total),
+            teacherTemperatureWarmupSteps: temperatureWarmup.steps, teacherTemperaturePerEpoch: temperatureWarmup.perEpoch,
+            freezeLastLayerSteps: Swift.min(freeze, total),
+            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(datasetSize, start: 0.99, end: 0.996, digits: 3),
+            teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
+            workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+    }
+}
+
+extension ResolvedDINOConfig {
+    /// The schedules of the run, by the names the trainer and the method read.
+    ///
+    /// - `lr`: linear warm-up from 0 to `lr · batch/256` over `warmupSteps`, then a half cosine
+    ///   to `min_lr` (`utils.cosine_scheduler`, here counted in steps).
+    /// - `wd`: half cosine from `weight_decay` to `weight_decay_end`.
+    /// - `momentum`: half cosine from `teacher.momentum` to 1.
+    /// - `teacher_temp`: `np.linspace(warmup, temperature, W)` then `temperature`, indexed by
+    ///   epoch as the reference (or by step for short automatic warm-ups).
+    public var schedules: ScheduleSet {
+        let total = totalSteps, c = config
+        return ScheduleSet([
+            ScheduleValues.learningRate: DINOv2CosineSchedule(base: peakLearningRate, final: c.optim.minLR,
+                                                              totalIterations: total, warmupIterations: warmupSteps),
+            ScheduleValues.weightDecay: DINOv2CosineSchedule(base: c.optim.weightDecay, final: c.optim.weightDecayEnd,
+                                                             totalIterations: total),
+            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: teacherMomentum, final: 1, totalIterations: total),
+            ScheduleValues.teacherTemperature: teacherTemperaturePerEpoch
+                ? LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
+                                       warmupIterations: teacherTemperatureWarmupSteps / stepsPerEpoch)
+                    .perEpoch(iterationsPerEpoch: stepsPerEpoch)
+                : LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
+                                       warmupIterations: teacherTemperatureWarmupSteps) as any Schedule,
+        ])
+    }
+
+    /// The trainer's options for this run (epochs and clipping from the config; the rest default).
+    public var trainerOptions: TrainerOptions {
+        var o = TrainerOptions()
+        o.epochs = config.epochs
+        o.clipGrad = (config.optim.clipGrad ?? 0) > 0 ? config.optim.clipGrad : nil
+        o.clipMode = config.optim.clipMode
+        return o
+    }
+}

@@ -1,0 +1,111 @@
+// A DINO run on disk: building the trainer from a config and a folder of images, and reading
+// the trained teacher back from RUN for export and evaluation.
+//
+//     RUN/config.json                the DINOConfig the run was started with (read on resume)
+//     RUN/checkpoints/…              the trainer's checkpoints (teacher under `teacher.backbone.`)
+//     RUN/metrics.jsonl, tensorboard/
+//
+// What it is not: the command line (Sources/dino parses flags and calls this).
+
+import DinoModels
+import DinoNN
+import DinoTensor
+import DinoVision
+import Foundation
+
+/// Everything a DINO training run needs, built from its configuration.
+public struct DINORun {
+    public static let configFileName = "config.json"
+
+    public let config: DINOConfig
+    public let resolved: ResolvedDINOConfig
+    public let dataset: ImageFileDataset
+    public let method: DINO
+    public let source: MultiCropBatchSource
+    public let trainer: Trainer<DINO, MultiCropBatchSource>
+
+    /// The multi-crop augmentation of a resolved config: DINO's preset at its crop sizes and scales.
+    public static func multiCrop(_ r: ResolvedDINOConfig) -> MultiCropConfig {
+        var m = MultiCropConfig.preset(.dino, globalSize: r.globalSize, localSize: r.localSize, localCount: r.localCount)
+        m.global.scale = r.config.crops.globalScale
+        m.local.scale = r.config.crops.localScale
+        return m
+    }
+
+    /// Indexes the images under `dataPath` (all images below it; class folders are not needed),
+    /// resolves the automatic settings, builds the method, the loader and the trainer, and
+    /// writes RUN/config.json.
+    ///
+    /// - Parameters:
+    ///   - configure: adjusts the trainer's options (time budget, progress, logging) before use.
+    /// - Throws: `ConfigError` for bad settings, `DatasetError` for an unusable folder.
+    public init(config: DINOConfig, dataPath: String, runDirectory: URL, stopSignal: StopSignal? = nil,
+                issues: DataIssueLog = DataIssueLog(), configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+        self.config = config
+        dataset = try ImageFileDataset.open(dataPath)
+        resolved = try config.resolved(datasetSize: dataset.count)
+        method = DINO(settings: resolved)
+        let pipeline = MultiCropPipeline(dataset: dataset, config: DINORun.multiCrop(resolved), issues: issues)
+        source = MultiCropBatchSource(pipeline: pipeline, batchSize: config.batchSize, seed: config.seed,
+                                      workers: resolved.workers, prefetchBatches: config.data.prefetchBatches)
+        var options = resolved.trainerOptions
+        configure(&options)
+        let tree = try config.jsonTree()
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try DINORun.writeConfig(config, to: runDirectory)
+        trainer = try Trainer(method: method, data: source, schedules: resolved.schedules, options: options,
+                              runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
+    }
+
+    /// Writes RUN/config.json (pretty, sorted keys).
+    public static func writeConfig(_ config: DINOConfig, to runDirectory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(config).write(to: runDirectory.appendingPathComponent(configFileName), options: .atomic)
+    }
+
+    /// The config a run was started with (RUN/config.json), laid over the defaults.
+    public static func storedConfig(in runDirectory: URL) throws -> DINOConfig {
+        try ConfigLoader.load(DINOConfig.self, file: runDirectory.appendingPathComponent(configFileName))
+    }
+
+    // MARK: Reading a trained run
+
+    /// The teacher backbone of a run's newest checkpoint, in evaluation mode, and its input size
+    /// (the global crop size it was trained at).
+    ///
+    /// - Throws: `ConfigError`, `CheckpointError` (no checkpoint, or one without a teacher),
+    ///   `StateDictError`.
+    public static func loadTeacher(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
+        let config = try storedConfig(in: runDirectory)
+        var model: VisionTransformerConfig
+        do { model = try ModelPresets.config(named: config.model) } catch let e as PresetError {
+            throw ConfigError.invalidValue(path: "model", message: e.description)
+        }
+        model.dropPathRate = 0
+        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        guard let checkpoint = try store.loadLatest() else {
+            throw CheckpointError.mismatch("\(runDirectory.path) has no checkpoint yet")
+        }
+        var weights: [String: Tensor] = [:]
+        for (k, t) in checkpoint.tensors where k.hasPrefix(DINO.teacherBackbonePrefix) {
+            weights[String(k.dropFirst(DINO.teacherBackbonePrefix.count))] = t
+        }
+        guard !weights.isEmpty else {
+            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(DINO.teacherBackbonePrefix)*' tensors")
+        }
+        let vit = VisionTransformer(model)
+        try vit.load(stateDict: weights, takingOwnership: true)
+        vit.eval()
+        return (vit, config.crops.globalSize ?? model.imageSize)
+    }
+
+    /// Writes a run's teacher backbone with the official hub keys (loadable by
+    /// `VisionTransformer.loadWeights` and by PyTorch's `load_state_dict`).
+    public static func exportTeacher(run runDirectory: URL, to url: URL) throws -> VisionTransformer {
+        let (model, inputSize) = try loadTeacher(run: runDirectory)
+        try model.saveWeights(to: url, metadata: ["dino.source": "teacher of \(runDirectory.path)",
+                                                  "dino.input_size": String(inputSize)])
+        return model
+    }
+}

@@ -1,0 +1,176 @@
+// `dino eval knn|linear`: frozen-feature evaluation of a trained run or a weights file.
+
+import ArgumentParser
+import DinoEval
+import DinoModels
+import DinoSSL
+import DinoTensor
+import DinoVision
+import Foundation
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate frozen features: weighted k-NN or a linear probe.",
+        subcommands: [EvalKNN.self, EvalLinear.self]
+    )
+}
+
+/// The backbone and data options shared by the evaluations.
+struct EvalSource: ParsableArguments {
+    @Option(help: "Labelled training images (ImageFolder: one folder per class).")
+    var train: String
+
+    @Option(help: "Labelled validation images (ImageFolder).")
+    var val: String
+
+    @Option(name: .customLong("run"), help: "Run directory of `dino train` (its teacher, model and input size).")
+    var runDirectory: String?
+
+    @Option(help: "Model preset (optional with --weights that store their config; alone: random weights).")
+    var model: String?
+
+    @Option(help: "Weights file (.safetensors: official, timm or transformers keys).")
+    var weights: String?
+
+    @Option(help: "Input size (default: the run's global crop size, or the model's).")
+    var inputSize: Int?
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 128
+
+    @Option(help: "Kernel threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    /// The backbone (evaluation mode) and its input size.
+    func backbone() throws -> (VisionTransformer, Int) {
+        if let threads { Threads.count = threads }
+        if let runDirectory {
+            guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
+            let (m, size) = try DINORun.loadTeacher(run: URL(fileURLWithPath: runDirectory))
+            return (m, inputSize ?? size)
+        }
+        guard model != nil || weights != nil else {
+            throw ValidationError("give --run RUN, or --weights FILE (with --model NAME unless the file stores its config), or --model NAME alone for random weights")
+        }
+        if weights == nil {
+            FileHandle.standardError.write(Data("note: no --weights: randomly initialised \(model!) (seed 0)\n".utf8))
+        }
+        let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
+        return (vit, inputSize ?? vit.config.imageSize)
+    }
+
+    /// Train and validation features.
+    func features(kind: FeatureKind) throws -> (train: LabelledFeatures, val: LabelledFeatures) {
+        let (model, size) = try backbone()
+        let extractor = FeatureExtractor(model: model, transform: .forInput(size: size), batchSize: batchSize,
+                                         workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+        let trainSet = try ImageFileDataset.imageFolder(train), valSet = try ImageFileDataset.imageFolder(val)
+        guard trainSet.classes == valSet.classes else {
+            throw ValidationError("train classes \(trainSet.classes.prefix(5))… and val classes \(valSet.classes.prefix(5))… differ")
+        }
+        func extract(_ set: ImageFileDataset, _ label: String) -> LabelledFeatures {
+            let bar = json ? nil : ProgressBar(total: set.count, label: "features \(label)", itemsPerStep: 1)
+            let f = extractor.extract(set, kind: kind) { done, _ in bar?.update(completed: done) }
+            bar?.finish()
+            return f
+        }
+        return (extract(trainSet, "train"), extract(valSet, "val"))
+    }
+}
+
+struct EvalKNN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knn",
+        abstract: "Weighted k-NN on L2-normalised frozen CLS features (DINO's protocol).",
+        discussion: "Cosine similarity, the k nearest training images vote with weight exp(similarity / T); top-1 and top-5 in percent."
+    )
+
+    @OptionGroup var source: EvalSource
+
+    @Option(help: "Numbers of neighbours, comma-separated (the first is the one reported with --json).")
+    var k = "20,10,100,200"
+
+    @Option(help: "Temperature T of the vote weights.")
+    var temperature = 0.07
+
+    func run() throws {
+        let ks = k.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !ks.isEmpty, ks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--k must list positive integers, got '\(k)'") }
+        let (train, val) = try source.features(kind: .cls)
+        let results = WeightedKNN(ks: ks, temperature: temperature).evaluate(
+            trainFeatures: train.features, trainLabels: train.labels, testFeatures: val.features, testLabels: val.labels,
+            classes: train.classes.count)
+        if source.json {
+            let r = results[0]
+            let data = try JSONEncoder().encode(r)
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("k-NN (T = \(temperature)) on \(train.labels.count) train / \(val.labels.count) val images, \(train.classes.count) classes")
+            print("     k   top-1   top-5")
+            for r in results.sorted(by: { $0.k < $1.k }) {
+                print(String(format: "%6d  %6.2f  %6.2f", r.k, r.top1, r.top5))
+            }
+        }
+    }
+}
+
+struct EvalLinear: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linear",
+        abstract: "A linear classifier on frozen features, its learning rate chosen on a held-out part of train.",
+        discussion: "Features: cls (last block), cls+avgpool (with the mean patch token), last4 (class tokens of the last 4 blocks)."
+    )
+
+    @OptionGroup var source: EvalSource
+
+    @Option(help: "Features: cls, cls+avgpool, last4.")
+    var features = "last4"
+
+    @Option(help: "Epochs per classifier.")
+    var epochs = 100
+
+    @Option(help: "Base learning rates to sweep (per 256 images), comma-separated.")
+    var lrs = "0.001,0.01,0.1,1"
+
+    @Option(help: "Optimizer: sgd or adamw.")
+    var optimizer = "sgd"
+
+    @Option(help: "Fraction of train held out to choose the learning rate.")
+    var heldOut = 0.1
+
+    func run() throws {
+        guard let kind = FeatureKind(rawValue: features) else {
+            throw ValidationError("unknown --features '\(features)'; use one of \(FeatureKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let opt = LinearProbeOptimizer(rawValue: optimizer) else { throw ValidationError("--optimizer is sgd or adamw") }
+        let rates = lrs.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !rates.isEmpty, rates.allSatisfy({ $0 > 0 }) else { throw ValidationError("--lrs must list positive numbers") }
+        let (train, val) = try source.features(kind: kind)
+        var options = LinearProbeOptions()
+        options.epochs = epochs
+        options.learningRates = rates
+        options.optimizer = opt
+        options.heldOutFraction = heldOut
+        let runs = (rates.count > 1 && heldOut > 0 ? rates.count : 0) + 1
+        let bar = source.json ? nil : ProgressBar(total: runs * epochs, label: "linear probe", itemsPerStep: nil)
+        let probe = LinearProbe(options: options) { done, _, loss in bar?.update(completed: done, metrics: [("loss", loss)]) }
+        let result = probe.run(trainFeatures: train.features, trainLabels: train.labels, evalFeatures: val.features,
+                               evalLabels: val.labels, classes: train.classes.count)
+        bar?.finish()
+        if source.json {
+            let out: [String: Double] = ["top1": result.accuracy.top1, "top5": result.accuracy.top5, "lr": result.learningRate]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("linear probe on \(kind.rawValue) features (\(train.features.shape[1]) wide), \(train.classes.count) classes")
+            for p in result.sweep {
+                print(String(format: "  lr %-8g held-out top-1 %6.2f", p.learningRate, p.heldOut.top1))
+            }
+            print(String(format: "chosen lr %g: val top-1 %.2f, top-5 %.2f", result.learningRate, result.accuracy.top1, result.accuracy.top5))
+        }
+    }
+}

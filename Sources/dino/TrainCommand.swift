@@ -1,0 +1,124 @@
+// `dino train`: self-supervised pretraining of a backbone on a folder of images.
+
+import ArgumentParser
+import DinoSSL
+import DinoTensor
+import Foundation
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Pretrain a backbone on a folder of unlabelled images.",
+        discussion: """
+        Settings come from the method's defaults (the reference's values, with automatic ones \
+        scaled to the run length and the data set size), then --config FILE.json|.yaml, then \
+        key=value overrides (e.g. optim.lr=1e-3 head.prototypes=4096), then the flags. RUN \
+        receives config.json, checkpoints/, metrics.jsonl and tensorboard/. Ctrl-C writes a \
+        checkpoint and exits; --resume continues from the newest one with RUN/config.json.
+        """
+    )
+
+    @Option(help: "Method: dino.")
+    var method = "dino"
+
+    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16).")
+    var model: String?
+
+    @Option(help: "Folder of training images (searched recursively) or a text file listing paths.")
+    var data: String
+
+    @Option(help: "Run directory.")
+    var out: String
+
+    @Option(help: "Epochs.")
+    var epochs: Int?
+
+    @Option(help: "Stop cleanly, with a checkpoint, after this many minutes.")
+    var maxMinutes: Double?
+
+    @Option(help: "Stop cleanly, with a checkpoint, once this many steps are done (0: save the initial weights).")
+    var maxSteps: Int?
+
+    @Option(help: "Images per step.")
+    var batchSize: Int?
+
+    @Option(help: "Random seed.")
+    var seed: UInt64?
+
+    @Option(help: "Config file (JSON or YAML).")
+    var config: String?
+
+    @Option(help: "Kernel threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Continue the run in --out from its newest checkpoint.")
+    var resume = false
+
+    @Flag(help: "No progress bar.")
+    var quiet = false
+
+    @Argument(help: "Config overrides key.sub=value.")
+    var overrides: [String] = []
+
+    func run() throws {
+        guard method == "dino" else { throw ValidationError("unknown method '\(method)'; available: dino") }
+        if let threads { Threads.count = threads }
+        let runURL = URL(fileURLWithPath: out)
+        let store = CheckpointStore(directory: runURL.appendingPathComponent("checkpoints"))
+        var flags = overrides
+        if let model { flags.append("model=\"\(model)\"") }
+        if let epochs { flags.append("epochs=\(epochs)") }
+        if let batchSize { flags.append("batch_size=\(batchSize)") }
+        if let seed { flags.append("seed=\(seed)") }
+        let cfg: DINOConfig
+        if resume {
+            guard !store.list().isEmpty else { throw ValidationError("\(out) has no checkpoint to resume from") }
+            let stored = runURL.appendingPathComponent(DINORun.configFileName)
+            cfg = try ConfigLoader.load(DINOConfig.self, file: config.map(URL.init(fileURLWithPath:)) ?? stored, overrides: flags)
+        } else {
+            guard store.list().isEmpty else {
+                throw ValidationError("\(out) already holds checkpoints; pass --resume to continue it or choose another --out")
+            }
+            cfg = try ConfigLoader.load(DINOConfig.self, file: config.map(URL.init(fileURLWithPath:)), overrides: flags)
+        }
+        let stop = StopSignal()
+        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
+        let run = try DINORun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop) { o in
+            o.maxMinutes = maxMinutes
+            o.maxSteps = maxSteps
+            o.progress = !quiet
+        }
+        let r = run.resolved
+        print("""
+        DINO: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
+        \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
+        crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
+        τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
+        momentum \(r.teacherMomentum), \
+        threads \(Threads.count), loader workers \(r.workers)
+        """)
+        let outcome = try run.trainer.run()
+        switch outcome {
+        case .completed: print("done: \(cfg.epochs) epochs; export the teacher with `dino export --run \(out) --out FILE.safetensors`")
+        case .stopped(let reason): print("stopped: \(reason); continue with --resume")
+        }
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a run's teacher backbone as safetensors with the official key names."
+    )
+
+    @Option(name: .customLong("run"), help: "Run directory of `dino train`.")
+    var runDirectory: String
+
+    @Option(help: "Output .safetensors file.")
+    var out: String
+
+    func run() throws {
+        let model = try DINORun.exportTeacher(run: URL(fileURLWithPath: runDirectory), to: URL(fileURLWithPath: out))
+        print("wrote \(out): \(model.namedTensors().count) tensors, \(model.parameterCount) parameters")
+    }
+}

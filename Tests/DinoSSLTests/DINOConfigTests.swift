@@ -1,0 +1,100 @@
+import DinoNN
+import DinoSSL
+import Foundation
+import Testing
+
+@Suite struct DINOConfigTests {
+    @Test func defaultsAreTheReferences() {
+        let c = DINOConfig()
+        #expect(c.epochs == 100 && c.batchSize == 64 && c.dropPathRate == 0.1 && c.studentTemperature == 0.1)
+        #expect(c.head.hiddenDimensions == 2048 && c.head.bottleneckDimensions == 256 && c.head.layers == 3 && c.head.normLastLayer)
+        #expect(c.teacher.centerMomentum == 0.9)
+        #expect(c.optim.lr == 0.0005 && c.optim.minLR == 1e-6 && c.optim.weightDecay == 0.04 && c.optim.weightDecayEnd == 0.4)
+        #expect(c.optim.clipGrad == 3.0 && c.optim.clipMode == .perParameter)
+        #expect(c.crops.globalScale == [0.4, 1] && c.crops.localScale == [0.05, 0.4])
+    }
+
+    @Test func automaticValuesFollowRunLengthAndDataSize() throws {
+        var c = DINOConfig()
+        c.model = "vit_nano_patch4"
+        c.epochs = 10
+        // glyphs-dev: 3900 images, batch 64 → 60 steps per epoch.
+        let small = try c.resolved(datasetSize: 3900)
+        #expect(small.stepsPerEpoch == 60 && small.totalSteps == 600)
+        #expect(small.prototypes == 1024)
+        #expect(small.warmupSteps == 60)                       // 10 % of the run, not 10 epochs
+        #expect(small.teacherTemperatureWarmupSteps == 180 && !small.teacherTemperaturePerEpoch)   // 30 % of the run
+        #expect(small.freezeLastLayerSteps == 60)              // 1 epoch = 10 % here
+        #expect(small.globalSize == 32 && small.localSize == 16 && small.localCount == 6)
+        #expect(small.peakLearningRate == 0.0005 * 64 / 256)
+        #expect(small.model.dropPathRate == 0.1 && small.model.layerScaleInit == 1)
+        // Small sets: LightlyTrain's sharper teacher and slower momentum.
+        #expect(small.teacherTemperature == 0.02 && small.teacherWarmupTemperature == 0.02 && small.teacherMomentum == 0.99)
+
+        c.epochs = 100
+        c.model = "dino_vits16"
+        let large = try c.resolved(datasetSize: 50_000)
+        #expect(large.prototypes == 65_536 && large.warmupSteps == 10 * large.stepsPerEpoch)
+        #expect(large.teacherTemperatureWarmupSteps == 30 * large.stepsPerEpoch && large.teacherTemperaturePerEpoch)
+        #expect(large.freezeLastLayerSteps == large.stepsPerEpoch)
+        #expect(large.globalSize == 224 && large.localSize == 96 && large.localCount == 8)
+        #expect(large.teacherTemperature == 0.02 && large.teacherMomentum == 0.99)   // 50 000 images: barely above 20 000
+        let imageNet = try c.resolved(datasetSize: DINOConfig.imageNetImages)
+        // ImageNet: the reference's values.
+        #expect(imageNet.teacherTemperature == 0.07 && imageNet.teacherWarmupTemperature == 0.04 && imageNet.teacherMomentum == 0.996)
+        let mid = try c.resolved(datasetSize: 660_000)
+        #expect(mid.teacherTemperature == 0.05 && mid.teacherWarmupTemperature == 0.03 && mid.teacherMomentum == 0.993)
+
+        // Explicit values win.
+        c.head.prototypes = 4096
+        c.optim.warmupEpochs = 0.5
+        c.teacher.warmupTemperatureEpochs = 0
+        let explicit = try c.resolved(datasetSize: 50_000)
+        #expect(explicit.prototypes == 4096 && explicit.warmupSteps == Int((0.5 * Double(explicit.stepsPerEpoch)).rounded()))
+        #expect(explicit.teacherTemperatureWarmupSteps == 0 && explicit.teacherTemperaturePerEpoch)
+    }
+
+    @Test func schedulesHaveTheReferenceShapes() throws {
+        var c = DINOConfig()
+        c.model = "vit_nano_patch4"
+        c.epochs = 10
+        c.teacher.warmupTemperatureEpochs = 3
+        c.teacher.temperature = 0.07
+        c.teacher.warmupTemperature = 0.04
+        c.teacher.momentum = 0.996
+        let r = try c.resolved(datasetSize: 640)          // 10 steps per epoch, 100 in all
+        let s = r.schedules
+        let lr = s[ScheduleValues.learningRate]!, temp = s[ScheduleValues.teacherTemperature]!
+        #expect(lr.value(at: 0) == 0 && lr.value(at: r.warmupSteps - 1) == r.peakLearningRate)
+        #expect(lr.value(at: 99) < 1e-5 && lr.value(at: 99) > 1e-6)
+        #expect(temp.value(at: 0) == 0.04 && temp.value(at: 9) == 0.04)        // per epoch
+        #expect(Swift.abs(temp.value(at: 10) - 0.055) < 1e-12)                  // linspace(0.04, 0.07, 3)[1]
+        #expect(temp.value(at: 20) == 0.07 && temp.value(at: 99) == 0.07)
+        // Automatic: 30 % of the run, per step.
+        c.teacher.warmupTemperatureEpochs = nil
+        let auto = try c.resolved(datasetSize: 640).schedules[ScheduleValues.teacherTemperature]!
+        #expect(auto.value(at: 0) == 0.04 && auto.value(at: 1) > 0.04 && auto.value(at: 29) == 0.07 && auto.value(at: 30) == 0.07)
+        #expect(s[ScheduleValues.teacherMomentum]!.value(at: 0) == 0.996)
+        #expect(Swift.abs(s[ScheduleValues.weightDecay]!.value(at: 0) - 0.04) < 1e-15)
+    }
+
+    @Test func badValuesAndUnknownKeysAreNamed() {
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(DINOConfig.self, overrides: ["head.protoypes=10"]) }
+        do {
+            _ = try ConfigLoader.load(DINOConfig.self, overrides: ["teacher.temprature=0.05"])
+        } catch let e as ConfigError {
+            #expect(e.description.contains("teacher") && e.description.contains("warmup_temperature"))
+        } catch { Issue.record("\(error)") }
+        var c = DINOConfig()
+        c.crops.localSize = 15
+        c.model = "vit_nano_patch4"
+        #expect(throws: ConfigError.invalidValue(path: "crops.local_size", message: "15 px is not a whole number of 4-px patches")) {
+            try c.resolved(datasetSize: 1000)
+        }
+        c.crops.localSize = nil
+        c.model = "vit_huge"
+        #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 1000) }
+        c.model = "vit_nano_patch4"
+        #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 10) }   // smaller than a batch
+    }
+}

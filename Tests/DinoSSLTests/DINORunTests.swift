@@ -1,0 +1,50 @@
+import DinoModels
+import DinoNN
+import DinoSSL
+import DinoTensor
+import DinoVision
+import Foundation
+import Testing
+
+/// The bundled demo set (data/glyphs-mini).
+let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("data/glyphs-mini")
+
+@Suite struct DINORunTests {
+    @Test func trainsOnAFolderExportsAndLoadsTheTeacher() throws {
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: run) }
+        var c = DINOConfig()
+        c.model = "test_dino"
+        c.epochs = 1
+        c.batchSize = 32
+        c.head.hiddenDimensions = 32
+        c.head.bottleneckDimensions = 16
+        c.data.workers = 1
+        let setup = try DINORun(config: c, dataPath: glyphsMini.appendingPathComponent("train").path, runDirectory: run,
+                                issues: DataIssueLog(report: DataIssueLog.silent)) { o in
+            o.maxSteps = 2
+            o.progress = false
+            o.tensorBoard = false
+        }
+        #expect(setup.dataset.count == 416)
+        #expect(setup.resolved.stepsPerEpoch == 13 && setup.resolved.prototypes == 1024)
+        #expect(setup.resolved.localSize == 16 && setup.resolved.localCount == 6)
+        #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps 2"))
+        #expect(try DINORun.storedConfig(in: run) == c)
+
+        let (teacher, size) = try DINORun.loadTeacher(run: run)
+        #expect(size == 32)
+        let live = setup.method.teacher.stateDict()
+        for (k, t) in teacher.stateDict() { #expect(t.scalars == live[k]!.scalars, "\(k)") }
+
+        let file = run.appendingPathComponent("teacher.safetensors")
+        _ = try DINORun.exportTeacher(run: run, to: file)
+        let saved = try SafeTensors.read(from: file).tensors
+        #expect(saved.keys.contains("blocks.0.attn.qkv.weight") && saved.keys.contains("cls_token"))
+        #expect(!saved.keys.contains { $0.hasPrefix("teacher.") || $0.hasPrefix("head.") })
+        let reloaded = VisionTransformer(try ModelPresets.config(named: "test_dino"))
+        try reloaded.loadWeights(from: file)
+        #expect(reloaded.stateDict()["blocks.1.mlp.fc2.weight"]!.scalars == live["blocks.1.mlp.fc2.weight"]!.scalars)
+    }
+}

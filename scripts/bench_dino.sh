@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The DINO benchmark of docs/benchmarks-dino.md, swift-dino side and PyTorch peer.
+#
+#   scripts/bench_dino.sh quality [EPOCHS]   vit_nano_patch4 on glyphs-dev: k-NN after every epoch
+#                                            and training wall-clock, both implementations
+#   scripts/bench_dino.sh speed [STEPS]      training images/s of vit_tiny_patch4 (2×32 + 6×16 px
+#                                            crops, batch 64), both implementations
+#
+# Environment: DINO (binary), PYTHON (with torch; the peer needs no torchvision), DATA (glyphs-dev),
+# OUT (result folder, default runs/bench-dino), THREADS (default: all cores), SIDES ("swift peer").
+# Run it on an otherwise idle machine: the two sides run one after the other.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DINO=${DINO:-.build/release/dino}
+PYTHON=${PYTHON:-python3}
+DATA=${DATA:-../shared/datasets/glyphs-dev}
+OUT=${OUT:-runs/bench-dino}
+THREADS=${THREADS:-$(nproc)}
+SIDES=${SIDES:-"swift peer"}
+mkdir -p "$OUT"
+mode=${1:-quality}
+
+knn() {  # knn RUN → {"k":20,"top1":…,"top5":…}
+    "$DINO" eval knn --train "$DATA/train" --val "$DATA/val" --run "$1" --k 20 --json --threads "$THREADS" 2>/dev/null
+}
+
+if [ "$mode" = quality ]; then
+    EPOCHS=${2:-10}
+    if [[ " $SIDES " == *" swift "* ]]; then
+        run="$OUT/swift-nano"
+        rm -rf "$run"; : > "$OUT/swift-quality.jsonl"
+        "$DINO" train --model vit_nano_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
+            --batch-size 64 --threads "$THREADS" --max-steps 0 --quiet > /dev/null
+        echo "{\"epoch\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
+        steps=$(python3 -c "import json; print(json.load(open('$run/checkpoints/' + sorted(f for f in __import__('os').listdir('$run/checkpoints') if f.endswith('.json'))[-1]))['batchesPerEpoch'])")
+        for e in $(seq 1 "$EPOCHS"); do
+            "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
+            secs=$(python3 -c "import json,os; d='$run/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(round(json.load(open(os.path.join(d,f)))['elapsedSeconds'], 2))")
+            echo "{\"epoch\": $e, \"train_seconds\": $secs, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
+        done
+    fi
+    if [[ " $SIDES " == *" peer "* ]]; then
+        : > "$OUT/peer-quality.jsonl"
+        "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model nano --epochs "$EPOCHS" \
+            --batch-size 64 --threads "$THREADS" --json "$OUT/peer-quality.jsonl"
+    fi
+elif [ "$mode" = speed ]; then
+    STEPS=${2:-12}
+    if [[ " $SIDES " == *" swift "* ]]; then
+        # Two runs of different length; the difference removes start-up and the first steps.
+        for n in 2 $((STEPS + 2)); do
+            rm -rf "$OUT/swift-speed"
+            start=$(date +%s.%N)
+            "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$OUT/swift-speed" --epochs 1 \
+                --batch-size 64 --threads "$THREADS" --max-steps "$n" --quiet > /dev/null
+            end=$(date +%s.%N)
+            echo "$n $(python3 -c "print($end - $start)")"
+        done | python3 -c "
+import sys, json
+(n1, t1), (n2, t2) = [(int(a), float(b)) for a, b in (l.split() for l in sys.stdin)]
+print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1, 'seconds': round(t2 - t1, 2),
+                  'images_per_second': round((n2 - n1) * 64 / (t2 - t1), 2), 'threads': $THREADS}))" | tee "$OUT/swift-speed.json"
+    fi
+    if [[ " $SIDES " == *" peer "* ]]; then
+        "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 \
+            --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
+    fi
+else
+    echo "usage: $0 quality [EPOCHS] | speed [STEPS]" >&2; exit 2
+fi
