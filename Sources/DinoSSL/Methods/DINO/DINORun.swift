@@ -71,15 +71,28 @@ public struct DINORun {
 
     // MARK: Reading a trained run
 
+    /// The model preset and global crop size of a run of any method: RUN/config.json read as
+    /// the config of the method that wrote it (a DINOv2 config has an `ibot` section).
+    public static func storedModel(in runDirectory: URL) throws -> (model: String, globalSize: Int?) {
+        let url = runDirectory.appendingPathComponent(configFileName)
+        let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any]
+        if object?["ibot"] != nil {
+            let c = try ConfigLoader.load(DINOv2Config.self, file: url)
+            return (c.model, c.crops.globalSize)
+        }
+        let c = try storedConfig(in: runDirectory)
+        return (c.model, c.crops.globalSize)
+    }
+
     /// The teacher backbone of a run's newest checkpoint, in evaluation mode, and its input size
     /// (the global crop size it was trained at).
     ///
     /// - Throws: `ConfigError`, `CheckpointError` (no checkpoint, or one without a teacher),
     ///   `StateDictError`.
     public static func loadTeacher(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
-        let config = try storedConfig(in: runDirectory)
+        let (modelName, globalSize) = try storedModel(in: runDirectory)
         var model: VisionTransformerConfig
-        do { model = try ModelPresets.config(named: config.model) } catch let e as PresetError {
+        do { model = try ModelPresets.config(named: modelName) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
         }
         model.dropPathRate = 0
@@ -97,7 +110,7 @@ public struct DINORun {
         let vit = VisionTransformer(model)
         try vit.load(stateDict: weights, takingOwnership: true)
         vit.eval()
-        return (vit, config.crops.globalSize ?? model.imageSize)
+        return (vit, globalSize ?? model.imageSize)
     }
 
     /// Writes a run's teacher backbone with the official hub keys (loadable by
