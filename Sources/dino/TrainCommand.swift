@@ -18,11 +18,20 @@ struct TrainCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Method: dino or dinov2.")
+    @Option(help: "Method: dino, dinov2 or distill.")
     var method = "dino"
 
-    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16).")
+    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
     var model: String?
+
+    @Option(help: "distill: the teacher's model preset (with --teacher-weights).")
+    var teacher: String?
+
+    @Option(help: "distill: the teacher's backbone weights (.safetensors).")
+    var teacherWeights: String?
+
+    @Option(help: "distill: a dino/dinov2 run whose teacher (backbone and heads) to distil.")
+    var teacherRun: String?
 
     @Option(help: "Folder of training images (searched recursively) or a text file listing paths.")
     var data: String
@@ -61,7 +70,10 @@ struct TrainCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-        guard ["dino", "dinov2"].contains(method) else { throw ValidationError("unknown method '\(method)'; available: dino, dinov2") }
+        guard ["dino", "dinov2", "distill"].contains(method) else { throw ValidationError("unknown method '\(method)'; available: dino, dinov2, distill") }
+        if method != "distill" && (teacher != nil || teacherWeights != nil || teacherRun != nil) {
+            throw ValidationError("--teacher, --teacher-weights and --teacher-run are for --method distill")
+        }
         if let threads { Threads.count = threads }
         let runURL = URL(fileURLWithPath: out)
         let store = CheckpointStore(directory: runURL.appendingPathComponent("checkpoints"))
@@ -70,6 +82,9 @@ struct TrainCommand: ParsableCommand {
         if let epochs { flags.append("epochs=\(epochs)") }
         if let batchSize { flags.append("batch_size=\(batchSize)") }
         if let seed { flags.append("seed=\(seed)") }
+        if let teacher { flags.append("teacher_model=\"\(teacher)\"") }
+        if let teacherWeights { flags.append("teacher_weights=\"\(teacherWeights)\"") }
+        if let teacherRun { flags.append("teacher_run=\"\(teacherRun)\"") }
         /// The method's config: defaults, the file (RUN/config.json on resume), overrides.
         func load<C: Configuration>(_ type: C.Type) throws -> C {
             if resume {
@@ -91,7 +106,19 @@ struct TrainCommand: ParsableCommand {
         }
         let outcome: TrainOutcome
         let epochCount: Int
-        if method == "dinov2" {
+        if method == "distill" {
+            let cfg = try load(DistillationConfig.self)
+            let run = try DistillationRun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
+            let r = run.resolved, t = run.method.teacher
+            print("""
+            distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
+            (\(cfg.teacherRun ?? cfg.teacherWeights ?? "random weights")) → student \(cfg.model) \
+            (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \(r.stepsPerEpoch) steps/epoch × \
+            \(cfg.epochs) epochs, batch \(cfg.batchSize), \(t.head.prototypes) prototypes, lr \(r.peakLearningRate), threads \(Threads.count)
+            """)
+            outcome = try run.trainer.run()
+            epochCount = cfg.epochs
+        } else if method == "dinov2" {
             let cfg = try load(DINOv2Config.self)
             let run = try DINOv2Run(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
             let r = run.resolved
