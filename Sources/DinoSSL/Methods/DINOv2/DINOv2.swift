@@ -149,7 +149,7 @@ public final class DINOv2: TrainingMethod {
         let d = settings.model.embedDimensions
 
         // Teacher: unmasked global crops.
-        let (dinoTargets, ibotTargets, teacherCls) = withNoGrad { () -> (Tensor, Tensor?, Tensor) in
+        let (dinoTargets, ibotTargets) = withNoGrad { () -> (Tensor, Tensor?) in
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = heads(teacherHead, teacherIBOTHead, cls: [f.classToken], patches: patches)
@@ -163,11 +163,11 @@ public final class DINOv2: TrainingMethod {
                     qp = TeacherCentering.softmaxCentered(teacherOutput: p, center: ibotCenter, temperature: temperature)
                     nextCenters.ibot = TeacherCentering.updatedCenter(ibotCenter, teacherOutput: p, momentum: c.teacher.centerMomentum)
                 }
-                return (q, qp, t)
+                return (q, qp)
             case .sinkhornKnopp:
                 let q = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temperature)
                 let qp = out.patches.map { TeacherCentering.sinkhornKnopp(teacherOutput: $0, temperature: temperature, samples: $0.shape[0]) }
-                return (q, qp, t)
+                return (q, qp)
             }
         }
 
@@ -188,7 +188,6 @@ public final class DINOv2: TrainingMethod {
                                                                               ibot: c.ibot.lossWeight),
                                            studentTemperature: c.studentTemperature)
         terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
-        _ = teacherCls
         return terms
     }
 
