@@ -9,9 +9,9 @@ import Testing
 
 /// A tiny DINOv2: the `test_dinov2` preset (width 32, depth 2, patch 4, 32 px), 64 prototypes.
 func tinyDINOv2(separateHead: Bool = false, centering: CenteringMode = .centering, images: Int = 64,
-                freezeEpochs: Double = 0) throws -> DINOv2 {
+                freezeEpochs: Double = 0, model: String = "test_dinov2") throws -> DINOv2 {
     var c = DINOv2Config()
-    c.model = "test_dinov2"
+    c.model = model
     c.epochs = 2
     c.batchSize = 4
     for h in [\DINOv2Config.dino.head, \DINOv2Config.ibot.head] {
@@ -94,6 +94,17 @@ struct RandomMaskedCrops: BatchSource {
         #expect(m.student.maskToken!.value.grad != nil)
         #expect(m.studentHead.lastLayer.direction.value.grad != nil)
         if separate { #expect(m.studentIBOTHead!.lastLayer.direction.value.grad != nil) }
+    }
+
+    @Test(arguments: ["test_dinov2_reg", "test_dinov2_swiglu"])
+    func registersAndSwiGLUPresetsTrain(model: String) throws {
+        let m = try tinyDINOv2(model: model)
+        let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!
+        let terms = m.step(batch: batch, schedules: Self.values)
+        #expect(terms["loss"]!.item().isFinite && terms["ibot_loss"] != nil)
+        terms["loss"]!.backward()
+        #expect(m.student.maskToken!.value.grad != nil)
+        if model.hasSuffix("reg") { #expect(m.student.registerTokens!.value.grad != nil) }
     }
 
     @Test func withoutMasksTheIBOTTermIsAbsent() throws {
