@@ -32,7 +32,12 @@ public struct DistillationRun {
         self.config = config
         dataset = try ImageFileDataset.open(dataPath)
         resolved = try config.studentSettings.resolved(datasetSize: dataset.count)
-        method = Distillation(settings: resolved, teacher: try DistillationRun.teacher(config, prototypes: resolved.prototypes))
+        let teacher = try DistillationRun.teacher(config, prototypes: resolved.prototypes)
+        let patch = teacher.backbone.patchSize
+        for (key, size) in [("crops.global_size", resolved.base.globalSize), ("crops.local_size", resolved.base.localSize)] where size % patch != 0 {
+            throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of the teacher's \(patch)-px patches")
+        }
+        method = Distillation(settings: resolved, teacher: teacher)
         let pipeline = MultiCropPipeline(dataset: dataset, config: resolved.multiCrop, maskCollator: nil, issues: issues)
         source = MultiCropBatchSource(pipeline: pipeline, batchSize: config.batchSize, seed: config.seed,
                                       workers: resolved.base.workers, prefetchBatches: config.data.prefetchBatches)
