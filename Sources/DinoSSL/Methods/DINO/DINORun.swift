@@ -57,8 +57,8 @@ public struct DINORun {
                               runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
     }
 
-    /// Writes RUN/config.json (pretty, sorted keys).
-    public static func writeConfig(_ config: DINOConfig, to runDirectory: URL) throws {
+    /// Writes RUN/config.json (pretty, sorted keys) for a run of any method.
+    public static func writeConfig<Config: Encodable>(_ config: Config, to runDirectory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(config).write(to: runDirectory.appendingPathComponent(configFileName), options: .atomic)

@@ -31,9 +31,7 @@ public struct DINOv2Run {
         var options = resolved.trainerOptions
         configure(&options)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(config).write(to: runDirectory.appendingPathComponent(DINORun.configFileName), options: .atomic)
+        try DINORun.writeConfig(config, to: runDirectory)
         trainer = try Trainer(method: method, data: source, schedules: resolved.schedules, options: options,
                               runDirectory: runDirectory, config: try config.jsonTree(), stopSignal: stopSignal)
     }

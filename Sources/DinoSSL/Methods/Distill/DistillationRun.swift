@@ -44,9 +44,7 @@ public struct DistillationRun {
         var options = resolved.trainerOptions
         configure(&options)
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(config).write(to: runDirectory.appendingPathComponent(DINORun.configFileName), options: .atomic)
+        try DINORun.writeConfig(config, to: runDirectory)
         trainer = try Trainer(method: method, data: source, schedules: resolved.schedules, options: options,
                               runDirectory: runDirectory, config: try config.jsonTree(), stopSignal: stopSignal)
     }
