@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoEvalTests",
-            dependencies: ["DinoEval", "DinoNN", "DinoTensor", "DinoTestSupport"],
+            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -56,6 +56,10 @@ public protocol TrainingMethod: AnyObject {
     /// The method's random generators (masks, drop path), saved and restored by name.
     /// Default: none.
     var randomGenerators: [String: RandomGenerator] { get set }
+    /// The modules whose gradients `ClipMode.totalNormPerModule` clips each to the total norm
+    /// `clip_grad` on its own, by name (DINOv2/v3: the student's backbone, DINO head and iBOT
+    /// head). Default: one module holding every parameter.
+    var clippingModules: [(name: String, parameters: [Tensor])] { get }
 }
 
 extension TrainingMethod {
@@ -74,6 +78,9 @@ extension TrainingMethod {
         get { [:] }
         set {}
     }
+    public var clippingModules: [(name: String, parameters: [Tensor])] {
+        [(name: "all", parameters: parameterGroups.allParameters)]
+    }
 }
 
 // MARK: - Options and results
@@ -82,8 +89,11 @@ extension TrainingMethod {
 public enum ClipMode: String, Codable, Sendable {
     /// Each parameter's gradient to norm `clip_grad` (DINO).
     case perParameter = "per_parameter"
-    /// All gradients together to total norm `clip_grad` (DINOv2/v3, `clip_grad_norm_`).
+    /// All gradients together to total norm `clip_grad` (`clip_grad_norm_` over the model).
     case totalNorm = "total_norm"
+    /// The gradients of each of the method's `clippingModules` to total norm `clip_grad`
+    /// separately (DINOv2/v3: `for v in model.student.values(): v.clip_grad_norm_(clip_grad)`).
+    case totalNormPerModule = "total_norm_per_module"
 }
 
 /// The trainer's settings (JSON/YAML keys in snake_case).
@@ -92,7 +102,7 @@ public struct TrainerOptions: Configuration, Equatable {
     public var epochs = 100
     /// Maximum gradient norm; nil disables clipping (DINO: 3.0).
     public var clipGrad: Double? = 3.0
-    /// Per-parameter (DINO) or total-norm (DINOv2/v3) clipping.
+    /// Per-parameter (DINO), total-norm, or total-norm per module (DINOv2/v3) clipping.
     public var clipMode = ClipMode.perParameter
     /// AdamW β₁, β₂ and ε (PyTorch defaults, used by DINO and DINOv2).
     public var adamBeta1 = 0.9
@@ -396,6 +406,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 if !norms.isEmpty { logged["grad_norm_max"] = norms.max()! }
             case .totalNorm:
                 logged["grad_norm"] = clipGradientNorm(params, maxNorm: clip)
+            case .totalNormPerModule:
+                for module in method.clippingModules {
+                    logged["grad_norm." + module.name] = clipGradientNorm(module.parameters, maxNorm: clip)
+                }
             }
         }
         method.beforeOptimizerStep(schedules: values)

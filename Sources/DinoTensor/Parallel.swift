@@ -1,8 +1,10 @@
 // Threads for the kernels: one setting for our loops and for BLAS, never both at once.
 //
 // Our parallel loops split a range into contiguous chunks and run them with
-// `DispatchQueue.concurrentPerform`. BLAS calls are made from one thread only, never from
-// inside our parallel loops, so the two pools never oversubscribe the cores.
+// `DispatchQueue.concurrentPerform`. Float32 matrix products run oneDNN single-threaded on
+// blocks of the output inside one of our parallel loops (its OpenMP team never starts);
+// Float64 products call OpenBLAS, with its own pool, from one thread only, never from inside
+// our loops. So only one pool ever runs at a time and the cores are never oversubscribed.
 
 import CBLAS
 import Dispatch

@@ -11,8 +11,8 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN or a linear probe.",
-        subcommands: [EvalKNN.self, EvalLinear.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, or linear segmentation.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self]
     )
 }
 
@@ -171,6 +171,58 @@ struct EvalLinear: ParsableCommand {
                 print(String(format: "  lr %-8g held-out top-1 %6.2f", p.learningRate, p.heldOut.top1))
             }
             print(String(format: "chosen lr %g: val top-1 %.2f, top-5 %.2f", result.learningRate, result.accuracy.top1, result.accuracy.top5))
+        }
+    }
+}
+
+struct EvalSegmentation: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segmentation",
+        abstract: "Linear semantic segmentation on frozen patch tokens (DINOv2's linear protocol).",
+        discussion: """
+        A batch norm and a 1×1 projection to class logits per patch token, upsampled bilinearly to \
+        the image size, trained with per-pixel cross-entropy on the training masks; mean IoU and \
+        pixel accuracy on val, in percent. --masks DIR mirrors the image folders: the mask of \
+        TRAIN/A/x.png is DIR/<name of TRAIN>/A/x.png, pixel value = class index (255 ignored).
+        """
+    )
+
+    @OptionGroup var source: EvalSource
+
+    @Option(help: "Masks folder mirroring the image folders (DIR/train/…, DIR/val/…).")
+    var masks: String
+
+    @Option(help: "Epochs of the probe.")
+    var epochs = 20
+
+    @Option(help: "AdamW learning rate of the probe.")
+    var lr = 1e-3
+
+    @Option(help: "Images per probe step.")
+    var probeBatchSize = 16
+
+    func run() throws {
+        let (model, size) = try source.backbone()
+        let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
+        let val = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.val), masksRoot: masks)
+        var options = SegmentationEvaluationOptions()
+        options.imageSize = size
+        options.batchSize = source.batchSize
+        options.probe.epochs = epochs
+        options.probe.learningRate = lr
+        options.probe.batchSize = probeBatchSize
+        let bar = source.json ? nil : ProgressBar(total: epochs, label: "segmentation probe", itemsPerStep: nil)
+        let scores = evaluateSegmentation(model: model, train: train, val: val, options: options) { epoch, loss in
+            bar?.update(completed: epoch + 1, metrics: [("loss", loss)])
+        }
+        bar?.finish()
+        if source.json {
+            let out: [String: Double] = ["miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("linear segmentation on \(model.embedDimensions)-wide patch tokens at \(size) px, \(scores.classIoU.count) classes")
+            print(String(format: "val mIoU %.2f, pixel accuracy %.2f", scores.miou, scores.pixelAccuracy))
         }
     }
 }

@@ -3,10 +3,14 @@ import DinoModels
 import DinoVision
 import Foundation
 
-/// The images of `dino show pca` / `attention`: the first `count` of a folder, or listed files.
+/// The images of `dino show pca` / `attention`: given one by one with `--image`, or the first
+/// `--images` of a folder or list file given with `--data`.
 struct FigureInput: ParsableArguments {
+    @Option(name: .customLong("image"), help: "An image file (repeat the option for several).")
+    var imageFiles: [String] = []
+
     @Option(help: "Folder of images (searched recursively) or a text file listing paths.")
-    var data: String
+    var data: String?
 
     @Option(help: "Number of images (rows).")
     var images: Int = 4
@@ -14,7 +18,18 @@ struct FigureInput: ParsableArguments {
     @Option(help: "Side of the centre crop given to the model (a multiple of the patch size).")
     var imageSize: Int = 224
 
+    func validate() throws {
+        if imageFiles.isEmpty == (data == nil) {
+            throw ValidationError("give either --image FILE (one or more) or --data DIR")
+        }
+    }
+
     func load() throws -> [RGBImage] {
+        if !imageFiles.isEmpty {
+            // Named files: an unreadable one is an error, not a skip — the user asked for it.
+            return try imageFiles.map { try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: $0)) }
+        }
+        let data = self.data!
         let dataset = try ImageFileDataset.open(data)
         guard dataset.count > 0 else { throw ValidationError("no images in \(data)") }
         var loaded: [RGBImage] = []

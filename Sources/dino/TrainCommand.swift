@@ -18,11 +18,20 @@ struct TrainCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Method: dino.")
+    @Option(help: "Method: dino, dinov2 or distill.")
     var method = "dino"
 
-    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16).")
+    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
     var model: String?
+
+    @Option(help: "distill: the teacher's model preset (with --teacher-weights).")
+    var teacher: String?
+
+    @Option(help: "distill: the teacher's backbone weights (.safetensors).")
+    var teacherWeights: String?
+
+    @Option(help: "distill: a dino/dinov2 run whose teacher (backbone and heads) to distil.")
+    var teacherRun: String?
 
     @Option(help: "Folder of training images (searched recursively) or a text file listing paths.")
     var data: String
@@ -61,7 +70,10 @@ struct TrainCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
-        guard method == "dino" else { throw ValidationError("unknown method '\(method)'; available: dino") }
+        guard ["dino", "dinov2", "distill"].contains(method) else { throw ValidationError("unknown method '\(method)'; available: dino, dinov2, distill") }
+        if method != "distill" && (teacher != nil || teacherWeights != nil || teacherRun != nil) {
+            throw ValidationError("--teacher, --teacher-weights and --teacher-run are for --method distill")
+        }
         if let threads { Threads.count = threads }
         let runURL = URL(fileURLWithPath: out)
         let store = CheckpointStore(directory: runURL.appendingPathComponent("checkpoints"))
@@ -70,36 +82,72 @@ struct TrainCommand: ParsableCommand {
         if let epochs { flags.append("epochs=\(epochs)") }
         if let batchSize { flags.append("batch_size=\(batchSize)") }
         if let seed { flags.append("seed=\(seed)") }
-        let cfg: DINOConfig
-        if resume {
-            guard !store.list().isEmpty else { throw ValidationError("\(out) has no checkpoint to resume from") }
-            let stored = runURL.appendingPathComponent(DINORun.configFileName)
-            cfg = try ConfigLoader.load(DINOConfig.self, file: config.map(URL.init(fileURLWithPath:)) ?? stored, overrides: flags)
-        } else {
+        if let teacher { flags.append("teacher_model=\"\(teacher)\"") }
+        if let teacherWeights { flags.append("teacher_weights=\"\(teacherWeights)\"") }
+        if let teacherRun { flags.append("teacher_run=\"\(teacherRun)\"") }
+        /// The method's config: defaults, the file (RUN/config.json on resume), overrides.
+        func load<C: Configuration>(_ type: C.Type) throws -> C {
+            if resume {
+                guard !store.list().isEmpty else { throw ValidationError("\(out) has no checkpoint to resume from") }
+                let stored = runURL.appendingPathComponent(DINORun.configFileName)
+                return try ConfigLoader.load(C.self, file: config.map(URL.init(fileURLWithPath:)) ?? stored, overrides: flags)
+            }
             guard store.list().isEmpty else {
                 throw ValidationError("\(out) already holds checkpoints; pass --resume to continue it or choose another --out")
             }
-            cfg = try ConfigLoader.load(DINOConfig.self, file: config.map(URL.init(fileURLWithPath:)), overrides: flags)
+            return try ConfigLoader.load(C.self, file: config.map(URL.init(fileURLWithPath:)), overrides: flags)
         }
         let stop = StopSignal()
         let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
-        let run = try DINORun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop) { o in
+        let configure: (inout TrainerOptions) -> Void = { o in
             o.maxMinutes = maxMinutes
             o.maxSteps = maxSteps
             o.progress = !quiet
         }
-        let r = run.resolved
-        print("""
-        DINO: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
-        \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
-        crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
-        τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
-        momentum \(r.teacherMomentum), \
-        threads \(Threads.count), loader workers \(r.workers)
-        """)
-        let outcome = try run.trainer.run()
+        let outcome: TrainOutcome
+        let epochCount: Int
+        if method == "distill" {
+            let cfg = try load(DistillationConfig.self)
+            let run = try DistillationRun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
+            let r = run.resolved, t = run.method.teacher
+            print("""
+            distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
+            (\(cfg.teacherRun ?? cfg.teacherWeights ?? "random weights")) → student \(cfg.model) \
+            (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \(r.stepsPerEpoch) steps/epoch × \
+            \(cfg.epochs) epochs, batch \(cfg.batchSize), \(t.head.prototypes) prototypes, lr \(r.peakLearningRate), threads \(Threads.count)
+            """)
+            outcome = try run.trainer.run()
+            epochCount = cfg.epochs
+        } else if method == "dinov2" {
+            let cfg = try load(DINOv2Config.self)
+            let run = try DINOv2Run(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
+            let r = run.resolved
+            print("""
+            DINOv2: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
+            \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes \
+            (iBOT \(cfg.ibot.separateHead ? "separate head, \(r.ibotPrototypes)" : "shared head")), centring \(cfg.teacher.centering.rawValue), \
+            crops 2×\(r.base.globalSize)px + \(r.base.localCount)×\(r.base.localSize)px, lr \(r.peakLearningRate) \
+            (warm-up \(r.base.warmupSteps) steps), drop path \(cfg.student.dropPathRate), threads \(Threads.count)
+            """)
+            outcome = try run.trainer.run()
+            epochCount = cfg.epochs
+        } else {
+            let cfg = try load(DINOConfig.self)
+            let run = try DINORun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
+            let r = run.resolved
+            print("""
+            DINO: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
+            \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
+            crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
+            τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
+            momentum \(r.teacherMomentum), \
+            threads \(Threads.count), loader workers \(r.workers)
+            """)
+            outcome = try run.trainer.run()
+            epochCount = cfg.epochs
+        }
         switch outcome {
-        case .completed: print("done: \(cfg.epochs) epochs; export the teacher with `dino export --run \(out) --out FILE.safetensors`")
+        case .completed: print("done: \(epochCount) epochs; export the teacher with `dino export --run \(out) --out FILE.safetensors`")
         case .stopped(let reason): print("stopped: \(reason); continue with --resume")
         }
     }

@@ -40,6 +40,20 @@ final class ToyRegression: TrainingMethod {
         return ["loss": loss, "mse": mse, "l2": l2]
     }
 
+    /// Clip weight and bias as two modules (with `ClipMode.totalNormPerModule`).
+    var weightAndBiasModules = false
+    /// Gradient norms of (weight, bias) seen before each optimiser step, after clipping.
+    var normsBeforeStep: [(Double, Double)] = []
+
+    var clippingModules: [(name: String, parameters: [Tensor])] {
+        weightAndBiasModules ? [(name: "weight", parameters: [weight]), (name: "bias", parameters: [bias])]
+            : [(name: "all", parameters: [weight, bias])]
+    }
+
+    func beforeOptimizerStep(schedules: ScheduleValues) {
+        normsBeforeStep.append((l2Norm(weight.grad!), l2Norm(bias.grad!)))
+    }
+
     func afterOptimizerStep(schedules: ScheduleValues) {
         let m = schedules[ScheduleValues.teacherMomentum]
         withNoGrad { teacher.copyIn(teacher * m + weight * (1 - m)) }

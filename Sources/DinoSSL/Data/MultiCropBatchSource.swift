@@ -38,7 +38,7 @@ public struct MultiCropBatchSource: BatchSource {
         for _ in 0..<start { _ = it.next() }
         return AnyIterator {
             guard let b = it.next() else { return nil }
-            return MultiCropInput(globalCrops: b.global, localCrops: b.local)
+            return MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks)
         }
     }
 }

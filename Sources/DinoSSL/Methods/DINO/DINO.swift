@@ -21,6 +21,7 @@
 import DinoModels
 import DinoNN
 import DinoTensor
+import DinoVision
 import Foundation
 
 /// A batch of multi-crop views of B images, view-major (rows `v·B ..< (v+1)·B` are view v).
@@ -29,16 +30,23 @@ public struct MultiCropInput {
     public var globalCrops: Tensor
     /// (L·B, C, l, l): the local views, or nil without multi-crop.
     public var localCrops: Tensor?
+    /// iBOT masks of the 2B global views (DINOv2/v3), or nil.
+    public var masks: BatchMasks?
 
-    public init(globalCrops: Tensor, localCrops: Tensor?) {
+    public init(globalCrops: Tensor, localCrops: Tensor?, masks: BatchMasks? = nil) {
         precondition(globalCrops.rank == 4 && globalCrops.shape[0] % 2 == 0,
                      "MultiCropInput: global crops must be (2B, C, H, W), got \(globalCrops.shape)")
         if let localCrops {
             precondition(localCrops.rank == 4 && localCrops.shape[0] % (globalCrops.shape[0] / 2) == 0,
                          "MultiCropInput: local crops \(localCrops.shape) are not whole views of \(globalCrops.shape[0] / 2) images")
         }
+        if let masks {
+            precondition(masks.count == globalCrops.shape[0],
+                         "MultiCropInput: masks of \(masks.count) views for \(globalCrops.shape[0]) global crops")
+        }
         self.globalCrops = globalCrops
         self.localCrops = localCrops
+        self.masks = masks
     }
 
     /// B, the number of images.

@@ -57,8 +57,8 @@ public struct DINORun {
                               runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
     }
 
-    /// Writes RUN/config.json (pretty, sorted keys).
-    public static func writeConfig(_ config: DINOConfig, to runDirectory: URL) throws {
+    /// Writes RUN/config.json (pretty, sorted keys) for a run of any method.
+    public static func writeConfig<Config: Encodable>(_ config: Config, to runDirectory: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(config).write(to: runDirectory.appendingPathComponent(configFileName), options: .atomic)
@@ -71,15 +71,34 @@ public struct DINORun {
 
     // MARK: Reading a trained run
 
+    /// The model preset, global crop size and checkpoint prefix of the backbone to export, for a
+    /// run of any method: RUN/config.json read as the config of the method that wrote it (a
+    /// distillation config names a teacher; a DINOv2 config has an `ibot` section). DINO and
+    /// DINOv2 export their teacher, distillation the EMA of its student.
+    public static func storedModel(in runDirectory: URL) throws -> (model: String, globalSize: Int?, prefix: String) {
+        let url = runDirectory.appendingPathComponent(configFileName)
+        let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any]
+        if object?["teacher_run"] != nil || object?["teacher_model"] != nil || object?["teacher_weights"] != nil {
+            let c = try ConfigLoader.load(DistillationConfig.self, file: url)
+            return (c.model, c.crops.globalSize, Distillation.emaPrefix)
+        }
+        if object?["ibot"] != nil {
+            let c = try ConfigLoader.load(DINOv2Config.self, file: url)
+            return (c.model, c.crops.globalSize, DINO.teacherBackbonePrefix)
+        }
+        let c = try storedConfig(in: runDirectory)
+        return (c.model, c.crops.globalSize, DINO.teacherBackbonePrefix)
+    }
+
     /// The teacher backbone of a run's newest checkpoint, in evaluation mode, and its input size
     /// (the global crop size it was trained at).
     ///
     /// - Throws: `ConfigError`, `CheckpointError` (no checkpoint, or one without a teacher),
     ///   `StateDictError`.
     public static func loadTeacher(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
-        let config = try storedConfig(in: runDirectory)
+        let (modelName, globalSize, prefix) = try storedModel(in: runDirectory)
         var model: VisionTransformerConfig
-        do { model = try ModelPresets.config(named: config.model) } catch let e as PresetError {
+        do { model = try ModelPresets.config(named: modelName) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
         }
         model.dropPathRate = 0
@@ -88,16 +107,16 @@ public struct DINORun {
             throw CheckpointError.mismatch("\(runDirectory.path) has no checkpoint yet")
         }
         var weights: [String: Tensor] = [:]
-        for (k, t) in checkpoint.tensors where k.hasPrefix(DINO.teacherBackbonePrefix) {
-            weights[String(k.dropFirst(DINO.teacherBackbonePrefix.count))] = t
+        for (k, t) in checkpoint.tensors where k.hasPrefix(prefix) {
+            weights[String(k.dropFirst(prefix.count))] = t
         }
         guard !weights.isEmpty else {
-            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(DINO.teacherBackbonePrefix)*' tensors")
+            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(prefix)*' tensors")
         }
         let vit = VisionTransformer(model)
         try vit.load(stateDict: weights, takingOwnership: true)
         vit.eval()
-        return (vit, config.crops.globalSize ?? model.imageSize)
+        return (vit, globalSize ?? model.imageSize)
     }
 
     /// Writes a run's teacher backbone with the official hub keys (loadable by

@@ -1,0 +1,54 @@
+// The KoLeo regulariser of DINOv2: spread the CLS features of a batch uniformly by pushing each
+// one away from its nearest neighbour.
+//
+// What it is: `KoLeoLoss.forward` of facebookresearch/dinov2 dinov2/loss/koleo_loss.py, exactly:
+// F.normalize with eps 1e-8, nearest neighbours by the largest dot product with the diagonal
+// set to −1, `nn.PairwiseDistance(2, eps=1e-8)` (which adds eps to the difference before the
+// norm) and −mean log(d + eps). DINOv2 applies it with weight 0.1 to the student backbone's
+// normalised CLS tokens of each global crop separately (never between two crops of one image).
+// What it is not: differentiable through the choice of neighbour (an argmax, as in the
+// reference); gradients flow to both ends of each nearest pair.
+
+import DinoTensor
+
+/// The Kozachenko-Leonenko differential-entropy estimator as a loss.
+///
+///     z_i = x_i / max(‖x_i‖, ε)
+///     n(i) = argmax_{j ≠ i} ⟨z_i, z_j⟩
+///     L = −1/B Σ_i log(‖z_i − z_{n(i)} + ε‖₂ + ε)
+///
+/// Reference: Sablayrolles et al., "Spreading vectors for similarity search" (ICLR 2019);
+/// Oquab et al., "DINOv2" (2023), §4 "KoLeo regularizer"; facebookresearch/dinov2
+/// `KoLeoLoss`.
+public enum KoLeoLoss {
+    /// The nearest neighbour of each row of L2-normalised `z` (B, D) by dot product, excluding
+    /// itself (the reference's diagonal filled with −1; ties go to the lowest index).
+    public static func nearestNeighbours(_ z: Tensor) -> [Int] {
+        precondition(z.rank == 2, "KoLeoLoss.nearestNeighbours: features must be (B, D), got \(z.shape)")
+        let b = z.shape[0]
+        let dots = withNoGrad { z.detach().matmul(z.detach().transposed(0, 1)) }.doubles   // (B, B)
+        return (0..<b).map { i in
+            var best = 0, bestValue = -Double.infinity
+            for j in 0..<b {
+                let v = j == i ? -1 : dots[i * b + j]
+                if v > bestValue { best = j; bestValue = v }
+            }
+            return best
+        }
+    }
+
+    /// The KoLeo loss of one batch of features.
+    ///
+    /// - Parameters:
+    ///   - features: (B, D) features (DINOv2: the student backbone's CLS tokens of one global crop).
+    ///   - eps: ε of the normalisation, the distance and the logarithm (DINOv2: 1e-8).
+    /// - Returns: a scalar, differentiable with respect to `features`.
+    public static func loss(_ features: Tensor, eps: Double = 1e-8) -> Tensor {
+        precondition(features.rank == 2 && features.shape[0] > 0,
+                     "KoLeoLoss: features must be (B, D) with B > 0, got \(features.shape)")
+        let z = features.l2Normalized(axis: -1, eps: eps)                     // (B, D)
+        let neighbours = z.indexSelect(axis: 0, indices: nearestNeighbours(z)) // (B, D)
+        let distances = ((z - neighbours) + eps).pow(2).sum(axes: [1]).sqrt()  // (B)
+        return -(distances + eps).log().mean()
+    }
+}

@@ -1,0 +1,215 @@
+// Distillation as a training method: a frozen teacher's DINO and iBOT targets train a student
+// with the DINOv2 objective; an EMA of the student is kept and exported.
+//
+// One step:
+//
+//     teacher   backbone(2 global crops) → CLS (2B, Dt), every patch (2B·N, Dt); its heads →
+//               targets: softmax centring (EMA centres) or Sinkhorn-Knopp          (no gradient)
+//     student   backbone(global crops, unmasked) → CLS (2B, Ds), every patch (2B·N, Ds);
+//               backbone(local crops) → CLS; its heads (same prototypes as the teacher's)
+//     losses    DINOv2Objective: DINO local + global, KoLeo, iBOT on all patches (weight 1/N each)
+//     after     student EMA ← m·EMA + (1 − m)·student; centres ← EMA of the teacher outputs
+//
+// Reference: Oquab et al., "DINOv2" (2023), §5 and appendix B.
+
+import DinoModels
+import DinoNN
+import DinoTensor
+import DinoVision
+import Foundation
+
+/// A frozen teacher: backbone and heads, in evaluation mode, without gradients.
+public struct FrozenTeacher {
+    public let backbone: VisionTransformer
+    public let head: DINOHead
+    /// The iBOT head when the teacher has a separate one.
+    public let ibotHead: DINOHead?
+
+    public init(backbone: VisionTransformer, head: DINOHead, ibotHead: DINOHead?) {
+        self.backbone = backbone
+        self.head = head
+        self.ibotHead = ibotHead
+        for m in [backbone, head] + (ibotHead.map { [$0] } ?? []) as [Module] {
+            m.freeze()
+            m.eval()
+        }
+    }
+
+    /// A head rebuilt from checkpoint tensors under `prefix` (its shape read from them).
+    static func head(_ tensors: [String: Tensor], prefix: String) throws -> DINOHead? {
+        var own: [String: Tensor] = [:]
+        for (k, t) in tensors where k.hasPrefix(prefix) { own[String(k.dropFirst(prefix.count))] = t }
+        guard let v = own["last_layer.weight_v"] else { return nil }
+        let linear = own.keys.filter { $0.hasPrefix("mlp.") && $0.hasSuffix(".weight") }
+            .compactMap { Int($0.split(separator: ".")[1]) }.sorted()
+        guard let first = linear.first.flatMap({ own["mlp.\($0).weight"] }) else {
+            throw CheckpointError.mismatch("head '\(prefix)' has a last layer but no MLP")
+        }
+        let head = DINOHead(inputDimensions: first.shape[1], prototypes: v.shape[0],
+                            hiddenDimensions: linear.count > 1 ? first.shape[0] : 1,
+                            bottleneckDimensions: v.shape[1], layers: linear.count, normLastLayer: false)
+        try head.load(stateDict: own, strict: false)
+        return head
+    }
+
+    /// The teacher of a DINO or DINOv2 run: its backbone and heads from the newest checkpoint.
+    public static func fromRun(_ runDirectory: URL) throws -> FrozenTeacher {
+        let (backbone, _) = try DINORun.loadTeacher(run: runDirectory)
+        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        guard let checkpoint = try store.loadLatest() else { throw CheckpointError.mismatch("\(runDirectory.path) has no checkpoint") }
+        let t = checkpoint.tensors
+        guard let head = try head(t, prefix: DINOv2.teacherPrefix + "dino_head.") ?? head(t, prefix: DINO.teacherHeadPrefix) else {
+            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no teacher head")
+        }
+        return FrozenTeacher(backbone: backbone, head: head, ibotHead: try Self.head(t, prefix: DINOv2.teacherPrefix + "ibot_head."))
+    }
+
+    /// A backbone with its weights and new heads drawn from `generator` (frozen, so a fixed
+    /// random projection of the teacher's features onto the prototypes).
+    public static func fromBackbone(_ backbone: VisionTransformer, head h: DINOConfig.Head, prototypes: Int,
+                                    generator: RandomGenerator) -> FrozenTeacher {
+        let head = DINOHead(inputDimensions: backbone.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
+                            bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        head.initializeWeights(generator: generator)
+        return FrozenTeacher(backbone: backbone, head: head, ibotHead: nil)
+    }
+}
+
+/// DINOv2-style distillation of a frozen teacher into a student.
+public final class Distillation: TrainingMethod {
+    public typealias Batch = MultiCropInput
+
+    public let settings: ResolvedDINOv2Config
+    public let teacher: FrozenTeacher
+    public let student: VisionTransformer
+    public let studentHead: DINOHead
+    public let studentIBOTHead: DINOHead?
+    /// The exported model: an EMA of the student backbone.
+    public let studentEMA: VisionTransformer
+    public let dinoCenter: Tensor
+    public let ibotCenter: Tensor
+    public let parameterGroups: [ParameterGroup]
+    let studentGenerator: RandomGenerator
+    var nextCenters: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
+
+    public static let emaPrefix = "student_ema.backbone."
+    public static let frozenTeacherPrefix = "frozen_teacher."
+
+    /// - Parameters:
+    ///   - settings: the student's resolved DINOv2 settings (stochastic depth 0).
+    ///   - teacher: the frozen teacher; the student's heads get its heads' prototype counts.
+    public init(settings: ResolvedDINOv2Config, teacher: FrozenTeacher) {
+        self.settings = settings
+        self.teacher = teacher
+        let c = settings.config
+        let root = RandomGenerator(seed: c.seed)
+        studentGenerator = root.fork(1)
+        var model = settings.model
+        model.dropPathRate = 0
+        student = VisionTransformer(model, generator: studentGenerator)
+        studentEMA = VisionTransformer(model, generator: root.fork(3))
+        func head(_ h: DINOConfig.Head, prototypes: Int) -> DINOHead {
+            DINOHead(inputDimensions: model.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
+                     bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        }
+        studentHead = head(c.dino.head, prototypes: teacher.head.prototypes)
+        studentIBOTHead = teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) }
+        let initGenerator = root.fork(2)
+        student.initializeWeights(generator: initGenerator)
+        studentHead.initializeWeights(generator: initGenerator)
+        studentIBOTHead?.initializeWeights(generator: initGenerator)
+        try! studentEMA.load(stateDict: student.stateDict().mapValues { $0.detach() })
+        studentEMA.freeze()
+        studentEMA.eval()
+        dinoCenter = Tensor.zeros([1, teacher.head.prototypes])
+        ibotCenter = Tensor.zeros([1, (teacher.ibotHead ?? teacher.head).prototypes])
+        var groups = student.parameterGroups(prefix: DINOv2.studentPrefix + "backbone.", layerDecay: c.optim.layerwiseDecay,
+                                             patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
+        groups += DINOv2.headGroups(studentHead, prefix: DINOv2.studentPrefix + "dino_head.")
+        if let h = studentIBOTHead { groups += DINOv2.headGroups(h, prefix: DINOv2.studentPrefix + "ibot_head.") }
+        parameterGroups = DINO.mergedGroups(groups)
+    }
+
+    public var clippingModules: [(name: String, parameters: [Tensor])] {
+        DINOv2.modules(student, studentHead, studentIBOTHead).map { (name: $0.name, parameters: $0.module.parameters().map(\.value)) }
+    }
+
+    public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
+        let c = settings.config
+        let temperature = schedules[ScheduleValues.teacherTemperature]
+        let useIBOT = c.ibot.lossWeight > 0
+
+        // Teacher: global crops, every patch.
+        let (dinoTargets, ibotTargets, patchCount) = withNoGrad { () -> (Tensor, Tensor?, Int) in
+            let f = teacher.backbone.forwardFeatures(batch.globalCrops)
+            let n = f.patchTokens.shape[1]
+            let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
+            let t = teacher.head(f.classToken)                                                            // (2B, K)
+            let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
+            switch c.teacher.centering {
+            case .centering:
+                nextCenters.dino = TeacherCentering.updatedCenter(dinoCenter, teacherOutput: t, momentum: c.teacher.centerMomentum)
+                nextCenters.ibot = tp.map { TeacherCentering.updatedCenter(ibotCenter, teacherOutput: $0, momentum: c.teacher.centerMomentum) }
+                return (TeacherCentering.softmaxCentered(teacherOutput: t, center: dinoCenter, temperature: temperature),
+                        tp.map { TeacherCentering.softmaxCentered(teacherOutput: $0, center: ibotCenter, temperature: temperature) }, n)
+            case .sinkhornKnopp:
+                return (TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temperature),
+                        tp.map { TeacherCentering.sinkhornKnopp(teacherOutput: $0, temperature: temperature) }, n)
+            }
+        }
+
+        // Student: unmasked global crops, local crops.
+        let global = student.forwardFeatures(batch.globalCrops)
+        var cls = [global.classToken]                                                                    // (2B, Ds)
+        if let local = batch.localCrops { cls.insert(student.forwardFeatures(local, local: true).classToken, at: 0) }
+        let patches = useIBOT ? global.patchTokens.reshape([-1, student.embedDimensions]) : nil          // (2B·N, Ds)
+        let out = heads(cls: cls, patches: patches)
+        let rows = batch.globalCrops.shape[0] * patchCount
+        let inputs = DINOv2LossInputs(
+            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0], teacherTargets: dinoTargets,
+            studentBackboneCls: c.dino.koleoLossWeight > 0 ? global.classToken : nil,
+            studentMaskedPatches: out.patches, teacherPatchTargets: ibotTargets,
+            maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
+        var terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight,
+                                                                              ibot: c.ibot.lossWeight),
+                                           studentTemperature: c.studentTemperature)
+        terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
+        return terms
+    }
+
+    func heads(cls: [Tensor], patches: Tensor?) -> (cls: [Tensor], patches: Tensor?) {
+        if let ibot = studentIBOTHead, let patches {
+            let out = studentHead(Tensor.concat(cls, axis: 0))
+            return (out.split(sizes: cls.map { $0.shape[0] }, axis: 0), ibot(patches))
+        }
+        let rows = cls + (patches.map { [$0] } ?? [])
+        let out = studentHead(rows.count == 1 ? rows[0] : Tensor.concat(rows, axis: 0))
+        let parts = out.split(sizes: rows.map { $0.shape[0] }, axis: 0)
+        return (Array(parts.prefix(cls.count)), patches == nil ? nil : parts.last)
+    }
+
+    public func afterOptimizerStep(schedules: ScheduleValues) {
+        let m = schedules[ScheduleValues.teacherMomentum]
+        withNoGrad {
+            updateExponentialMovingAverage(teacher: studentEMA.parameters().map(\.value), student: student.parameters().map(\.value),
+                                           momentum: m)
+            if let next = nextCenters.dino { dinoCenter.copyIn(next) }
+            if let next = nextCenters.ibot { ibotCenter.copyIn(next) }
+        }
+        nextCenters = (nil, nil)
+    }
+
+    public func stateTensors() -> [String: Tensor] {
+        var out: [String: Tensor] = [DINOv2.dinoCenterKey: dinoCenter, DINOv2.ibotCenterKey: ibotCenter]
+        for (name, p) in studentEMA.namedTensors() { out[Distillation.emaPrefix + name] = p.value }
+        for m in DINOv2.modules(student, studentHead, studentIBOTHead) {
+            for (name, p) in m.module.namedBuffers() { out[DINOv2.studentPrefix + m.name + "." + name] = p.value }
+        }
+        return out
+    }
+
+    public var randomGenerators: [String: RandomGenerator] {
+        get { ["student.drop_path": studentGenerator] }
+        set { if let g = newValue["student.drop_path"] { studentGenerator.restore(g) } }
+    }
+}

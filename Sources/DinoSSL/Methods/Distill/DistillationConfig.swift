@@ -1,0 +1,79 @@
+// The configuration of a distillation run: a frozen teacher (a preset with weights, or the
+// teacher of one of our runs) trains a smaller student with the DINOv2 losses. The loss, head,
+// optimisation and crop sections are DINOv2's (DINOv2Config.swift); what differs is the teacher's
+// source and the student's training: no masking of its inputs (iBOT compares all patches), no
+// stochastic depth, and an EMA of the student kept as the exported model.
+//
+// Reference: Oquab et al., "DINOv2" (2023), §5 "Distillation": "we use a larger model as a frozen
+// teacher, keep a spare EMA of the student that we use as our final model, remove the masking
+// and stochastic depth, and apply the iBOT loss on the two global crops".
+
+import DinoModels
+import DinoNN
+import DinoVision
+import Foundation
+
+/// A distillation run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
+public struct DistillationConfig: Configuration, Equatable, Sendable {
+    /// The student's model preset.
+    public var model = "vit_nano_patch4"
+    /// The teacher's model preset, with `teacher_weights` (a backbone .safetensors file; its
+    /// heads then start random and stay frozen, a fixed random projection of its features).
+    public var teacherModel: String? = nil
+    /// Backbone weights of `teacher_model` (official, timm or transformers keys).
+    public var teacherWeights: String? = nil
+    /// A `dino train` run directory (DINO or DINOv2): its teacher backbone and heads.
+    public var teacherRun: String? = nil
+    public var epochs = 100
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    /// Weights of DINO and KoLeo, and the student's DINO head (prototypes: the teacher head's).
+    public var dino = DINOv2Config.DINO()
+    /// Weight of iBOT on every patch of the global crops, and the iBOT head.
+    public var ibot = DINOv2Config.IBOT()
+    /// Teacher temperatures and centring; `momentum` drives the student's EMA (0.992 → 1).
+    public var teacher = DINOv2Config.Teacher()
+    public var studentTemperature = 0.1
+    public var optim = DINOv2Config.Optim()
+    public var crops = DINOv2Config().crops
+    public var data = DINOConfig.DataLoading()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case model, epochs, seed, dino, ibot, teacher, optim, crops, data
+        case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
+        case batchSize = "batch_size", studentTemperature = "student_temperature"
+    }
+
+    /// The DINOv2 settings of the student (no stochastic depth), whose automatic values and
+    /// schedules the run uses.
+    public var studentSettings: DINOv2Config {
+        var c = DINOv2Config()
+        c.model = model
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.seed = seed
+        c.dino = dino
+        c.ibot = ibot
+        c.teacher = teacher
+        c.studentTemperature = studentTemperature
+        c.student.dropPathRate = 0
+        c.optim = optim
+        c.crops = crops
+        c.data = data
+        return c
+    }
+
+    /// Checks ranges and the teacher's source, naming the key of the first bad value.
+    public func validate() throws {
+        try studentSettings.validate()
+        if teacherRun == nil {
+            guard teacherModel != nil || teacherWeights != nil else {
+                throw ConfigError.invalidValue(path: "teacher_run", message: "give a teacher: teacher_run, or teacher_model with teacher_weights")
+            }
+        } else if teacherModel != nil || teacherWeights != nil {
+            throw ConfigError.invalidValue(path: "teacher_run", message: "give teacher_run or teacher_model/teacher_weights, not both")
+        }
+    }
+}
