@@ -10,15 +10,15 @@ DINO=${DINO:-.build/release/dino}
 RUN=${RUN:-runs/demo}
 MINUTES=${1:-${MINUTES:-4}}
 DATA=data/glyphs-mini
-# Epochs sized to the time budget on a 2-core machine (about 14 s an epoch); the budget stops
-# the run cleanly if the machine is slower.
-EPOCHS=${EPOCHS:-$(python3 -c "print(max(2, int($MINUTES * 60 / 16)))" 2>/dev/null || echo 15)}
+# Epochs sized to the time budget on an idle 2-core machine (about 8 s an epoch); the budget
+# stops the run cleanly, with a checkpoint, when the machine is slower.
+EPOCHS=${EPOCHS:-$(python3 -c "print(max(2, int($MINUTES * 60 / 8)))" 2>/dev/null || echo 30)}
 
 rm -rf "$RUN"
 echo "== DINO demo: vit_nano_patch4 on $DATA, $EPOCHS epochs, at most $MINUTES minutes"
 # Step 0: the initial weights, saved as a checkpoint, give the "before" figure.
 "$DINO" train --model vit_nano_patch4 --data "$DATA/train" --out "$RUN" --epochs "$EPOCHS" \
-    --batch-size 32 --max-steps 0 --quiet > /dev/null
+    --batch-size 32 --max-steps 0 --quiet > /dev/null 2>&1
 echo "== k-NN of the randomly initialised teacher (before):"
 "$DINO" eval knn --train "$DATA/train" --val "$DATA/val" --run "$RUN" --k 20,10 2>/dev/null | tail -3
 "$DINO" train --data "$DATA/train" --out "$RUN" --resume --max-minutes "$MINUTES"
