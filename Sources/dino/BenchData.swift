@@ -14,17 +14,7 @@ struct BenchData: ParsableCommand {
     @Option(help: "Folder of images (searched recursively) or a text file listing paths.")
     var data: String
 
-    @Option(help: "Augmentation preset.")
-    var method: String = "dinov2"
-
-    @Option(help: "Side of the global views.")
-    var globalSize: Int = 224
-
-    @Option(help: "Side of the local views.")
-    var localSize: Int = 96
-
-    @Option(help: "Number of local views.")
-    var localCount: Int = 8
+    @OptionGroup var crops: MultiCropOptions
 
     @Option(help: "Worker counts to measure, comma-separated.")
     var workers: String = "1,2"
@@ -39,10 +29,7 @@ struct BenchData: ParsableCommand {
     var warmCache = false
 
     func run() throws {
-        guard let preset = MultiCropConfig.Method(rawValue: method) else {
-            throw ValidationError("unknown method '\(method)'")
-        }
-        let config = MultiCropConfig.preset(preset, globalSize: globalSize, localSize: localSize, localCount: localCount)
+        let config = try crops.config()
         let dataset = try ImageFileDataset.open(data)
         guard dataset.count >= batchSize * (batches + 1) else {
             throw ValidationError("\(data) has \(dataset.count) images; need \(batchSize * (batches + 1)) for \(batches + 1) batches of \(batchSize)")
@@ -50,7 +37,7 @@ struct BenchData: ParsableCommand {
         if warmCache {
             for i in 0..<dataset.count { _ = try? Data(contentsOf: URL(fileURLWithPath: dataset.path(at: i))) }
         }
-        print("data: \(data) (\(dataset.count) images), \(method), 2×\(globalSize) + \(localCount)×\(localSize), batch \(batchSize)")
+        print("data: \(data) (\(dataset.count) images), \(crops.method), 2×\(crops.globalSize) + \(crops.localCount)×\(crops.localSize), batch \(batchSize)")
         for w in workers.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
             let r = DataBenchmark.run(dataset: dataset, config: config, workers: w, batchSize: batchSize, batches: batches)
             print(String(format: "workers %d: %8.1f images/s  (%d images in %.2f s)", w, r.imagesPerSecond, r.images, r.seconds))

@@ -24,20 +24,10 @@ struct ShowAugmentations: ParsableCommand {
     @Option(help: "Output PNG file.")
     var out: String = "augmentations.png"
 
-    @Option(help: "Augmentation preset: \(MultiCropConfig.Method.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var method: String = "dinov2"
-
     @Option(help: "Number of images (rows).")
     var images: Int = 4
 
-    @Option(help: "Side of the global views (224 for photos, 32 for 32-px datasets).")
-    var globalSize: Int = 224
-
-    @Option(help: "Side of the local views (96, or 16).")
-    var localSize: Int = 96
-
-    @Option(help: "Number of local views.")
-    var localCount: Int = 8
+    @OptionGroup var crops: MultiCropOptions
 
     @Option(help: "Patch size for the iBOT masks (default: 4 below 64 px, else 14 for dinov2, 16 for dinov3; 0 for none).")
     var patchSize: Int?
@@ -46,11 +36,9 @@ struct ShowAugmentations: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        guard let preset = MultiCropConfig.Method(rawValue: method) else {
-            throw ValidationError("unknown method '\(method)'; use one of \(MultiCropConfig.Method.allCases.map(\.rawValue))")
-        }
-        let config = MultiCropConfig.preset(preset, globalSize: globalSize, localSize: localSize, localCount: localCount)
-        let patch = patchSize ?? (preset == .dino ? 0 : globalSize < 64 ? 4 : preset == .dinov3 ? 16 : 14)
+        let preset = try crops.preset()
+        let config = try crops.config()
+        let patch = patchSize ?? (preset == .dino ? 0 : crops.globalSize < 64 ? 4 : preset == .dinov3 ? 16 : 14)
         let dataset = try ImageFileDataset.open(data)
         let issues = DataIssueLog()
         var picked: [RGBImage] = []
@@ -63,10 +51,10 @@ struct ShowAugmentations: ParsableCommand {
             i += 1
         }
         guard !picked.isEmpty else { throw ValidationError("\(data): no readable images") }
-        let collator = patch > 0 && globalSize % patch == 0
-            ? MaskCollator(gridSize: globalSize / patch, variant: preset == .dinov3 ? .dinov3 : .dinov2) : nil
+        let collator = patch > 0 && crops.globalSize % patch == 0
+            ? MaskCollator(gridSize: crops.globalSize / patch, variant: preset == .dinov3 ? .dinov3 : .dinov2) : nil
         let grid = AugmentationGrid(config: config, maskCollator: collator, patchSize: patch, seed: seed).render(picked)
         try grid.writePNG(to: URL(fileURLWithPath: out))
-        print("wrote \(out): \(picked.count) images × (1 + 2 global + \(localCount) local views), \(grid.width)×\(grid.height)")
+        print("wrote \(out): \(picked.count) images × (1 + 2 global + \(crops.localCount) local views), \(grid.width)×\(grid.height)")
     }
 }
