@@ -40,11 +40,10 @@ public final class TransformerBlock: Module {
 
     /// x (B, N, D) → (B, N, D); `rope` rotates the last hw tokens' queries and keys.
     public func callAsFunction(_ x: Tensor, rope: RotaryTable? = nil) -> Tensor {
-        var branch = attn(norm1(x), rope: rope)
-        if let ls1 { branch = ls1(branch) }
-        let y = x + dropPath(branch)
-        var ffn = mlp(norm2(y))
-        if let ls2 { ffn = ls2(ffn) }
-        return y + dropPath(ffn)
+        // One fused pass each: y = x + branch ⊙ γ₁ ⊙ s_b (LayerScale, drop path, residual).
+        let y = Tensor.residual(x, attn(norm1(x), rope: rope), scale: ls1?.gamma.value,
+                                sampleScale: dropPath.sampleScale(like: x))
+        return Tensor.residual(y, mlp(norm2(y)), scale: ls2?.gamma.value,
+                               sampleScale: dropPath.sampleScale(like: y))
     }
 }

@@ -22,11 +22,18 @@ public final class DropPath: Module, UnaryLayer {
 
     /// x (B, …) → (B, …)
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if !training || rate == 0 { return x }
+        guard let scale = sampleScale(like: x) else { return x }
+        return x * scale.reshape([x.shape[0]] + Array(repeating: 1, count: x.rank - 1))
+    }
+
+    /// The factor of each sample of a batch like x (B, …): `m_b / (1 − p)`, (B); nil in
+    /// evaluation or at rate 0. Draws the same masks as `callAsFunction`, for
+    /// `Tensor.residual`, which applies them inside the residual sum.
+    public func sampleScale(like x: Tensor) -> Tensor? {
+        if !training || rate == 0 { return nil }
         let keep = 1 - rate
-        let maskShape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 1)
-        let mask = generator.bernoulli(maskShape, p: keep, dtype: x.dtype)   // (B, 1, …)
-        return x * (mask * (1 / keep))
+        let mask = generator.bernoulli([x.shape[0]], p: keep, dtype: x.dtype)   // (B)
+        return withNoGrad { mask * (1 / keep) }
     }
 
     /// Drop rates of `depth` blocks: rising linearly from 0 to `maxRate` (DINO, DINOv2

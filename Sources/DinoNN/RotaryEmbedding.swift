@@ -24,14 +24,7 @@ public struct RotaryTable {
         let n = x.shape[x.rank - 2], dh = x.shape[x.rank - 1], hw = sin.shape[0]
         precondition(dh == sin.shape[1] && n >= hw,
                      "RotaryTable.apply: table (\(hw), \(sin.shape[1])) for tokens of shape \(x.shape)")
-        let prefix = n - hw
-        let patches = x.slice(axis: -2, start: prefix)                            // (B, H, hw, Dh)
-        let x1 = patches.slice(axis: -1, start: 0, end: dh / 2)                   // (B, H, hw, Dh/2)
-        let x2 = patches.slice(axis: -1, start: dh / 2)
-        let rotated = Tensor.concat([-x2, x1], axis: -1)                          // (B, H, hw, Dh)
-        let out = patches * cos + rotated * sin
-        if prefix == 0 { return out }
-        return Tensor.concat([x.slice(axis: -2, start: 0, end: prefix), out], axis: -2)   // (B, H, N, Dh)
+        return x.rotaryEmbedding(sin: sin, cos: cos)                             // (B, H, N, Dh)
     }
 }
 

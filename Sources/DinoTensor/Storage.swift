@@ -1,5 +1,7 @@
 // Flat, 64-byte-aligned element buffers shared by tensors and their views.
 
+import CDinoKernels
+
 /// A reference-counted buffer of `count` elements of one `DType`.
 ///
 /// Views (reshape, transpose, slice, expand) share one storage; a kernel that writes
@@ -10,9 +12,14 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     public let raw: UnsafeMutableRawPointer
 
+    /// Set once, before the first buffer: freed buffers stay mapped for the next step
+    /// (`dino_configure_allocator`).
+    static let allocatorConfigured: Bool = dino_configure_allocator() == 1
+
     /// Allocates `count` elements; zero-filled when `zeroed`.
     public init(dtype: DType, count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
+        _ = TensorStorage.allocatorConfigured
         self.dtype = dtype
         self.count = count
         let bytes = max(count * dtype.size, 64)

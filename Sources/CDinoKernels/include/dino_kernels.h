@@ -29,6 +29,13 @@ int dino_kernels_use_isa(const char *name);
 /// 1 when this CPU can run the variant `name`, else 0.
 int dino_kernels_supports_isa(const char *name);
 
+// MARK: Memory (allocator.c)
+
+/// Makes glibc keep freed blocks of up to 32 MiB in the heap instead of returning them to the
+/// OS (mmap threshold 32 MiB, trim threshold 1 GiB), unless the user set MALLOC_MMAP_THRESHOLD_
+/// or MALLOC_TRIM_THRESHOLD_. Returns 1 when applied, 0 otherwise (other C libraries too).
+int dino_configure_allocator(void);
+
 // MARK: Softmax (softmax.c)
 
 /// y = exp(x − max) / Σ exp(x − max) per row. −inf entries give 0; an all −inf row gives NaN.
@@ -65,6 +72,18 @@ void dino_gelu_tanh_forward(const float *x, float *y, long count);
 void dino_gelu_tanh_backward(const float *x, const float *dy, float *dx, long count);
 
 // MARK: Attention (attention.c)
+
+// MARK: Rotary position embedding (rope.c)
+
+/// DINOv3's RoPE on the `tokens` rows of n floats of one (batch, head) slab, rows `x_stride`
+/// (`y_stride`) floats apart: rows t < prefix are copied, row t ≥ prefix becomes
+/// x cos + rotate_half(x) sin with table row t − prefix of sin and cos ((tokens − prefix, n),
+/// contiguous), rotate_half([a, b]) = [−b, a]. n must be even.
+void dino_rope_forward(const float *x, long x_stride, const float *sin, const float *cos, float *y,
+                       long y_stride, long tokens, long prefix, long n);
+/// dx = dy cos + rotate_halfᵀ(dy sin) for rows t ≥ prefix, dx = dy before (same layout).
+void dino_rope_backward(const float *dy, long dy_stride, const float *sin, const float *cos, float *dx,
+                        long dx_stride, long tokens, long prefix, long n);
 
 /// One operand of shape (B, H, N, D) with unit stride along D: element [b, h, i, d] is at
 /// data[b·sb + h·sh + i·sn + d].
