@@ -107,8 +107,14 @@ extension Tensor {
                     precondition(ig.shape == input.shape,
                                  "backward: '\(node.op)' produced gradient \(fmt(ig.shape)) for input \(fmt(input.shape))")
                     let key = ObjectIdentifier(input)
-                    if let existing = grads[key] {
-                        grads[key] = existing + ig
+                    if var existing = grads.removeValue(forKey: key) {
+                        // Sum into the first gradient when nothing else holds it (no new buffer).
+                        if Tensor.isUnshared(&existing) {
+                            existing.addInPlace(ig)
+                            grads[key] = existing
+                        } else {
+                            grads[key] = existing + ig
+                        }
                     } else {
                         grads[key] = ig
                     }
