@@ -7,7 +7,9 @@
 #                                            crops, batch 64), both implementations
 #
 # Environment: DINO (binary), PYTHON (with torch; the peer needs no torchvision), DATA (glyphs-dev),
-# OUT (result folder, default runs/bench-dino), THREADS (default: all cores), SIDES ("swift peer").
+# OUT (result folder, default runs/bench-dino), THREADS (default: all cores), SIDES ("swift peer"),
+# SEED (default 0), EXTRA (key=value overrides for `dino train`, e.g. "optim.lr=0.002"),
+# PEER_EXTRA (flags for the peer, e.g. "--lr 0.002"), STOP_EPOCH (swift side: stop after that epoch).
 # Run it on an otherwise idle machine: the two sides run one after the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,9 @@ DATA=${DATA:-../shared/datasets/glyphs-dev}
 OUT=${OUT:-runs/bench-dino}
 THREADS=${THREADS:-$(nproc)}
 SIDES=${SIDES:-"swift peer"}
+SEED=${SEED:-0}
+EXTRA=${EXTRA:-}
+PEER_EXTRA=${PEER_EXTRA:-}
 mkdir -p "$OUT"
 mode=${1:-quality}
 
@@ -30,10 +35,10 @@ if [ "$mode" = quality ]; then
         run="$OUT/swift-nano"
         rm -rf "$run"; : > "$OUT/swift-quality.jsonl"
         "$DINO" train --model vit_nano_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
-            --batch-size 64 --threads "$THREADS" --max-steps 0 --quiet > /dev/null
+            --batch-size 64 --seed "$SEED" --threads "$THREADS" --max-steps 0 --quiet $EXTRA > /dev/null
         echo "{\"epoch\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
         steps=$(python3 -c "import json; print(json.load(open('$run/checkpoints/' + sorted(f for f in __import__('os').listdir('$run/checkpoints') if f.endswith('.json'))[-1]))['batchesPerEpoch'])")
-        for e in $(seq 1 "$EPOCHS"); do
+        for e in $(seq 1 "${STOP_EPOCH:-$EPOCHS}"); do  # STOP_EPOCH: screen the first epochs of the schedule
             "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
             secs=$(python3 -c "import json,os; d='$run/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(round(json.load(open(os.path.join(d,f)))['elapsedSeconds'], 2))")
             echo "{\"epoch\": $e, \"train_seconds\": $secs, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
@@ -42,7 +47,7 @@ if [ "$mode" = quality ]; then
     if [[ " $SIDES " == *" peer "* ]]; then
         : > "$OUT/peer-quality.jsonl"
         "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model nano --epochs "$EPOCHS" \
-            --batch-size 64 --threads "$THREADS" --json "$OUT/peer-quality.jsonl"
+            --batch-size 64 --seed "$SEED" --threads "$THREADS" --workers 1 --json "$OUT/peer-quality.jsonl" $PEER_EXTRA
     fi
 elif [ "$mode" = speed ]; then
     STEPS=${2:-12}

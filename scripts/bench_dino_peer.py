@@ -16,9 +16,15 @@ LightlyTrain's small-data values), so that the two runs differ only in the imple
   optimiser  AdamW (no decay on biases and 1-D tensors), lr 0.0005·B/256 with linear warm-up
              over 10 % of the steps then cosine to 1e-6, weight decay cosine 0.04 → 0.4,
              per-parameter gradient clipping at 3, last layer frozen for 10 % of the steps,
-             teacher EMA with momentum cosine 0.99 → 1, τ_t 0.02
+             teacher EMA with momentum cosine 0.99 → 1, τ_t 0.02 (warm-up over 30 % of the
+             steps, per step, from the same 0.02)
   crops      2 global 32 px (scale 0.4–1), 6 local 16 px (scale 0.05–0.4), DINO's flip, colour
              jitter, grayscale, Gaussian blur (PIL) and solarisation, ImageNet normalisation
+
+Those are the defaults; every value can be set by a flag (--lr, --momentum, --teacher-temp,
+--warmup-teacher-temp, --center-momentum, --local-scale, --global-scale, --weight-decay,
+--drop-path, ...; `--help`), as `dino train` takes key=value overrides, so that both sides can
+run any recipe (scripts/bench_dino.sh passes EXTRA to swift-dino and PEER_EXTRA to the peer).
 
 torchvision, timm and lightly cannot be imported on the benchmark machine (its torchvision
 build does not match torch), so the augmentations are PIL operations, as torchvision applies
@@ -31,7 +37,8 @@ is not counted as training time.
 Usage:
   python3 scripts/bench_dino_peer.py --train DIR --val DIR --epochs 10 [--model nano|tiny]
          [--batch-size 64] [--threads N] [--workers N] [--max-steps N] [--json OUT]
-Prints one JSON object per epoch ({"epoch", "knn_top1", "knn_top5", "train_seconds",
+Prints one JSON object per epoch ({"epoch", "knn_top1", "knn_top5", "teacher_entropy",
+"teacher_mean_entropy" (of the last step's targets), "train_seconds",
 "images_per_second"}) and a final summary.
 """
 
@@ -133,16 +140,17 @@ def view(img, size, scale, blur_p, solarize_p):
 
 
 class MultiCrop(torch.utils.data.Dataset):
-    def __init__(self, items, global_size, local_size, local_count):
+    def __init__(self, items, global_size, local_size, local_count, global_scale=(0.4, 1.0), local_scale=(0.05, 0.4)):
         self.items, self.g, self.l, self.n = items, global_size, local_size, local_count
+        self.gs, self.ls = tuple(global_scale), tuple(local_scale)
 
     def __len__(self):
         return len(self.items)
 
     def __getitem__(self, i):
         img = Image.open(self.items[i][0]).convert("RGB")
-        crops = [view(img, self.g, (0.4, 1.0), 1.0, 0.0), view(img, self.g, (0.4, 1.0), 0.1, 0.2)]
-        crops += [view(img, self.l, (0.05, 0.4), 0.5, 0.0) for _ in range(self.n)]
+        crops = [view(img, self.g, self.gs, 1.0, 0.0), view(img, self.g, self.gs, 0.1, 0.2)]
+        crops += [view(img, self.l, self.ls, 0.5, 0.0) for _ in range(self.n)]
         return crops
 
 
@@ -261,7 +269,7 @@ class Net(nn.Module):
         return self.head(torch.cat(feats))
 
 
-def dino_loss(student, teacher, center, views, tau_s=0.1, tau_t=0.02):
+def dino_loss(student, teacher, center, views, tau_s, tau_t):
     s = (student / tau_s).chunk(views)
     q = F.softmax((teacher - center) / tau_t, dim=-1).detach().chunk(2)
     total, n = 0.0, 0
@@ -312,6 +320,21 @@ def main():
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--prototypes", type=int, default=1024)
     p.add_argument("--local-count", type=int, default=6)
+    p.add_argument("--global-scale", type=float, nargs=2, default=[0.4, 1.0])
+    p.add_argument("--local-scale", type=float, nargs=2, default=[0.05, 0.4])
+    p.add_argument("--lr", type=float, default=0.0005, help="peak learning rate per 256 images, scaled by batch/256")
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--weight-decay", type=float, nargs=2, default=[0.04, 0.4], help="start and end of its cosine")
+    p.add_argument("--momentum", type=float, default=0.99, help="teacher EMA momentum at the start of its cosine to 1")
+    p.add_argument("--teacher-temp", type=float, default=0.02, help="τ_t (swift-dino's value below 20 000 images)")
+    p.add_argument("--warmup-teacher-temp", type=float, default=0.02)
+    p.add_argument("--warmup-teacher-temp-fraction", type=float, default=0.3,
+                   help="linear τ_t warm-up over this fraction of the steps, per step")
+    p.add_argument("--student-temp", type=float, default=0.1)
+    p.add_argument("--center-momentum", type=float, default=0.9)
+    p.add_argument("--drop-path", type=float, default=0.1)
+    p.add_argument("--freeze-last-layer-fraction", type=float, default=0.1,
+                   help="last layer frozen for min(1 epoch, this fraction of the steps)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (speed runs)")
@@ -329,11 +352,11 @@ def main():
     d, depth, heads = {"nano": (128, 6, 4), "tiny": (192, 12, 3)}[a.model]
     train_items, classes = image_folder(a.train)
     val_items, _ = image_folder(a.val)
-    data = MultiCrop(train_items, 32, 16, a.local_count)
+    data = MultiCrop(train_items, 32, 16, a.local_count, a.global_scale, a.local_scale)
     loader = torch.utils.data.DataLoader(data, batch_size=a.batch_size, shuffle=True, drop_last=True,
                                          num_workers=a.workers, worker_init_fn=seed_worker,
                                          persistent_workers=a.workers > 0)
-    student = Net(ViT(d, depth, heads, drop_path=0.1), Head(d, a.prototypes))
+    student = Net(ViT(d, depth, heads, drop_path=a.drop_path), Head(d, a.prototypes))
     teacher = Net(ViT(d, depth, heads), Head(d, a.prototypes))
     teacher.load_state_dict(student.state_dict())
     for q in teacher.parameters():
@@ -342,10 +365,13 @@ def main():
 
     per_epoch = len(loader)
     total = a.epochs * per_epoch
-    lr = cosine(0.0005 * a.batch_size / 256, 1e-6, total, warmup=min(10 * per_epoch, int(0.1 * total)))
-    wd = cosine(0.04, 0.4, total)
-    momentum = cosine(0.99, 1.0, total)
-    freeze = min(per_epoch, int(0.1 * total))
+    lr = cosine(a.lr * a.batch_size / 256, a.min_lr, total, warmup=min(10 * per_epoch, int(0.1 * total)))
+    wd = cosine(a.weight_decay[0], a.weight_decay[1], total)
+    momentum = cosine(a.momentum, 1.0, total)
+    temp_warmup = int(a.warmup_teacher_temp_fraction * total)
+    teacher_temp = np.concatenate((np.linspace(a.warmup_teacher_temp, a.teacher_temp, temp_warmup),
+                                   np.full(total - temp_warmup, a.teacher_temp)))
+    freeze = min(per_epoch, int(a.freeze_last_layer_fraction * total))
     decay = [q for n, q in student.named_parameters() if not (n.endswith(".bias") or q.ndim == 1)]
     no_decay = [q for n, q in student.named_parameters() if n.endswith(".bias") or q.ndim == 1]
     opt = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
@@ -383,7 +409,7 @@ def main():
             with torch.no_grad():
                 t_out = teacher(crops[:2])
             s_out = student(crops)
-            loss = dino_loss(s_out, t_out, center, views)
+            loss = dino_loss(s_out, t_out, center, views, a.student_temp, teacher_temp[step])
             opt.zero_grad()
             loss.backward()
             for q in student.parameters():                       # DINO's clip_gradients
@@ -396,10 +422,14 @@ def main():
                 student.head.weight_v.grad = None
             opt.step()
             with torch.no_grad():
+                q = F.softmax((t_out - center) / teacher_temp[step], dim=-1)      # collapse monitors, as dino train logs
+                ent = -(q * q.clamp_min(1e-30).log()).sum(dim=1).mean().item()
+                qm = q.mean(dim=0)
+                mean_ent = -(qm * qm.clamp_min(1e-30).log()).sum().item()
                 m = momentum[step]
                 for qs, qt in zip(student.parameters(), teacher.parameters()):
                     qt.mul_(m).add_((1 - m) * qs.detach())
-                center = center * 0.9 + t_out.mean(dim=0, keepdim=True) * 0.1
+                center = center * a.center_momentum + t_out.mean(dim=0, keepdim=True) * (1 - a.center_momentum)
             step += 1
             images += a.batch_size
             now = time.perf_counter()
@@ -414,7 +444,8 @@ def main():
                 done = True
                 break
         train_seconds += time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "step": step, "loss": loss.item(), "train_seconds": round(train_seconds, 2),
+        record = {"epoch": epoch + 1, "step": step, "loss": loss.item(), "teacher_entropy": round(ent, 3),
+                  "teacher_mean_entropy": round(mean_ent, 3), "train_seconds": round(train_seconds, 2),
                   "images_per_second": round(images / train_seconds, 2)}
         if not a.no_knn:
             record["knn_top1"], record["knn_top5"] = evaluate()
