@@ -8,6 +8,9 @@
 #       (RUN/knn-per-epoch.jsonl: {"epoch", "train_seconds", "knn": {"top1", "top5", "k"}}).
 #       For distill, pass --teacher-run DIR among the extra arguments; MAX_MINUTES stops the
 #       run at a wall-clock budget (the distill-versus-alone comparison at equal time).
+#   scripts/bench_dinov2_glyphs.sh speed METHOD STEPS [key=value …]
+#       training images/s of METHOD on vit_nano_patch4 (batch 64): the difference of a 2-step
+#       and a (STEPS + 2)-step run removes start-up; one JSON line.
 #   scripts/bench_dinov2_glyphs.sh evaluate RUN
 #       k-NN and linear segmentation (glyphs-dev/masks) of a finished run: RUN/knn.json and
 #       RUN/segmentation.json.
@@ -51,6 +54,20 @@ train)
             | tee -a "$run/knn-per-epoch.jsonl"
         [ "$(newest_state "$run" step)" -lt $((e * steps)) ] && break   # the time budget ran out
     done
+    ;;
+speed)
+    method=$2 steps=$3; shift 3
+    for n in 2 $((steps + 2)); do
+        rm -rf /tmp/bench-dinov2-speed
+        start=$(date +%s.%N)
+        "$DINO" train --method "$method" --model vit_nano_patch4 --data "$DATA/train" --out /tmp/bench-dinov2-speed \
+            --epochs 10 --batch-size 64 --threads "$THREADS" --max-steps "$n" --quiet "$@" > /dev/null
+        echo "$n $(python3 -c "import time; print(time.time() - $start)")"
+    done | python3 -c "
+import sys, json
+(n1, t1), (n2, t2) = [(int(a), float(b)) for a, b in (l.split() for l in sys.stdin)]
+print(json.dumps({'side': 'swift', 'method': '$method', 'model': 'vit_nano_patch4', 'steps': n2 - n1,
+                  'seconds': round(t2 - t1, 2), 'images_per_second': round((n2 - n1) * 64 / (t2 - t1), 2), 'threads': $THREADS}))"
     ;;
 evaluate)
     run=$2
