@@ -37,12 +37,6 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         self.init(storage: TensorStorage(dtype: dtype, count: shapeCount(shape)), shape: shape)
     }
 
-    /// A new contiguous tensor whose elements are not initialised: for kernels that write
-    /// every element of their result.
-    convenience init(uninitialized shape: [Int], dtype: DType) {
-        self.init(storage: TensorStorage(dtype: dtype, count: shapeCount(shape), zeroed: false), shape: shape)
-    }
-
     /// A contiguous tensor holding `scalars` in row-major order.
     public convenience init(_ scalars: [Float], shape: [Int]) {
         precondition(scalars.count == shapeCount(shape),

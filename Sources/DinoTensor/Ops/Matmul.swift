@@ -92,7 +92,7 @@ extension Tensor {
     /// Raw 2-D product off the tape: (M, K) · (K, N) → (M, N).
     static func matmul2D(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
-        let out = Tensor(uninitialized: [m, n], dtype: a.dtype)   // beta 0: BLAS never reads C
+        let out = uninitializedTensor([m, n], dtype: a.dtype)   // beta 0: BLAS never reads C
         gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: out.storage.raw, ldc: n, dtype: a.dtype)
         return out
     }
@@ -116,7 +116,7 @@ extension Tensor {
             }
             let av = a.expandedView(to: batch + [m, k], op: "matmul")
             let bv = b.expandedView(to: batch + [k, n], op: "matmul")
-            out = Tensor(uninitialized: batch + [m, n], dtype: a.dtype)
+            out = uninitializedTensor(batch + [m, n], dtype: a.dtype)
             let batches = shapeCount(batch)
             let bstrides = contiguousStrides(batch)
             let es = a.dtype.size
@@ -156,7 +156,7 @@ extension Tensor {
         let rows = shapeCount(lead)
         let x2 = withNoGrad { x.reshape([rows, i]) }
         // Written whole: by the bias copy (then beta = 1), or by the product alone (beta = 0).
-        let out = Tensor(uninitialized: lead + [o], dtype: x.dtype)
+        let out = uninitializedTensor(lead + [o], dtype: x.dtype)
         if let bias {
             // Start from the bias broadcast over rows, then accumulate the product (beta = 1).
             out.reshapedView([rows, o]).copyIn(bias.expandedView(to: [rows, o], op: "linear"))

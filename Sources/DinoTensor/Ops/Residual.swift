@@ -35,7 +35,7 @@ extension Tensor {
         }
         let rows = d == 0 ? 0 : x.count / d
         let rowsPerSample = Swift.max(1, rows / Swift.max(batch, 1))
-        let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
+        let out = uninitializedTensor(x.shape, dtype: x.dtype)
 
         func forward<T: TensorScalar>(_: T.Type) {
             let xp = xc.pointer(T.self), bp = bc.pointer(T.self), op = out.pointer(T.self)
@@ -63,7 +63,7 @@ extension Tensor {
         return Tensor.record(out, op: "residual", inputs: inputs) { g in
             let gc = withNoGrad { g.contiguous() }
             let needBranch = branch.requiresGrad, needScale = scale?.requiresGrad ?? false
-            let dBranch = needBranch ? Tensor(uninitialized: x.shape, dtype: x.dtype) : nil
+            let dBranch = needBranch ? uninitializedTensor(x.shape, dtype: x.dtype) : nil
             var dScale: Tensor? = nil
 
             func backward<T: TensorScalar>(_: T.Type) {
@@ -97,7 +97,7 @@ extension Tensor {
                     }
                 }
                 if let partial {
-                    let ds = Tensor(uninitialized: [d], dtype: x.dtype)
+                    let ds = uninitializedTensor([d], dtype: x.dtype)
                     let dp = ds.pointer(T.self)
                     for j in 0..<d {
                         var total: T = 0
