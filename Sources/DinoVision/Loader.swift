@@ -81,9 +81,13 @@ public final class DataLoader<Sample, Batch>: @unchecked Sendable {
         options.dropLast ? count / options.batchSize : (count + options.batchSize - 1) / options.batchSize
     }
 
-    /// The batches of epoch `epoch`, prepared by the workers as they are consumed.
-    public func epoch(_ epoch: Int) -> EpochIterator<Sample, Batch> {
-        EpochIterator(loader: self, epoch: epoch)
+    /// The batches of epoch `epoch` from batch number `start` on, prepared by the workers as
+    /// they are consumed. Every sample's random numbers depend only on (seed, epoch, index), so
+    /// starting later skips the earlier batches without preparing them and yields exactly the
+    /// batches an iteration from 0 would yield from `start` on (mid-epoch resume).
+    public func epoch(_ epoch: Int, startingAt start: Int = 0) -> EpochIterator<Sample, Batch> {
+        precondition(start >= 0, "DataLoader.epoch: start must be ≥ 0, got \(start)")
+        return EpochIterator(loader: self, epoch: epoch, startingAt: start)
     }
 }
 
@@ -91,7 +95,9 @@ public final class DataLoader<Sample, Batch>: @unchecked Sendable {
 public final class EpochIterator<Sample, Batch>: IteratorProtocol, Sequence, @unchecked Sendable {
     let core: EpochCore<Sample, Batch>
 
-    init(loader: DataLoader<Sample, Batch>, epoch: Int) { core = EpochCore(loader: loader, epoch: epoch) }
+    init(loader: DataLoader<Sample, Batch>, epoch: Int, startingAt start: Int) {
+        core = EpochCore(loader: loader, epoch: epoch, startingAt: start)
+    }
 
     deinit { core.stop() }
 
@@ -123,12 +129,14 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
     private var liveWorkers = 0
     private(set) var peakBatchesHeld = 0
 
-    init(loader: DataLoader<Sample, Batch>, epoch: Int) {
+    init(loader: DataLoader<Sample, Batch>, epoch: Int, startingAt start: Int) {
         self.loader = loader
         randomness = EpochRandomness(seed: loader.options.seed, epoch: epoch)
         order = randomness.order(count: loader.count, shuffle: loader.options.shuffle)
         batchCount = loader.batchesPerEpoch
         batchSize = loader.options.batchSize
+        consumerBatch = min(start, batchCount)
+        nextPosition = consumerBatch * batchSize
         for w in 0..<loader.options.workers {
             liveWorkers += 1
             let thread = Thread { [self] in self.work() }

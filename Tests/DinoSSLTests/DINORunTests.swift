@@ -47,4 +47,35 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         try reloaded.loadWeights(from: file)
         #expect(reloaded.stateDict()["blocks.1.mlp.fc2.weight"]!.scalars == live["blocks.1.mlp.fc2.weight"]!.scalars)
     }
+
+    /// Stopped mid-epoch and resumed in a new process's worth of objects, a run on an image
+    /// folder ends where the uninterrupted run does, bit for bit: the loader skips to the
+    /// resumed batch (without preparing the earlier ones) and gives it the same crops.
+    @Test func midEpochResumeOnAFolderIsBitExact() throws {
+        var c = DINOConfig()
+        c.model = "test_dino"
+        c.epochs = 1
+        c.batchSize = 32
+        c.head.hiddenDimensions = 32
+        c.head.bottleneckDimensions = 16
+        c.data.workers = 1
+        func train(_ run: URL, until steps: Int) throws -> DINORun {
+            let setup = try DINORun(config: c, dataPath: glyphsMini.appendingPathComponent("train").path, runDirectory: run,
+                                    issues: DataIssueLog(report: DataIssueLog.silent)) { o in
+                o.maxSteps = steps
+                o.progress = false
+                o.tensorBoard = false
+            }
+            #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps \(steps)"))
+            return setup
+        }
+        let whole = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        let parts = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        defer { for d in [whole, parts] { try? FileManager.default.removeItem(at: d) } }
+        let reference = try train(whole, until: 5).method.teacher.stateDict()
+        _ = try train(parts, until: 2)
+        let resumed = try train(parts, until: 5)
+        #expect(resumed.trainer.step == 5 && resumed.trainer.batchInEpoch == 5)
+        for (k, t) in resumed.method.teacher.stateDict() { #expect(t.scalars == reference[k]!.scalars, "\(k)") }
+    }
 }

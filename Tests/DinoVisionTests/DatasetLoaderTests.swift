@@ -185,6 +185,27 @@ final class TemporaryImageTree {
         partial = nil
         #expect(partial == nil)
     }
+
+    @Test func startingMidEpochSkipsEarlierBatchesWithoutPreparingThem() throws {
+        // The samples and their random numbers from batch 3 on equal the full epoch's, and
+        // the skipped batches' samples are never made (resume does not redo their work).
+        let produced = Counter()
+        func loader(workers: Int) -> DataLoader<[Int], [[Int]]> {
+            DataLoader(count: 23, options: LoaderOptions(batchSize: 4, shuffle: true, dropLast: true, seed: 5, workers: workers),
+                       sample: { i, g in produced.increment(); return [i, g.nextInt(1 << 30)] },
+                       collate: { samples, _, g in samples + [[g.nextInt(1 << 30)]] })
+        }
+        let full = Array(loader(workers: 2).epoch(2))
+        #expect(full.count == 5)
+        for workers in [0, 2] {
+            let before = produced.value
+            let tail = Array(loader(workers: workers).epoch(2, startingAt: 3))
+            #expect(tail == Array(full[3...]), "workers \(workers)")
+            #expect(produced.value - before == 8, "workers \(workers): prepared \(produced.value - before) samples for 2 batches")
+            #expect(Array(loader(workers: workers).epoch(2, startingAt: 5)).isEmpty)
+            #expect(Array(loader(workers: workers).epoch(2, startingAt: 9)).isEmpty)
+        }
+    }
 }
 
 final class ReportedPaths: @unchecked Sendable {

@@ -34,8 +34,7 @@ public struct MultiCropBatchSource: BatchSource {
     public var itemsPerBatch: Int { batchSize }
 
     public func batches(epoch: Int, startingAt start: Int) -> AnyIterator<MultiCropInput> {
-        let it = loader.epoch(epoch)
-        for _ in 0..<start { _ = it.next() }
+        let it = loader.epoch(epoch, startingAt: start)
         return AnyIterator {
             guard let b = it.next() else { return nil }
             return MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks)
