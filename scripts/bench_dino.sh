@@ -5,6 +5,11 @@
 #                                            and training wall-clock, both implementations
 #   scripts/bench_dino.sh speed [STEPS]      training images/s of vit_tiny_patch4 (2×32 + 6×16 px
 #                                            crops, batch 64), both implementations
+#   scripts/bench_dino.sh stretch [MINUTES] [EVERY]
+#                                            vit_tiny_patch4 for MINUTES (default 30) of training
+#                                            time on DATA (the stretch set: DATA=…/glyphs-dev-wild),
+#                                            k-NN after every EVERY minutes (default 5), both sides;
+#                                            EPOCHS (default 3) sets the schedules' length
 #
 # Environment: DINO (binary), PYTHON (with torch; the peer needs no torchvision), DATA (glyphs-dev),
 # OUT (result folder, default runs/bench-dino), THREADS (default: all cores), SIDES ("swift peer"),
@@ -70,6 +75,34 @@ print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1,
         "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 \
             --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
     fi
+elif [ "$mode" = stretch ]; then
+    MINUTES=${2:-30} EVERY=${3:-5} EPOCHS=${EPOCHS:-3}
+    state() {  # state RUN KEY → KEY of the newest train state
+        python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
+    }
+    if [[ " $SIDES " == *" swift "* ]]; then
+        run="$OUT/swift-stretch"
+        rm -rf "$run"; : > "$OUT/swift-stretch.jsonl"
+        "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
+            --batch-size 64 --seed "$SEED" --threads "$THREADS" --max-steps 0 --quiet $EXTRA > /dev/null
+        echo "{\"minutes\": 0, \"step\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-stretch.jsonl"
+        total=$(( EPOCHS * $(state "$run" batchesPerEpoch) ))
+        for i in $(seq 1 $(( (MINUTES + EVERY - 1) / EVERY ))); do
+            # --max-minutes counts one session: each resumes for what is left of the next mark
+            left=$(python3 -c "print(max(0.0, min($i * $EVERY, $MINUTES) - $(state "$run" elapsedSeconds) / 60))")
+            [ "$left" = "0.0" ] || "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" \
+                --max-minutes "$left" --quiet > /dev/null
+            echo "{\"minutes\": $(( i * EVERY < MINUTES ? i * EVERY : MINUTES )), \"step\": $(state "$run" step), \"train_seconds\": $(state "$run" elapsedSeconds), \"knn\": $(knn "$run")}" \
+                | tee -a "$OUT/swift-stretch.jsonl"
+            [ "$(state "$run" step)" -ge "$total" ] && break
+        done
+    fi
+    if [[ " $SIDES " == *" peer "* ]]; then
+        : > "$OUT/peer-stretch.jsonl"
+        "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs "$EPOCHS" \
+            --batch-size 64 --seed "$SEED" --threads "$THREADS" --workers 1 --max-minutes "$MINUTES" \
+            --eval-every-minutes "$EVERY" --json "$OUT/peer-stretch.jsonl" $PEER_EXTRA
+    fi
 else
-    echo "usage: $0 quality [EPOCHS] | speed [STEPS]" >&2; exit 2
+    echo "usage: $0 quality [EPOCHS] | speed [STEPS] | stretch [MINUTES] [EVERY]" >&2; exit 2
 fi

@@ -36,7 +36,8 @@ is not counted as training time.
 
 Usage:
   python3 scripts/bench_dino_peer.py --train DIR --val DIR --epochs 10 [--model nano|tiny]
-         [--batch-size 64] [--threads N] [--workers N] [--max-steps N] [--json OUT]
+         [--batch-size 64] [--threads N] [--workers N] [--max-steps N] [--max-minutes M]
+         [--eval-every-minutes E] [--json OUT]
 Prints one JSON object per epoch ({"epoch", "knn_top1", "knn_top5", "teacher_entropy",
 "teacher_mean_entropy" (of the last step's targets), "train_seconds",
 "images_per_second"}) and a final summary.
@@ -339,6 +340,8 @@ def main():
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (speed runs)")
     p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--eval-every-minutes", type=float, default=None,
+                   help="also evaluate k-NN after every this many minutes of training (outside the timed span)")
     p.add_argument("--no-knn", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also append the JSON lines to this file")
@@ -391,7 +394,7 @@ def main():
         vy = torch.tensor([y for _, y in val_items])
         return knn(tr, ty, va, vy, classes=len(classes))
 
-    train_seconds, step, images = 0.0, 0, 0
+    train_seconds, step, images, evaluations = 0.0, 0, 0, 0
     timed_steps, timed_seconds = 0, 0.0
     if not a.no_knn:
         top1, top5 = evaluate()
@@ -443,6 +446,15 @@ def main():
                (a.max_minutes and train_seconds + time.perf_counter() - t0 >= 60 * a.max_minutes):
                 done = True
                 break
+            if a.eval_every_minutes and not a.no_knn and \
+               train_seconds + time.perf_counter() - t0 >= 60 * a.eval_every_minutes * (evaluations + 1):
+                paused = time.perf_counter()                 # the evaluation is not training time
+                evaluations += 1
+                top1, top5 = evaluate()
+                emit({"epoch": round(step / per_epoch, 3), "step": step, "loss": loss.item(),
+                      "train_seconds": round(train_seconds + paused - t0, 2), "knn_top1": top1, "knn_top5": top5})
+                t0 += time.perf_counter() - paused
+                last_end = time.perf_counter()
         train_seconds += time.perf_counter() - t0
         record = {"epoch": epoch + 1, "step": step, "loss": loss.item(), "teacher_entropy": round(ent, 3),
                   "teacher_mean_entropy": round(mean_ent, 3), "train_seconds": round(train_seconds, 2),
