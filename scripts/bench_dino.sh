@@ -9,7 +9,8 @@
 #                                            vit_tiny_patch4 for MINUTES (default 30) of training
 #                                            time on DATA (the stretch set: DATA=…/glyphs-dev-wild),
 #                                            k-NN after every EVERY minutes (default 5), both sides;
-#                                            EPOCHS (default 3) sets the schedules' length
+#                                            EPOCHS (default 3) sets the schedules' length;
+#                                            METHOD=dinov2 trains that method on the swift side
 #
 # Environment: DINO (binary), PYTHON (with torch; the peer needs no torchvision), DATA (glyphs-dev),
 # OUT (result folder, default runs/bench-dino), THREADS (default: all cores), SIDES ("swift peer"),
@@ -76,16 +77,16 @@ print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1,
             --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
     fi
 elif [ "$mode" = stretch ]; then
-    MINUTES=${2:-30} EVERY=${3:-5} EPOCHS=${EPOCHS:-3}
+    MINUTES=${2:-30} EVERY=${3:-5} EPOCHS=${EPOCHS:-3} METHOD=${METHOD:-dino}
     state() {  # state RUN KEY → KEY of the newest train state
         python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
     }
     if [[ " $SIDES " == *" swift "* ]]; then
-        run="$OUT/swift-stretch"
-        rm -rf "$run"; : > "$OUT/swift-stretch.jsonl"
-        "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
+        run="$OUT/swift-stretch${METHOD#dino}"   # swift-stretch, or swift-stretchv2 for METHOD=dinov2
+        rm -rf "$run"; : > "$run.jsonl"
+        "$DINO" train --method "$METHOD" --model vit_tiny_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
             --batch-size 64 --seed "$SEED" --threads "$THREADS" --max-steps 0 --quiet $EXTRA > /dev/null
-        echo "{\"minutes\": 0, \"step\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-stretch.jsonl"
+        echo "{\"minutes\": 0, \"step\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$run.jsonl"
         total=$(( EPOCHS * $(state "$run" batchesPerEpoch) ))
         for i in $(seq 1 $(( (MINUTES + EVERY - 1) / EVERY ))); do
             # --max-minutes counts one session: each resumes for what is left of the next mark
@@ -93,7 +94,7 @@ elif [ "$mode" = stretch ]; then
             [ "$left" = "0.0" ] || "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" \
                 --max-minutes "$left" --quiet > /dev/null
             echo "{\"minutes\": $(( i * EVERY < MINUTES ? i * EVERY : MINUTES )), \"step\": $(state "$run" step), \"train_seconds\": $(state "$run" elapsedSeconds), \"knn\": $(knn "$run")}" \
-                | tee -a "$OUT/swift-stretch.jsonl"
+                | tee -a "$run.jsonl"
             [ "$(state "$run" step)" -ge "$total" ] && break
         done
     fi

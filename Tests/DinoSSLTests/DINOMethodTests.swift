@@ -7,8 +7,9 @@ import Foundation
 import Testing
 
 /// A tiny DINO: the `test_dino` preset (width 32, depth 2, patch 8, 32 px), 64 prototypes.
-func tinyDINO(freezeEpochs: Double = 0, seed: UInt64 = 0, images: Int = 64, batch: Int = 4) throws -> DINO {
+func tinyDINO(freezeEpochs: Double = 0, seed: UInt64 = 0, images: Int = 64, batch: Int = 4, koleo: Double = 0) throws -> DINO {
     var c = DINOConfig()
+    c.koleoLossWeight = koleo
     c.model = "test_dino"
     c.epochs = 2
     c.batchSize = batch
@@ -40,6 +41,41 @@ struct RandomCrops: BatchSource {
 }
 
 @Suite struct DINOMethodTests {
+    /// `koleo_loss_weight` adds DINOv2's KoLeo on the student's normalised CLS tokens of each
+    /// global crop separately to the unchanged DINO loss, and its gradient reaches the backbone.
+    @Test func koleoOptionAddsTheWeightedPerCropTerm() throws {
+        let batch = RandomCrops().batches(epoch: 0, startingAt: 0).next()!
+        let values = ScheduleValues(iteration: 0, epoch: 0, values: ["teacher_temp": 0.04, "momentum": 0.9])
+        // Students in eval mode (no drop path), so that the CLS tokens can be recomputed.
+        let reference = try tinyDINO()
+        reference.student.eval()
+        let plain = reference.step(batch: batch, schedules: values)
+        #expect(plain["koleo_loss"] == nil && plain["dino_loss"] == nil)
+
+        let dino = try tinyDINO(koleo: 0.25)
+        dino.student.eval()
+        let terms = dino.step(batch: batch, schedules: values)
+        #expect(terms["dino_loss"]!.item() == plain["loss"]!.item())   // same seed: same networks, same DINO term
+        let cls = withNoGrad { dino.student(batch.globalCrops) }        // (2B, D), B = 4
+        let b = batch.images
+        let expected = 0.25 * (Double(KoLeoLoss.loss(cls.slice(axis: 0, start: 0, end: b)).item())
+                               + Double(KoLeoLoss.loss(cls.slice(axis: 0, start: b, end: 2 * b)).item()))
+        #expect(abs(Double(terms["koleo_loss"]!.item()) - expected) < 1e-5 * max(1, abs(expected)))
+        #expect(abs(terms["loss"]!.item() - terms["dino_loss"]!.item() - terms["koleo_loss"]!.item()) < 1e-5)
+        // Both crops' terms against a concatenation: KoLeo across crops would differ.
+        let mixed = 0.25 * Double(KoLeoLoss.loss(cls).item())
+        #expect(abs(mixed - expected) > 1e-4)
+
+        // The KoLeo term alone moves the backbone (its gradient is not zero).
+        terms["koleo_loss"]!.backward()
+        #expect(dino.student.parameters().contains { ($0.value.grad?.scalars.contains { $0 != 0 }) ?? false })
+        #expect(dino.studentHead.parameters().allSatisfy { $0.value.grad == nil })
+
+        var bad = DINOConfig()
+        bad.koleoLossWeight = -1
+        #expect(throws: ConfigError.self) { try bad.validate() }
+    }
+
     @Test func teacherStartsAsTheStudentAndGroupsFollowRoles() throws {
         let dino = try tinyDINO()
         let s = dino.student.stateDict(), t = dino.teacher.stateDict()

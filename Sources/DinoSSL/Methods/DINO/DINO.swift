@@ -7,6 +7,7 @@
 //     teacher output   teacher head(teacher backbone(2 global views))            (2B, K), no gradient
 //     student output   student head(student backbone(global views) ‖ (local views))  (V·B, K)
 //     loss             DINOLoss(student, teacher, centre, τ_s, τ_t)
+//                      [+ w · Σ_g KoLeo(student CLS of global view g), only with koleo_loss_weight > 0]
 //     — trainer: backward, clip —
 //     before the step  last layer's gradients dropped while it is frozen
 //     — trainer: AdamW —
@@ -104,6 +105,9 @@ public final class DINO: TrainingMethod {
     public static let teacherBackbonePrefix = "teacher.backbone."
     public static let teacherHeadPrefix = "teacher.head."
     public static let centerKey = "dino_loss.center"
+    /// Logged terms when KoLeo is on (their sum is "loss").
+    public static let dinoTerm = "dino_loss"
+    public static let koleoTerm = "koleo_loss"
 
     /// Builds student and teacher from `settings`, the student randomly initialised from
     /// the config's seed and the teacher a copy of it (the reference's
@@ -159,13 +163,17 @@ public final class DINO: TrainingMethod {
 
     /// The student's head outputs for every view, (V·B, K): each resolution group through the
     /// backbone, then the head once.
-    public func studentOutput(_ batch: MultiCropInput) -> Tensor {
+    public func studentOutput(_ batch: MultiCropInput) -> Tensor { studentForward(batch).head }
+
+    /// The student's backbone class tokens of the global views, (2B, D), and its head outputs
+    /// for every view, (V·B, K).
+    func studentForward(_ batch: MultiCropInput) -> (globalClassTokens: Tensor, head: Tensor) {
         var features = [student(batch.globalCrops)]                                      // (2B, D)
         if let local = batch.localCrops {
             features.append(student.forwardFeatures(local, local: true).classToken)      // (L·B, D)
         }
         let all = features.count == 1 ? features[0] : Tensor.concat(features, axis: 0)  // (V·B, D)
-        return studentHead(all)                                                          // (V·B, K)
+        return (features[0], studentHead(all))                                           // (V·B, K)
     }
 
     /// The teacher's head outputs for the global views, (2B, K), off the tape.
@@ -177,11 +185,20 @@ public final class DINO: TrainingMethod {
         let t = teacherOutput(batch)                                                     // (2B, K)
         let q = DINOLoss.teacherProbabilities(teacherOutput: t, center: center,
                                               temperature: schedules[ScheduleValues.teacherTemperature])
-        let s = studentOutput(batch)                                                     // (V·B, K)
-        let loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
+        let (cls, s) = studentForward(batch)                                             // (2B, D), (V·B, K)
+        var loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
                                  studentTemperature: settings.config.studentTemperature)
         nextCenter = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum)
-        var terms = ["loss": loss]
+        var terms: [String: Tensor] = [:]
+        if settings.config.koleoLossWeight > 0 {
+            // DINOv2's KoLeo, per global crop (never between two crops of one image), summed.
+            let perCrop = cls.chunk(2, axis: 0).map { KoLeoLoss.loss($0) }
+            let koleo = (perCrop[0] + perCrop[1]) * settings.config.koleoLossWeight
+            terms[DINO.dinoTerm] = loss
+            terms[DINO.koleoTerm] = koleo
+            loss = loss + koleo
+        }
+        terms["loss"] = loss
         terms.merge(DINO.teacherEntropies(q)) { a, _ in a }
         return terms
     }

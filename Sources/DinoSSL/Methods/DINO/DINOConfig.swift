@@ -49,6 +49,11 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     public var teacher = Teacher()
     /// Student temperature τ_s (reference: 0.1).
     public var studentTemperature = 0.1
+    /// Weight of DINOv2's KoLeo regulariser on the student backbone's CLS tokens of each global
+    /// crop (not part of DINO, whose reference has none: 0; DINOv2 uses 0.1). It spreads the
+    /// features of a batch; on small data it is what lets the DINO loss learn in a short run
+    /// (docs/benchmarks-dino.md, "KoLeo").
+    public var koleoLossWeight = 0.0
     /// Optimisation.
     public var optim = Optim()
     /// Multi-crop augmentation.
@@ -173,7 +178,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, head, teacher, optim, crops, data
         case dropPathRate = "drop_path_rate", batchSize = "batch_size", studentTemperature = "student_temperature"
-        case layerScaleInit = "layer_scale_init"
+        case layerScaleInit = "layer_scale_init", koleoLossWeight = "koleo_loss_weight"
     }
 
     // MARK: Validation
@@ -196,6 +201,8 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check(teacher.warmupTemperatureEpochs.map { $0 >= 0 } ?? true, "teacher.warmup_temperature_epochs", "must be non-negative")
         try check((0..<1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1)")
         try check(studentTemperature > 0, "student_temperature", "must be positive")
+        try check(koleoLossWeight >= 0, "koleo_loss_weight", "must be non-negative")
+        try check(koleoLossWeight == 0 || batchSize >= 2, "koleo_loss_weight", "KoLeo needs a batch of at least 2 (a neighbour)")
         try check(optim.lr > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
         try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
         try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
