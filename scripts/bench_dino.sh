@@ -91,7 +91,7 @@ elif [ "$mode" = stretch ]; then
         for i in $(seq 1 $(( (MINUTES + EVERY - 1) / EVERY ))); do
             # --max-minutes counts one session: each resumes for what is left of the next mark
             left=$(python3 -c "print(max(0.0, min($i * $EVERY, $MINUTES) - $(state "$run" elapsedSeconds) / 60))")
-            [ "$left" = "0.0" ] || "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" \
+            [ "$left" = "0.0" ] || "$DINO" train --method "$METHOD" --data "$DATA/train" --out "$run" --resume --threads "$THREADS" \
                 --max-minutes "$left" --quiet > /dev/null
             echo "{\"minutes\": $(( i * EVERY < MINUTES ? i * EVERY : MINUTES )), \"step\": $(state "$run" step), \"train_seconds\": $(state "$run" elapsedSeconds), \"knn\": $(knn "$run")}" \
                 | tee -a "$run.jsonl"

@@ -18,8 +18,8 @@ struct TrainCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Method: dino, dinov2 or distill.")
-    var method = "dino"
+    @Option(help: "Method: dino, dinov2 or distill (default: dino; with --resume, the run's).")
+    var method: String?
 
     @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
     var model: String?
@@ -70,12 +70,18 @@ struct TrainCommand: ParsableCommand {
     var overrides: [String] = []
 
     func run() throws {
+        let runURL = URL(fileURLWithPath: out)
+        // A resumed run continues with the method that wrote it.
+        let stored = resume ? DINORun.storedMethod(in: runURL) : nil
+        if let method, let stored, method != stored {
+            throw ValidationError("\(out) is a '\(stored)' run; resume it with --method \(stored) (or without --method)")
+        }
+        let method = self.method ?? stored ?? "dino"
         guard ["dino", "dinov2", "distill"].contains(method) else { throw ValidationError("unknown method '\(method)'; available: dino, dinov2, distill") }
         if method != "distill" && (teacher != nil || teacherWeights != nil || teacherRun != nil) {
             throw ValidationError("--teacher, --teacher-weights and --teacher-run are for --method distill")
         }
         if let threads { Threads.count = threads }
-        let runURL = URL(fileURLWithPath: out)
         let store = CheckpointStore(directory: runURL.appendingPathComponent("checkpoints"))
         var flags = overrides
         if let model { flags.append("model=\"\(model)\"") }

@@ -48,6 +48,22 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         #expect(reloaded.stateDict()["blocks.1.mlp.fc2.weight"]!.scalars == live["blocks.1.mlp.fc2.weight"]!.scalars)
     }
 
+    /// `dino train --resume` continues with the method recorded in RUN/config.json.
+    @Test func storedMethodIsReadFromTheRunConfig() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(DINORun.storedMethod(in: dir) == nil)
+        try DINORun.writeConfig(DINOConfig(), to: dir)
+        #expect(DINORun.storedMethod(in: dir) == "dino")
+        try DINORun.writeConfig(DINOv2Config(), to: dir)
+        #expect(DINORun.storedMethod(in: dir) == "dinov2")
+        var distill = DistillationConfig()
+        distill.teacherRun = "/some/run"
+        try DINORun.writeConfig(distill, to: dir)
+        #expect(DINORun.storedMethod(in: dir) == "distill")
+    }
+
     /// Stopped mid-epoch and resumed in a new process's worth of objects, a run on an image
     /// folder ends where the uninterrupted run does, bit for bit: the loader skips to the
     /// resumed batch (without preparing the earlier ones) and gives it the same crops.

@@ -77,17 +77,26 @@ public struct DINORun {
     /// DINOv2 export their teacher, distillation the EMA of its student.
     public static func storedModel(in runDirectory: URL) throws -> (model: String, globalSize: Int?, prefix: String) {
         let url = runDirectory.appendingPathComponent(configFileName)
-        let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any]
-        if object?["teacher_run"] != nil || object?["teacher_model"] != nil || object?["teacher_weights"] != nil {
+        switch storedMethod(in: runDirectory) {
+        case "distill":
             let c = try ConfigLoader.load(DistillationConfig.self, file: url)
             return (c.model, c.crops.globalSize, Distillation.emaPrefix)
-        }
-        if object?["ibot"] != nil {
+        case "dinov2":
             let c = try ConfigLoader.load(DINOv2Config.self, file: url)
             return (c.model, c.crops.globalSize, DINO.teacherBackbonePrefix)
+        default:
+            let c = try storedConfig(in: runDirectory)
+            return (c.model, c.crops.globalSize, DINO.teacherBackbonePrefix)
         }
-        let c = try storedConfig(in: runDirectory)
-        return (c.model, c.crops.globalSize, DINO.teacherBackbonePrefix)
+    }
+
+    /// The method whose config RUN/config.json holds — `distill` (it names a teacher),
+    /// `dinov2` (it has an `ibot` section) or `dino` — or nil when the run has no readable config.
+    public static func storedMethod(in runDirectory: URL) -> String? {
+        let url = runDirectory.appendingPathComponent(configFileName)
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] else { return nil }
+        if object["teacher_run"] != nil || object["teacher_model"] != nil || object["teacher_weights"] != nil { return "distill" }
+        return object["ibot"] != nil ? "dinov2" : "dino"
     }
 
     /// The teacher backbone of a run's newest checkpoint, in evaluation mode, and its input size
