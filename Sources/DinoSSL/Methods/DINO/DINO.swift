@@ -105,9 +105,9 @@ public final class DINO: TrainingMethod {
     public static let teacherBackbonePrefix = "teacher.backbone."
     public static let teacherHeadPrefix = "teacher.head."
     public static let centerKey = "dino_loss.center"
-    /// Logged terms when KoLeo is on (their sum is "loss").
+    /// The DINO term's name when KoLeo is on (logged beside `DINOv2Objective.koleoTerm`; their
+    /// sum is "loss").
     public static let dinoTerm = "dino_loss"
-    public static let koleoTerm = "koleo_loss"
 
     /// Builds student and teacher from `settings`, the student randomly initialised from
     /// the config's seed and the teacher a copy of it (the reference's
@@ -191,11 +191,9 @@ public final class DINO: TrainingMethod {
         nextCenter = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum)
         var terms: [String: Tensor] = [:]
         if settings.config.koleoLossWeight > 0 {
-            // DINOv2's KoLeo, per global crop (never between two crops of one image), summed.
-            let perCrop = cls.chunk(2, axis: 0).map { KoLeoLoss.loss($0) }
-            let koleo = (perCrop[0] + perCrop[1]) * settings.config.koleoLossWeight
+            let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.config.koleoLossWeight
             terms[DINO.dinoTerm] = loss
-            terms[DINO.koleoTerm] = koleo
+            terms[DINOv2Objective.koleoTerm] = koleo
             loss = loss + koleo
         }
         terms["loss"] = loss

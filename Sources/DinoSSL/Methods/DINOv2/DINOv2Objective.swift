@@ -90,9 +90,7 @@ public enum DINOv2Objective {
         if weights.koleo != 0, let cls = inputs.studentBackboneCls {
             precondition(cls.rank == 2 && cls.shape[0] == inputs.studentGlobal.shape[0],
                          "DINOv2Objective: backbone CLS tokens \(cls.shape) for student global outputs \(inputs.studentGlobal.shape)")
-            // Per global crop: never between two crops of the same image.
-            let perCrop = cls.chunk(2, axis: 0).map { KoLeoLoss.loss($0, eps: koleoEps) }
-            terms[koleoTerm] = (perCrop[0] + perCrop[1]) * weights.koleo
+            terms[koleoTerm] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * weights.koleo
         }
         if weights.ibot != 0, let s = inputs.studentMaskedPatches {
             guard let t = inputs.teacherPatchTargets, let w = inputs.maskWeights else {

@@ -51,4 +51,15 @@ public enum KoLeoLoss {
         let distances = ((z - neighbours) + eps).pow(2).sum(axes: [1]).sqrt()  // (B)
         return -(distances + eps).log().mean()
     }
+
+    /// KoLeo of each global crop's features on its own, summed — never between two crops of
+    /// one image (DINOv2's `sum(koleo_loss(p) for p in student_cls_tokens.chunk(2))`).
+    ///
+    /// - Parameter features: (2B, D) features of the two global crops, crop-major.
+    public static func sumOverGlobalCrops(_ features: Tensor, eps: Double = 1e-8) -> Tensor {
+        precondition(features.rank == 2 && features.shape[0] % 2 == 0,
+                     "KoLeoLoss: global-crop features must be (2B, D), got \(features.shape)")
+        let perCrop = features.chunk(2, axis: 0).map { loss($0, eps: eps) }
+        return perCrop[0] + perCrop[1]
+    }
 }
