@@ -11,9 +11,8 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
     .deletingLastPathComponent().appendingPathComponent("data/glyphs-mini")
 
 @Suite struct DINORunTests {
-    @Test func trainsOnAFolderExportsAndLoadsTheTeacher() throws {
-        let run = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: run) }
+    /// One epoch of the `test_dino` preset with a small head, batch 32 (13 steps on glyphs-mini).
+    static var smallConfig: DINOConfig {
         var c = DINOConfig()
         c.model = "test_dino"
         c.epochs = 1
@@ -21,12 +20,29 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         c.head.hiddenDimensions = 32
         c.head.bottleneckDimensions = 16
         c.data.workers = 1
-        let setup = try DINORun(config: c, dataPath: glyphsMini.appendingPathComponent("train").path, runDirectory: run,
-                                issues: DataIssueLog(report: DataIssueLog.silent)) { o in
-            o.maxSteps = 2
+        return c
+    }
+
+    /// A run of `config` on glyphs-mini/train in `run` that stops after `maxSteps` steps (it
+    /// resumes from the newest checkpoint in `run`, if any), quietly.
+    static func setUp(_ config: DINOConfig, in run: URL, maxSteps: Int) throws -> DINORun {
+        try DINORun(config: config, dataPath: glyphsMini.appendingPathComponent("train").path, runDirectory: run,
+                    issues: DataIssueLog(report: DataIssueLog.silent)) { o in
+            o.maxSteps = maxSteps
             o.progress = false
             o.tensorBoard = false
         }
+    }
+
+    static func temporaryRun() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+    }
+
+    @Test func trainsOnAFolderExportsAndLoadsTheTeacher() throws {
+        let run = Self.temporaryRun()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let c = Self.smallConfig
+        let setup = try Self.setUp(c, in: run, maxSteps: 2)
         #expect(setup.dataset.count == 416)
         #expect(setup.resolved.stepsPerEpoch == 13 && setup.resolved.prototypes == 1024)
         #expect(setup.resolved.localSize == 16 && setup.resolved.localCount == 6)
@@ -50,7 +66,7 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
 
     /// `dino train --resume` continues with the method recorded in RUN/config.json.
     @Test func storedMethodIsReadFromTheRunConfig() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        let dir = Self.temporaryRun()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(DINORun.storedMethod(in: dir) == nil)
@@ -68,25 +84,12 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
     /// folder ends where the uninterrupted run does, bit for bit: the loader skips to the
     /// resumed batch (without preparing the earlier ones) and gives it the same crops.
     @Test func midEpochResumeOnAFolderIsBitExact() throws {
-        var c = DINOConfig()
-        c.model = "test_dino"
-        c.epochs = 1
-        c.batchSize = 32
-        c.head.hiddenDimensions = 32
-        c.head.bottleneckDimensions = 16
-        c.data.workers = 1
         func train(_ run: URL, until steps: Int) throws -> DINORun {
-            let setup = try DINORun(config: c, dataPath: glyphsMini.appendingPathComponent("train").path, runDirectory: run,
-                                    issues: DataIssueLog(report: DataIssueLog.silent)) { o in
-                o.maxSteps = steps
-                o.progress = false
-                o.tensorBoard = false
-            }
+            let setup = try Self.setUp(Self.smallConfig, in: run, maxSteps: steps)
             #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps \(steps)"))
             return setup
         }
-        let whole = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
-        let parts = FileManager.default.temporaryDirectory.appendingPathComponent("dino-run-\(UUID().uuidString)")
+        let whole = Self.temporaryRun(), parts = Self.temporaryRun()
         defer { for d in [whole, parts] { try? FileManager.default.removeItem(at: d) } }
         let reference = try train(whole, until: 5).method.teacher.stateDict()
         _ = try train(parts, until: 2)
