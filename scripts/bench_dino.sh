@@ -31,6 +31,9 @@ PEER_EXTRA=${PEER_EXTRA:-}
 mkdir -p "$OUT"
 mode=${1:-quality}
 
+state() {  # state RUN KEY → KEY of the newest train state
+    python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
+}
 knn() {  # knn RUN → {"k":20,"top1":…,"top5":…}
     "$DINO" eval knn --train "$DATA/train" --val "$DATA/val" --run "$1" --k 20 --json --threads "$THREADS" 2>/dev/null
 }
@@ -43,10 +46,10 @@ if [ "$mode" = quality ]; then
         "$DINO" train --model vit_nano_patch4 --data "$DATA/train" --out "$run" --epochs "$EPOCHS" \
             --batch-size 64 --seed "$SEED" --threads "$THREADS" --max-steps 0 --quiet $EXTRA > /dev/null
         echo "{\"epoch\": 0, \"train_seconds\": 0, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
-        steps=$(python3 -c "import json; print(json.load(open('$run/checkpoints/' + sorted(f for f in __import__('os').listdir('$run/checkpoints') if f.endswith('.json'))[-1]))['batchesPerEpoch'])")
+        steps=$(state "$run" batchesPerEpoch)
         for e in $(seq 1 "${STOP_EPOCH:-$EPOCHS}"); do  # STOP_EPOCH: screen the first epochs of the schedule
             "$DINO" train --data "$DATA/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
-            secs=$(python3 -c "import json,os; d='$run/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(round(json.load(open(os.path.join(d,f)))['elapsedSeconds'], 2))")
+            secs=$(python3 -c "print(round($(state "$run" elapsedSeconds), 2))")
             echo "{\"epoch\": $e, \"train_seconds\": $secs, \"knn\": $(knn "$run")}" | tee -a "$OUT/swift-quality.jsonl"
         done
     fi
@@ -78,9 +81,6 @@ print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1,
     fi
 elif [ "$mode" = stretch ]; then
     MINUTES=${2:-30} EVERY=${3:-5} EPOCHS=${EPOCHS:-3} METHOD=${METHOD:-dino}
-    state() {  # state RUN KEY → KEY of the newest train state
-        python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
-    }
     if [[ " $SIDES " == *" swift "* ]]; then
         run="$OUT/swift-stretch${METHOD#dino}"   # swift-stretch, or swift-stretchv2 for METHOD=dinov2
         rm -rf "$run"; : > "$run.jsonl"
