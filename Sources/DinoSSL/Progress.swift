@@ -38,6 +38,8 @@ public final class ProgressBar {
     var lastDraw = -Double.infinity
     var lastLine = ""
     public private(set) var completed = 0
+    /// A warning shown at the end of the bar while it holds (the collapse monitor's).
+    public var note: String?
 
     /// - Parameters:
     ///   - total: number of steps.
@@ -77,6 +79,13 @@ public final class ProgressBar {
         let line = render(now: now, metrics: metrics)
         lastLine = line
         output(isTerminal ? "\r" + line + "\u{1B}[K" : line + "\n")
+    }
+
+    /// Ends the line of the bar on a terminal, so that a message can be printed below it; the
+    /// next update draws the bar again.
+    public func interrupt() {
+        if isTerminal && !lastLine.isEmpty { output("\n") }
+        lastLine = ""
     }
 
     /// Ends the bar (leaving the last drawing on a terminal) and prints a summary line:
@@ -121,6 +130,7 @@ public final class ProgressBar {
             if let items = itemsPerStep { parts.append(ProgressBar.number(r * Double(items)) + " \(itemUnit)/s") }
             parts.append("ETA " + ProgressBar.duration(Double(Swift.max(total - completed, 0)) / r))
         }
+        if let note { parts.append(note) }
         return parts.joined(separator: " ")
     }
 

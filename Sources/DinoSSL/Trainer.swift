@@ -60,6 +60,9 @@ public protocol TrainingMethod: AnyObject {
     /// `clip_grad` on its own, by name (DINOv2/v3: the student's backbone, DINO head and iBOT
     /// head). Default: one module holding every parameter.
     var clippingModules: [(name: String, parameters: [Tensor])] { get }
+    /// K, the number of prototypes of the teacher's targets, for the collapse monitor's target
+    /// checks (CollapseMonitor.swift); nil when the method has no such targets. Default: nil.
+    var targetPrototypes: Int? { get }
 }
 
 extension TrainingMethod {
@@ -81,6 +84,7 @@ extension TrainingMethod {
     public var clippingModules: [(name: String, parameters: [Tensor])] {
         [(name: "all", parameters: parameterGroups.allParameters)]
     }
+    public var targetPrototypes: Int? { nil }
 }
 
 // MARK: - Options and results
@@ -124,6 +128,11 @@ public struct TrainerOptions: Configuration, Equatable {
     public var tensorBoard = true
     /// Show a progress bar on standard error.
     public var progress = true
+    /// Thresholds and window of the collapse monitor (CollapseMonitor.swift).
+    public var collapseMonitor = CollapseMonitorOptions()
+    /// Stop the run, without writing a checkpoint of the collapsed state, when a collapse has
+    /// lasted a whole window; the checkpoints written before it are kept.
+    public var stopOnCollapse = false
 
     public init() {}
 
@@ -142,6 +151,7 @@ public struct TrainerOptions: Configuration, Equatable {
         try check(maxMinutes.map { $0 >= 0 } ?? true, "max_minutes", "must be non-negative, or null")
         try check(maxSteps.map { $0 >= 0 } ?? true, "max_steps", "must be non-negative, or null")
         try check(logEverySteps >= 1, "log_every_steps", "must be at least 1")
+        try collapseMonitor.validate(prefix: "collapse_monitor.")
     }
 
     enum CodingKeys: String, CodingKey {
@@ -151,6 +161,7 @@ public struct TrainerOptions: Configuration, Equatable {
         case checkpointEveryEpochs = "checkpoint_every_epochs", checkpointEveryMinutes = "checkpoint_every_minutes"
         case keepCheckpoints = "keep_checkpoints", maxMinutes = "max_minutes", maxSteps = "max_steps"
         case logEverySteps = "log_every_steps", tensorBoard = "tensorboard"
+        case collapseMonitor = "collapse_monitor", stopOnCollapse = "stop_on_collapse"
     }
 }
 
@@ -160,6 +171,9 @@ public enum TrainOutcome: Equatable, Sendable {
     case completed
     /// Stopped early with a checkpoint: a signal, the time budget or `maxSteps`.
     case stopped(reason: String)
+    /// Stopped by `stopOnCollapse` without a checkpoint of the collapsed state; `lastGood` is
+    /// the newest checkpoint written before the collapse began, if any.
+    case collapsed(kind: CollapseKind, lastGood: URL?)
 }
 
 /// Why training could not go on.
@@ -337,6 +351,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         var lastSave = clock()
         let perEpoch = data.batchesPerEpoch
         let groups = method.parameterGroups
+        var monitor = CollapseMonitor(options: options.collapseMonitor, prototypes: method.targetPrototypes)
+        func collapseNote() -> String? {
+            monitor.active.isEmpty ? nil : "COLLAPSE: " + monitor.active.map(\.rawValue).sorted().joined(separator: ", ")
+        }
 
         func stopReason() -> String? {
             if let r = stopSignal?.stopReason { return r }
@@ -350,6 +368,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 ? ProgressBar(total: perEpoch, startingAt: batchInEpoch, label: "epoch \(epoch + 1)/\(options.epochs)",
                               itemsPerStep: data.itemsPerBatch, clock: clock)
                 : nil
+            bar?.note = collapseNote()
             let batches = data.batches(epoch: epoch, startingAt: batchInEpoch)
             while batchInEpoch < perEpoch {
                 if let reason = stopReason() {
@@ -366,11 +385,36 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                     throw TrainerError.dataExhausted(epoch: epoch, index: batchInEpoch, expected: perEpoch)
                 }
                 let values = schedules.values(at: step, epoch: epoch)
-                let logged = try trainStep(batch, values, groups: groups)
+                var logged = try trainStep(batch, values, groups: groups)
+                var collapsed: CollapseKind? = nil
+                for event in monitor.observe(step: step, values: logged) {
+                    switch event {
+                    case .started(let kind, let since, let at, let detail):
+                        bar?.interrupt()
+                        log("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). "
+                            + kind.explanation + ".")
+                        collapsed = collapsed ?? kind
+                    case .ended(let kind, let at):
+                        bar?.interrupt()
+                        log("collapse (\(kind.rawValue)) over at step \(at)")
+                    }
+                }
+                if monitor.prototypes != nil || logged[CollapseMonitor.featureStd] != nil {
+                    logged["collapse"] = monitor.active.isEmpty ? 0 : 1
+                }
+                bar?.note = collapseNote()
                 step += 1
                 batchInEpoch += 1
                 if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
                     try metrics.log(step: step - 1, epoch: epoch, values: logged)
+                }
+                if let kind = collapsed, options.stopOnCollapse {
+                    bar?.finish()
+                    let good = checkpoints.list().last { $0.step <= (monitor.onsetStep ?? 0) }?.url
+                    log("stop_on_collapse: stopped at step \(step) without a checkpoint of the collapsed state; "
+                        + (good.map { "the last checkpoint before the collapse is \($0.lastPathComponent)" }
+                           ?? "no checkpoint was written before the collapse"))
+                    return .collapsed(kind: kind, lastGood: good)
                 }
                 bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
                                 + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))

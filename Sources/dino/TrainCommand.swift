@@ -155,6 +155,10 @@ struct TrainCommand: ParsableCommand {
         switch outcome {
         case .completed: print("done: \(epochCount) epochs; export the teacher with `dino export --run \(out) --out FILE.safetensors`")
         case .stopped(let reason): print("stopped: \(reason); continue with --resume")
+        case .collapsed(let kind, let lastGood):
+            print("stopped: the run collapsed (\(kind.rawValue)); "
+                  + (lastGood.map { "the last checkpoint before it is \($0.path)" } ?? "no checkpoint was written before it"))
+            throw ExitCode(3)
         }
     }
 }

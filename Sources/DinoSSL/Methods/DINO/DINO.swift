@@ -181,6 +181,9 @@ public final class DINO: TrainingMethod {
         withNoGrad { teacherHead(teacher(batch.globalCrops)) }                           // (2B, K)
     }
 
+    /// K of the DINO head, for the trainer's collapse monitor.
+    public var targetPrototypes: Int? { settings.prototypes }
+
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
         let t = teacherOutput(batch)                                                     // (2B, K)
         let q = DINOLoss.teacherProbabilities(teacherOutput: t, center: center,
@@ -198,6 +201,7 @@ public final class DINO: TrainingMethod {
         }
         terms["loss"] = loss
         terms.merge(DINO.teacherEntropies(q)) { a, _ in a }
+        terms[CollapseMonitor.featureStd] = CollapseMonitor.featureSpread(cls)
         return terms
     }
 

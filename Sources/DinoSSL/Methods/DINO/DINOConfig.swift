@@ -58,6 +58,11 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     public var optim = Optim()
     /// Multi-crop augmentation.
     public var crops = Crops()
+    /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
+    /// checkpoints written before it are kept; none of the collapsed state is written).
+    public var stopOnCollapse = false
+    /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
+    public var collapseMonitor = CollapseMonitorOptions()
     /// Data loading.
     public var data = DataLoading()
 
@@ -104,7 +109,8 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         /// Epochs of linear τ_t warm-up, stepped per epoch (reference: 30 in the README's
         /// recipe); nil: auto (30 epochs from 100-epoch runs on, else 30 % of the run per step).
         public var warmupTemperatureEpochs: Int? = nil
-        /// Momentum of the centre's EMA (reference `center_momentum`: 0.9).
+        /// Momentum of the centre's EMA (reference `center_momentum`: 0.9); 1 keeps the centre at
+        /// 0, i.e. no centring (the DINO paper's collapse ablation, Fig. 7).
         public var centerMomentum = 0.9
 
         public init() {}
@@ -179,6 +185,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         case model, epochs, seed, head, teacher, optim, crops, data
         case dropPathRate = "drop_path_rate", batchSize = "batch_size", studentTemperature = "student_temperature"
         case layerScaleInit = "layer_scale_init", koleoLossWeight = "koleo_loss_weight"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
     // MARK: Validation
@@ -199,8 +206,9 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check(teacher.temperature.map { $0 > 0 } ?? true, "teacher.temperature", "must be positive")
         try check(teacher.warmupTemperature.map { $0 > 0 } ?? true, "teacher.warmup_temperature", "must be positive")
         try check(teacher.warmupTemperatureEpochs.map { $0 >= 0 } ?? true, "teacher.warmup_temperature_epochs", "must be non-negative")
-        try check((0..<1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1)")
+        try check((0...1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1]")
         try check(studentTemperature > 0, "student_temperature", "must be positive")
+        try collapseMonitor.validate(prefix: "collapse_monitor.")
         try check(koleoLossWeight >= 0, "koleo_loss_weight", "must be non-negative")
         try check(koleoLossWeight == 0 || batchSize >= 2, "koleo_loss_weight", "KoLeo needs a batch of at least 2 (a neighbour)")
         try check(optim.lr > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
@@ -361,6 +369,8 @@ extension ResolvedDINOConfig {
         o.checkpointEveryMinutes = 5
         o.clipGrad = (config.optim.clipGrad ?? 0) > 0 ? config.optim.clipGrad : nil
         o.clipMode = config.optim.clipMode
+        o.stopOnCollapse = config.stopOnCollapse
+        o.collapseMonitor = config.collapseMonitor
         return o
     }
 }

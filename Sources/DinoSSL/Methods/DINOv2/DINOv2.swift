@@ -142,6 +142,9 @@ public final class DINOv2: TrainingMethod {
         return (Array(parts.prefix(cls.count)), patches == nil ? nil : parts.last)
     }
 
+    /// K of the DINO head, for the trainer's collapse monitor.
+    public var targetPrototypes: Int? { settings.prototypes }
+
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
         let c = settings.config
         let temperature = schedules[ScheduleValues.teacherTemperature]
@@ -188,6 +191,7 @@ public final class DINOv2: TrainingMethod {
                                                                               ibot: c.ibot.lossWeight),
                                            studentTemperature: c.studentTemperature)
         terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
+        terms[CollapseMonitor.featureStd] = CollapseMonitor.featureSpread(global.classToken)
         return terms
     }
 

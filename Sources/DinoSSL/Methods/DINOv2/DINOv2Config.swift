@@ -44,6 +44,11 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     }()
     /// Data loading.
     public var data = DINOConfig.DataLoading()
+    /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
+    /// checkpoints written before it are kept; none of the collapsed state is written).
+    public var stopOnCollapse = false
+    /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
+    public var collapseMonitor = CollapseMonitorOptions()
 
     public init() {}
 
@@ -168,6 +173,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, student, optim, crops, data
         case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
     /// Checks ranges, naming the key of the first bad value.
@@ -192,6 +198,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         try check(teacher.warmupTemperatureEpochs.map { $0 >= 0 } ?? true, "teacher.warmup_temperature_epochs", "must be non-negative")
         try check((0..<1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1)")
         try check(studentTemperature > 0, "student_temperature", "must be positive")
+        try collapseMonitor.validate(prefix: "collapse_monitor.")
         try check((0..<1).contains(student.dropPathRate), "student.drop_path_rate", "\(student.dropPathRate) must lie in [0, 1)")
         try check(student.layerScale.map { $0 > 0 } ?? true, "student.layerscale", "must be positive, or null")
         try check(optim.baseLR > 0 && optim.minLR >= 0, "optim.base_lr", "learning rates must be positive")
@@ -309,6 +316,8 @@ extension ResolvedDINOv2Config {
         o.clipMode = .totalNormPerModule
         o.adamBeta1 = config.optim.adamBeta1
         o.adamBeta2 = config.optim.adamBeta2
+        o.stopOnCollapse = config.stopOnCollapse
+        o.collapseMonitor = config.collapseMonitor
         return o
     }
 

@@ -134,6 +134,9 @@ public final class Distillation: TrainingMethod {
         DINOv2.modules(student, studentHead, studentIBOTHead).map { (name: $0.name, parameters: $0.module.parameters().map(\.value)) }
     }
 
+    /// K of the DINO head, for the trainer's collapse monitor.
+    public var targetPrototypes: Int? { teacher.head.prototypes }
+
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
         let c = settings.config
         let temperature = schedules[ScheduleValues.teacherTemperature]
@@ -174,6 +177,7 @@ public final class Distillation: TrainingMethod {
                                                                               ibot: c.ibot.lossWeight),
                                            studentTemperature: c.studentTemperature)
         terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
+        terms[CollapseMonitor.featureStd] = CollapseMonitor.featureSpread(global.classToken)
         return terms
     }
 

@@ -37,6 +37,11 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var optim = DINOv2Config.Optim()
     public var crops = DINOv2Config().crops
     public var data = DINOConfig.DataLoading()
+    /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
+    /// checkpoints written before it are kept; none of the collapsed state is written).
+    public var stopOnCollapse = false
+    /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
+    public var collapseMonitor = CollapseMonitorOptions()
 
     public init() {}
 
@@ -44,6 +49,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         case model, epochs, seed, dino, ibot, teacher, optim, crops, data
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
         case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
     /// The DINOv2 settings of the student (no stochastic depth), whose automatic values and
@@ -62,6 +68,8 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         c.optim = optim
         c.crops = crops
         c.data = data
+        c.stopOnCollapse = stopOnCollapse
+        c.collapseMonitor = collapseMonitor
         return c
     }
 
