@@ -133,7 +133,9 @@ struct TrainCommand: ParsableCommand {
             \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes \
             (iBOT \(cfg.ibot.separateHead ? "separate head, \(r.ibotPrototypes)" : "shared head")), centring \(cfg.teacher.centering.rawValue), \
             crops 2×\(r.base.globalSize)px + \(r.base.localCount)×\(r.base.localSize)px, lr \(r.peakLearningRate) \
-            (warm-up \(r.base.warmupSteps) steps), drop path \(cfg.student.dropPathRate), threads \(Threads.count)
+            (warm-up \(r.base.warmupSteps) steps), τ_t \(r.base.teacherWarmupTemperature)→\(r.base.teacherTemperature), \
+            momentum \(r.base.teacherMomentum), drop path \(r.model.dropPathRate), LayerScale \(r.model.layerScaleInit.map { "\($0)" } ?? "none"), \
+            threads \(Threads.count)
             """)
             outcome = try run.trainer.run()
             epochCount = cfg.epochs

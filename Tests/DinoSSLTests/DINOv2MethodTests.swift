@@ -166,9 +166,10 @@ struct RandomMaskedCrops: BatchSource {
         let c = DINOv2Config()
         #expect(c.dino.koleoLossWeight == 0.1 && c.dino.lossWeight == 1 && c.ibot.lossWeight == 1)
         #expect(c.ibot.maskRatio == [0.1, 0.5] && c.ibot.maskSampleProbability == 0.5 && !c.ibot.separateHead)
-        #expect(c.teacher.momentum == 0.992 && c.teacher.temperature == 0.07 && c.teacher.warmupTemperature == 0.04)
-        #expect(c.teacher.centering == .centering)
-        #expect(c.student.dropPathRate == 0.3 && c.student.dropPathUniform && c.student.layerScale == 1e-5)
+        // Automatic by default; the reference's values come with recipe=reference (below).
+        #expect(c.teacher.momentum == nil && c.teacher.temperature == nil && c.teacher.warmupTemperature == nil)
+        #expect(c.teacher.centering == .centering && c.recipe == .auto)
+        #expect(c.student.dropPathRate == nil && c.student.dropPathUniform && c.student.layerScale == nil)
         #expect(c.optim.baseLR == 0.004 && c.optim.layerwiseDecay == 0.9 && c.optim.patchEmbedLRMultiplier == 0.2)
         #expect(c.optim.clipGrad == 3.0 && c.optim.minLR == 1e-6)
         #expect(c.crops.globalScale == [0.32, 1.0] && c.crops.localScale == [0.05, 0.32])
@@ -183,9 +184,31 @@ struct RandomMaskedCrops: BatchSource {
         c.epochs = 10
         c.batchSize = 64
         let r = try c.resolved(datasetSize: 3900)
-        #expect(r.model.dropPathUniform && r.model.dropPathRate == 0.3 && r.model.layerScaleInit == 1e-5)
+        // Automatic values for 3900 images and a 6-block model: drop path 0.1, LayerScale 1,
+        // τ_t 0.02 throughout, momentum 0.99.
+        #expect(r.model.dropPathUniform && r.model.dropPathRate == 0.1 && r.model.layerScaleInit == 1)
+        #expect(DINOv2Config.automaticLayerScale(depth: 24) == 1e-5)
+        #expect(DINOv2Config.automaticDropPath(depth: 24) == 0.3 && DINOv2Config.automaticDropPath(depth: 40) == 0.4)
         #expect(r.stepsPerEpoch == 60 && r.prototypes == 1024 && r.ibotPrototypes == 1024)
-        let s = r.schedules
+        let auto = r.schedules.values(at: 0, epoch: 0)
+        #expect(auto["teacher_temp"] == 0.02 && auto["momentum"] == 0.99)
+        #expect(r.schedules.values(at: r.totalSteps - 1, epoch: 9)["teacher_temp"] == 0.02)
+
+        // recipe=reference: the official values on the same data.
+        c.recipe = .reference
+        let ref = try c.resolved(datasetSize: 3900)
+        #expect(ref.model.dropPathRate == 0.3 && ref.model.layerScaleInit == 1e-5)
+        #expect(ref.prototypes == 65_536 && ref.base.localCount == 8)
+        #expect(ref.base.warmupSteps == 600 && ref.freezeLastLayerSteps == 60)   // 10 epochs; 1 epoch
+        c.recipe = .auto
+        c.teacher.momentum = 0.992
+        c.teacher.temperature = 0.07
+        c.teacher.warmupTemperature = 0.04
+        c.student.dropPathRate = 0.3
+        c.student.layerScale = 1e-5
+        let r2 = try c.resolved(datasetSize: 3900)
+        #expect(r2.model.dropPathRate == 0.3 && r2.model.layerScaleInit == 1e-5)
+        let s = r2.schedules
         let v0 = s.values(at: 0, epoch: 0), vEnd = s.values(at: r.totalSteps - 1, epoch: 9)
         #expect(v0["lr"] == 0 && v0["last_layer_lr"] == 0 && v0["teacher_temp"] == 0.04 && v0["momentum"] == 0.992)
         // Warm-up 10 % of 600 steps; the last layer frozen for min(1 epoch, 10 %) = 60 steps.

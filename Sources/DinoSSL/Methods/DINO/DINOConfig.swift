@@ -43,6 +43,11 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     public var batchSize = 64
     /// Seed of the initial weights, the data order and the augmentations (reference: 0).
     public var seed: UInt64 = 0
+    /// Where the automatic values come from: `auto` scales them to the data set, the run and
+    /// the model; `reference` takes the official values whatever the data (ImageNet's
+    /// prototypes, τ_t and momentum, warm-ups of 10 and 30 epochs, the last layer frozen for 1,
+    /// 8 local crops). Values set explicitly win over both.
+    public var recipe = Recipe.auto
     /// The projection head.
     public var head = Head()
     /// Teacher momentum, temperatures, centring.
@@ -182,7 +187,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, epochs, seed, head, teacher, optim, crops, data
+        case model, epochs, seed, head, teacher, optim, crops, data, recipe
         case dropPathRate = "drop_path_rate", batchSize = "batch_size", studentTemperature = "student_temperature"
         case layerScaleInit = "layer_scale_init", koleoLossWeight = "koleo_loss_weight"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
@@ -267,6 +272,12 @@ extension DINOConfig {
     /// Images in ImageNet-1k's training set, where the reference values apply.
     public static let imageNetImages = 1_281_167
 
+    /// The data set size the scaled values are computed for: the real one, or ImageNet's for
+    /// `recipe=reference`.
+    public static func scalingImages(_ datasetSize: Int, _ recipe: Recipe) -> Int {
+        recipe == .reference ? imageNetImages : datasetSize
+    }
+
     /// Prototypes for a data set of `images` (LightlyTrain's buckets; 65 536 is the reference's).
     public static func automaticPrototypes(_ images: Int) -> Int {
         for (below, k) in [(20_000, 1024), (50_000, 2048), (100_000, 4096), (200_000, 16_384), (500_000, 32_768)]
@@ -305,31 +316,33 @@ extension DINOConfig {
         }
         let steps = datasetSize / batchSize
         let total = epochs * steps
+        let reference = recipe == .reference
+        let images = DINOConfig.scalingImages(datasetSize, recipe)
         let warmup = optim.warmupEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down)))
+            ?? (reference ? 10 * steps : Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down))))
         let temperatureWarmup: (steps: Int, perEpoch: Bool)
         if let e = teacher.warmupTemperatureEpochs {
             temperatureWarmup = (Swift.min(e, epochs) * steps, true)
-        } else if 30 * 10 <= epochs * 3 {
-            temperatureWarmup = (30 * steps, true)
+        } else if reference || 30 * 10 <= epochs * 3 {
+            temperatureWarmup = (Swift.min(30, epochs) * steps, true)
         } else {
             temperatureWarmup = (Int((0.3 * Double(total)).rounded(.down)), false)
         }
         let freeze = head.freezeLastLayerEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? Swift.min(steps, Int((0.1 * Double(total)).rounded(.down)))
-        let temperature = teacher.temperature ?? DINOConfig.scaled(datasetSize, start: 0.02, end: 0.07, digits: 2)
+            ?? (reference ? steps : Swift.min(steps, Int((0.1 * Double(total)).rounded(.down))))
+        let temperature = teacher.temperature ?? DINOConfig.scaled(images, start: 0.02, end: 0.07, digits: 2)
         let warmupTemperature = teacher.warmupTemperature
             ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
         return ResolvedDINOConfig(
             config: self, model: model,
-            prototypes: head.prototypes ?? DINOConfig.automaticPrototypes(datasetSize),
+            prototypes: head.prototypes ?? DINOConfig.automaticPrototypes(images),
             globalSize: global, localSize: local,
-            localCount: crops.localCount ?? (global < 96 ? 6 : 8),
+            localCount: crops.localCount ?? (global < 96 && !reference ? 6 : 8),
             stepsPerEpoch: steps,
             warmupSteps: Swift.min(warmup, total),
             teacherTemperatureWarmupSteps: temperatureWarmup.steps, teacherTemperaturePerEpoch: temperatureWarmup.perEpoch,
             freezeLastLayerSteps: Swift.min(freeze, total),
-            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(datasetSize, start: 0.99, end: 0.996, digits: 3),
+            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(images, start: 0.99, end: 0.996, digits: 3),
             teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
             workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
     }
@@ -373,4 +386,13 @@ extension ResolvedDINOConfig {
         o.collapseMonitor = config.collapseMonitor
         return o
     }
+}
+
+/// Where a method's automatic settings come from (`recipe=auto|reference`).
+public enum Recipe: String, Codable, Equatable, Sendable {
+    /// Scaled to the data set size, the run length and the model, so that short runs on
+    /// small data sets learn (each method's config documents its rules).
+    case auto
+    /// The official recipe's values whatever the data, the run and the model.
+    case reference
 }

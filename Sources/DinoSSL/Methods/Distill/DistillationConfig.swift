@@ -27,6 +27,8 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var epochs = 100
     public var batchSize = 64
     public var seed: UInt64 = 0
+    /// `auto` or `reference` automatic values (see `DINOv2Config.recipe`).
+    public var recipe = Recipe.auto
     /// Weights of DINO and KoLeo, and the student's DINO head (prototypes: the teacher head's).
     public var dino = DINOv2Config.DINO()
     /// Weight of iBOT on every patch of the global crops, and the iBOT head.
@@ -46,7 +48,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case model, epochs, seed, dino, ibot, teacher, optim, crops, data
+        case model, epochs, seed, dino, ibot, teacher, optim, crops, data, recipe
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
         case batchSize = "batch_size", studentTemperature = "student_temperature"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
@@ -65,6 +67,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         c.teacher = teacher
         c.studentTemperature = studentTemperature
         c.student.dropPathRate = 0
+        c.recipe = recipe
         c.optim = optim
         c.crops = crops
         c.data = data
