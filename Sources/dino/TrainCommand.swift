@@ -148,7 +148,7 @@ struct TrainCommand: ParsableCommand {
             \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
             crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
             τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
-            momentum \(r.teacherMomentum)\(cfg.koleoLossWeight > 0 ? ", KoLeo \(cfg.koleoLossWeight)" : ""), \
+            momentum \(r.teacherMomentum)\(r.koleoLossWeight > 0 ? ", KoLeo \(r.koleoLossWeight)" : ""), \
             threads \(Threads.count), loader workers \(r.workers)
             """)
             outcome = try run.trainer.run()

@@ -193,8 +193,8 @@ public final class DINO: TrainingMethod {
                                  studentTemperature: settings.config.studentTemperature)
         nextCenter = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum)
         var terms: [String: Tensor] = [:]
-        if settings.config.koleoLossWeight > 0 {
-            let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.config.koleoLossWeight
+        if settings.koleoLossWeight > 0 {
+            let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.koleoLossWeight
             terms[DINO.dinoTerm] = loss
             terms[DINOv2Objective.koleoTerm] = koleo
             loss = loss + koleo

@@ -20,6 +20,10 @@
 //   teacher τ_t, its warm-up start, momentum
 //                              the reference's 0.07, 0.04, 0.996 at ImageNet size, falling
 //                              linearly to 0.02, 0.02, 0.99 at 20 000 images (LightlyTrain)
+//   KoLeo weight               the reference's 0 at ImageNet size, rising linearly to DINOv2's
+//                              0.1 at 20 000 images (measured: docs/benchmarks-dino.md, "KoLeo")
+//
+// `recipe=reference` gives every automatic value its reference setting whatever the data.
 
 import DinoModels
 import DinoNN
@@ -55,10 +59,12 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     /// Student temperature τ_s (reference: 0.1).
     public var studentTemperature = 0.1
     /// Weight of DINOv2's KoLeo regulariser on the student backbone's CLS tokens of each global
-    /// crop (not part of DINO, whose reference has none: 0; DINOv2 uses 0.1). It spreads the
-    /// features of a batch; on small data it is what lets the DINO loss learn in a short run
-    /// (docs/benchmarks-dino.md, "KoLeo").
-    public var koleoLossWeight = 0.0
+    /// crop (not part of DINO, whose reference has none: 0; DINOv2 uses 0.1); nil: auto (0.1 up
+    /// to 20 000 images, falling linearly to the reference's 0 at ImageNet size). It spreads
+    /// the features of a batch; on small data it is what lets the DINO loss learn in a short
+    /// run (glyphs-dev, 10 epochs: 27.9 % k-NN without it, at the random-initialisation
+    /// figure, 58.3 % with it; docs/benchmarks-dino.md, "KoLeo").
+    public var koleoLossWeight: Double? = nil
     /// Optimisation.
     public var optim = Optim()
     /// Multi-crop augmentation.
@@ -214,8 +220,8 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check((0...1).contains(teacher.centerMomentum), "teacher.center_momentum", "must lie in [0, 1]")
         try check(studentTemperature > 0, "student_temperature", "must be positive")
         try collapseMonitor.validate(prefix: "collapse_monitor.")
-        try check(koleoLossWeight >= 0, "koleo_loss_weight", "must be non-negative")
-        try check(koleoLossWeight == 0 || batchSize >= 2, "koleo_loss_weight", "KoLeo needs a batch of at least 2 (a neighbour)")
+        try check((koleoLossWeight ?? 0) >= 0, "koleo_loss_weight", "must be non-negative")
+        try check((koleoLossWeight ?? 0) == 0 || batchSize >= 2, "koleo_loss_weight", "KoLeo needs a batch of at least 2 (a neighbour)")
         try check(optim.lr > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
         try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
         try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
@@ -260,6 +266,8 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
     /// τ_t after and at the start of its warm-up.
     public var teacherTemperature: Double
     public var teacherWarmupTemperature: Double
+    /// Weight of KoLeo on the student's class tokens (0: none).
+    public var koleoLossWeight: Double
     /// The peak learning rate: `lr · batch / 256`.
     public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
     public var workers: Int
@@ -344,6 +352,7 @@ extension DINOConfig {
             freezeLastLayerSteps: Swift.min(freeze, total),
             teacherMomentum: teacher.momentum ?? DINOConfig.scaled(images, start: 0.99, end: 0.996, digits: 3),
             teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
+            koleoLossWeight: koleoLossWeight ?? DINOConfig.scaled(images, start: 0.1, end: 0, digits: 3),
             workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
     }
 }
