@@ -233,7 +233,7 @@ public final class DataIssueLog: @unchecked Sendable {
     }
 
     public static let standardError: @Sendable (Entry) -> Void = { e in
-        FileHandle.standardError.write(Data("dino: skipped \(e.message)\n".utf8))
+        FileHandle.standardError.write(Data("dino: skipped \(e.path): \(e.message)\n".utf8))
     }
 
     public static let silent: @Sendable (Entry) -> Void = { _ in }
@@ -280,14 +280,14 @@ extension ImageFileDataset {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: p), options: .mappedIfSafe)
         } catch {
-            issues.record(path: p, kind: .unreadable, message: "\(p): cannot read the file (\(error.localizedDescription))")
+            issues.record(path: p, kind: .unreadable, message: "cannot read the file (\(error.localizedDescription))")
             return nil
         }
         if !acceptMislabelled, !data.isEmpty,
            let actual = data.withUnsafeBytes({ ImageFormat.sniff($0) }),
            let claimed = ImageFormat(fileExtension: (p as NSString).pathExtension), claimed != actual {
             issues.record(path: p, kind: .mislabelled,
-                          message: "\(p): the extension says \(claimed.rawValue) but the content is \(actual.rawValue)")
+                          message: "the extension says \(claimed.rawValue) but the content is \(actual.rawValue)")
             return nil
         }
         do {
@@ -301,10 +301,10 @@ extension ImageFileDataset {
             case .tooLarge: kind = .tooLarge
             case .corrupt: kind = .corrupt
             }
-            issues.record(path: p, kind: kind, message: e.description)
+            issues.record(path: p, kind: kind, message: e.reasonDescription)
             return nil
         } catch {
-            issues.record(path: p, kind: .corrupt, message: "\(p): \(error)")
+            issues.record(path: p, kind: .corrupt, message: "\(error)")
             return nil
         }
     }

@@ -48,29 +48,17 @@ enum RunFixtures {
 }
 
 @Suite struct RunFixtureTests {
-    /// Trains `method` in `run` with the config `configFile` to the end (resuming from RUN's
-    /// newest checkpoint when there is one); returns every tensor of its last checkpoint.
-    static func train(_ method: String, in run: URL, configFile: URL) throws -> [String: Tensor] {
-        let data = RunFixtures.root.appendingPathComponent("images").path
-        let issues = DataIssueLog(report: DataIssueLog.silent)
-        let configure: (inout TrainerOptions) -> Void = { o in
+    /// Trains to the end the run `request` resolves to (as `dino train` does); returns every
+    /// tensor of its last checkpoint.
+    static func train(_ request: TrainRequest) throws -> [String: Tensor] {
+        let (method, tree) = try request.resolve()
+        let run = try TrainingRun(method: method, configTree: tree, dataPath: RunFixtures.root.appendingPathComponent("images").path,
+                                  runDirectory: request.runDirectory, issues: DataIssueLog(report: DataIssueLog.silent)) { o in
             o.progress = false
             o.tensorBoard = false
         }
-        let outcome: TrainOutcome
-        switch method {
-        case "dino":
-            let c = try ConfigLoader.load(DINOConfig.self, file: configFile)
-            outcome = try DINORun(config: c, dataPath: data, runDirectory: run, issues: issues, configure: configure).trainer.run()
-        case "dinov2":
-            let c = try ConfigLoader.load(DINOv2Config.self, file: configFile)
-            outcome = try DINOv2Run(config: c, dataPath: data, runDirectory: run, issues: issues, configure: configure).trainer.run()
-        default:
-            let c = try ConfigLoader.load(DistillationConfig.self, file: configFile)
-            outcome = try DistillationRun(config: c, dataPath: data, runDirectory: run, issues: issues, configure: configure).trainer.run()
-        }
-        #expect(outcome == .completed)
-        return try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).loadLatest()!.tensors
+        #expect(try run.trainer.run() == .completed)
+        return try CheckpointStore(directory: request.runDirectory.appendingPathComponent("checkpoints")).loadLatest()!.tensors
     }
 
     /// A fixture run stopped after 3 of 6 steps, resumed by today's code, ends bit for bit where
@@ -82,9 +70,10 @@ enum RunFixtures {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let config = scratch.appendingPathComponent("config-\(method).json")
         try FileManager.default.copyItem(at: parts.appendingPathComponent("config.json"), to: config)
-        let resumed = try Self.train(method, in: parts, configFile: config)
+        // Resumed as `dino train --resume` does: the method read from the old config (no "method").
+        let resumed = try Self.train(TrainRequest(resume: true, runDirectory: parts))
         let whole = scratch.appendingPathComponent("whole")
-        let reference = try Self.train(method, in: whole, configFile: config)
+        let reference = try Self.train(TrainRequest(method: method, configFile: config, runDirectory: whole))
         #expect(Set(resumed.keys) == Set(reference.keys))
         for (k, t) in reference { #expect(resumed[k]?.scalars == t.scalars, "\(method): \(k)") }
 

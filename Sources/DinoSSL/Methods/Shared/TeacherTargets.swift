@@ -1,9 +1,17 @@
-// How DINOv2 turns the teacher head's outputs into targets: softmax centring with an EMA centre,
-// or Sinkhorn-Knopp normalisation — shared by the DINO (CLS) and iBOT (patch) terms.
+// How a teacher head's outputs become targets: softmax centring with an EMA centre, or
+// Sinkhorn-Knopp normalisation — one implementation for DINO, DINOv2's DINO (CLS) and iBOT
+// (patch) terms, and distillation.
 //
-// What it is: the teacher-side functions of facebookresearch/dinov2 dinov2/loss/
-// dino_clstoken_loss.py and ibot_patch_loss.py (`softmax_center_teacher`, `update_center` +
-// `apply_center_update`, `sinkhorn_knopp_teacher`), on one process.
+// What it is: the teacher-side functions of facebookresearch/dino `main_dino.py`
+// (`DINOLoss.forward`'s `softmax((teacher_output - self.center) / temp)`, `update_center`) and of
+// facebookresearch/dinov2 dinov2/loss/dino_clstoken_loss.py and ibot_patch_loss.py
+// (`softmax_center_teacher`, `update_center` + `apply_center_update`, `sinkhorn_knopp_teacher`),
+// on one process. DINO and DINOv2 compute the same centre, `m·c + (1 − m)·Σ_rows t / R`; they
+// differ only in when it is applied — DINO updates its buffer at the end of the loss's forward,
+// DINOv2 applies last step's pending update at the start of the next centring — and both give
+// the sequence that storing `updatedCenter`'s result after the step gives. Sinkhorn-Knopp's
+// difference between the terms (B: every row for the DINO term, the masked patches for iBOT)
+// is its `samples` argument.
 // What it is not: stateful. The reference keeps the centre in a buffer and applies last step's
 // update lazily at the start of the next `softmax_center_teacher`; here the centre is an argument
 // and `updatedCenter` returns the next one, which the method stores after its step — the same
@@ -23,20 +31,21 @@ public enum CenteringMode: String, Codable, Sendable, CaseIterable {
 }
 
 /// The teacher's targets and the centre's update, as pure functions.
-public enum TeacherCentering {
+public enum TeacherTargets {
     /// Centred, sharpened teacher probabilities: `softmax((t − c) / τ_t)` row by row, off the tape.
     ///
     /// - Parameters:
     ///   - teacherOutput: the teacher head's outputs, (R, K).
     ///   - center: the running centre, K values ((1, K) or (K)).
-    ///   - temperature: τ_t (DINOv2: 0.04 warmed up to 0.07 over 30 epochs).
+    ///   - temperature: τ_t (DINO and DINOv2: 0.04 warmed up to 0.07 over 30 epochs).
     /// - Returns: (R, K) probabilities, rows summing to 1.
-    /// Reference: dinov2 `DINOLoss.softmax_center_teacher`, `iBOTPatchLoss.softmax_center_teacher`.
+    /// Reference: dino `DINOLoss.forward`; dinov2 `DINOLoss.softmax_center_teacher`,
+    /// `iBOTPatchLoss.softmax_center_teacher`.
     public static func softmaxCentered(teacherOutput t: Tensor, center: Tensor, temperature: Double) -> Tensor {
-        precondition(t.rank == 2, "TeacherCentering.softmaxCentered: teacher output must be (R, K), got \(t.shape)")
+        precondition(t.rank == 2, "TeacherTargets.softmaxCentered: teacher output must be (R, K), got \(t.shape)")
         let k = t.shape[1]
-        precondition(center.count == k, "TeacherCentering.softmaxCentered: centre \(center.shape) for teacher output \(t.shape)")
-        precondition(temperature > 0, "TeacherCentering.softmaxCentered: temperature \(temperature) must be positive")
+        precondition(center.count == k, "TeacherTargets.softmaxCentered: centre \(center.shape) for teacher output \(t.shape)")
+        precondition(temperature > 0, "TeacherTargets.softmaxCentered: temperature \(temperature) must be positive")
         return withNoGrad {
             ((t.detach() - center.detach().to(t.dtype).reshape([1, k])) * (1 / temperature)).softmax(axis: -1)
         }
@@ -44,19 +53,21 @@ public enum TeacherCentering {
 
     /// The next centre: `m·c + (1 − m)·mean_rows(t)`, off the tape.
     ///
-    /// For the DINO term `t` holds the raw teacher CLS outputs of both global crops (2B, K); for
+    /// `mean` is `Σ_rows · (1/R)`, as DINO's `sum(teacher_output, dim=0) / len(teacher_output)`.
+    /// For DINO and DINOv2's DINO term `t` holds the raw teacher CLS outputs of both global crops (2B, K); for
     /// iBOT the raw teacher outputs of the masked patches (M, K) — the reference's
     /// `sum(t.mean(1), dim=0)` over its (1, M, K) tensor is the same mean over patches.
     ///
     /// - Parameters:
     ///   - center: the current centre, (1, K).
     ///   - teacherOutput: raw teacher outputs of this step, (R, K), before centring.
-    ///   - momentum: m (DINOv2: 0.9).
+    ///   - momentum: m (DINO and DINOv2: 0.9).
     /// - Returns: a new (1, K) tensor; `center` is not modified.
-    /// Reference: dinov2 `reduce_center_update` and `apply_center_update` of both losses.
-    public static func updatedCenter(_ center: Tensor, teacherOutput t: Tensor, momentum: Double = 0.9) -> Tensor {
+    /// Reference: dino `DINOLoss.update_center`; dinov2 `reduce_center_update` and
+    /// `apply_center_update` of both losses.
+    public static func updatedCenter(_ center: Tensor, teacherOutput t: Tensor, momentum: Double) -> Tensor {
         precondition(t.rank == 2 && t.shape[0] > 0 && center.count == t.shape[1],
-                     "TeacherCentering.updatedCenter: centre \(center.shape) for teacher output \(t.shape)")
+                     "TeacherTargets.updatedCenter: centre \(center.shape) for teacher output \(t.shape)")
         return withNoGrad {
             let k = t.shape[1]
             let batchCenter = t.detach().mean(axes: [0], keepDims: true)             // (1, K)
@@ -87,11 +98,11 @@ public enum TeacherCentering {
     ///   `iBOTPatchLoss.sinkhorn_knopp_teacher`.
     public static func sinkhornKnopp(teacherOutput t: Tensor, temperature: Double, samples: Int? = nil,
                                      iterations: Int = 3) -> Tensor {
-        precondition(t.rank == 2 && t.shape[0] > 0, "TeacherCentering.sinkhornKnopp: teacher output must be (R, K) with R > 0, got \(t.shape)")
-        precondition(temperature > 0, "TeacherCentering.sinkhornKnopp: temperature \(temperature) must be positive")
-        precondition(iterations >= 0, "TeacherCentering.sinkhornKnopp: \(iterations) iterations")
+        precondition(t.rank == 2 && t.shape[0] > 0, "TeacherTargets.sinkhornKnopp: teacher output must be (R, K) with R > 0, got \(t.shape)")
+        precondition(temperature > 0, "TeacherTargets.sinkhornKnopp: temperature \(temperature) must be positive")
+        precondition(iterations >= 0, "TeacherTargets.sinkhornKnopp: \(iterations) iterations")
         let b = Double(samples ?? t.shape[0]), k = Double(t.shape[1])
-        precondition(b > 0, "TeacherCentering.sinkhornKnopp: \(b) samples")
+        precondition(b > 0, "TeacherTargets.sinkhornKnopp: \(b) samples")
         return withNoGrad {
             // Kept as (R, K) = Qᵀ: the reference's rows (prototypes) are our columns.
             var q = (t.detach().to(.float64) * (1 / temperature)).exp()             // (R, K)
