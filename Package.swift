@@ -97,6 +97,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
+        // `dino` argument handling: flags into library requests (resume, methods, overrides).
+        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoSSL"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

@@ -265,7 +265,7 @@ public final class DataIssueLog: @unchecked Sendable {
     public var summary: String {
         lock.lock(); defer { lock.unlock() }
         let parts = Kind.allCases.compactMap { k in counts[k].map { "\($0) \(k.rawValue)" } }
-        return "\(seen.count) bad files skipped" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
+        return "\(seen.count) bad file\(seen.count == 1 ? "" : "s") skipped" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
     }
 }
 

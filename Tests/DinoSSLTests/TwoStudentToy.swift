@@ -79,7 +79,7 @@ final class TwoStudentToy: MethodPlugin {
     }
 
     static let name = "toy_two_students"
-    static let summary = "test only: two students, each with its own optimiser and EMA, regress a frozen anchor"
+    static let summary = "test only: two students with own optimisers and EMAs"
 
     let config: Config
     let studentA = Linear(2, 3), studentB = Linear(2, 3)

@@ -113,7 +113,7 @@ public protocol MethodPlugin: TrainingMethod {
 
     /// The name of `dino train --method NAME` and of RUN/config.json's `"method"`.
     static var name: String { get }
-    /// One line for `dino train --help`.
+    /// One line for `dino train --help` (at most 70 characters, so that it stays one line).
     static var summary: String { get }
     /// Decides the automatic values (prototypes, warm-ups, crop sizes, …) for the data set
     /// and run length; validates the config.

@@ -12,7 +12,7 @@ extension DINO: MethodPlugin {
     public typealias Source = MultiCropBatchSource
 
     public static let name = "dino"
-    public static let summary = "DINO: a student matches an EMA teacher across multi-crop views (Caron et al. 2021)"
+    public static let summary = "DINO: a student matches an EMA teacher across crops (Caron 2021)"
 
     public static func resolve(_ config: DINOConfig, context: MethodContext) throws -> ResolvedDINOConfig {
         try context.requireSingleProcess(name)

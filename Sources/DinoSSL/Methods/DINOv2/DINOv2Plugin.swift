@@ -13,7 +13,7 @@ extension DINOv2: MethodPlugin {
     public typealias Source = MultiCropBatchSource
 
     public static let name = "dinov2"
-    public static let summary = "DINOv2: DINO on CLS tokens + iBOT on masked patches + KoLeo (Oquab et al. 2024)"
+    public static let summary = "DINOv2: DINO + iBOT on masked patches + KoLeo (Oquab 2024)"
 
     public static func resolve(_ config: DINOv2Config, context: MethodContext) throws -> ResolvedDINOv2Config {
         try context.requireSingleProcess(name)

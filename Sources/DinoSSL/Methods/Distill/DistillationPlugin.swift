@@ -21,7 +21,7 @@ extension Distillation: MethodPlugin {
     public typealias Source = MultiCropBatchSource
 
     public static let name = "distill"
-    public static let summary = "distillation: a frozen teacher (a run, or a preset with weights) into a smaller student"
+    public static let summary = "a frozen teacher (a run, or a preset) distilled into a smaller student"
 
     /// The frozen teacher named by the config: a run's exported backbone and heads, or a
     /// preset with weights.
