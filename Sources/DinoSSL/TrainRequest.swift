@@ -3,6 +3,7 @@
 // new and resumed run folders, and for layering defaults, file and key=value overrides. The
 // CLI only maps its flags to a `TrainRequest`; tests call `resolve()` directly.
 
+import DinoNN
 import Foundation
 
 /// A request to start or resume a training run.
@@ -51,7 +52,8 @@ public struct TrainRequest: Equatable {
 
     /// The method to train and its config tree (defaults of the method's config, the file
     /// without its `"method"` key, then the overrides), checked against the method's config
-    /// type so that an unknown key fails here, before any data is read.
+    /// type (strictly, then validated) so that an unknown key or a bad value fails here, before
+    /// any data is read.
     ///
     /// - Throws: `Failure`, `MethodError.unknown`, `ConfigError` (unknown keys, bad values,
     ///   unreadable files).
@@ -87,10 +89,9 @@ public struct TrainRequest: Equatable {
         }
         let name = method ?? fileMethod?.name ?? Self.defaultMethod
         func check<M: MethodPlugin>(_ type: M.Type) throws -> JSONValue {
-            var tree = try JSONValue(encoding: M.Config())
-            if let fileTree { tree = tree.merged(with: fileTree) }
-            tree = try ConfigLoader.apply(overrides: overrides, to: tree)
-            _ = try decodeStrictly(M.Config.self, from: tree)
+            let file = fileTree ?? .object([:])
+            let tree = try ConfigLoader.apply(overrides: overrides, to: try M.Config.defaults(under: file).merged(with: file))
+            _ = try ConfigLoader.decode(M.Config.self, from: tree)
             return tree
         }
         return (name, try check(try MethodRegistry.method(named: name)))

@@ -3,6 +3,7 @@
 // existing run folder, key=value overrides, unknown keys).
 
 @testable import dino
+import DinoNN
 import DinoSSL
 import Foundation
 import Testing
