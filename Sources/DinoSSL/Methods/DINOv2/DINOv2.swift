@@ -40,11 +40,11 @@ public final class DINOv2: TrainingMethod {
     public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
     public var teacherIBOTHead: DINOHead? { teacherModules.ibotHead }
     /// Running centres (1, K) of the DINO and iBOT teacher outputs (softmax centring).
-    public let dinoCenter: Tensor
-    public let ibotCenter: Tensor
+    public let centres: TeacherCentres
+    public var dinoCenter: Tensor { centres.dino }
+    public var ibotCenter: Tensor { centres.ibot }
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
-    var nextCenters: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
 
     public init(settings: ResolvedDINOv2Config) {
         self.settings = settings
@@ -76,8 +76,7 @@ public final class DINOv2: TrainingMethod {
             t.module.freeze()
             t.module.eval()
         }
-        dinoCenter = Tensor.zeros([1, settings.prototypes])
-        ibotCenter = Tensor.zeros([1, settings.ibotPrototypes])
+        centres = TeacherCentres(dinoPrototypes: settings.prototypes, ibotPrototypes: settings.ibotPrototypes)
         parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
                                                          patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
@@ -103,57 +102,26 @@ public final class DINOv2: TrainingMethod {
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
-            let t = out.cls[0]                                                                      // (2B, K)
-            switch c.teacher.centering {
-            case .centering:
-                let q = TeacherTargets.softmaxCentered(teacherOutput: t, center: dinoCenter, temperature: temperature)
-                nextCenters.dino = TeacherTargets.updatedCenter(dinoCenter, teacherOutput: t, momentum: c.teacher.centerMomentum)
-                var qp: Tensor? = nil
-                if let p = out.patches {
-                    qp = TeacherTargets.softmaxCentered(teacherOutput: p, center: ibotCenter, temperature: temperature)
-                    nextCenters.ibot = TeacherTargets.updatedCenter(ibotCenter, teacherOutput: p, momentum: c.teacher.centerMomentum)
-                }
-                return (q, qp)
-            case .sinkhornKnopp:
-                let q = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: temperature)
-                let qp = out.patches.map { TeacherTargets.sinkhornKnopp(teacherOutput: $0, temperature: temperature, samples: $0.shape[0]) }
-                return (q, qp)
-            }
+            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centering,    // (2B, K), (M, K')
+                                   temperature: temperature, momentum: c.teacher.centerMomentum)
         }
 
         // Student: masked global crops, local crops.
-        let global = student.forwardFeatures(batch.globalCrops, masks: mask?.tensor)              // CLS (2B, D)
-        var cls = [global.classToken]
-        if let local = batch.localCrops {
-            cls.insert(student.forwardFeatures(local, local: true).classToken, at: 0)             // (L·B, D) first, as the reference
-        }
-        let patches = mask.map { global.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
-        let out = studentModules.heads(cls: cls, patches: patches)
-        let inputs = DINOv2LossInputs(
-            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0],
-            teacherTargets: dinoTargets,
-            studentBackboneCls: c.dino.koleoLossWeight > 0 ? global.classToken : nil,
-            studentMaskedPatches: out.patches, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
-        var terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight,
-                                                                              ibot: c.ibot.lossWeight),
-                                           studentTemperature: c.studentTemperature)
-        terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
-        return terms
+        let inputs = studentModules.dinov2StudentInputs(
+            batch, masks: mask?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
+            koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
+        return DINOv2Objective.losses(inputs, config: c)
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
         teacherModules.updateExponentialMovingAverage(of: studentModules, momentum: schedules[ScheduleValues.teacherMomentum])
-        withNoGrad {
-            if let next = nextCenters.dino { dinoCenter.copyIn(next) }
-            if let next = nextCenters.ibot { ibotCenter.copyIn(next) }
-        }
-        nextCenters = (nil, nil)
+        centres.applyUpdate()
     }
 
     // MARK: Checkpoint state
 
     public func stateTensors() -> [String: Tensor] {
-        var out: [String: Tensor] = [BackboneAndHeads.dinoCenterKey: dinoCenter, BackboneAndHeads.ibotCenterKey: ibotCenter]
+        var out = centres.stateTensors
         out.merge(teacherModules.namedTensors(prefix: BackboneAndHeads.teacherPrefix)) { a, _ in a }
         // The student's buffers (fixed scales, tables): not trained, but part of its state dict.
         out.merge(studentModules.namedTensors(prefix: BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }

@@ -89,11 +89,10 @@ public final class Distillation: TrainingMethod {
     public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
     /// The exported model: an EMA of the student backbone.
     public let studentEMA: VisionTransformer
-    public let dinoCenter: Tensor
-    public let ibotCenter: Tensor
+    /// Running centres of the teacher's DINO and iBOT outputs (softmax centring).
+    public let centres: TeacherCentres
     public let parameterGroups: [ParameterGroup]
     let studentGenerator: RandomGenerator
-    var nextCenters: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
 
     public static let emaPrefix = "student_ema.backbone."
 
@@ -123,8 +122,7 @@ public final class Distillation: TrainingMethod {
         try! studentEMA.load(stateDict: student.stateDict().mapValues { $0.detach() })
         studentEMA.freeze()
         studentEMA.eval()
-        dinoCenter = Tensor.zeros([1, teacher.head.prototypes])
-        ibotCenter = Tensor.zeros([1, (teacher.ibotHead ?? teacher.head).prototypes])
+        centres = TeacherCentres(dinoPrototypes: teacher.head.prototypes, ibotPrototypes: (teacher.ibotHead ?? teacher.head).prototypes)
         parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
                                                          patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
@@ -143,48 +141,27 @@ public final class Distillation: TrainingMethod {
             let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
-            switch c.teacher.centering {
-            case .centering:
-                nextCenters.dino = TeacherTargets.updatedCenter(dinoCenter, teacherOutput: t, momentum: c.teacher.centerMomentum)
-                nextCenters.ibot = tp.map { TeacherTargets.updatedCenter(ibotCenter, teacherOutput: $0, momentum: c.teacher.centerMomentum) }
-                return (TeacherTargets.softmaxCentered(teacherOutput: t, center: dinoCenter, temperature: temperature),
-                        tp.map { TeacherTargets.softmaxCentered(teacherOutput: $0, center: ibotCenter, temperature: temperature) }, n)
-            case .sinkhornKnopp:
-                return (TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: temperature),
-                        tp.map { TeacherTargets.sinkhornKnopp(teacherOutput: $0, temperature: temperature) }, n)
-            }
+            let q = centres.targets(cls: t, patches: tp, mode: c.teacher.centering, temperature: temperature,
+                                    momentum: c.teacher.centerMomentum)
+            return (q.cls, q.patches, n)
         }
 
-        // Student: unmasked global crops, local crops.
-        let global = student.forwardFeatures(batch.globalCrops)
-        var cls = [global.classToken]                                                                    // (2B, Ds)
-        if let local = batch.localCrops { cls.insert(student.forwardFeatures(local, local: true).classToken, at: 0) }
-        let patches = useIBOT ? global.patchTokens.reshape([-1, student.embedDimensions]) : nil          // (2B·N, Ds)
-        let out = studentModules.heads(cls: cls, patches: patches)
+        // Student: unmasked global crops, local crops; iBOT on every patch, each weighing 1/N.
         let rows = batch.globalCrops.shape[0] * patchCount
-        let inputs = DINOv2LossInputs(
-            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0], teacherTargets: dinoTargets,
-            studentBackboneCls: c.dino.koleoLossWeight > 0 ? global.classToken : nil,
-            studentMaskedPatches: out.patches, teacherPatchTargets: ibotTargets,
+        let inputs = studentModules.dinov2StudentInputs(
+            batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: c.dino.koleoLossWeight > 0,
+            teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
             maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
-        var terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight,
-                                                                              ibot: c.ibot.lossWeight),
-                                           studentTemperature: c.studentTemperature)
-        terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
-        return terms
+        return DINOv2Objective.losses(inputs, config: c)
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
         studentEMA.updateExponentialMovingAverage(of: student, momentum: schedules[ScheduleValues.teacherMomentum])
-        withNoGrad {
-            if let next = nextCenters.dino { dinoCenter.copyIn(next) }
-            if let next = nextCenters.ibot { ibotCenter.copyIn(next) }
-        }
-        nextCenters = (nil, nil)
+        centres.applyUpdate()
     }
 
     public func stateTensors() -> [String: Tensor] {
-        var out: [String: Tensor] = [BackboneAndHeads.dinoCenterKey: dinoCenter, BackboneAndHeads.ibotCenterKey: ibotCenter]
+        var out = centres.stateTensors
         for (name, p) in studentEMA.namedTensors() { out[Distillation.emaPrefix + name] = p.value }
         out.merge(studentModules.namedTensors(prefix: BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }
         return out

@@ -18,11 +18,9 @@ public struct BackboneAndHeads {
     public let ibotHead: DINOHead?
 
     /// Checkpoint names (the reference's state-dict keys): `student.backbone.…`,
-    /// `teacher.dino_head.…`, and the two centres.
+    /// `teacher.dino_head.…`.
     public static let studentPrefix = "student."
     public static let teacherPrefix = "teacher."
-    public static let dinoCenterKey = "dino_loss.center"
-    public static let ibotCenterKey = "ibot_patch_loss.center"
 
     public init(backbone: VisionTransformer, dinoHead: DINOHead, ibotHead: DINOHead?) {
         self.backbone = backbone
@@ -68,6 +66,31 @@ public struct BackboneAndHeads {
         let out = dinoHead(rows.count == 1 ? rows[0] : Tensor.concat(rows, axis: 0))         // (Σ rows, K)
         let parts = out.split(sizes: rows.map { $0.shape[0] }, axis: 0)
         return (Array(parts.prefix(cls.count)), patches == nil ? nil : parts.last)
+    }
+
+    /// The student's side of the DINOv2 objective: the global crops through the backbone (the
+    /// masked patches replaced by the mask token when `masks` is given), the local crops
+    /// (first, as the reference orders them), the chosen patch rows of the global crops, and
+    /// the heads; returned as the objective's inputs beside the teacher's targets.
+    ///
+    /// - Parameters:
+    ///   - masks: (2B, N) iBOT masks of the global crops, or nil for unmasked crops.
+    ///   - patchRows: picks the rows (M, D) for the iBOT term from the global crops' patch
+    ///     tokens (2B·N, D) — the masked ones (DINOv2), all (distillation) — or nil for none.
+    ///   - koleo: whether the backbone CLS tokens are passed on for KoLeo.
+    public func dinov2StudentInputs(_ batch: MultiCropInput, masks: Tensor?, patchRows: (Tensor) -> Tensor?, koleo: Bool,
+                                    teacherTargets: Tensor, teacherPatchTargets: Tensor?, maskWeights: Tensor?) -> DINOv2LossInputs {
+        let global = backbone.forwardFeatures(batch.globalCrops, masks: masks)                  // CLS (2B, D), patches (2B, N, D)
+        var cls = [global.classToken]
+        if let local = batch.localCrops {
+            cls.insert(backbone.forwardFeatures(local, local: true).classToken, at: 0)          // (L·B, D) first
+        }
+        let patches = patchRows(global.patchTokens.reshape([-1, backbone.embedDimensions]))     // (M, D)
+        let out = heads(cls: cls, patches: patches)
+        return DINOv2LossInputs(
+            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0],
+            teacherTargets: teacherTargets, studentBackboneCls: koleo ? global.classToken : nil,
+            studentMaskedPatches: out.patches, teacherPatchTargets: teacherPatchTargets, maskWeights: maskWeights)
     }
 
     /// Each module ← EMA of the same module of `source`.

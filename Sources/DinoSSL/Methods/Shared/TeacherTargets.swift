@@ -115,3 +115,58 @@ public enum TeacherTargets {
         }
     }
 }
+
+/// The running centres of a teacher's DINO (CLS) and iBOT (patch) outputs, and the targets
+/// made with them — the state DINOv2 and distillation keep between steps.
+///
+/// A step asks for `targets(…)` (which records the next centres when centring), and after the
+/// optimiser step `applyUpdate()` makes them current, as the reference's lazy
+/// `apply_center_update` does at the next step.
+public final class TeacherCentres {
+    /// (1, K) and (1, K'), updated in place; zeros at the start (the reference's buffers).
+    public let dino: Tensor
+    public let ibot: Tensor
+    var next: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
+
+    /// Checkpoint names (the reference's state-dict keys).
+    public static let dinoKey = "dino_loss.center"
+    public static let ibotKey = "ibot_patch_loss.center"
+
+    public init(dinoPrototypes: Int, ibotPrototypes: Int) {
+        dino = Tensor.zeros([1, dinoPrototypes])
+        ibot = Tensor.zeros([1, ibotPrototypes])
+    }
+
+    /// The teacher's targets for its CLS outputs `cls` (R, K) and patch outputs `patches`
+    /// (M, K'): softmax centring with the current centres (recording the next ones), or
+    /// Sinkhorn-Knopp (B = the rows of each), off the tape.
+    ///
+    /// - Parameters:
+    ///   - temperature: τ_t of this step.
+    ///   - momentum: the centres' EMA momentum (DINOv2: 0.9).
+    public func targets(cls: Tensor, patches: Tensor?, mode: CenteringMode, temperature: Double,
+                        momentum: Double) -> (cls: Tensor, patches: Tensor?) {
+        switch mode {
+        case .centering:
+            next.dino = TeacherTargets.updatedCenter(dino, teacherOutput: cls, momentum: momentum)
+            next.ibot = patches.map { TeacherTargets.updatedCenter(ibot, teacherOutput: $0, momentum: momentum) }
+            return (TeacherTargets.softmaxCentered(teacherOutput: cls, center: dino, temperature: temperature),
+                    patches.map { TeacherTargets.softmaxCentered(teacherOutput: $0, center: ibot, temperature: temperature) })
+        case .sinkhornKnopp:
+            return (TeacherTargets.sinkhornKnopp(teacherOutput: cls, temperature: temperature),
+                    patches.map { TeacherTargets.sinkhornKnopp(teacherOutput: $0, temperature: temperature, samples: $0.shape[0]) })
+        }
+    }
+
+    /// Makes the centres recorded by the last `targets(…)` current (after the optimiser step).
+    public func applyUpdate() {
+        withNoGrad {
+            if let n = next.dino { dino.copyIn(n) }
+            if let n = next.ibot { ibot.copyIn(n) }
+        }
+        next = (nil, nil)
+    }
+
+    /// Both centres by checkpoint name.
+    public var stateTensors: [String: Tensor] { [Self.dinoKey: dino, Self.ibotKey: ibot] }
+}

@@ -97,4 +97,13 @@ public enum DINOv2Objective {
         terms[LossTerm.total] = ordered.dropFirst().reduce(ordered[0], +)
         return terms
     }
+
+    /// The terms with the weights and τ_s of a DINOv2 config, plus the collapse monitors of the
+    /// teacher's DINO targets (`TargetEntropy`) — the step's result for DINOv2 and distillation.
+    public static func losses(_ inputs: DINOv2LossInputs, config c: DINOv2Config) -> [String: Tensor] {
+        var terms = losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight, ibot: c.ibot.lossWeight),
+                           studentTemperature: c.studentTemperature)
+        terms.merge(TargetEntropy.teacherEntropies(inputs.teacherTargets)) { a, _ in a }
+        return terms
+    }
 }
