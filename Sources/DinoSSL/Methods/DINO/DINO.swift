@@ -65,9 +65,7 @@ public final class DINO: TrainingMethod {
         teacher = VisionTransformer(teacherModel, generator: root.fork(3))
         let h = settings.config.head
         func head() -> DINOHead {
-            DINOHead(inputDimensions: settings.model.embedDimensions, prototypes: settings.prototypes,
-                     hiddenDimensions: h.hiddenDimensions, bottleneckDimensions: h.bottleneckDimensions,
-                     layers: h.layers, normLastLayer: h.normLastLayer)
+            DINOHead(config: h, inputDimensions: settings.model.embedDimensions, prototypes: settings.prototypes)
         }
         studentHead = head()
         teacherHead = head()

@@ -53,9 +53,8 @@ public final class DINOv2: TrainingMethod {
         studentGenerator = root.fork(1)
         var teacherModel = settings.model
         teacherModel.dropPathRate = 0
-        func head(_ h: DINOConfig.Head, prototypes: Int) -> DINOHead {
-            DINOHead(inputDimensions: settings.model.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                     bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
+            DINOHead(config: h, inputDimensions: settings.model.embedDimensions, prototypes: prototypes)
         }
         func modules(_ backbone: VisionTransformer) -> BackboneAndHeads {
             BackboneAndHeads(backbone: backbone, dinoHead: head(c.dino.head, prototypes: settings.prototypes),

@@ -36,14 +36,14 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     /// Optimisation.
     public var optim = Optim()
     /// Multi-crop augmentation (DINOv2's scales).
-    public var crops: DINOConfig.Crops = {
-        var c = DINOConfig.Crops()
+    public var crops: CropsConfig = {
+        var c = CropsConfig()
         c.globalScale = [0.32, 1.0]
         c.localScale = [0.05, 0.32]
         return c
     }()
     /// Data loading.
-    public var data = DINOConfig.DataLoading()
+    public var data = DataLoadingConfig()
 
     public init() {}
 
@@ -55,7 +55,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         public var koleoLossWeight = 0.1
         /// The DINO head (reference: 65 536 prototypes, bottleneck 256, 3 layers, hidden 2048;
         /// the last layer's scale is trained, `norm_last_layer` false).
-        public var head: DINOConfig.Head = DINOv2Config.defaultHead
+        public var head: HeadConfig = DINOv2Config.defaultHead
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -76,7 +76,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         /// paper separates them for large models).
         public var separateHead = false
         /// The iBOT head when separate (same defaults as the DINO head).
-        public var head: DINOConfig.Head = DINOv2Config.defaultHead
+        public var head: HeadConfig = DINOv2Config.defaultHead
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -159,8 +159,8 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     }
 
     /// DINOv2's head: DINO's, with the last layer's scale trained (no `norm_last_layer`).
-    public static var defaultHead: DINOConfig.Head {
-        var h = DINOConfig.Head()
+    public static var defaultHead: HeadConfig {
+        var h = HeadConfig()
         h.normLastLayer = false
         return h
     }

@@ -67,10 +67,9 @@ public struct FrozenTeacher {
 
     /// A backbone with its weights and new heads drawn from `generator` (frozen, so a fixed
     /// random projection of the teacher's features onto the prototypes).
-    public static func fromBackbone(_ backbone: VisionTransformer, head h: DINOConfig.Head, prototypes: Int,
+    public static func fromBackbone(_ backbone: VisionTransformer, head h: HeadConfig, prototypes: Int,
                                     generator: RandomGenerator) -> FrozenTeacher {
-        let head = DINOHead(inputDimensions: backbone.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                            bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        let head = DINOHead(config: h, inputDimensions: backbone.embedDimensions, prototypes: prototypes)
         head.initializeWeights(generator: generator)
         return FrozenTeacher(backbone: backbone, head: head, ibotHead: nil)
     }
@@ -107,9 +106,8 @@ public final class Distillation: TrainingMethod {
         studentGenerator = root.fork(1)
         var model = settings.model
         model.dropPathRate = 0
-        func head(_ h: DINOConfig.Head, prototypes: Int) -> DINOHead {
-            DINOHead(inputDimensions: model.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                     bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
+            DINOHead(config: h, inputDimensions: model.embedDimensions, prototypes: prototypes)
         }
         let student = VisionTransformer(model, generator: studentGenerator)
         studentEMA = VisionTransformer(model, generator: root.fork(3))

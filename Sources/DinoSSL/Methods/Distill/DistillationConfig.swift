@@ -36,7 +36,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var studentTemperature = 0.1
     public var optim = DINOv2Config.Optim()
     public var crops = DINOv2Config().crops
-    public var data = DINOConfig.DataLoading()
+    public var data = DataLoadingConfig()
 
     public init() {}
 
