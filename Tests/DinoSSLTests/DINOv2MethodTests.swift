@@ -117,6 +117,22 @@ struct RandomMaskedCrops: BatchSource {
         #expect(m.student.maskToken!.value.grad == nil)
     }
 
+    /// With iBOT off the student's global crops are still masked (the reference's collate and
+    /// `forward_backward`): masks are made, and the mask token gets a gradient from the DINO terms.
+    @Test func withIBOTOffTheStudentIsStillMasked() throws {
+        var c = try tinyDINOv2().settings.config
+        c.ibot.lossWeight = 0
+        let r = try c.resolved(datasetSize: 64)
+        #expect(r.maskCollator != nil)
+        let m = DINOv2(settings: r)
+        let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!
+        #expect(batch.masks!.indices.count > 0)
+        let terms = m.step(batch: batch, schedules: Self.values)
+        #expect(terms["ibot_loss"] == nil && terms["dino_global_crops_loss"] != nil)
+        terms["loss"]!.backward()
+        #expect(m.student.maskToken!.value.grad.map { $0.scalars.contains { $0 != 0 } } == true)
+    }
+
     @Test func afterTheStepTheTeacherAndBothCentresMove() throws {
         let m = try tinyDINOv2()
         let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!

@@ -85,6 +85,7 @@ public final class DINOv2: TrainingMethod {
     // MARK: Step
 
     /// The flat indices of the masked patches of the 2B global crops, and their weights.
+    /// The masked patches of the iBOT term, or nil when iBOT is off or nothing is masked.
     func masked(_ batch: MultiCropInput) -> (indices: [Int], weights: Tensor, tensor: Tensor)? {
         guard settings.config.ibot.lossWeight > 0, let m = batch.masks, m.indices.count > 0 else { return nil }
         return (m.indices.indices, m.weights, m.tensor)
@@ -105,9 +106,10 @@ public final class DINOv2: TrainingMethod {
                                    temperature: temperature, momentum: c.teacher.centerMomentum)
         }
 
-        // Student: masked global crops, local crops.
+        // Student: masked global crops (masked even with iBOT off, as the reference's collate
+        // always masks and `forward_backward` always passes the masks), local crops.
         let inputs = studentModules.dinov2StudentInputs(
-            batch, masks: mask?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
+            batch, masks: batch.masks?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
             koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
         return DINOv2Objective.losses(inputs, config: c)
     }

@@ -320,9 +320,14 @@ extension ResolvedDINOv2Config {
         return m
     }
 
-    /// iBOT's mask collator for the global crops (nil when iBOT is off).
+    /// iBOT's mask collator for the global crops.
+    ///
+    /// The masks are made even when iBOT is off (`ibot.loss_weight` 0): the reference's collate
+    /// always masks the student's global crops, and its `forward_backward` always passes the
+    /// masks to the student backbone, so the DINO and KoLeo terms see masked crops either way.
+    /// Nil only for a model without a mask token (which `resolved` allows only with iBOT off).
     public var maskCollator: MaskCollator? {
-        guard config.ibot.lossWeight > 0 else { return nil }
+        guard model.maskToken else { return nil }
         return MaskCollator(gridSize: base.globalSize / model.patchSize, ratio: config.ibot.maskRatio,
                             probability: config.ibot.maskSampleProbability, variant: .dinov2)
     }
