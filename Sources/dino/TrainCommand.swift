@@ -17,7 +17,8 @@ struct TrainCommand: ParsableCommand {
         Settings come from the method's defaults (the reference's values, with automatic ones \
         scaled to the run length and the data set size), then --config FILE.json|.yaml, then \
         key=value overrides (e.g. optim.lr=1e-3 head.prototypes=4096), then the flags. An epoch \
-        is one pass over the data (DINOv2's reference counts 1250 iterations as an epoch). RUN \
+        is one pass over the data (DINOv2's reference counts 1250 iterations as an epoch: \
+        dinov2's epoch_length=1250 reproduces it). RUN \
         receives config.json (with "method"), checkpoints/, metrics.jsonl and tensorboard/. \
         Ctrl-C writes a checkpoint and exits; --resume continues from the newest one with \
         RUN/config.json and the run's method.

@@ -133,6 +133,32 @@ struct RandomMaskedCrops: BatchSource {
         #expect(m.student.maskToken!.value.grad.map { $0.scalars.contains { $0 != 0 } } == true)
     }
 
+    /// `epoch_length` (the reference's 1250-iteration epochs): the schedules count epochs of that
+    /// many steps, and the data runs on across epochs, pass after pass.
+    @Test func epochLengthSetsTheEpochAndTheDataRunsOn() throws {
+        var c = try tinyDINOv2().settings.config
+        c.epochLength = 5
+        let r = try c.resolved(datasetSize: 64)
+        #expect(r.stepsPerEpoch == 5 && r.totalSteps == 10)
+        c.epochLength = 0
+        #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 64) }
+
+        let images = try ImageFileDataset.open(RunFixtures.root.appendingPathComponent("images").path)   // 4 images
+        let pipeline = MultiCropPipeline(dataset: images, config: .preset(.dinov2, globalSize: 16, localSize: 8, localCount: 1),
+                                         issues: DataIssueLog(report: DataIssueLog.silent))
+        func source(_ length: Int?) -> MultiCropBatchSource {
+            MultiCropBatchSource(pipeline: pipeline, batchSize: 2, seed: 3, workers: 1, epochLength: length)
+        }
+        let passes = source(nil), long = source(3)                                  // 2 batches a pass, 3 an epoch
+        #expect(passes.batchesPerEpoch == 2 && long.batchesPerEpoch == 3)
+        // Epoch 1 of 3 steps is iterations 3, 4, 5: batch 1 of pass 1, then batches 0 and 1 of pass 2.
+        let got = Array(long.batches(epoch: 1, startingAt: 0)).map(\.globalCrops.scalars)
+        let want = (Array(passes.batches(epoch: 1, startingAt: 1)) + Array(passes.batches(epoch: 2, startingAt: 0)))
+            .map(\.globalCrops.scalars)
+        #expect(got.count == 3 && got == want)
+        #expect(Array(long.batches(epoch: 1, startingAt: 2)).map(\.globalCrops.scalars) == [want[2]])
+    }
+
     @Test func afterTheStepTheTeacherAndBothCentresMove() throws {
         let m = try tinyDINOv2()
         let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!

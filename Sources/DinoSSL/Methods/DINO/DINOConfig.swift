@@ -224,9 +224,11 @@ extension DINOConfig {
 
     /// Decides every automatic value for a data set of `datasetSize` images.
     ///
+    /// - Parameter stepsPerEpoch: the steps of one epoch; nil: one pass over the data
+    ///   (`datasetSize / batch_size`). DINOv2's `epoch_length` passes its value here.
     /// - Throws: `ConfigError` for an unknown model or values that do not fit the model (crop
     ///   sizes that are not whole patches), or a data set smaller than one batch.
-    public func resolved(datasetSize: Int) throws -> ResolvedDINOConfig {
+    public func resolved(datasetSize: Int, stepsPerEpoch: Int? = nil) throws -> ResolvedDINOConfig {
         try validate()
         var model: VisionTransformerConfig
         do { model = try ModelPresets.config(named: self.model) } catch let e as PresetError {
@@ -243,7 +245,7 @@ extension DINOConfig {
         for (key, size) in [("crops.global_size", global), ("crops.local_size", local)] where size % patch != 0 {
             throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of \(patch)-px patches")
         }
-        let steps = datasetSize / batchSize
+        let steps = stepsPerEpoch ?? datasetSize / batchSize
         let total = epochs * steps
         let warmup = optim.warmupEpochs.map { Int(($0 * Double(steps)).rounded()) }
             ?? Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down)))

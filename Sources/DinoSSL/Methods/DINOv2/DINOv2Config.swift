@@ -19,6 +19,11 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     /// Epochs (reference `optim.epochs`: 100, of `OFFICIAL_EPOCH_LENGTH` 1250 steps; here an
     /// epoch is one pass over the data).
     public var epochs = 100
+    /// Steps in one epoch, the unit of `epochs` and of every warm-up; nil: one pass over the
+    /// data. The reference's epoch is `OFFICIAL_EPOCH_LENGTH` = 1250 iterations whatever the
+    /// data set (`epoch_length=1250` reproduces its schedules); the data then runs on across
+    /// epoch boundaries, pass after pass.
+    public var epochLength: Int? = nil
     /// Images per step (reference `batch_size_per_gpu`: 64).
     public var batchSize = 64
     /// Seed of the initial weights, the data order, the augmentations and the masks (reference: 0).
@@ -167,7 +172,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, student, optim, crops, data
-        case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
     }
 
     /// Checks ranges, naming the key of the first bad value.
@@ -176,6 +181,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
             if !ok { throw ConfigError.invalidValue(path: key, message: message) }
         }
         try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
+        try check(epochLength.map { $0 >= 1 } ?? true, "epoch_length", "must be at least 1, or null for one pass over the data")
         try check(batchSize >= 2, "batch_size", "\(batchSize) must be at least 2 (KoLeo needs a neighbour)")
         try check(dino.lossWeight >= 0 && dino.koleoLossWeight >= 0 && ibot.lossWeight >= 0, "dino.loss_weight", "loss weights must be non-negative")
         try check(dino.lossWeight > 0 || ibot.lossWeight > 0, "dino.loss_weight", "the DINO or the iBOT term must have a positive weight")
@@ -260,7 +266,7 @@ extension DINOv2Config {
     ///   patches, or a data set smaller than one batch.
     public func resolved(datasetSize: Int) throws -> ResolvedDINOv2Config {
         try validate()
-        let base = try dinoEquivalent.resolved(datasetSize: datasetSize)
+        let base = try dinoEquivalent.resolved(datasetSize: datasetSize, stepsPerEpoch: epochLength)
         var model = base.model
         model.dropPathRate = student.dropPathRate
         model.dropPathUniform = student.dropPathUniform

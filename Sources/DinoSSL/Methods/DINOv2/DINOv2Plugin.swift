@@ -25,7 +25,8 @@ extension DINOv2: MethodPlugin {
     public static func batchSource(_ r: ResolvedDINOv2Config, context: MethodContext) throws -> MultiCropBatchSource {
         let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.multiCrop, maskCollator: r.maskCollator, issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
-                                    workers: r.base.workers, prefetchBatches: r.config.data.prefetchBatches)
+                                    workers: r.base.workers, prefetchBatches: r.config.data.prefetchBatches,
+                                    epochLength: r.config.epochLength)
     }
 
     public static func schedules(_ r: ResolvedDINOv2Config) -> ScheduleSet { r.schedules }
