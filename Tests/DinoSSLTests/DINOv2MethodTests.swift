@@ -133,6 +133,22 @@ struct RandomMaskedCrops: BatchSource {
         #expect(m.student.maskToken!.value.grad.map { $0.scalars.contains { $0 != 0 } } == true)
     }
 
+    /// A `dinov2_*` preset trains at the reference's crops (224 and 96 rounded to whole
+    /// patches: 98 at patch 14), not at its inference size 518; small presets keep theirs.
+    @Test(arguments: [("dinov2_vits14", 224, 98), ("dinov2_vitb14_reg", 224, 98), ("dinov3_vits16", 224, 96), ("dino_vits16", 224, 96),
+                      ("vit_tiny_patch4", 32, 16)])
+    func automaticCropsAreTheReferences(model: String, global: Int, local: Int) throws {
+        var c = DINOv2Config()
+        c.model = model
+        if model.hasPrefix("dino_") { c.ibot.lossWeight = 0 }                  // DINO's ViT has no mask token
+        let r = try c.resolved(datasetSize: 1000)
+        #expect(r.base.globalSize == global && r.base.localSize == local)
+        var d = DINOConfig()
+        d.model = model
+        let rd = try d.resolved(datasetSize: 1000)
+        #expect(rd.globalSize == global && rd.localSize == local)
+    }
+
     /// `epoch_length` (the reference's 1250-iteration epochs): the schedules count epochs of that
     /// many steps, and the data runs on across epochs, pass after pass.
     @Test func epochLengthSetsTheEpochAndTheDataRunsOn() throws {

@@ -14,8 +14,9 @@
 //   teacher temperature warm-up 30 epochs (the reference, per epoch); in runs under 100 epochs
 //                              30 % of the run, ramped per step
 //   last layer frozen          1 epoch (the reference), at most 10 % of the run
-//   global / local crop sizes  the model's input size / 3/7 of it rounded up to whole patches
-//                              (224 → 96 at patch 16; 32 → 16 at patch 4)
+//   global / local crop sizes  the model's input size, at most the reference's 224 (a dinov2_*
+//                              preset's 518 is its inference size) / 3/7 of it rounded up to
+//                              whole patches (224 → 96 at patch 16, 98 at patch 14; 32 → 16 at patch 4)
 //   local crops                8 (the reference); 6 for inputs under 96 px (LightlyTrain's count)
 //   teacher τ_t, its warm-up start, momentum
 //                              the reference's 0.07, 0.04, 0.996 at ImageNet size, falling
@@ -204,6 +205,10 @@ extension DINOConfig {
     /// Images up to which the small-data values apply (prototypes, teacher temperature, momentum).
     public static let largeDatasetImages = 20_000
 
+    /// The reference's global crop side (DINO, DINOv2, DINOv3); the automatic crop size never
+    /// exceeds it, whatever the preset's inference size.
+    public static let referenceGlobalCropSize = 224
+
     /// Images in ImageNet-1k's training set, where the reference values apply.
     public static let imageNetImages = 1_281_167
 
@@ -240,7 +245,7 @@ extension DINOConfig {
         model.dropPathRate = dropPathRate
         if let ls = layerScaleInit, model.layerScaleInit != nil { model.layerScaleInit = ls }
         let patch = model.patchSize
-        let global = crops.globalSize ?? model.imageSize
+        let global = crops.globalSize ?? Swift.min(model.imageSize, DINOConfig.referenceGlobalCropSize)
         let local = crops.localSize ?? Int((Double(global) * 3 / 7 / Double(patch)).rounded(.up)) * patch
         for (key, size) in [("crops.global_size", global), ("crops.local_size", local)] where size % patch != 0 {
             throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of \(patch)-px patches")

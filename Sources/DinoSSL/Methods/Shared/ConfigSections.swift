@@ -32,7 +32,8 @@ public struct HeadConfig: Codable, Equatable, Sendable {
 
 /// Multi-crop views (`DataAugmentationDINO`).
 public struct CropsConfig: Codable, Equatable, Sendable {
-    /// Side of the 2 global views in pixels (reference: 224); nil: the model's input size.
+    /// Side of the 2 global views in pixels (reference: 224); nil: the model's input size, at
+    /// most 224 (a `dinov2_*` preset's 518 is its inference size, not its training crop).
     public var globalSize: Int? = nil
     /// Side of the local views (reference: 96); nil: 3/7 of the global size, rounded up to
     /// whole patches.
