@@ -156,14 +156,8 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
         try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
         try check(optim.clipGrad.map { $0 >= 0 } ?? true, "optim.clip_grad", "must be non-negative, or null")
-        try check(crops.globalSize.map { $0 >= 1 } ?? true, "crops.global_size", "must be positive")
-        try check(crops.localSize.map { $0 >= 1 } ?? true, "crops.local_size", "must be positive")
-        try check(crops.localCount.map { $0 >= 0 } ?? true, "crops.local_count", "must be non-negative")
-        for (key, s) in [("crops.global_scale", crops.globalScale), ("crops.local_scale", crops.localScale)] {
-            try check(s.count == 2 && s[0] > 0 && s[0] <= s[1] && s[1] <= 1, key, "\(s) must be [low, high] with 0 < low ≤ high ≤ 1")
-        }
-        try check(data.workers.map { $0 >= 0 } ?? true, "data.workers", "must be non-negative")
-        try check(data.prefetchBatches >= 1, "data.prefetch_batches", "must be at least 1")
+        try crops.validate()
+        try data.validate()
     }
 }
 
@@ -202,83 +196,29 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
 }
 
 extension DINOConfig {
-    /// Images up to which the small-data values apply (prototypes, teacher temperature, momentum).
-    public static let largeDatasetImages = 20_000
-
-    /// The reference's global crop side (DINO, DINOv2, DINOv3); the automatic crop size never
-    /// exceeds it, whatever the preset's inference size.
-    public static let referenceGlobalCropSize = 224
-
-    /// Images in ImageNet-1k's training set, where the reference values apply.
-    public static let imageNetImages = 1_281_167
-
-    /// Prototypes for a data set of `images` (LightlyTrain's buckets; 65 536 is the reference's).
-    public static func automaticPrototypes(_ images: Int) -> Int {
-        for (below, k) in [(20_000, 1024), (50_000, 2048), (100_000, 4096), (200_000, 16_384), (500_000, 32_768)]
-        where images < below { return k }
-        return 65_536
+    /// The inputs of the automatic values (AutomaticSettings.swift, shared with DINOv2).
+    var automaticInputs: AutomaticSettings.Inputs {
+        AutomaticSettings.Inputs(model: model, dropPathRate: dropPathRate, layerScaleInit: layerScaleInit, epochs: epochs,
+                                 batchSize: batchSize, prototypes: head.prototypes, freezeLastLayerEpochs: head.freezeLastLayerEpochs,
+                                 warmupEpochs: optim.warmupEpochs, teacherMomentum: teacher.momentum,
+                                 teacherTemperature: teacher.temperature, teacherWarmupTemperature: teacher.warmupTemperature,
+                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops, data: data)
     }
 
-    /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
-    /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
-    static func scaled(_ images: Int, start: Double, end: Double, digits: Int) -> Double {
-        let t = Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
-        let scale = Foundation.pow(10, Double(digits))
-        return ((start + t * (end - start)) * scale).rounded() / scale
-    }
-
-    /// Decides every automatic value for a data set of `datasetSize` images.
+    /// Decides every automatic value for a data set of `datasetSize` images (the rules are
+    /// `AutomaticSettings.resolve`'s, listed at the top of this file).
     ///
-    /// - Parameter stepsPerEpoch: the steps of one epoch; nil: one pass over the data
-    ///   (`datasetSize / batch_size`). DINOv2's `epoch_length` passes its value here.
     /// - Throws: `ConfigError` for an unknown model or values that do not fit the model (crop
     ///   sizes that are not whole patches), or a data set smaller than one batch.
-    public func resolved(datasetSize: Int, stepsPerEpoch: Int? = nil) throws -> ResolvedDINOConfig {
+    public func resolved(datasetSize: Int) throws -> ResolvedDINOConfig {
         try validate()
-        var model: VisionTransformerConfig
-        do { model = try ModelPresets.config(named: self.model) } catch let e as PresetError {
-            throw ConfigError.invalidValue(path: "model", message: e.description)
-        }
-        guard datasetSize >= batchSize else {
-            throw ConfigError.invalidValue(path: "batch_size", message: "\(batchSize) is larger than the data set (\(datasetSize) images); lower it")
-        }
-        model.dropPathRate = dropPathRate
-        if let ls = layerScaleInit, model.layerScaleInit != nil { model.layerScaleInit = ls }
-        let patch = model.patchSize
-        let global = crops.globalSize ?? Swift.min(model.imageSize, DINOConfig.referenceGlobalCropSize)
-        let local = crops.localSize ?? Int((Double(global) * 3 / 7 / Double(patch)).rounded(.up)) * patch
-        for (key, size) in [("crops.global_size", global), ("crops.local_size", local)] where size % patch != 0 {
-            throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of \(patch)-px patches")
-        }
-        let steps = stepsPerEpoch ?? datasetSize / batchSize
-        let total = epochs * steps
-        let warmup = optim.warmupEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down)))
-        let temperatureWarmup: (steps: Int, perEpoch: Bool)
-        if let e = teacher.warmupTemperatureEpochs {
-            temperatureWarmup = (Swift.min(e, epochs) * steps, true)
-        } else if 30 * 10 <= epochs * 3 {
-            temperatureWarmup = (30 * steps, true)
-        } else {
-            temperatureWarmup = (Int((0.3 * Double(total)).rounded(.down)), false)
-        }
-        let freeze = head.freezeLastLayerEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? Swift.min(steps, Int((0.1 * Double(total)).rounded(.down)))
-        let temperature = teacher.temperature ?? DINOConfig.scaled(datasetSize, start: 0.02, end: 0.07, digits: 2)
-        let warmupTemperature = teacher.warmupTemperature
-            ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
+        let a = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
         return ResolvedDINOConfig(
-            config: self, model: model,
-            prototypes: head.prototypes ?? DINOConfig.automaticPrototypes(datasetSize),
-            globalSize: global, localSize: local,
-            localCount: crops.localCount ?? (global < 96 ? 6 : 8),
-            stepsPerEpoch: steps,
-            warmupSteps: Swift.min(warmup, total),
-            teacherTemperatureWarmupSteps: temperatureWarmup.steps, teacherTemperaturePerEpoch: temperatureWarmup.perEpoch,
-            freezeLastLayerSteps: Swift.min(freeze, total),
-            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(datasetSize, start: 0.99, end: 0.996, digits: 3),
-            teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
-            workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+            config: self, model: a.model, prototypes: a.prototypes, globalSize: a.globalSize, localSize: a.localSize,
+            localCount: a.localCount, stepsPerEpoch: a.stepsPerEpoch, warmupSteps: a.warmupSteps,
+            teacherTemperatureWarmupSteps: a.teacherTemperatureWarmupSteps, teacherTemperaturePerEpoch: a.teacherTemperaturePerEpoch,
+            freezeLastLayerSteps: a.freezeLastLayerSteps, teacherMomentum: a.teacherMomentum,
+            teacherTemperature: a.teacherTemperature, teacherWarmupTemperature: a.teacherWarmupTemperature, workers: a.workers)
     }
 }
 

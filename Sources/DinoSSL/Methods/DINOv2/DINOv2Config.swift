@@ -1,10 +1,11 @@
 // The configuration of a DINOv2 run: every field documented with the reference's value
 // (facebookresearch/dinov2 dinov2/configs/ssl_default_config.yaml, the defaults of its
 // `train.py`). Sections follow the reference's YAML (`dino`, `ibot`, `teacher`, `optim`,
-// `student`, `crops`); the head, crop and data-loading sections reuse DINO's types. Values that
-// depend on the run length, the data set or the model are `nil` ("auto") and are decided by
-// `resolved(...)` exactly as for DINO (DINOConfig.swift): prototypes, warm-ups, the frozen
-// last layer, crop sizes and counts.
+// `student`, `crops`); the head, crop and data-loading sections are the shared ones
+// (Methods/Shared/ConfigSections.swift). Values that depend on the run length, the data set or
+// the model are `nil` ("auto") and are decided by `resolved(...)` with the rules DINO uses
+// (Methods/Shared/AutomaticSettings.swift): prototypes, warm-ups, the frozen last layer, crop
+// sizes and counts.
 
 import DinoModels
 import DinoNN
@@ -207,6 +208,8 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         try check(optim.layerwiseDecay > 0 && optim.layerwiseDecay <= 1, "optim.layerwise_decay", "must lie in (0, 1]")
         try check(optim.patchEmbedLRMultiplier >= 0, "optim.patch_embed_lr_mult", "must be non-negative")
         try check((0..<1).contains(optim.adamBeta1) && (0..<1).contains(optim.adamBeta2), "optim.adamw_beta1", "betas must lie in [0, 1)")
+        try crops.validate()
+        try data.validate()
     }
 
     /// DINOv2's learning-rate scaling rule `sqrt_wrt_1024`: `base_lr · √(batch / 1024)`.
@@ -220,8 +223,8 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
 /// A DINOv2 configuration with every automatic value decided for one data set and model.
 public struct ResolvedDINOv2Config: Equatable, Sendable {
     public var config: DINOv2Config
-    /// The automatic values, decided by DINO's rules (prototypes, crops, warm-ups, frozen last layer).
-    public var base: ResolvedDINOConfig
+    /// The automatic values (prototypes, crops, warm-ups, frozen last layer), by the shared rules.
+    public var base: AutomaticSettings
     /// The student's architecture: the preset with uniform stochastic depth and LayerScale.
     public var model: VisionTransformerConfig
     /// K of the DINO head, and of the iBOT head (its own when separate, else the DINO head's).
@@ -234,30 +237,14 @@ public struct ResolvedDINOv2Config: Equatable, Sendable {
 }
 
 extension DINOv2Config {
-    /// DINO's config carrying the fields whose automatic values DINO's rules decide.
-    var dinoEquivalent: DINOConfig {
-        var d = DINOConfig()
-        d.model = model
-        d.dropPathRate = student.dropPathRate
-        d.layerScaleInit = student.layerScale
-        d.epochs = epochs
-        d.batchSize = batchSize
-        d.seed = seed
-        d.head = dino.head
-        d.teacher.momentum = teacher.momentum
-        d.teacher.temperature = teacher.temperature
-        d.teacher.warmupTemperature = teacher.warmupTemperature
-        d.teacher.warmupTemperatureEpochs = teacher.warmupTemperatureEpochs
-        d.teacher.centerMomentum = teacher.centerMomentum
-        d.studentTemperature = studentTemperature
-        d.optim.minLR = optim.minLR
-        d.optim.warmupEpochs = optim.warmupEpochs
-        d.optim.weightDecay = optim.weightDecay
-        d.optim.weightDecayEnd = optim.weightDecayEnd
-        d.optim.clipGrad = optim.clipGrad
-        d.crops = crops
-        d.data = data
-        return d
+    /// The inputs of the automatic values (AutomaticSettings.swift, DINO's rules).
+    var automaticInputs: AutomaticSettings.Inputs {
+        AutomaticSettings.Inputs(model: model, dropPathRate: student.dropPathRate, layerScaleInit: student.layerScale,
+                                 epochs: epochs, batchSize: batchSize, epochLength: epochLength, prototypes: dino.head.prototypes,
+                                 freezeLastLayerEpochs: dino.head.freezeLastLayerEpochs, warmupEpochs: optim.warmupEpochs,
+                                 teacherMomentum: teacher.momentum, teacherTemperature: teacher.temperature,
+                                 teacherWarmupTemperature: teacher.warmupTemperature,
+                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops, data: data)
     }
 
     /// Decides every automatic value for a data set of `datasetSize` images.
@@ -266,7 +253,7 @@ extension DINOv2Config {
     ///   patches, or a data set smaller than one batch.
     public func resolved(datasetSize: Int) throws -> ResolvedDINOv2Config {
         try validate()
-        let base = try dinoEquivalent.resolved(datasetSize: datasetSize, stepsPerEpoch: epochLength)
+        let base = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
         var model = base.model
         model.dropPathRate = student.dropPathRate
         model.dropPathUniform = student.dropPathUniform
