@@ -164,35 +164,23 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
 // MARK: - Resolved settings
 
 /// A DINO configuration with every automatic value decided for one data set and model.
+///
+/// The automatic values (`model`, `prototypes`, `globalSize`, `stepsPerEpoch`, `warmupSteps`,
+/// `teacherTemperature`, …) are those of `automatic`, read through this type.
+@dynamicMemberLookup
 public struct ResolvedDINOConfig: Equatable, Sendable {
     public var config: DINOConfig
-    /// The backbone architecture (the preset, with the student's drop-path rate).
-    public var model: VisionTransformerConfig
-    public var prototypes: Int
-    public var globalSize: Int
-    public var localSize: Int
-    public var localCount: Int
-    /// Steps per epoch: ⌊images / batch⌋ (the reference drops the last partial batch).
-    public var stepsPerEpoch: Int
-    public var totalSteps: Int { config.epochs * stepsPerEpoch }
-    /// Learning-rate warm-up, in steps.
-    public var warmupSteps: Int
-    /// Teacher-temperature warm-up, in steps (a whole number of epochs when `perEpoch`).
-    public var teacherTemperatureWarmupSteps: Int
-    /// The temperature changes once per epoch, as the reference (an explicit
-    /// `warmup_temperature_epochs`, or the reference's 30 epochs in runs of 100 or more);
-    /// shorter automatic warm-ups ramp every step.
-    public var teacherTemperaturePerEpoch: Bool
-    /// Steps during which the last layer is frozen.
-    public var freezeLastLayerSteps: Int
-    /// Teacher momentum at the start of its cosine.
-    public var teacherMomentum: Double
-    /// τ_t after and at the start of its warm-up.
-    public var teacherTemperature: Double
-    public var teacherWarmupTemperature: Double
+    public var automatic: AutomaticSettings
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<AutomaticSettings, T>) -> T {
+        get { automatic[keyPath: keyPath] }
+        set { automatic[keyPath: keyPath] = newValue }
+    }
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<AutomaticSettings, T>) -> T { automatic[keyPath: keyPath] }
+
     /// The peak learning rate: `lr · batch / 256`.
     public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
-    public var workers: Int
 }
 
 extension DINOConfig {
@@ -212,13 +200,7 @@ extension DINOConfig {
     ///   sizes that are not whole patches), or a data set smaller than one batch.
     public func resolved(datasetSize: Int) throws -> ResolvedDINOConfig {
         try validate()
-        let a = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
-        return ResolvedDINOConfig(
-            config: self, model: a.model, prototypes: a.prototypes, globalSize: a.globalSize, localSize: a.localSize,
-            localCount: a.localCount, stepsPerEpoch: a.stepsPerEpoch, warmupSteps: a.warmupSteps,
-            teacherTemperatureWarmupSteps: a.teacherTemperatureWarmupSteps, teacherTemperaturePerEpoch: a.teacherTemperaturePerEpoch,
-            freezeLastLayerSteps: a.freezeLastLayerSteps, teacherMomentum: a.teacherMomentum,
-            teacherTemperature: a.teacherTemperature, teacherWarmupTemperature: a.teacherWarmupTemperature, workers: a.workers)
+        return ResolvedDINOConfig(config: self, automatic: try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize))
     }
 }
 
@@ -232,19 +214,19 @@ extension ResolvedDINOConfig {
     /// - `teacher_temp`: `np.linspace(warmup, temperature, W)` then `temperature`, indexed by
     ///   epoch as the reference (or by step for short automatic warm-ups).
     public var schedules: ScheduleSet {
-        let total = totalSteps, c = config
+        let total = automatic.totalSteps, c = config
         return ScheduleSet([
             ScheduleValues.learningRate: DINOv2CosineSchedule(base: peakLearningRate, final: c.optim.minLR,
-                                                              totalIterations: total, warmupIterations: warmupSteps),
+                                                              totalIterations: total, warmupIterations: automatic.warmupSteps),
             ScheduleValues.weightDecay: DINOv2CosineSchedule(base: c.optim.weightDecay, final: c.optim.weightDecayEnd,
                                                              totalIterations: total),
-            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: teacherMomentum, final: 1, totalIterations: total),
-            ScheduleValues.teacherTemperature: teacherTemperaturePerEpoch
-                ? LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
-                                       warmupIterations: teacherTemperatureWarmupSteps / stepsPerEpoch)
-                    .perEpoch(iterationsPerEpoch: stepsPerEpoch)
-                : LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
-                                       warmupIterations: teacherTemperatureWarmupSteps) as any Schedule,
+            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: automatic.teacherMomentum, final: 1, totalIterations: total),
+            ScheduleValues.teacherTemperature: automatic.teacherTemperaturePerEpoch
+                ? LinearWarmupSchedule(start: automatic.teacherWarmupTemperature, end: automatic.teacherTemperature,
+                                       warmupIterations: automatic.teacherTemperatureWarmupSteps / automatic.stepsPerEpoch)
+                    .perEpoch(iterationsPerEpoch: automatic.stepsPerEpoch)
+                : LinearWarmupSchedule(start: automatic.teacherWarmupTemperature, end: automatic.teacherTemperature,
+                                       warmupIterations: automatic.teacherTemperatureWarmupSteps) as any Schedule,
         ])
     }
 

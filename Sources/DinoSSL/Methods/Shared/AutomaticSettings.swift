@@ -46,10 +46,15 @@ public struct AutomaticSettings: Equatable, Sendable {
     public var warmupSteps: Int
     /// Teacher-temperature warm-up, in steps (a whole number of epochs when `perEpoch`).
     public var teacherTemperatureWarmupSteps: Int
+    /// The temperature changes once per epoch, as the reference (an explicit
+    /// `warmup_temperature_epochs`, or the reference's 30 epochs in runs of 100 or more);
+    /// shorter automatic warm-ups ramp every step.
     public var teacherTemperaturePerEpoch: Bool
     /// Steps during which the last layer is frozen.
     public var freezeLastLayerSteps: Int
+    /// Teacher momentum at the start of its cosine.
     public var teacherMomentum: Double
+    /// τ_t after and at the start of its warm-up.
     public var teacherTemperature: Double
     public var teacherWarmupTemperature: Double
     /// Loader threads.
