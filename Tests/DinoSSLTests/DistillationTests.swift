@@ -111,6 +111,12 @@ import Testing
         #expect(exported.blocks[0].attn.qkv.weight.value.scalars != m.student.blocks[0].attn.qkv.weight.value.scalars)
     }
 
+    @Test func epochLengthReachesTheStudentsSchedules() throws {
+        var c = Self.config()
+        c.epochLength = 7
+        #expect(try c.studentSettings.resolved(datasetSize: 12).stepsPerEpoch == 7)
+    }
+
     @Test func theTeacherMustBeNamedOnce() {
         var c = DistillationConfig()
         #expect(throws: ConfigError.self) { try c.validate() }

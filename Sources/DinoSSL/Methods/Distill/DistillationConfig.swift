@@ -25,6 +25,9 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     /// A `dino train` run directory (DINO or DINOv2): its teacher backbone and heads.
     public var teacherRun: String? = nil
     public var epochs = 100
+    /// Steps in one epoch; nil: one pass over the data (as DINOv2's `epoch_length`; the
+    /// reference's is 1250).
+    public var epochLength: Int? = nil
     public var batchSize = 64
     public var seed: UInt64 = 0
     /// Weights of DINO and KoLeo, and the student's DINO head (prototypes: the teacher head's).
@@ -43,7 +46,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, optim, crops, data
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
-        case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
     }
 
     /// The DINOv2 settings of the student (no stochastic depth), whose automatic values and
@@ -52,6 +55,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         var c = DINOv2Config()
         c.model = model
         c.epochs = epochs
+        c.epochLength = epochLength
         c.batchSize = batchSize
         c.seed = seed
         c.dino = dino

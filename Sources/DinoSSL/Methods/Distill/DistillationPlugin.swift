@@ -51,7 +51,8 @@ extension Distillation: MethodPlugin {
     public static func batchSource(_ r: ResolvedDistillation, context: MethodContext) throws -> MultiCropBatchSource {
         let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: nil, issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
-                                    workers: r.settings.base.workers, prefetchBatches: r.config.data.prefetchBatches)
+                                    workers: r.settings.base.workers, prefetchBatches: r.config.data.prefetchBatches,
+                                    epochLength: r.config.epochLength)
     }
 
     public static func schedules(_ r: ResolvedDistillation) -> ScheduleSet { r.settings.schedules }
