@@ -7,10 +7,6 @@ import DinoVision
 import Foundation
 
 extension DINO: MethodPlugin {
-    public typealias Config = DINOConfig
-    public typealias Resolved = ResolvedDINOConfig
-    public typealias Source = MultiCropBatchSource
-
     public static let name = "dino"
     public static let summary = "DINO: a student matches an EMA teacher across crops (Caron 2021)"
 

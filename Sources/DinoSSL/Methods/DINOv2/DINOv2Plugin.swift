@@ -8,10 +8,6 @@ import DinoVision
 import Foundation
 
 extension DINOv2: MethodPlugin {
-    public typealias Config = DINOv2Config
-    public typealias Resolved = ResolvedDINOv2Config
-    public typealias Source = MultiCropBatchSource
-
     public static let name = "dinov2"
     public static let summary = "DINOv2: DINO + iBOT on masked patches + KoLeo (Oquab 2024)"
 

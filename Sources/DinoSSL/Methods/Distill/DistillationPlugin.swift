@@ -16,10 +16,6 @@ public struct ResolvedDistillation {
 }
 
 extension Distillation: MethodPlugin {
-    public typealias Config = DistillationConfig
-    public typealias Resolved = ResolvedDistillation
-    public typealias Source = MultiCropBatchSource
-
     public static let name = "distill"
     public static let summary = "a frozen teacher (a run, or a preset) distilled into a smaller student"
 
