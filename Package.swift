@@ -99,7 +99,7 @@ let package = Package(
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
         // `dino` argument handling: flags into library requests (resume, methods, overrides).
-        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL"]),
+        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

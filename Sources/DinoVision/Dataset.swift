@@ -219,6 +219,7 @@ public final class DataIssueLog: @unchecked Sendable {
 
     private let lock = NSLock()
     private var counts: [Kind: Int] = [:]
+    private var distinctCounts: [Kind: Int] = [:]
     private var seen = Set<String>()
     private var kept: [Entry] = []
     /// Entries kept for inspection (the first ones; counts go on beyond).
@@ -244,6 +245,7 @@ public final class DataIssueLog: @unchecked Sendable {
         lock.lock()
         counts[kind, default: 0] += 1
         let first = seen.insert(path).inserted
+        if first { distinctCounts[kind, default: 0] += 1 }
         if first && kept.count < keepLimit { kept.append(entry) }
         lock.unlock()
         if first { report(entry) }
@@ -261,10 +263,10 @@ public final class DataIssueLog: @unchecked Sendable {
     /// The kept entries, in the order met.
     public var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return kept }
 
-    /// "3 files skipped (1 empty, 2 corrupt)".
+    /// "3 bad files skipped (1 empty, 2 corrupt)": distinct files, by the kind first recorded.
     public var summary: String {
         lock.lock(); defer { lock.unlock() }
-        let parts = Kind.allCases.compactMap { k in counts[k].map { "\($0) \(k.rawValue)" } }
+        let parts = Kind.allCases.compactMap { k in distinctCounts[k].map { "\($0) \(k.rawValue)" } }
         return "\(seen.count) bad file\(seen.count == 1 ? "" : "s") skipped" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
     }
 }

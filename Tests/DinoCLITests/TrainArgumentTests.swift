@@ -3,6 +3,7 @@
 // existing run folder, key=value overrides, unknown keys).
 
 @testable import dino
+import DinoVision
 import DinoNN
 import DinoSSL
 import Foundation
@@ -101,5 +102,22 @@ let fixtureRuns = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
             #expect(help.contains(m.name) && help.contains(m.summary), "\(m.name)")
         }
         #expect(help.contains("1250 iterations"))
+    }
+}
+
+/// `dino train` ends with a count of the skipped files; their list goes to a file.
+@Suite struct SkippedFilesTests {
+    @Test func theEndLineCountsAndTheFileListsEachPathOnce() throws {
+        let issues = DataIssueLog(report: DataIssueLog.silent)
+        issues.record(path: "/d/a.png", kind: .corrupt, message: "corrupt or truncated image (bad CRC)")
+        issues.record(path: "/d/b.jpg", kind: .empty, message: "empty file (0 bytes)")
+        issues.record(path: "/d/a.png", kind: .corrupt, message: "corrupt or truncated image (bad CRC)")   // a second epoch
+        let list = FileManager.default.temporaryDirectory.appendingPathComponent("skipped-\(UUID().uuidString).txt")
+        defer { try? FileManager.default.removeItem(at: list) }
+        let line = try skippedFilesReport(issues, listIn: list)
+        #expect(line.hasPrefix("2 bad files skipped (1 empty, 1 corrupt)") && line.hasSuffix(list.path))
+        #expect(!line.contains("a.png"))
+        let lines = try String(contentsOf: list, encoding: .utf8).split(separator: "\n")
+        #expect(lines == ["/d/a.png: corrupt or truncated image (bad CRC)", "/d/b.jpg: empty file (0 bytes)"])
     }
 }
