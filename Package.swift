@@ -45,10 +45,11 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
-        .target(name: "DinoNN", dependencies: ["DinoTensor"]),
+        // DinoNN holds the one config system (strict decoding, JSON/YAML loading), used by the models and methods above it.
+        .target(name: "DinoNN", dependencies: ["DinoTensor", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "DinoSSL",
-            dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision", .product(name: "Yams", package: "Yams")]
+            dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]
         ),
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
@@ -62,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval",
+                "DinoTensor", "DinoNN", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoModelsTests",
-            dependencies: ["DinoModels", "DinoVision", "DinoTestSupport"],
+            dependencies: ["DinoModels", "DinoNN", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -97,6 +98,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
+        // `dino` argument handling: flags into library requests (resume, methods, overrides).
+        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

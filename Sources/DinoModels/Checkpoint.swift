@@ -58,7 +58,7 @@ extension VisionTransformer {
     public static func storedConfig(in url: URL) throws -> VisionTransformerConfig? {
         let header = try SafeTensors.readHeader(from: url)
         guard let json = header.metadata["dino.model_config"] else { return nil }
-        return try JSONDecoder().decode(VisionTransformerConfig.self, from: Data(json.utf8))
+        return try ConfigLoader.decode(VisionTransformerConfig.self, from: try JSONValue.parse(json))
     }
 }
 

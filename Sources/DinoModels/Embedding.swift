@@ -98,7 +98,7 @@ extension VisionTransformer {
                             transform.normalization.write(transform.crop(image), to: base + i * 3 * s * s)
                             okBuffer[i] = true
                         } catch {
-                            errBuffer[i] = "\(error)"
+                            errBuffer[i] = (error as? ImageDecodingError)?.reasonDescription ?? "\(error)"
                         }
                     }
                 }

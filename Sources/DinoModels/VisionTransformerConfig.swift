@@ -2,7 +2,8 @@
 //
 // One struct covers DINO (v1), DINOv2 (with and without registers, MLP or SwiGLU) and
 // DINOv3 (RoPE, storage tokens, masked key bias); the named presets in Presets.swift fill it
-// in. JSON keys are snake_case and unknown keys are rejected.
+// in. JSON keys are snake_case; decoding (`ConfigLoader.decode`, the package's one config
+// system in DinoNN/Config) lays a tree over the defaults, rejects unknown keys and validates.
 
 import DinoNN
 
@@ -27,29 +28,28 @@ public enum FeedForwardKind: String, Codable, Sendable {
 
 /// A learned absolute position embedding over the patch grid of `imageSize` (plus the class token).
 public struct LearnedPositionConfig: Codable, Equatable, Sendable {
-    /// How the grid is resized for other image sizes (see `PositionInterpolation`).
-    public var interpolation: PositionInterpolation
+    /// Added to the target grid size when resizing the grid (DINO, DINOv2 without registers:
+    /// 0.1; with registers: 0).
+    public var interpolateOffset = 0.1
+    /// Antialiased bicubic resizing (DINOv2 with registers: true).
+    public var interpolateAntialias = false
 
     public init(interpolation: PositionInterpolation = .dinoOffset) {
         self.interpolation = interpolation
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    /// How the grid is resized for other image sizes (see `PositionInterpolation`).
+    public var interpolation: PositionInterpolation {
+        get { PositionInterpolation(offset: interpolateOffset, antialias: interpolateAntialias) }
+        set {
+            interpolateOffset = newValue.offset
+            interpolateAntialias = newValue.antialias
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
         case interpolateOffset = "interpolate_offset"
         case interpolateAntialias = "interpolate_antialias"
-    }
-
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, CodingKeys.self, in: "learned_position")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        interpolation = PositionInterpolation(offset: try c.value(.interpolateOffset, or: 0.1),
-                                              antialias: try c.value(.interpolateAntialias, or: false))
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(interpolation.offset, forKey: .interpolateOffset)
-        try c.encode(interpolation.antialias, forKey: .interpolateAntialias)
     }
 }
 
@@ -75,27 +75,17 @@ public struct RopeConfig: Codable, Equatable, Sendable {
         self.rescaleCoords = rescaleCoords
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    enum CodingKeys: String, CodingKey {
         case base
         case normalizeCoords = "normalize_coords"
         case shiftCoords = "shift_coords"
         case jitterCoords = "jitter_coords"
         case rescaleCoords = "rescale_coords"
     }
-
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, CodingKeys.self, in: "rope")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        base = try c.value(.base, or: 100)
-        normalizeCoords = try c.value(.normalizeCoords, or: .separate)
-        shiftCoords = try c.decodeIfPresent(Double.self, forKey: .shiftCoords)
-        jitterCoords = try c.decodeIfPresent(Double.self, forKey: .jitterCoords)
-        rescaleCoords = try c.decodeIfPresent(Double.self, forKey: .rescaleCoords)
-    }
 }
 
 /// Everything that defines a DINO-family Vision Transformer backbone.
-public struct VisionTransformerConfig: Codable, Equatable, Sendable {
+public struct VisionTransformerConfig: Configuration, Equatable, Sendable {
     /// Conventions for token names and initialisation.
     public var family: ModelFamily = .dinov2
     /// Image side the learned position embedding is made for (DINO 224, DINOv2 518, DINOv3 224).
@@ -181,7 +171,7 @@ public struct VisionTransformerConfig: Codable, Equatable, Sendable {
         return errors
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    enum CodingKeys: String, CodingKey {
         case family
         case imageSize = "img_size"
         case patchSize = "patch_size"
@@ -209,42 +199,23 @@ public struct VisionTransformerConfig: Codable, Equatable, Sendable {
         case dropPathUniform = "drop_path_uniform"
     }
 
-    public init(from decoder: Decoder) throws {
-        try rejectUnknownKeys(decoder, CodingKeys.self, in: "model config")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = VisionTransformerConfig()
-        family = try c.value(.family, or: d.family)
-        imageSize = try c.value(.imageSize, or: d.imageSize)
-        patchSize = try c.value(.patchSize, or: d.patchSize)
-        inChannels = try c.value(.inChannels, or: d.inChannels)
-        embedDimensions = try c.value(.embedDimensions, or: d.embedDimensions)
-        depth = try c.value(.depth, or: d.depth)
-        numHeads = try c.value(.numHeads, or: d.numHeads)
-        ffnRatio = try c.value(.ffnRatio, or: d.ffnRatio)
-        ffnLayer = try c.value(.ffnLayer, or: d.ffnLayer)
-        swigluLayout = try c.value(.swigluLayout, or: d.swigluLayout)
-        swigluAlignTo = try c.value(.swigluAlignTo, or: d.swigluAlignTo)
-        qkvBias = try c.value(.qkvBias, or: d.qkvBias)
-        projBias = try c.value(.projBias, or: d.projBias)
-        ffnBias = try c.value(.ffnBias, or: d.ffnBias)
-        layerScaleInit = try c.decodeIfPresent(Double.self, forKey: .layerScaleInit)
-        normEps = try c.value(.normEps, or: d.normEps)
-        numRegisterTokens = try c.value(.numRegisterTokens, or: d.numRegisterTokens)
-        maskToken = try c.value(.maskToken, or: d.maskToken)
-        rope = try c.decodeIfPresent(RopeConfig.self, forKey: .rope)
-        learnedPosition = try c.decodeIfPresent(LearnedPositionConfig.self, forKey: .learnedPosition)
-        if learnedPosition == nil && rope == nil && !c.contains(.learnedPosition) {
-            learnedPosition = d.learnedPosition
+    /// The defaults a tree is laid over: a tree that sets `rope` gets RoPE's defaults under it
+    /// and, unless it sets `learned_position` too (an error), no learned position embedding
+    /// (the two exclude each other).
+    public static func defaults(under tree: JSONValue) throws -> JSONValue {
+        guard case .object(var d) = try JSONValue(encoding: VisionTransformerConfig()) else { preconditionFailure() }
+        if let rope = tree["rope"], rope != .null {
+            if tree["learned_position"] == nil { d[CodingKeys.learnedPosition.rawValue] = nil }
+            d[CodingKeys.rope.rawValue] = try JSONValue(encoding: RopeConfig())
         }
-        maskKeyBias = try c.value(.maskKeyBias, or: d.maskKeyBias)
-        untieClsAndPatchNorms = try c.value(.untieClsAndPatchNorms, or: d.untieClsAndPatchNorms)
-        untieGlobalAndLocalClsNorm = try c.value(.untieGlobalAndLocalClsNorm, or: d.untieGlobalAndLocalClsNorm)
-        dropPathRate = try c.value(.dropPathRate, or: d.dropPathRate)
-        dropPathUniform = try c.value(.dropPathUniform, or: d.dropPathUniform)
+        return .object(d)
+    }
+
+    /// Throws `ConfigError.invalidValue` listing `validationErrors()` when there are any.
+    public func validate() throws {
         let errors = validationErrors()
         guard errors.isEmpty else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "invalid model config: " + errors.joined(separator: "; ")))
+            throw ConfigError.invalidValue(path: "model", message: "invalid model config: " + errors.joined(separator: "; "))
         }
     }
 }

@@ -11,6 +11,7 @@
 // than silently falling back to an older one. After each save only the newest `keep` remain.
 
 #if canImport(Glibc)
+import DinoNN
 import Glibc
 #elseif canImport(Darwin)
 import Darwin

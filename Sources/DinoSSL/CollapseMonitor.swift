@@ -20,6 +20,7 @@
 // What it is not: a judge of quality (a run with informative targets can still learn slowly),
 // or saved state — after a resume the window fills again from the resumed step.
 
+import DinoNN
 import DinoTensor
 import Foundation
 
@@ -95,9 +96,9 @@ public struct CollapseMonitorOptions: Codable, Equatable, Sendable {
 /// Watches the logged monitors step by step and reports collapses that last a whole window.
 public struct CollapseMonitor: Sendable {
     /// Names of the logged values it reads.
-    public static let targetEntropy = "teacher_entropy"
-    public static let meanTargetEntropy = "teacher_mean_entropy"
-    public static let featureStd = "feature_std"
+    public static let targetEntropy = LossTerm.teacherEntropy
+    public static let meanTargetEntropy = LossTerm.teacherMeanEntropy
+    public static let featureStd = LossTerm.featureStd
 
     public let options: CollapseMonitorOptions
     /// K, the number of prototypes of the teacher's targets (nil: the target checks are off).

@@ -6,6 +6,7 @@
 // lines from steps at or after the checkpoint (logged by the interrupted run, to be redone)
 // are dropped, so the file reads as one uninterrupted run.
 
+import DinoNN
 import Foundation
 
 /// Writes one JSON object per logged step, plus TensorBoard scalars.

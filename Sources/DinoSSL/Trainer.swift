@@ -56,6 +56,11 @@ public protocol TrainingMethod: AnyObject {
     /// The method's random generators (masks, drop path), saved and restored by name.
     /// Default: none.
     var randomGenerators: [String: RandomGenerator] { get set }
+    /// The optimisers: each a name and the groups it updates (an AdamW each, with the
+    /// trainer's betas), e.g. one per student when several students train side by side.
+    /// Their state is checkpointed under `optimizer.` for one optimiser, `optimizer.<name>.`
+    /// for several. Default: one optimiser, named "", over `parameterGroups`.
+    var optimizerGroups: [(name: String, groups: [ParameterGroup])] { get }
     /// The modules whose gradients `ClipMode.totalNormPerModule` clips each to the total norm
     /// `clip_grad` on its own, by name (DINOv2/v3: the student's backbone, DINO head and iBOT
     /// head). Default: one module holding every parameter.
@@ -85,6 +90,7 @@ extension TrainingMethod {
         [(name: "all", parameters: parameterGroups.allParameters)]
     }
     public var targetPrototypes: Int? { nil }
+    public var optimizerGroups: [(name: String, groups: [ParameterGroup])] { [(name: "", groups: parameterGroups)] }
 }
 
 // MARK: - Options and results
@@ -210,7 +216,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public let options: TrainerOptions
     /// RUN: checkpoints/, metrics.jsonl, tensorboard/.
     public let runDirectory: URL
-    public let optimizer: AdamW
+    /// The optimisers of `method.optimizerGroups`, by name, and the first of them.
+    public let optimizers: [(name: String, optimizer: AdamW)]
+    public var optimizer: AdamW { optimizers[0].optimizer }
     public let checkpoints: CheckpointStore
     /// The configuration echoed into every checkpoint.
     public let config: JSONValue
@@ -253,13 +261,26 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             }
         }
         precondition(data.batchesPerEpoch > 0, "Trainer: the batch source has no batches")
-        optimizer = AdamW(groups: groups, beta1: options.adamBeta1, beta2: options.adamBeta2, eps: options.adamEps)
+        let perOptimizer = method.optimizerGroups
+        precondition(!perOptimizer.isEmpty && (perOptimizer.count == 1 || perOptimizer.allSatisfy { !$0.name.isEmpty })
+                     && Set(perOptimizer.map(\.name)).count == perOptimizer.count,
+                     "Trainer: optimisers \(perOptimizer.map(\.name)) must be one, or several with distinct non-empty names")
+        precondition(perOptimizer.flatMap(\.groups).allParameters.count == groups.allParameters.count,
+                     "Trainer: the optimisers' groups must hold exactly the method's parameter groups")
+        optimizers = perOptimizer.map { o in
+            (name: o.name, optimizer: AdamW(groups: o.groups, beta1: options.adamBeta1, beta2: options.adamBeta2, eps: options.adamEps))
+        }
         checkpoints = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"), keep: options.keepCheckpoints)
     }
 
     // MARK: Checkpoint contents
 
     static var optimizerPrefix: String { "optimizer." }
+
+    /// Checkpoint prefix of optimiser `name`'s state: `optimizer.` when it is the only one.
+    func optimizerPrefix(_ name: String) -> String {
+        optimizers.count == 1 ? Self.optimizerPrefix : Self.optimizerPrefix + name + "."
+    }
 
     /// Every tensor of a checkpoint: parameters by name, the method's state, the optimiser's
     /// state under `optimizer.`.
@@ -271,7 +292,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         }
         for (name, p) in method.parameterGroups.namedParameters { put(name, p) }
         for (name, t) in method.stateTensors() { put(name, t) }
-        for (name, t) in optimizer.stateTensors() { put(Self.optimizerPrefix + name, t) }
+        for o in optimizers {
+            for (name, t) in o.optimizer.stateTensors() { put(optimizerPrefix(o.name) + name, t) }
+        }
         return out
     }
 
@@ -298,10 +321,15 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             throw CheckpointError.mismatch("it was saved with \(s.batchesPerEpoch) batches per epoch, the data now gives \(data.batchesPerEpoch)")
         }
         var rest = c.tensors
-        var optimizerState: [String: Tensor] = [:]
-        for (k, t) in c.tensors where k.hasPrefix(Self.optimizerPrefix) {
-            optimizerState[String(k.dropFirst(Self.optimizerPrefix.count))] = t
-            rest[k] = nil
+        var optimizerStates: [[String: Tensor]] = []
+        for o in optimizers {
+            let prefix = optimizerPrefix(o.name)
+            var state: [String: Tensor] = [:]
+            for (k, t) in c.tensors where k.hasPrefix(prefix) {
+                state[String(k.dropFirst(prefix.count))] = t
+                rest[k] = nil
+            }
+            optimizerStates.append(state)
         }
         for (name, p) in method.parameterGroups.namedParameters {
             guard let t = rest.removeValue(forKey: name) else { throw CheckpointError.mismatch("parameter '\(name)' is missing") }
@@ -312,7 +340,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         }
         try method.loadStateTensors(rest)
         do {
-            try optimizer.loadStateTensors(optimizerState)
+            for (o, state) in zip(optimizers, optimizerStates) { try o.optimizer.loadStateTensors(state) }
         } catch let e as OptimizerStateError {
             throw CheckpointError.mismatch(e.description)
         }
@@ -457,7 +485,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             }
         }
         method.beforeOptimizerStep(schedules: values)
-        optimizer.step(values)
+        for o in optimizers { o.optimizer.step(values) }
         method.afterOptimizerStep(schedules: values)
         for (k, v) in values.values { logged[k] = v }
         lastValues = values

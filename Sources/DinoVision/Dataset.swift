@@ -219,6 +219,7 @@ public final class DataIssueLog: @unchecked Sendable {
 
     private let lock = NSLock()
     private var counts: [Kind: Int] = [:]
+    private var distinctCounts: [Kind: Int] = [:]
     private var seen = Set<String>()
     private var kept: [Entry] = []
     /// Entries kept for inspection (the first ones; counts go on beyond).
@@ -233,7 +234,7 @@ public final class DataIssueLog: @unchecked Sendable {
     }
 
     public static let standardError: @Sendable (Entry) -> Void = { e in
-        FileHandle.standardError.write(Data("dino: skipped \(e.message)\n".utf8))
+        FileHandle.standardError.write(Data("dino: skipped \(e.path): \(e.message)\n".utf8))
     }
 
     public static let silent: @Sendable (Entry) -> Void = { _ in }
@@ -244,6 +245,7 @@ public final class DataIssueLog: @unchecked Sendable {
         lock.lock()
         counts[kind, default: 0] += 1
         let first = seen.insert(path).inserted
+        if first { distinctCounts[kind, default: 0] += 1 }
         if first && kept.count < keepLimit { kept.append(entry) }
         lock.unlock()
         if first { report(entry) }
@@ -261,11 +263,11 @@ public final class DataIssueLog: @unchecked Sendable {
     /// The kept entries, in the order met.
     public var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return kept }
 
-    /// "3 files skipped (1 empty, 2 corrupt)".
+    /// "3 bad files skipped (1 empty, 2 corrupt)": distinct files, by the kind first recorded.
     public var summary: String {
         lock.lock(); defer { lock.unlock() }
-        let parts = Kind.allCases.compactMap { k in counts[k].map { "\($0) \(k.rawValue)" } }
-        return "\(seen.count) bad files skipped" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
+        let parts = Kind.allCases.compactMap { k in distinctCounts[k].map { "\($0) \(k.rawValue)" } }
+        return "\(seen.count) bad file\(seen.count == 1 ? "" : "s") skipped" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
     }
 }
 
@@ -280,14 +282,14 @@ extension ImageFileDataset {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: p), options: .mappedIfSafe)
         } catch {
-            issues.record(path: p, kind: .unreadable, message: "\(p): cannot read the file (\(error.localizedDescription))")
+            issues.record(path: p, kind: .unreadable, message: "cannot read the file (\(error.localizedDescription))")
             return nil
         }
         if !acceptMislabelled, !data.isEmpty,
            let actual = data.withUnsafeBytes({ ImageFormat.sniff($0) }),
            let claimed = ImageFormat(fileExtension: (p as NSString).pathExtension), claimed != actual {
             issues.record(path: p, kind: .mislabelled,
-                          message: "\(p): the extension says \(claimed.rawValue) but the content is \(actual.rawValue)")
+                          message: "the extension says \(claimed.rawValue) but the content is \(actual.rawValue)")
             return nil
         }
         do {
@@ -301,10 +303,10 @@ extension ImageFileDataset {
             case .tooLarge: kind = .tooLarge
             case .corrupt: kind = .corrupt
             }
-            issues.record(path: p, kind: kind, message: e.description)
+            issues.record(path: p, kind: kind, message: e.reasonDescription)
             return nil
         } catch {
-            issues.record(path: p, kind: .corrupt, message: "\(p): \(error)")
+            issues.record(path: p, kind: .corrupt, message: "\(error)")
             return nil
         }
     }

@@ -52,14 +52,18 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
 
-    public var description: String {
+    /// "PATH: REASON".
+    public var description: String { "\(path): \(reasonDescription)" }
+
+    /// What is wrong, without the path (for lists that show the path already).
+    public var reasonDescription: String {
         switch reason {
-        case .unreadable(let why): return "\(path): cannot read the file (\(why))"
-        case .empty: return "\(path): empty file (0 bytes)"
-        case .unknownFormat: return "\(path): not an image in a known format (JPEG, PNG, WebP, TIFF, BMP, PPM/PGM)"
+        case .unreadable(let why): return "cannot read the file (\(why))"
+        case .empty: return "empty file (0 bytes)"
+        case .unknownFormat: return "not an image in a known format (JPEG, PNG, WebP, TIFF, BMP, PPM/PGM)"
         case .tooLarge(let w, let h, let limit):
-            return "\(path): declared size \(w)×\(h) = \(w * h) pixels exceeds the limit of \(limit) pixels"
-        case .corrupt(let why): return "\(path): corrupt or truncated image (\(why))"
+            return "declared size \(w)×\(h) = \(w * h) pixels exceeds the limit of \(limit) pixels"
+        case .corrupt(let why): return "corrupt or truncated image (\(why))"
         }
     }
 }

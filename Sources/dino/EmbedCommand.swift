@@ -12,7 +12,7 @@ struct EmbedCommand: ParsableCommand {
             Evaluation transform: shorter side resized to image-size·256/224 (bicubic), centre \
             crop, ImageNet normalisation. Output: `embeddings` (N, D) and, with --patch-tokens, \
             `patch_tokens` (N, h·w, D); the image paths are in the metadata key `paths`. \
-            Unreadable images are skipped and listed.
+            Unreadable images are skipped and counted; their paths and reasons go to OUT.skipped.txt.
             """
     )
 
@@ -47,7 +47,10 @@ struct EmbedCommand: ParsableCommand {
             "weights": modelOptions.weights.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "random",
         ])
         print("wrote \(embeddings.paths.count) embeddings of width \(model.embedDimensions) to \(out)")
-        for f in embeddings.failures.prefix(10) { print("skipped \(f.path): \(f.reason)") }
-        if embeddings.failures.count > 10 { print("… and \(embeddings.failures.count - 10) more unreadable images") }
+        if !embeddings.failures.isEmpty {
+            let list = URL(fileURLWithPath: out + ".skipped.txt")
+            try embeddings.failures.map { "\($0.path): \($0.reason)\n" }.joined().write(to: list, atomically: true, encoding: .utf8)
+            print("skipped \(embeddings.failures.count) unreadable image\(embeddings.failures.count == 1 ? "" : "s"); the list: \(list.path)")
+        }
     }
 }

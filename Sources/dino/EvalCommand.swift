@@ -50,7 +50,7 @@ struct EvalSource: ParsableArguments {
         if let threads { Threads.count = threads }
         if let runDirectory {
             guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
-            let (m, size) = try DINORun.loadTeacher(run: URL(fileURLWithPath: runDirectory))
+            let (m, size) = try TrainingRun.loadBackbone(run: URL(fileURLWithPath: runDirectory))
             return (m, inputSize ?? size)
         }
         guard model != nil || weights != nil else {

@@ -3,6 +3,7 @@
 import ArgumentParser
 import DinoSSL
 import DinoTensor
+import DinoVision
 import Foundation
 
 struct TrainCommand: ParsableCommand {
@@ -10,15 +11,21 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Pretrain a backbone on a folder of unlabelled images.",
         discussion: """
+        Methods (--method NAME):
+        \(MethodRegistry.listing)
+
         Settings come from the method's defaults (the reference's values, with automatic ones \
         scaled to the run length and the data set size), then --config FILE.json|.yaml, then \
-        key=value overrides (e.g. optim.lr=1e-3 head.prototypes=4096), then the flags. RUN \
-        receives config.json, checkpoints/, metrics.jsonl and tensorboard/. Ctrl-C writes a \
-        checkpoint and exits; --resume continues from the newest one with RUN/config.json.
+        key=value overrides (e.g. optim.lr=1e-3 head.prototypes=4096), then the flags. An epoch \
+        is one pass over the data (DINOv2's reference counts 1250 iterations as an epoch: \
+        dinov2's epoch_length=1250 reproduces it). RUN \
+        receives config.json (with "method"), checkpoints/, metrics.jsonl and tensorboard/. \
+        Ctrl-C writes a checkpoint and exits; --resume continues from the newest one with \
+        RUN/config.json and the run's method.
         """
     )
 
-    @Option(help: "Method: dino, dinov2 or distill (default: dino; with --resume, the run's).")
+    @Option(help: "Method, one of \(MethodRegistry.names.joined(separator: ", ")) (default: dino; with --resume, the run's).")
     var method: String?
 
     @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
@@ -54,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64?
 
-    @Option(help: "Config file (JSON or YAML).")
+    @Option(help: "Config file (JSON or YAML); may name its \"method\".")
     var config: String?
 
     @Option(help: "Kernel threads (default: all cores).")
@@ -69,20 +76,9 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "Config overrides key.sub=value.")
     var overrides: [String] = []
 
-    func run() throws {
-        let runURL = URL(fileURLWithPath: out)
-        // A resumed run continues with the method that wrote it.
-        let stored = resume ? DINORun.storedMethod(in: runURL) : nil
-        if let method, let stored, method != stored {
-            throw ValidationError("\(out) is a '\(stored)' run; resume it with --method \(stored) (or without --method)")
-        }
-        let method = self.method ?? stored ?? "dino"
-        guard ["dino", "dinov2", "distill"].contains(method) else { throw ValidationError("unknown method '\(method)'; available: dino, dinov2, distill") }
-        if method != "distill" && (teacher != nil || teacherWeights != nil || teacherRun != nil) {
-            throw ValidationError("--teacher, --teacher-weights and --teacher-run are for --method distill")
-        }
-        if let threads { Threads.count = threads }
-        let store = CheckpointStore(directory: runURL.appendingPathComponent("checkpoints"))
+    /// The flags as a library request: each setting flag becomes a key=value override (a
+    /// method whose config lacks the key refuses it, naming its valid keys).
+    var request: TrainRequest {
         var flags = overrides
         if let model { flags.append("model=\"\(model)\"") }
         if let epochs { flags.append("epochs=\(epochs)") }
@@ -91,71 +87,26 @@ struct TrainCommand: ParsableCommand {
         if let teacher { flags.append("teacher_model=\"\(teacher)\"") }
         if let teacherWeights { flags.append("teacher_weights=\"\(teacherWeights)\"") }
         if let teacherRun { flags.append("teacher_run=\"\(teacherRun)\"") }
-        /// The method's config: defaults, the file (RUN/config.json on resume), overrides.
-        func load<C: Configuration>(_ type: C.Type) throws -> C {
-            if resume {
-                guard !store.list().isEmpty else { throw ValidationError("\(out) has no checkpoint to resume from") }
-                let stored = runURL.appendingPathComponent(DINORun.configFileName)
-                return try ConfigLoader.load(C.self, file: config.map(URL.init(fileURLWithPath:)) ?? stored, overrides: flags)
-            }
-            guard store.list().isEmpty else {
-                throw ValidationError("\(out) already holds checkpoints; pass --resume to continue it or choose another --out")
-            }
-            return try ConfigLoader.load(C.self, file: config.map(URL.init(fileURLWithPath:)), overrides: flags)
-        }
-        let stop = StopSignal()
+        return TrainRequest(method: method, resume: resume, configFile: config.map(URL.init(fileURLWithPath:)),
+                            overrides: flags, runDirectory: URL(fileURLWithPath: out))
+    }
+
+    func run() throws {
+        let (method, tree) = try request.resolve()
+        if let threads { Threads.count = threads }
         let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
-        let configure: (inout TrainerOptions) -> Void = { o in
+        let issues = DataIssueLog(report: DataIssueLog.silent)
+        let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
+                                  stopSignal: StopSignal(), issues: issues) { o in
             o.maxMinutes = maxMinutes
             o.maxSteps = maxSteps
             o.progress = !quiet
         }
-        let outcome: TrainOutcome
-        let epochCount: Int
-        if method == "distill" {
-            let cfg = try load(DistillationConfig.self)
-            let run = try DistillationRun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
-            let r = run.resolved, t = run.method.teacher
-            print("""
-            distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
-            (\(cfg.teacherRun ?? cfg.teacherWeights ?? "random weights")) → student \(cfg.model) \
-            (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \(r.stepsPerEpoch) steps/epoch × \
-            \(cfg.epochs) epochs, batch \(cfg.batchSize), \(t.head.prototypes) prototypes, lr \(r.peakLearningRate), threads \(Threads.count)
-            """)
-            outcome = try run.trainer.run()
-            epochCount = cfg.epochs
-        } else if method == "dinov2" {
-            let cfg = try load(DINOv2Config.self)
-            let run = try DINOv2Run(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
-            let r = run.resolved
-            print("""
-            DINOv2: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
-            \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes \
-            (iBOT \(cfg.ibot.separateHead ? "separate head, \(r.ibotPrototypes)" : "shared head")), centring \(cfg.teacher.centering.rawValue), \
-            crops 2×\(r.base.globalSize)px + \(r.base.localCount)×\(r.base.localSize)px, lr \(r.peakLearningRate) \
-            (warm-up \(r.base.warmupSteps) steps), τ_t \(r.base.teacherWarmupTemperature)→\(r.base.teacherTemperature), \
-            momentum \(r.base.teacherMomentum), drop path \(r.model.dropPathRate), LayerScale \(r.model.layerScaleInit.map { "\($0)" } ?? "none"), \
-            threads \(Threads.count)
-            """)
-            outcome = try run.trainer.run()
-            epochCount = cfg.epochs
-        } else {
-            let cfg = try load(DINOConfig.self)
-            let run = try DINORun(config: cfg, dataPath: data, runDirectory: runURL, stopSignal: stop, configure: configure)
-            let r = run.resolved
-            print("""
-            DINO: \(cfg.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(run.dataset.count) images, \
-            \(r.stepsPerEpoch) steps/epoch × \(cfg.epochs) epochs, batch \(cfg.batchSize), \(r.prototypes) prototypes, \
-            crops 2×\(r.globalSize)px + \(r.localCount)×\(r.localSize)px, lr \(r.peakLearningRate) (warm-up \(r.warmupSteps) steps), \
-            τ_t \(r.teacherWarmupTemperature)→\(r.teacherTemperature) over \(r.teacherTemperatureWarmupSteps) steps, \
-            momentum \(r.teacherMomentum)\(r.koleoLossWeight > 0 ? ", KoLeo \(r.koleoLossWeight)" : ""), \
-            threads \(Threads.count), loader workers \(r.workers)
-            """)
-            outcome = try run.trainer.run()
-            epochCount = cfg.epochs
-        }
+        print(run.summary)
+        let outcome = try run.trainer.run()
+        if issues.distinctFiles > 0 { print(try skippedFilesReport(issues, listIn: URL(fileURLWithPath: out).appendingPathComponent("skipped_files.txt"))) }
         switch outcome {
-        case .completed: print("done: \(epochCount) epochs; export the teacher with `dino export --run \(out) --out FILE.safetensors`")
+        case .completed: print("done: \(run.trainer.options.epochs) epochs; export the backbone with `dino export --run \(out) --out FILE.safetensors`")
         case .stopped(let reason): print("stopped: \(reason); continue with --resume")
         case .collapsed(let kind, let lastGood):
             print("stopped: the run collapsed (\(kind.rawValue)); "
@@ -168,7 +119,7 @@ struct TrainCommand: ParsableCommand {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a run's teacher backbone as safetensors with the official key names."
+        abstract: "Write the backbone a run trained (its method's choice: the teacher of dino/dinov2, the student EMA of distill) as safetensors with the official key names."
     )
 
     @Option(name: .customLong("run"), help: "Run directory of `dino train`.")
@@ -178,7 +129,14 @@ struct ExportCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        let model = try DINORun.exportTeacher(run: URL(fileURLWithPath: runDirectory), to: URL(fileURLWithPath: out))
+        let model = try TrainingRun.exportBackbone(run: URL(fileURLWithPath: runDirectory), to: URL(fileURLWithPath: out))
         print("wrote \(out): \(model.namedTensors().count) tensors, \(model.parameterCount) parameters")
     }
+}
+
+/// Writes the skipped files ("PATH: REASON" lines) to `url` and returns the line to print: their
+/// count by kind and where the list is.
+func skippedFilesReport(_ issues: DataIssueLog, listIn url: URL) throws -> String {
+    try issues.entries.map { "\($0.path): \($0.message)\n" }.joined().write(to: url, atomically: true, encoding: .utf8)
+    return "\(issues.summary); the list: \(url.path)"
 }

@@ -21,7 +21,7 @@ struct ParityCase {
         let file = try SafeTensors.read(from: dir.appendingPathComponent("\(name).io.safetensors"))
         io = file.tensors
         let json = try #require(file.metadata["config"])
-        config = try JSONDecoder().decode(VisionTransformerConfig.self, from: Data(json.utf8))
+        config = try ConfigLoader.decode(VisionTransformerConfig.self, from: JSONValue.parse(json))
         let layoutName = try #require(file.metadata["layout"])
         layout = try #require(CheckpointLayout(rawValue: layoutName))
     }

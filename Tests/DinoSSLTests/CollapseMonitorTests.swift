@@ -1,3 +1,4 @@
+import DinoNN
 import DinoSSL
 import DinoTensor
 import DinoVision
@@ -90,8 +91,8 @@ import Testing
         let run = DINORunTests.temporaryRun()
         let setup = try DINORunTests.setUp(config, in: run, maxSteps: steps)
         var messages: [String] = []
-        setup.trainer.log = { messages.append($0) }
-        return (try setup.trainer.run(), messages, run)
+        setup.run.trainer.log = { messages.append($0) }
+        return (try setup.run.trainer.run(), messages, run)
     }
 
     /// The reference's τ_t 0.04, kept for the whole run, on 416 images with a quick learning

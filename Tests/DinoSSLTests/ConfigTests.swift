@@ -1,3 +1,4 @@
+import DinoNN
 import DinoSSL
 import Foundation
 import Testing

@@ -35,13 +35,13 @@ import Testing
         c.model = "dino_vits16"
         let large = try c.resolved(datasetSize: 50_000)
         #expect(large.prototypes == 4096 && large.warmupSteps == 10 * large.stepsPerEpoch)
-        #expect(DINOConfig.automaticPrototypes(19_999) == 1024 && DINOConfig.automaticPrototypes(20_000) == 2048)
-        #expect(DINOConfig.automaticPrototypes(DINOConfig.imageNetImages) == 65_536)
+        #expect(AutomaticSettings.automaticPrototypes(19_999) == 1024 && AutomaticSettings.automaticPrototypes(20_000) == 2048)
+        #expect(AutomaticSettings.automaticPrototypes(AutomaticSettings.imageNetImages) == 65_536)
         #expect(large.teacherTemperatureWarmupSteps == 30 * large.stepsPerEpoch && large.teacherTemperaturePerEpoch)
         #expect(large.freezeLastLayerSteps == large.stepsPerEpoch)
         #expect(large.globalSize == 224 && large.localSize == 96 && large.localCount == 8)
         #expect(large.teacherTemperature == 0.02 && large.teacherMomentum == 0.99)   // 50 000 images: barely above 20 000
-        let imageNet = try c.resolved(datasetSize: DINOConfig.imageNetImages)
+        let imageNet = try c.resolved(datasetSize: AutomaticSettings.imageNetImages)
         // ImageNet: the reference's values.
         #expect(imageNet.teacherTemperature == 0.07 && imageNet.teacherWarmupTemperature == 0.04 && imageNet.teacherMomentum == 0.996)
         let mid = try c.resolved(datasetSize: 660_000)

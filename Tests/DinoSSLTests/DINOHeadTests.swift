@@ -79,7 +79,7 @@ import Testing
 
     @Test func emaMovesTheTeacherTowardsTheStudent() {
         let t = Tensor([1, 2, 3, 4], shape: [2, 2]), s = Tensor([3, 2, 1, 0], shape: [2, 2])
-        updateExponentialMovingAverage(teacher: [t], student: [s.transposed().transposed()], momentum: 0.75)
+        t.updateExponentialMovingAverage(toward: s.transposed().transposed(), momentum: 0.75)
         #expect(mismatch(t.scalars, [1.5, 2, 2.5, 3], rtol: 1e-7) == nil)
         #expect(s.scalars == [3, 2, 1, 0])
     }

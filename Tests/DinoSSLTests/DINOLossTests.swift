@@ -63,7 +63,7 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
             #expect(mismatch(doubles: loss.doubles, [c.loss], rtol: 1e-12, atol: 1e-12) == nil, "\(c.name) loss")
             loss.backward()
             #expect(mismatch(doubles: s.grad!.doubles, c.studentGrad, rtol: 1e-9, atol: 1e-13) == nil, "\(c.name) grad")
-            let next = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: c.centerMomentum)
+            let next = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: c.centerMomentum)
             #expect(next.shape == [1, k])
             #expect(mismatch(doubles: next.doubles, c.newCenter, rtol: 1e-12, atol: 1e-14) == nil, "\(c.name) centre")
         }
@@ -84,7 +84,7 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
             let maxGrad = c.studentGrad.map { Swift.abs($0) }.max()!
             #expect(mismatch(s.grad!.scalars, c.studentGrad.map { Float($0) }, rtol: 1e-3, atol: Float(maxGrad) * 1e-4) == nil,
                     "\(c.name) grad")
-            let next = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: c.centerMomentum)
+            let next = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: c.centerMomentum)
             #expect(mismatch(next.scalars, c.newCenter.map { Float($0) }, rtol: 1e-5, atol: 1e-6) == nil, "\(c.name) centre")
         }
     }
@@ -111,7 +111,7 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
         let k = 9
         let s = Tensor.full([6 * 3, k], 0.25)
         let t = Sample.normal([2 * 3, k], seed: 4)
-        let loss = DINOLoss.loss(studentOutput: s, teacherOutput: t, center: Tensor.zeros([1, k]), teacherTemperature: 0.04)
+        let loss = DINOLoss.loss(studentOutput: s, teacherOutput: t, center: Tensor.zeros([1, k]), studentTemperature: 0.1, teacherTemperature: 0.04)
         #expect(mismatch([loss.item()], [Float(Foundation.log(Double(k)))], rtol: 1e-6) == nil)
     }
 
@@ -124,8 +124,8 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
         let same = Tensor([50, 0, 0, 0,   0, 0, 0, 50], shape: [2, k])
         let swapped = Tensor([0, 0, 0, 50,   50, 0, 0, 0], shape: [2, k])
         let zero = Tensor.zeros([1, k])
-        let lSame = DINOLoss.loss(studentOutput: same, teacherOutput: t, center: zero, teacherTemperature: 0.04).item()
-        let lSwapped = DINOLoss.loss(studentOutput: swapped, teacherOutput: t, center: zero, teacherTemperature: 0.04).item()
+        let lSame = DINOLoss.loss(studentOutput: same, teacherOutput: t, center: zero, studentTemperature: 0.1, teacherTemperature: 0.04).item()
+        let lSwapped = DINOLoss.loss(studentOutput: swapped, teacherOutput: t, center: zero, studentTemperature: 0.1, teacherTemperature: 0.04).item()
         #expect(lSwapped < 1e-3)
         #expect(lSame > 400)   // ≈ 50 / 0.1 per pair
     }
@@ -141,21 +141,21 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
         } == nil)
         // A non-contiguous student output (a transposed view) gives the same loss.
         let st = Sample.normal([k, views * b], seed: 24)
-        let a = DINOLoss.loss(studentOutput: st.transposed(), teacherOutput: t.to(.float32), center: center.to(.float32),
+        let a = DINOLoss.loss(studentOutput: st.transposed(), teacherOutput: t.to(.float32), center: center.to(.float32), studentTemperature: 0.1,
                               teacherTemperature: 0.05)
         let c = DINOLoss.loss(studentOutput: st.transposed().contiguous(), teacherOutput: t.to(.float32),
-                              center: center.to(.float32), teacherTemperature: 0.05)
+                              center: center.to(.float32), studentTemperature: 0.1, teacherTemperature: 0.05)
         #expect(a.item() == c.item())
     }
 
     @Test func teacherGetsNoGradient() {
         let t = Sample.normal([4, 6], seed: 1).requiringGrad()
         let s = Sample.normal([8, 6], seed: 2).requiringGrad()
-        let loss = DINOLoss.loss(studentOutput: s, teacherOutput: t, center: Tensor.zeros([1, 6]), teacherTemperature: 0.04)
+        let loss = DINOLoss.loss(studentOutput: s, teacherOutput: t, center: Tensor.zeros([1, 6]), studentTemperature: 0.1, teacherTemperature: 0.04)
         loss.backward()
         #expect(t.grad == nil)
         #expect(s.grad != nil)
-        let q = DINOLoss.teacherProbabilities(teacherOutput: t, center: Tensor.zeros([6]), temperature: 0.04)
+        let q = TeacherTargets.softmaxCentered(teacherOutput: t, center: Tensor.zeros([6]), temperature: 0.04)
         #expect(!q.requiresGrad)
         // Rows of the targets sum to one.
         #expect(mismatch(q.sum(axes: [1]).scalars, [Float](repeating: 1, count: 4), rtol: 1e-6) == nil)
@@ -164,7 +164,7 @@ private func loopLoss(student: [[Double]], teacher: [[Double]], center: [Double]
     @Test func centreMovesTowardsTheBatchMean() {
         let center = Tensor([1, -1, 0], shape: [1, 3])
         let t = Tensor([2, 0, 4,   4, 2, -2], shape: [2, 3])              // mean (3, 1, 1)
-        let next = DINOLoss.updatedCenter(center, teacherOutput: t, momentum: 0.9)
+        let next = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: 0.9)
         // 0.9 · (1, −1, 0) + 0.1 · (3, 1, 1) = (1.2, −0.8, 0.1)
         #expect(mismatch(next.scalars, [1.2, -0.8, 0.1], rtol: 1e-6) == nil)
         #expect(center.scalars == [1, -1, 0])   // unchanged

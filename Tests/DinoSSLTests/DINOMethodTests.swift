@@ -126,7 +126,7 @@ struct RandomCrops: BatchSource {
         let batch = RandomCrops().batches(epoch: 0, startingAt: 0).next()!
         let values = ScheduleValues(iteration: 0, epoch: 0, values: ["teacher_temp": 0.04, "momentum": 0.9])
         let teacherOut = dino.teacherOutput(batch)
-        let expectedCenter = DINOLoss.updatedCenter(dino.center, teacherOutput: teacherOut, momentum: 0.9).scalars
+        let expectedCenter = TeacherTargets.updatedCenter(dino.center, teacherOutput: teacherOut, momentum: 0.9).scalars
         _ = dino.step(batch: batch, schedules: values)
         // Pretend the optimiser moved one student weight.
         let w = dino.student.blocks[0].mlp as! MLP

@@ -38,10 +38,10 @@ import Testing
             let temp = Self.scalar(name, "teacher_temp")
             let targets: Tensor
             if name.contains("sinkhorn") {
-                targets = TeacherCentering.sinkhornKnopp(teacherOutput: teacher, temperature: temp)
+                targets = TeacherTargets.sinkhornKnopp(teacherOutput: teacher, temperature: temp)
             } else {
-                targets = TeacherCentering.softmaxCentered(teacherOutput: teacher, center: Self.f(name, "center", dtype), temperature: temp)
-                let center = TeacherCentering.updatedCenter(Self.f(name, "center", dtype), teacherOutput: teacher, momentum: 0.9)
+                targets = TeacherTargets.softmaxCentered(teacherOutput: teacher, center: Self.f(name, "center", dtype), temperature: temp)
+                let center = TeacherTargets.updatedCenter(Self.f(name, "center", dtype), teacherOutput: teacher, momentum: 0.9)
                 #expect(Self.close(center, Self.f(name, "new_center")) == nil, "\(name) \(dtype) centre")
             }
             #expect(Self.close(targets, Self.f(name, "targets"), atol: 1e-7) == nil, "\(name) \(dtype) targets")
@@ -49,7 +49,7 @@ import Testing
             let sg = Self.f(name, "student_global", dtype).requiringGrad()
             let hasLocal = Self.fixture["\(name).student_local"] != nil
             let sl = hasLocal ? Self.f(name, "student_local", dtype).requiringGrad() : nil
-            let terms = DINOv2ClsTokenLoss.terms(studentGlobal: sg, studentLocal: sl, teacherTargets: targets)
+            let terms = DINOv2ClsTokenLoss.terms(studentGlobal: sg, studentLocal: sl, teacherTargets: targets, studentTemperature: 0.1)
             #expect(Self.close(terms.global, Self.f(name, "dino_global_crops_loss")) == nil, "\(name) \(dtype) global")
             #expect((terms.local == nil) == !hasLocal)
             if let local = terms.local {
@@ -66,10 +66,10 @@ import Testing
     @Test func sinkhornKnoppMatchesBothReferenceFunctions() {
         let t = Self.f("sinkhorn", "teacher_output")
         let temp = Self.scalar("sinkhorn", "teacher_temp")
-        let q = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temp)
+        let q = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: temp)
         // The reference computes in Float32: agreement to its precision.
         #expect(Self.close(q, Self.f("sinkhorn", "dino_targets"), rtol: 1e-5, atol: 1e-7) == nil)
-        let qIbot = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temp, samples: t.shape[0])
+        let qIbot = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: temp, samples: t.shape[0])
         #expect(Self.close(qIbot, Self.f("sinkhorn", "ibot_targets"), rtol: 1e-5, atol: 1e-7) == nil)
     }
 
@@ -80,12 +80,12 @@ import Testing
         func imbalance(_ q: Tensor) -> Double {
             q.sum(axes: [0]).doubles.map { abs($0 - 12.0 / 4) }.max()!
         }
-        let q3 = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: 0.5)
+        let q3 = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: 0.5)
         for s in q3.sum(axes: [1]).doubles { #expect(abs(s - 1) < 1e-12) }
-        let q30 = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: 0.5, iterations: 30)
+        let q30 = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: 0.5, iterations: 30)
         #expect(imbalance(q30) < 1e-6)
         #expect(imbalance(q30) < imbalance(q3))
-        let q0 = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: 0.5, iterations: 0).doubles
+        let q0 = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: 0.5, iterations: 0).doubles
         let e = t.doubles.map { Foundation.exp($0 / 0.5) }
         let total = e.reduce(0, +)
         for (a, b) in zip(q0, e) { #expect(abs(a - 12 * b / total) < 1e-12) }
@@ -97,10 +97,10 @@ import Testing
         let (b, k) = (3, 5)
         let q = RandomGenerator(seed: 1).uniform([2 * b, k], dtype: .float64).softmax(axis: -1)
         let logK = Foundation.log(Double(k))
-        let noLocal = DINOv2ClsTokenLoss.terms(studentGlobal: Tensor.zeros([2 * b, k], dtype: .float64), studentLocal: nil, teacherTargets: q)
+        let noLocal = DINOv2ClsTokenLoss.terms(studentGlobal: Tensor.zeros([2 * b, k], dtype: .float64), studentLocal: nil, teacherTargets: q, studentTemperature: 0.1)
         #expect(abs(noLocal.global.doubles[0] - 2 * logK / 3) < 1e-12)
         let withLocal = DINOv2ClsTokenLoss.terms(studentGlobal: Tensor.zeros([2 * b, k], dtype: .float64),
-                                                 studentLocal: Tensor.zeros([4 * b, k], dtype: .float64), teacherTargets: q)
+                                                 studentLocal: Tensor.zeros([4 * b, k], dtype: .float64), teacherTargets: q, studentTemperature: 0.1)
         #expect(abs(withLocal.global.doubles[0] - 2 * logK / 10) < 1e-12)
         #expect(abs(withLocal.local!.doubles[0] - 8 * logK / 10) < 1e-12)
     }
@@ -121,7 +121,7 @@ import Testing
         for crop in 0..<2 { for i in 0..<b { global += ce(row(sg.doubles, crop * b + i), row(q, (1 - crop) * b + i)) } }
         for v in 0..<l { for crop in 0..<2 { for i in 0..<b { local += ce(row(sl.doubles, v * b + i), row(q, crop * b + i)) } } }
         let terms = DINOv2ClsTokenLoss.terms(studentGlobal: sg, studentLocal: sl,
-                                             teacherTargets: Tensor(doubles: q, shape: [2 * b, k]))
+                                             teacherTargets: Tensor(doubles: q, shape: [2 * b, k]), studentTemperature: 0.1)
         #expect(abs(terms.global.doubles[0] - global / Double(b) / 6) < 1e-10)
         #expect(abs(terms.local!.doubles[0] - local / Double(b) / 6) < 1e-10)
     }
@@ -134,7 +134,7 @@ import Testing
         let slT = sl.transposed(0, 1).contiguous().transposed(0, 1)
         #expect(gradientMismatch([sg, slT]) { x in
             DINOv2ClsTokenLoss.terms(studentGlobal: x[0], studentLocal: x[1].transposed(0, 1).transposed(0, 1),
-                                     teacherTargets: q).total
+                                     teacherTargets: q, studentTemperature: 0.1).total
         } == nil)
     }
 
@@ -151,17 +151,17 @@ import Testing
             let targets: Tensor
             if name.contains("sinkhorn") {
                 // B = n_masked_patches, the rows.
-                targets = TeacherCentering.sinkhornKnopp(teacherOutput: teacher, temperature: temp, samples: teacher.shape[0])
+                targets = TeacherTargets.sinkhornKnopp(teacherOutput: teacher, temperature: temp, samples: teacher.shape[0])
             } else {
                 let center = Self.f(name, "center", dtype)
-                targets = TeacherCentering.softmaxCentered(teacherOutput: teacher, center: center, temperature: temp)
-                #expect(Self.close(TeacherCentering.updatedCenter(center, teacherOutput: teacher), Self.f(name, "new_center")) == nil)
+                targets = TeacherTargets.softmaxCentered(teacherOutput: teacher, center: center, temperature: temp)
+                #expect(Self.close(TeacherTargets.updatedCenter(center, teacherOutput: teacher, momentum: 0.9), Self.f(name, "new_center")) == nil)
             }
             #expect(Self.close(targets, Self.f(name, "targets"), atol: 1e-7) == nil, "\(name) \(dtype) targets")
             // The loss from the reference's own targets (its Sinkhorn-Knopp runs in Float32,
             // whose rounding the gradient would otherwise inherit).
             let s = Self.f(name, "student", dtype).requiringGrad()
-            let loss = IBOTPatchLoss.loss(student: s, targets: Self.f(name, "targets", dtype), weights: weights, images: masks.shape[0])
+            let loss = IBOTPatchLoss.loss(student: s, targets: Self.f(name, "targets", dtype), weights: weights, images: masks.shape[0], studentTemperature: 0.1)
             #expect(Self.close(loss, Self.f(name, "ibot_loss")) == nil, "\(name) \(dtype) loss")
             loss.backward()
             #expect(Self.close(s.grad!, Self.f(name, "grad_student"), atol: 1e-7) == nil, "\(name) \(dtype) grad")
@@ -176,7 +176,7 @@ import Testing
         let pad = Tensor.zeros([3, s.shape[1]], dtype: .float64)
         let sp = Tensor.concat([s, pad], axis: 0).requiringGrad()
         let tp = Tensor.concat([t, pad], axis: 0)
-        let loss = IBOTPatchLoss.loss(student: sp, targets: tp, weights: Self.f(name, "masks_weight"), images: 4, maskedPatches: m)
+        let loss = IBOTPatchLoss.loss(student: sp, targets: tp, weights: Self.f(name, "masks_weight"), images: 4, maskedPatches: m, studentTemperature: 0.1)
         #expect(Self.close(loss, Self.f(name, "ibot_loss")) == nil)
         loss.backward()
         #expect(Self.close(sp.grad!.slice(axis: 0, start: 0, end: m), Self.f(name, "grad_student")) == nil)
@@ -192,10 +192,10 @@ import Testing
         #expect(w.doubles == expected)
         let k = 6
         let t = RandomGenerator(seed: 2).uniform([5, k], dtype: .float64).softmax(axis: -1)
-        let loss = IBOTPatchLoss.loss(student: Tensor.zeros([5, k], dtype: .float64), targets: t, weights: w, images: 3)
+        let loss = IBOTPatchLoss.loss(student: Tensor.zeros([5, k], dtype: .float64), targets: t, weights: w, images: 3, studentTemperature: 0.1)
         #expect(abs(loss.doubles[0] - 2 * Foundation.log(Double(k)) / 3) < 1e-12)
         let none = IBOTPatchLoss.loss(student: Tensor.zeros([0, k], dtype: .float64), targets: Tensor.zeros([0, k], dtype: .float64),
-                                      weights: Tensor.zeros([0], dtype: .float64), images: 3)
+                                      weights: Tensor.zeros([0], dtype: .float64), images: 3, studentTemperature: 0.1)
         #expect(none.doubles[0] == 0)
     }
 
@@ -246,14 +246,14 @@ import Testing
     @Test func objectiveMatchesTheReferenceStep() {
         let n = "total"
         let temp = Self.scalar(n, "teacher_temp")
-        let dinoTargets = TeacherCentering.softmaxCentered(teacherOutput: Self.f(n, "teacher_cls"), center: Self.f(n, "dino_center"), temperature: temp)
-        let ibotTargets = TeacherCentering.softmaxCentered(teacherOutput: Self.f(n, "teacher_patch"), center: Self.f(n, "ibot_center"), temperature: temp)
+        let dinoTargets = TeacherTargets.softmaxCentered(teacherOutput: Self.f(n, "teacher_cls"), center: Self.f(n, "dino_center"), temperature: temp)
+        let ibotTargets = TeacherTargets.softmaxCentered(teacherOutput: Self.f(n, "teacher_patch"), center: Self.f(n, "ibot_center"), temperature: temp)
         let sg = Self.f(n, "student_global").requiringGrad(), sl = Self.f(n, "student_local").requiringGrad()
         let sp = Self.f(n, "student_patch").requiringGrad(), cls = Self.f(n, "student_backbone_cls").requiringGrad()
         let inputs = DINOv2LossInputs(studentGlobal: sg, studentLocal: sl, teacherTargets: dinoTargets, studentBackboneCls: cls,
                                       studentMaskedPatches: sp, teacherPatchTargets: ibotTargets,
                                       maskWeights: IBOTPatchLoss.maskWeights(masks: Self.f(n, "masks")))
-        let terms = DINOv2Objective.losses(inputs)
+        let terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(), studentTemperature: 0.1)
         for key in ["dino_global_crops_loss", "dino_local_crops_loss", "koleo_loss", "ibot_loss", "loss"] {
             #expect(Self.close(terms[key]!, Self.f(n, key)) == nil, "\(key)")
         }

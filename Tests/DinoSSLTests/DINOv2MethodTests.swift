@@ -117,6 +117,64 @@ struct RandomMaskedCrops: BatchSource {
         #expect(m.student.maskToken!.value.grad == nil)
     }
 
+    /// With iBOT off the student's global crops are still masked (the reference's collate and
+    /// `forward_backward`): masks are made, and the mask token gets a gradient from the DINO terms.
+    @Test func withIBOTOffTheStudentIsStillMasked() throws {
+        var c = try tinyDINOv2().settings.config
+        c.ibot.lossWeight = 0
+        let r = try c.resolved(datasetSize: 64)
+        #expect(r.maskCollator != nil)
+        let m = DINOv2(settings: r)
+        let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!
+        #expect(batch.masks!.indices.count > 0)
+        let terms = m.step(batch: batch, schedules: Self.values)
+        #expect(terms["ibot_loss"] == nil && terms["dino_global_crops_loss"] != nil)
+        terms["loss"]!.backward()
+        #expect(m.student.maskToken!.value.grad.map { $0.scalars.contains { $0 != 0 } } == true)
+    }
+
+    /// A `dinov2_*` preset trains at the reference's crops (224 and 96 rounded to whole
+    /// patches: 98 at patch 14), not at its inference size 518; small presets keep theirs.
+    @Test(arguments: [("dinov2_vits14", 224, 98), ("dinov2_vitb14_reg", 224, 98), ("dinov3_vits16", 224, 96), ("dino_vits16", 224, 96),
+                      ("vit_tiny_patch4", 32, 16)])
+    func automaticCropsAreTheReferences(model: String, global: Int, local: Int) throws {
+        var c = DINOv2Config()
+        c.model = model
+        if model.hasPrefix("dino_") { c.ibot.lossWeight = 0 }                  // DINO's ViT has no mask token
+        let r = try c.resolved(datasetSize: 1000)
+        #expect(r.base.globalSize == global && r.base.localSize == local)
+        var d = DINOConfig()
+        d.model = model
+        let rd = try d.resolved(datasetSize: 1000)
+        #expect(rd.globalSize == global && rd.localSize == local)
+    }
+
+    /// `epoch_length` (the reference's 1250-iteration epochs): the schedules count epochs of that
+    /// many steps, and the data runs on across epochs, pass after pass.
+    @Test func epochLengthSetsTheEpochAndTheDataRunsOn() throws {
+        var c = try tinyDINOv2().settings.config
+        c.epochLength = 5
+        let r = try c.resolved(datasetSize: 64)
+        #expect(r.stepsPerEpoch == 5 && r.totalSteps == 10)
+        c.epochLength = 0
+        #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 64) }
+
+        let images = try ImageFileDataset.open(RunFixtures.root.appendingPathComponent("images").path)   // 4 images
+        let pipeline = MultiCropPipeline(dataset: images, config: .preset(.dinov2, globalSize: 16, localSize: 8, localCount: 1),
+                                         issues: DataIssueLog(report: DataIssueLog.silent))
+        func source(_ length: Int?) -> MultiCropBatchSource {
+            MultiCropBatchSource(pipeline: pipeline, batchSize: 2, seed: 3, workers: 1, epochLength: length)
+        }
+        let passes = source(nil), long = source(3)                                  // 2 batches a pass, 3 an epoch
+        #expect(passes.batchesPerEpoch == 2 && long.batchesPerEpoch == 3)
+        // Epoch 1 of 3 steps is iterations 3, 4, 5: batch 1 of pass 1, then batches 0 and 1 of pass 2.
+        let got = Array(long.batches(epoch: 1, startingAt: 0)).map(\.globalCrops.scalars)
+        let want = (Array(passes.batches(epoch: 1, startingAt: 1)) + Array(passes.batches(epoch: 2, startingAt: 0)))
+            .map(\.globalCrops.scalars)
+        #expect(got.count == 3 && got == want)
+        #expect(Array(long.batches(epoch: 1, startingAt: 2)).map(\.globalCrops.scalars) == [want[2]])
+    }
+
     @Test func afterTheStepTheTeacherAndBothCentresMove() throws {
         let m = try tinyDINOv2()
         let batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!

@@ -79,7 +79,7 @@ import Testing
         }
         let v2 = try tinyDINOv2(separateHead: true, images: 12)
         try FileManager.default.createDirectory(at: teacherDir, withIntermediateDirectories: true)
-        try JSONEncoder().encode(v2.settings.config).write(to: teacherDir.appendingPathComponent(DINORun.configFileName))
+        try JSONEncoder().encode(v2.settings.config).write(to: teacherDir.appendingPathComponent(TrainingRun.configFileName))
         _ = try Trainer(method: v2, data: RandomMaskedCrops(), schedules: v2.settings.schedules,
                         options: quiet(v2.settings.trainerOptions), runDirectory: teacherDir).run()
 
@@ -95,7 +95,7 @@ import Testing
         let m = Distillation(settings: r, teacher: frozen)
         #expect(m.studentIBOTHead?.prototypes == 40)
         try FileManager.default.createDirectory(at: studentDir, withIntermediateDirectories: true)
-        try JSONEncoder().encode(c).write(to: studentDir.appendingPathComponent(DINORun.configFileName))
+        try JSONEncoder().encode(c).write(to: studentDir.appendingPathComponent(TrainingRun.configFileName))
         struct Unmasked: BatchSource {
             var batchesPerEpoch: Int { 3 }
             var itemsPerBatch: Int { 4 }
@@ -105,10 +105,16 @@ import Testing
             }
         }
         _ = try Trainer(method: m, data: Unmasked(), schedules: r.schedules, options: quiet(r.trainerOptions), runDirectory: studentDir).run()
-        let (exported, size) = try DINORun.loadTeacher(run: studentDir)
+        let (exported, size) = try TrainingRun.loadBackbone(run: studentDir)
         #expect(size == 32)
         #expect(exported.blocks[0].attn.qkv.weight.value.scalars == m.studentEMA.blocks[0].attn.qkv.weight.value.scalars)
         #expect(exported.blocks[0].attn.qkv.weight.value.scalars != m.student.blocks[0].attn.qkv.weight.value.scalars)
+    }
+
+    @Test func epochLengthReachesTheStudentsSchedules() throws {
+        var c = Self.config()
+        c.epochLength = 7
+        #expect(try c.studentSettings.resolved(datasetSize: 12).stepsPerEpoch == 7)
     }
 
     @Test func theTeacherMustBeNamedOnce() {

@@ -99,7 +99,7 @@ final class TemporaryImageTree {
         let ds = try ImageFileDataset.folder(tree.root.path)
         #expect(ds.count == 7)
         let reported = ReportedPaths()
-        let issues = DataIssueLog(report: { reported.add($0.message) })
+        let issues = DataIssueLog(report: { reported.add($0.path + ": " + $0.message) })
         let images = (0..<ds.count).compactMap { ds.loadImage(at: $0, issues: issues) }
         #expect(images.count == 1)
         #expect(issues.distinctFiles == 6)
@@ -107,6 +107,8 @@ final class TemporaryImageTree {
         #expect(issues.count(.tooLarge) == 1 && issues.count(.mislabelled) == 1)
         #expect(reported.all.count == 6)
         #expect(reported.all.contains { $0.contains("png_named.jpg") && $0.contains("content is png") })
+        // The reason does not repeat the path (lists show "PATH: REASON").
+        #expect(issues.entries.allSatisfy { !$0.message.contains(tree.root.path) })
         #expect(issues.summary.hasPrefix("6 bad files skipped"))
         // A second epoch counts again but reports nothing new.
         _ = (0..<ds.count).compactMap { ds.loadImage(at: $0, issues: issues) }

@@ -60,6 +60,24 @@ extension Array where Element == ParameterGroup {
         flatMap { g in Swift.zip(g.names, g.parameters).map { (name: $0.0, tensor: $0.1) } }
     }
 
+    /// Groups with equal multipliers and schedules merged into the first of them, in order of
+    /// first appearance (a backbone and its heads each declare decay / no-decay groups; the
+    /// optimiser needs one group per rule).
+    public func merged() -> [ParameterGroup] {
+        var out: [ParameterGroup] = []
+        for g in self {
+            if let i = out.firstIndex(where: { $0.lrMultiplier == g.lrMultiplier && $0.weightDecayMultiplier == g.weightDecayMultiplier
+                                              && $0.learningRateSchedule == g.learningRateSchedule
+                                              && $0.weightDecaySchedule == g.weightDecaySchedule }) {
+                out[i].parameters += g.parameters
+                out[i].names += g.names
+            } else {
+                out.append(g)
+            }
+        }
+        return out
+    }
+
     /// Clears the gradients of all parameters.
     public func zeroGrad() {
         for g in self { for p in g.parameters { p.zeroGrad() } }

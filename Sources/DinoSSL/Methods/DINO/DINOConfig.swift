@@ -14,8 +14,9 @@
 //   teacher temperature warm-up 30 epochs (the reference, per epoch); in runs under 100 epochs
 //                              30 % of the run, ramped per step
 //   last layer frozen          1 epoch (the reference), at most 10 % of the run
-//   global / local crop sizes  the model's input size / 3/7 of it rounded up to whole patches
-//                              (224 → 96 at patch 16; 32 → 16 at patch 4)
+//   global / local crop sizes  the model's input size, at most the reference's 224 (a dinov2_*
+//                              preset's 518 is its inference size) / 3/7 of it rounded up to
+//                              whole patches (224 → 96 at patch 16, 98 at patch 14; 32 → 16 at patch 4)
 //   local crops                8 (the reference); 6 for inputs under 96 px (LightlyTrain's count)
 //   teacher τ_t, its warm-up start, momentum
 //                              the reference's 0.07, 0.04, 0.996 at ImageNet size, falling
@@ -79,30 +80,10 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
 
     public init() {}
 
-    /// The projection head (`DINOHead`).
-    public struct Head: Codable, Equatable, Sendable {
-        /// K, number of prototypes (reference `out_dim`: 65 536); nil: auto (1024 below 20 000
-        /// images, rising with the data set size to 65 536 from 500 000).
-        public var prototypes: Int? = nil
-        /// Hidden width of the MLP (reference: 2048).
-        public var hiddenDimensions = 2048
-        /// Bottleneck width before the last layer (reference: 256).
-        public var bottleneckDimensions = 256
-        /// Linear layers in the MLP (reference: 3).
-        public var layers = 3
-        /// Fix the weight-normalised last layer's scale at 1 (reference `norm_last_layer`: true).
-        public var normLastLayer = true
-        /// Epochs during which the last layer is not updated (reference `freeze_last_layer`: 1);
-        /// nil: auto (1, at most 10 % of the run; fractions are counted in steps).
-        public var freezeLastLayerEpochs: Double? = nil
-
-        public init() {}
-        enum CodingKeys: String, CodingKey {
-            case prototypes, layers
-            case hiddenDimensions = "hidden_dimensions", bottleneckDimensions = "bottleneck_dimensions"
-            case normLastLayer = "norm_last_layer", freezeLastLayerEpochs = "freeze_last_layer_epochs"
-        }
-    }
+    /// The sections shared with DINOv2 and distillation (Methods/Shared/ConfigSections.swift).
+    public typealias Head = HeadConfig
+    public typealias Crops = CropsConfig
+    public typealias DataLoading = DataLoadingConfig
 
     /// The teacher.
     public struct Teacher: Codable, Equatable, Sendable {
@@ -158,39 +139,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         }
     }
 
-    /// Multi-crop views (`DataAugmentationDINO`).
-    public struct Crops: Codable, Equatable, Sendable {
-        /// Side of the 2 global views in pixels (reference: 224); nil: the model's input size.
-        public var globalSize: Int? = nil
-        /// Side of the local views (reference: 96); nil: 3/7 of the global size, rounded up to
-        /// whole patches.
-        public var localSize: Int? = nil
-        /// Number of local views (reference `local_crops_number`: 8); nil: 8, or 6 for global
-        /// views under 96 px.
-        public var localCount: Int? = nil
-        /// Area range of the global crops (reference `global_crops_scale`: 0.4–1).
-        public var globalScale = [0.4, 1.0]
-        /// Area range of the local crops (reference `local_crops_scale`: 0.05–0.4).
-        public var localScale = [0.05, 0.4]
 
-        public init() {}
-        enum CodingKeys: String, CodingKey {
-            case globalSize = "global_size", localSize = "local_size", localCount = "local_count"
-            case globalScale = "global_scale", localScale = "local_scale"
-        }
-    }
-
-    /// The data loader.
-    public struct DataLoading: Codable, Equatable, Sendable {
-        /// Decoding and augmentation threads (reference `num_workers`: 10 per GPU); nil: half
-        /// the cores, at least 1.
-        public var workers: Int? = nil
-        /// Batches prepared ahead of training.
-        public var prefetchBatches = 2
-
-        public init() {}
-        enum CodingKeys: String, CodingKey { case workers, prefetchBatches = "prefetch_batches" }
-    }
 
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, head, teacher, optim, crops, data, recipe
@@ -226,134 +175,52 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
         try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
         try check(optim.clipGrad.map { $0 >= 0 } ?? true, "optim.clip_grad", "must be non-negative, or null")
-        try check(crops.globalSize.map { $0 >= 1 } ?? true, "crops.global_size", "must be positive")
-        try check(crops.localSize.map { $0 >= 1 } ?? true, "crops.local_size", "must be positive")
-        try check(crops.localCount.map { $0 >= 0 } ?? true, "crops.local_count", "must be non-negative")
-        for (key, s) in [("crops.global_scale", crops.globalScale), ("crops.local_scale", crops.localScale)] {
-            try check(s.count == 2 && s[0] > 0 && s[0] <= s[1] && s[1] <= 1, key, "\(s) must be [low, high] with 0 < low ≤ high ≤ 1")
-        }
-        try check(data.workers.map { $0 >= 0 } ?? true, "data.workers", "must be non-negative")
-        try check(data.prefetchBatches >= 1, "data.prefetch_batches", "must be at least 1")
+        try crops.validate()
+        try data.validate()
     }
 }
 
 // MARK: - Resolved settings
 
 /// A DINO configuration with every automatic value decided for one data set and model.
+///
+/// The automatic values (`model`, `prototypes`, `globalSize`, `stepsPerEpoch`, `warmupSteps`,
+/// `teacherTemperature`, …) are those of `automatic`, read through this type.
+@dynamicMemberLookup
 public struct ResolvedDINOConfig: Equatable, Sendable {
     public var config: DINOConfig
-    /// The backbone architecture (the preset, with the student's drop-path rate).
-    public var model: VisionTransformerConfig
-    public var prototypes: Int
-    public var globalSize: Int
-    public var localSize: Int
-    public var localCount: Int
-    /// Steps per epoch: ⌊images / batch⌋ (the reference drops the last partial batch).
-    public var stepsPerEpoch: Int
-    public var totalSteps: Int { config.epochs * stepsPerEpoch }
-    /// Learning-rate warm-up, in steps.
-    public var warmupSteps: Int
-    /// Teacher-temperature warm-up, in steps (a whole number of epochs when `perEpoch`).
-    public var teacherTemperatureWarmupSteps: Int
-    /// The temperature changes once per epoch, as the reference (an explicit
-    /// `warmup_temperature_epochs`, or the reference's 30 epochs in runs of 100 or more);
-    /// shorter automatic warm-ups ramp every step.
-    public var teacherTemperaturePerEpoch: Bool
-    /// Steps during which the last layer is frozen.
-    public var freezeLastLayerSteps: Int
-    /// Teacher momentum at the start of its cosine.
-    public var teacherMomentum: Double
-    /// τ_t after and at the start of its warm-up.
-    public var teacherTemperature: Double
-    public var teacherWarmupTemperature: Double
-    /// Weight of KoLeo on the student's class tokens (0: none).
-    public var koleoLossWeight: Double
+    public var automatic: AutomaticSettings
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<AutomaticSettings, T>) -> T {
+        get { automatic[keyPath: keyPath] }
+        set { automatic[keyPath: keyPath] = newValue }
+    }
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<AutomaticSettings, T>) -> T { automatic[keyPath: keyPath] }
+
     /// The peak learning rate: `lr · batch / 256`.
     public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
-    public var workers: Int
 }
 
 extension DINOConfig {
-    /// Images up to which the small-data values apply (prototypes, teacher temperature, momentum).
-    public static let largeDatasetImages = 20_000
-
-    /// Images in ImageNet-1k's training set, where the reference values apply.
-    public static let imageNetImages = 1_281_167
-
-    /// The data set size the scaled values are computed for: the real one, or ImageNet's for
-    /// `recipe=reference`.
-    public static func scalingImages(_ datasetSize: Int, _ recipe: Recipe) -> Int {
-        recipe == .reference ? imageNetImages : datasetSize
+    /// The inputs of the automatic values (AutomaticSettings.swift, shared with DINOv2).
+    var automaticInputs: AutomaticSettings.Inputs {
+        AutomaticSettings.Inputs(model: model, dropPathRate: dropPathRate, layerScaleInit: layerScaleInit, epochs: epochs,
+                                 batchSize: batchSize, prototypes: head.prototypes, freezeLastLayerEpochs: head.freezeLastLayerEpochs,
+                                 warmupEpochs: optim.warmupEpochs, teacherMomentum: teacher.momentum,
+                                 teacherTemperature: teacher.temperature, teacherWarmupTemperature: teacher.warmupTemperature,
+                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops, data: data,
+                                 recipe: recipe, koleoLossWeight: koleoLossWeight)
     }
 
-    /// Prototypes for a data set of `images` (LightlyTrain's buckets; 65 536 is the reference's).
-    public static func automaticPrototypes(_ images: Int) -> Int {
-        for (below, k) in [(20_000, 1024), (50_000, 2048), (100_000, 4096), (200_000, 16_384), (500_000, 32_768)]
-        where images < below { return k }
-        return 65_536
-    }
-
-    /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
-    /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
-    static func scaled(_ images: Int, start: Double, end: Double, digits: Int) -> Double {
-        let t = Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
-        let scale = Foundation.pow(10, Double(digits))
-        return ((start + t * (end - start)) * scale).rounded() / scale
-    }
-
-    /// Decides every automatic value for a data set of `datasetSize` images.
+    /// Decides every automatic value for a data set of `datasetSize` images (the rules are
+    /// `AutomaticSettings.resolve`'s, listed at the top of this file).
     ///
     /// - Throws: `ConfigError` for an unknown model or values that do not fit the model (crop
     ///   sizes that are not whole patches), or a data set smaller than one batch.
     public func resolved(datasetSize: Int) throws -> ResolvedDINOConfig {
         try validate()
-        var model: VisionTransformerConfig
-        do { model = try ModelPresets.config(named: self.model) } catch let e as PresetError {
-            throw ConfigError.invalidValue(path: "model", message: e.description)
-        }
-        guard datasetSize >= batchSize else {
-            throw ConfigError.invalidValue(path: "batch_size", message: "\(batchSize) is larger than the data set (\(datasetSize) images); lower it")
-        }
-        model.dropPathRate = dropPathRate
-        if let ls = layerScaleInit, model.layerScaleInit != nil { model.layerScaleInit = ls }
-        let patch = model.patchSize
-        let global = crops.globalSize ?? model.imageSize
-        let local = crops.localSize ?? Int((Double(global) * 3 / 7 / Double(patch)).rounded(.up)) * patch
-        for (key, size) in [("crops.global_size", global), ("crops.local_size", local)] where size % patch != 0 {
-            throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of \(patch)-px patches")
-        }
-        let steps = datasetSize / batchSize
-        let total = epochs * steps
-        let reference = recipe == .reference
-        let images = DINOConfig.scalingImages(datasetSize, recipe)
-        let warmup = optim.warmupEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? (reference ? 10 * steps : Swift.min(10 * steps, Int((0.1 * Double(total)).rounded(.down))))
-        let temperatureWarmup: (steps: Int, perEpoch: Bool)
-        if let e = teacher.warmupTemperatureEpochs {
-            temperatureWarmup = (Swift.min(e, epochs) * steps, true)
-        } else if reference || 30 * 10 <= epochs * 3 {
-            temperatureWarmup = (Swift.min(30, epochs) * steps, true)
-        } else {
-            temperatureWarmup = (Int((0.3 * Double(total)).rounded(.down)), false)
-        }
-        let freeze = head.freezeLastLayerEpochs.map { Int(($0 * Double(steps)).rounded()) }
-            ?? (reference ? steps : Swift.min(steps, Int((0.1 * Double(total)).rounded(.down))))
-        let temperature = teacher.temperature ?? DINOConfig.scaled(images, start: 0.02, end: 0.07, digits: 2)
-        let warmupTemperature = teacher.warmupTemperature
-            ?? Swift.min(temperature, ((0.02 + (temperature - 0.02) * 0.4) * 100).rounded() / 100)
-        return ResolvedDINOConfig(
-            config: self, model: model,
-            prototypes: head.prototypes ?? DINOConfig.automaticPrototypes(images),
-            globalSize: global, localSize: local,
-            localCount: crops.localCount ?? (global < 96 && !reference ? 6 : 8),
-            stepsPerEpoch: steps,
-            warmupSteps: Swift.min(warmup, total),
-            teacherTemperatureWarmupSteps: temperatureWarmup.steps, teacherTemperaturePerEpoch: temperatureWarmup.perEpoch,
-            freezeLastLayerSteps: Swift.min(freeze, total),
-            teacherMomentum: teacher.momentum ?? DINOConfig.scaled(images, start: 0.99, end: 0.996, digits: 3),
-            teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
-            koleoLossWeight: koleoLossWeight ?? DINOConfig.scaled(images, start: 0.1, end: 0, digits: 3),
-            workers: data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+        return ResolvedDINOConfig(config: self, automatic: try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize))
     }
 }
 
@@ -367,19 +234,19 @@ extension ResolvedDINOConfig {
     /// - `teacher_temp`: `np.linspace(warmup, temperature, W)` then `temperature`, indexed by
     ///   epoch as the reference (or by step for short automatic warm-ups).
     public var schedules: ScheduleSet {
-        let total = totalSteps, c = config
+        let total = automatic.totalSteps, c = config
         return ScheduleSet([
             ScheduleValues.learningRate: DINOv2CosineSchedule(base: peakLearningRate, final: c.optim.minLR,
-                                                              totalIterations: total, warmupIterations: warmupSteps),
+                                                              totalIterations: total, warmupIterations: automatic.warmupSteps),
             ScheduleValues.weightDecay: DINOv2CosineSchedule(base: c.optim.weightDecay, final: c.optim.weightDecayEnd,
                                                              totalIterations: total),
-            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: teacherMomentum, final: 1, totalIterations: total),
-            ScheduleValues.teacherTemperature: teacherTemperaturePerEpoch
-                ? LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
-                                       warmupIterations: teacherTemperatureWarmupSteps / stepsPerEpoch)
-                    .perEpoch(iterationsPerEpoch: stepsPerEpoch)
-                : LinearWarmupSchedule(start: teacherWarmupTemperature, end: teacherTemperature,
-                                       warmupIterations: teacherTemperatureWarmupSteps) as any Schedule,
+            ScheduleValues.teacherMomentum: DINOv2CosineSchedule(base: automatic.teacherMomentum, final: 1, totalIterations: total),
+            ScheduleValues.teacherTemperature: automatic.teacherTemperaturePerEpoch
+                ? LinearWarmupSchedule(start: automatic.teacherWarmupTemperature, end: automatic.teacherTemperature,
+                                       warmupIterations: automatic.teacherTemperatureWarmupSteps / automatic.stepsPerEpoch)
+                    .perEpoch(iterationsPerEpoch: automatic.stepsPerEpoch)
+                : LinearWarmupSchedule(start: automatic.teacherWarmupTemperature, end: automatic.teacherTemperature,
+                                       warmupIterations: automatic.teacherTemperatureWarmupSteps) as any Schedule,
         ])
     }
 

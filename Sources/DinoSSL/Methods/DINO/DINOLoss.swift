@@ -2,9 +2,10 @@
 //
 // What it is: the loss of Caron et al. (2021), eq. (1)–(4), computed as facebookresearch/dino
 // `main_dino.py` (`DINOLoss.forward`, `DINOLoss.update_center`) computes it on one process.
-// What it is not: it keeps no state. The centre is an argument and `updatedCenter` returns the
-// next one; temperatures come from the caller's schedules; nothing here reads a clock, a
-// config or a global, and nothing is reduced across processes.
+// What it is not: it keeps no state, and the teacher's side — the centring and the centre's
+// update — is TeacherTargets (Methods/Shared), shared with DINOv2 and distillation;
+// temperatures come from the caller's schedules; nothing here reads a clock, a config or a
+// global, and nothing is reduced across processes.
 //
 // Layout (as the reference's `torch.cat` of crops and `chunk`): the student output holds
 // V views of B images view-major, rows `v·B ..< (v+1)·B` for view v, the G global views first;
@@ -37,24 +38,7 @@ import DinoTensor
 /// (ICCV 2021), Algorithm 1; facebookresearch/dino `main_dino.py` (`DINOLoss`): student
 /// temperature 0.1, teacher temperature 0.04 → 0.07 warmed up over 30 epochs, centre momentum 0.9.
 public enum DINOLoss {
-    /// The teacher's targets: `softmax((t − c) / τ_t)` row by row, cut from the tape.
-    ///
-    /// - Parameters:
-    ///   - teacherOutput: the teacher head's outputs, (G·B, K).
-    ///   - center: the running centre, (1, K) or (K).
-    ///   - temperature: τ_t (DINO: 0.04 warmed up to `teacher_temp`).
-    /// - Returns: probabilities, (G·B, K), each row summing to 1.
-    public static func teacherProbabilities(teacherOutput: Tensor, center: Tensor, temperature: Double) -> Tensor {
-        precondition(teacherOutput.rank == 2, "DINOLoss: teacher output must be (G·B, K), got \(teacherOutput.shape)")
-        let k = teacherOutput.shape[1]
-        precondition(center.count == k, "DINOLoss: centre of shape \(center.shape) for teacher output \(teacherOutput.shape)")
-        precondition(temperature > 0, "DINOLoss: teacher temperature \(temperature) must be positive")
-        return withNoGrad {
-            ((teacherOutput.detach() - center.detach().reshape([1, k])) * (1 / temperature)).softmax(axis: -1)
-        }
-    }
-
-    /// The loss from teacher probabilities already computed (`teacherProbabilities`).
+    /// The loss from teacher probabilities already computed (`TeacherTargets.softmaxCentered`).
     ///
     /// - Parameters:
     ///   - studentOutput: the student head's outputs for all V views, (V·B, K), view-major,
@@ -64,7 +48,7 @@ public enum DINOLoss {
     ///   - globalViews: G, the views the teacher sees (DINO: 2).
     /// - Returns: the scalar loss, differentiable with respect to `studentOutput`.
     public static func loss(studentOutput: Tensor, teacherProbabilities q: Tensor,
-                            studentTemperature: Double = 0.1, globalViews: Int = 2) -> Tensor {
+                            studentTemperature: Double, globalViews: Int = 2) -> Tensor {
         let s = studentOutput
         precondition(s.rank == 2 && q.rank == 2 && s.shape[1] == q.shape[1],
                      "DINOLoss: student output \(s.shape) and teacher targets \(q.shape) must be (rows, K) with the same K")
@@ -101,27 +85,10 @@ public enum DINOLoss {
     ///   - teacherTemperature: τ_t at this epoch (DINO: 0.04 → 0.07 over 30 epochs).
     ///   - globalViews: G (DINO: 2).
     public static func loss(studentOutput: Tensor, teacherOutput: Tensor, center: Tensor,
-                            studentTemperature: Double = 0.1, teacherTemperature: Double,
+                            studentTemperature: Double, teacherTemperature: Double,
                             globalViews: Int = 2) -> Tensor {
-        let q = teacherProbabilities(teacherOutput: teacherOutput, center: center, temperature: teacherTemperature)
+        let q = TeacherTargets.softmaxCentered(teacherOutput: teacherOutput, center: center, temperature: teacherTemperature)
         return loss(studentOutput: studentOutput, teacherProbabilities: q,
                     studentTemperature: studentTemperature, globalViews: globalViews)
-    }
-
-    /// The next centre: `m·c + (1 − m)·mean_rows(t)`, off the tape.
-    ///
-    /// - Parameters:
-    ///   - center: the current centre, (1, K).
-    ///   - teacherOutput: the raw teacher outputs of this step, (G·B, K) (before centring).
-    ///   - momentum: m (DINO: 0.9).
-    /// - Returns: a new (1, K) tensor; `center` is not modified.
-    public static func updatedCenter(_ center: Tensor, teacherOutput: Tensor, momentum: Double = 0.9) -> Tensor {
-        precondition(teacherOutput.rank == 2 && center.count == teacherOutput.shape[1],
-                     "DINOLoss.updatedCenter: centre \(center.shape) for teacher output \(teacherOutput.shape)")
-        return withNoGrad {
-            let k = teacherOutput.shape[1]
-            let batchCenter = teacherOutput.detach().sum(axes: [0], keepDims: true) * (1 / Double(teacherOutput.shape[0]))
-            return center.detach().reshape([1, k]) * momentum + batchCenter * (1 - momentum)
-        }
     }
 }

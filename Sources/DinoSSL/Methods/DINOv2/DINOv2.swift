@@ -30,24 +30,21 @@ public final class DINOv2: TrainingMethod {
     public typealias Batch = MultiCropInput
 
     public let settings: ResolvedDINOv2Config
-    public let student: VisionTransformer
-    public let teacher: VisionTransformer
-    public let studentHead: DINOHead
-    public let teacherHead: DINOHead
-    /// The iBOT heads when `ibot.separate_head`.
-    public let studentIBOTHead: DINOHead?
-    public let teacherIBOTHead: DINOHead?
+    /// Student and teacher: backbone, DINO head and (when `ibot.separate_head`) iBOT head.
+    public let studentModules: BackboneAndHeads
+    public let teacherModules: BackboneAndHeads
+    public var student: VisionTransformer { studentModules.backbone }
+    public var teacher: VisionTransformer { teacherModules.backbone }
+    public var studentHead: DINOHead { studentModules.dinoHead }
+    public var teacherHead: DINOHead { teacherModules.dinoHead }
+    public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
+    public var teacherIBOTHead: DINOHead? { teacherModules.ibotHead }
     /// Running centres (1, K) of the DINO and iBOT teacher outputs (softmax centring).
-    public let dinoCenter: Tensor
-    public let ibotCenter: Tensor
+    public let centres: TeacherCentres
+    public var dinoCenter: Tensor { centres.dino }
+    public var ibotCenter: Tensor { centres.ibot }
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
-    var nextCenters: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
-
-    public static let studentPrefix = "student."
-    public static let teacherPrefix = "teacher."
-    public static let dinoCenterKey = "dino_loss.center"
-    public static let ibotCenterKey = "ibot_patch_loss.center"
 
     public init(settings: ResolvedDINOv2Config) {
         self.settings = settings
@@ -56,90 +53,42 @@ public final class DINOv2: TrainingMethod {
         studentGenerator = root.fork(1)
         var teacherModel = settings.model
         teacherModel.dropPathRate = 0
-        student = VisionTransformer(settings.model, generator: studentGenerator)
-        teacher = VisionTransformer(teacherModel, generator: root.fork(3))
-        func head(_ h: DINOConfig.Head, prototypes: Int) -> DINOHead {
-            DINOHead(inputDimensions: settings.model.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                     bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
+            DINOHead(config: h, inputDimensions: settings.model.embedDimensions, prototypes: prototypes)
         }
-        studentHead = head(c.dino.head, prototypes: settings.prototypes)
-        teacherHead = head(c.dino.head, prototypes: settings.prototypes)
-        if c.ibot.separateHead {
-            studentIBOTHead = head(c.ibot.head, prototypes: settings.ibotPrototypes)
-            teacherIBOTHead = head(c.ibot.head, prototypes: settings.ibotPrototypes)
-        } else {
-            studentIBOTHead = nil
-            teacherIBOTHead = nil
+        func modules(_ backbone: VisionTransformer) -> BackboneAndHeads {
+            BackboneAndHeads(backbone: backbone, dinoHead: head(c.dino.head, prototypes: settings.prototypes),
+                             ibotHead: c.ibot.separateHead ? head(c.ibot.head, prototypes: settings.ibotPrototypes) : nil)
         }
+        studentModules = modules(VisionTransformer(settings.model, generator: studentGenerator))
+        teacherModules = modules(VisionTransformer(teacherModel, generator: root.fork(3)))
         let initGenerator = root.fork(2)
-        student.initializeWeights(generator: initGenerator)
-        studentHead.initializeWeights(generator: initGenerator)
-        studentIBOTHead?.initializeWeights(generator: initGenerator)
-        for (s, t) in zip(DINOv2.modules(student, studentHead, studentIBOTHead), DINOv2.modules(teacher, teacherHead, teacherIBOTHead)) {
+        for m in studentModules.modules {
+            switch m.module {
+            case let v as VisionTransformer: v.initializeWeights(generator: initGenerator)
+            case let h as DINOHead: h.initializeWeights(generator: initGenerator)
+            default: preconditionFailure("DINOv2: unexpected module \(m.name)")
+            }
+        }
+        for (s, t) in zip(studentModules.modules, teacherModules.modules) {
             try! t.module.load(stateDict: s.module.stateDict().mapValues { $0.detach() })
             t.module.freeze()
             t.module.eval()
         }
-        dinoCenter = Tensor.zeros([1, settings.prototypes])
-        ibotCenter = Tensor.zeros([1, settings.ibotPrototypes])
-        var groups = student.parameterGroups(prefix: DINOv2.studentPrefix + "backbone.", layerDecay: c.optim.layerwiseDecay,
-                                             patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
-        groups += DINOv2.headGroups(studentHead, prefix: DINOv2.studentPrefix + "dino_head.")
-        if let h = studentIBOTHead { groups += DINOv2.headGroups(h, prefix: DINOv2.studentPrefix + "ibot_head.") }
-        parameterGroups = DINO.mergedGroups(groups)
+        centres = TeacherCentres(dinoPrototypes: settings.prototypes, ibotPrototypes: settings.ibotPrototypes)
+        parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
+                                                         patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
 
-    /// (name, module) of backbone and heads, in the reference's `ModuleDict` order.
-    static func modules(_ backbone: VisionTransformer, _ head: DINOHead, _ ibot: DINOHead?) -> [(name: String, module: Module)] {
-        [(name: "backbone", module: backbone), (name: "dino_head", module: head)] + (ibot.map { [(name: "ibot_head", module: $0)] } ?? [])
-    }
-
-    /// A head's groups, with the last layer on the `last_layer_lr` schedule (frozen by a zero
-    /// learning rate at the start, as DINOv2's `is_last_layer` groups).
-    static func headGroups(_ head: DINOHead, prefix: String) -> [ParameterGroup] {
-        let last = Set(head.lastLayerParameters.map { ObjectIdentifier($0.value) })
-        var out: [ParameterGroup] = []
-        for g in head.parameterGroups(prefix: prefix) {
-            var rest = g, tail = g
-            rest.parameters = []; rest.names = []; tail.parameters = []; tail.names = []
-            for (p, n) in zip(g.parameters, g.names) {
-                if last.contains(ObjectIdentifier(p)) { tail.parameters.append(p); tail.names.append(n) }
-                else { rest.parameters.append(p); rest.names.append(n) }
-            }
-            if !rest.parameters.isEmpty { out.append(rest) }
-            if !tail.parameters.isEmpty {
-                tail.role = "last_layer_" + g.role
-                tail.learningRateSchedule = ScheduleValues.lastLayerLearningRate
-                out.append(tail)
-            }
-        }
-        return out
-    }
-
-    public var clippingModules: [(name: String, parameters: [Tensor])] {
-        DINOv2.modules(student, studentHead, studentIBOTHead).map { m in
-            (name: m.name, parameters: m.module.parameters().map(\.value))
-        }
-    }
+    public var clippingModules: [(name: String, parameters: [Tensor])] { studentModules.clippingModules }
 
     // MARK: Step
 
     /// The flat indices of the masked patches of the 2B global crops, and their weights.
+    /// The masked patches of the iBOT term, or nil when iBOT is off or nothing is masked.
     func masked(_ batch: MultiCropInput) -> (indices: [Int], weights: Tensor, tensor: Tensor)? {
         guard settings.config.ibot.lossWeight > 0, let m = batch.masks, m.indices.count > 0 else { return nil }
         return (m.indices.indices, m.weights, m.tensor)
-    }
-
-    /// Runs `head` (and the iBOT head when separate) on CLS rows and patch rows.
-    func heads(_ head: DINOHead, _ ibot: DINOHead?, cls: [Tensor], patches: Tensor?) -> (cls: [Tensor], patches: Tensor?) {
-        if let ibot, let patches {
-            let out = head(Tensor.concat(cls, axis: 0))
-            return (out.split(sizes: cls.map { $0.shape[0] }, axis: 0), ibot(patches))
-        }
-        let rows = cls + (patches.map { [$0] } ?? [])
-        let out = head(rows.count == 1 ? rows[0] : Tensor.concat(rows, axis: 0))          // (Σ rows, K)
-        let parts = out.split(sizes: rows.map { $0.shape[0] }, axis: 0)
-        return (Array(parts.prefix(cls.count)), patches == nil ? nil : parts.last)
     }
 
     /// K of the DINO head, for the trainer's collapse monitor.
@@ -155,68 +104,31 @@ public final class DINOv2: TrainingMethod {
         let (dinoTargets, ibotTargets) = withNoGrad { () -> (Tensor, Tensor?) in
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
-            let out = heads(teacherHead, teacherIBOTHead, cls: [f.classToken], patches: patches)
-            let t = out.cls[0]                                                                      // (2B, K)
-            switch c.teacher.centering {
-            case .centering:
-                let q = TeacherCentering.softmaxCentered(teacherOutput: t, center: dinoCenter, temperature: temperature)
-                nextCenters.dino = TeacherCentering.updatedCenter(dinoCenter, teacherOutput: t, momentum: c.teacher.centerMomentum)
-                var qp: Tensor? = nil
-                if let p = out.patches {
-                    qp = TeacherCentering.softmaxCentered(teacherOutput: p, center: ibotCenter, temperature: temperature)
-                    nextCenters.ibot = TeacherCentering.updatedCenter(ibotCenter, teacherOutput: p, momentum: c.teacher.centerMomentum)
-                }
-                return (q, qp)
-            case .sinkhornKnopp:
-                let q = TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temperature)
-                let qp = out.patches.map { TeacherCentering.sinkhornKnopp(teacherOutput: $0, temperature: temperature, samples: $0.shape[0]) }
-                return (q, qp)
-            }
+            let out = teacherModules.heads(cls: [f.classToken], patches: patches)
+            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centering,    // (2B, K), (M, K')
+                                   temperature: temperature, momentum: c.teacher.centerMomentum)
         }
 
-        // Student: masked global crops, local crops.
-        let global = student.forwardFeatures(batch.globalCrops, masks: mask?.tensor)              // CLS (2B, D)
-        var cls = [global.classToken]
-        if let local = batch.localCrops {
-            cls.insert(student.forwardFeatures(local, local: true).classToken, at: 0)             // (L·B, D) first, as the reference
-        }
-        let patches = mask.map { global.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
-        let out = heads(studentHead, studentIBOTHead, cls: cls, patches: patches)
-        let inputs = DINOv2LossInputs(
-            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0],
-            teacherTargets: dinoTargets,
-            studentBackboneCls: c.dino.koleoLossWeight > 0 ? global.classToken : nil,
-            studentMaskedPatches: out.patches, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
-        var terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight,
-                                                                              ibot: c.ibot.lossWeight),
-                                           studentTemperature: c.studentTemperature)
-        terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
-        terms[CollapseMonitor.featureStd] = CollapseMonitor.featureSpread(global.classToken)
-        return terms
+        // Student: masked global crops (masked even with iBOT off, as the reference's collate
+        // always masks and `forward_backward` always passes the masks), local crops.
+        let inputs = studentModules.dinov2StudentInputs(
+            batch, masks: batch.masks?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
+            koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
+        return DINOv2Objective.losses(inputs, config: c)
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
-        let m = schedules[ScheduleValues.teacherMomentum]
-        withNoGrad {
-            let s = DINOv2.modules(student, studentHead, studentIBOTHead).flatMap { $0.module.parameters().map(\.value) }
-            let t = DINOv2.modules(teacher, teacherHead, teacherIBOTHead).flatMap { $0.module.parameters().map(\.value) }
-            updateExponentialMovingAverage(teacher: t, student: s, momentum: m)
-            if let next = nextCenters.dino { dinoCenter.copyIn(next) }
-            if let next = nextCenters.ibot { ibotCenter.copyIn(next) }
-        }
-        nextCenters = (nil, nil)
+        teacherModules.updateExponentialMovingAverage(of: studentModules, momentum: schedules[ScheduleValues.teacherMomentum])
+        centres.applyUpdate()
     }
 
     // MARK: Checkpoint state
 
     public func stateTensors() -> [String: Tensor] {
-        var out: [String: Tensor] = [DINOv2.dinoCenterKey: dinoCenter, DINOv2.ibotCenterKey: ibotCenter]
-        for m in DINOv2.modules(teacher, teacherHead, teacherIBOTHead) {
-            for (name, p) in m.module.namedTensors() { out[DINOv2.teacherPrefix + m.name + "." + name] = p.value }
-        }
-        for m in DINOv2.modules(student, studentHead, studentIBOTHead) {
-            for (name, p) in m.module.namedBuffers() { out[DINOv2.studentPrefix + m.name + "." + name] = p.value }
-        }
+        var out = centres.stateTensors
+        out.merge(teacherModules.namedTensors(prefix: BackboneAndHeads.teacherPrefix)) { a, _ in a }
+        // The student's buffers (fixed scales, tables): not trained, but part of its state dict.
+        out.merge(studentModules.namedTensors(prefix: BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }
         return out
     }
 

@@ -1,10 +1,11 @@
 // The configuration of a DINOv2 run: every field documented with the reference's value
 // (facebookresearch/dinov2 dinov2/configs/ssl_default_config.yaml, the defaults of its
 // `train.py`). Sections follow the reference's YAML (`dino`, `ibot`, `teacher`, `optim`,
-// `student`, `crops`); the head, crop and data-loading sections reuse DINO's types. Values that
-// depend on the run length, the data set or the model are `nil` ("auto") and are decided by
-// `resolved(...)` exactly as for DINO (DINOConfig.swift): prototypes, warm-ups, the frozen
-// last layer, crop sizes and counts.
+// `student`, `crops`); the head, crop and data-loading sections are the shared ones
+// (Methods/Shared/ConfigSections.swift). Values that depend on the run length, the data set or
+// the model are `nil` ("auto") and are decided by `resolved(...)` with the rules DINO uses
+// (Methods/Shared/AutomaticSettings.swift): prototypes, warm-ups, the frozen last layer, crop
+// sizes and counts.
 
 import DinoModels
 import DinoNN
@@ -19,6 +20,11 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     /// Epochs (reference `optim.epochs`: 100, of `OFFICIAL_EPOCH_LENGTH` 1250 steps; here an
     /// epoch is one pass over the data).
     public var epochs = 100
+    /// Steps in one epoch, the unit of `epochs` and of every warm-up; nil: one pass over the
+    /// data. The reference's epoch is `OFFICIAL_EPOCH_LENGTH` = 1250 iterations whatever the
+    /// data set (`epoch_length=1250` reproduces its schedules); the data then runs on across
+    /// epoch boundaries, pass after pass.
+    public var epochLength: Int? = nil
     /// Images per step (reference `batch_size_per_gpu`: 64).
     public var batchSize = 64
     /// Seed of the initial weights, the data order, the augmentations and the masks (reference: 0).
@@ -39,14 +45,14 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     /// Optimisation.
     public var optim = Optim()
     /// Multi-crop augmentation (DINOv2's scales).
-    public var crops: DINOConfig.Crops = {
-        var c = DINOConfig.Crops()
+    public var crops: CropsConfig = {
+        var c = CropsConfig()
         c.globalScale = [0.32, 1.0]
         c.localScale = [0.05, 0.32]
         return c
     }()
     /// Data loading.
-    public var data = DINOConfig.DataLoading()
+    public var data = DataLoadingConfig()
     /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
     /// checkpoints written before it are kept; none of the collapsed state is written).
     public var stopOnCollapse = false
@@ -63,7 +69,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         public var koleoLossWeight = 0.1
         /// The DINO head (reference: 65 536 prototypes, bottleneck 256, 3 layers, hidden 2048;
         /// the last layer's scale is trained, `norm_last_layer` false).
-        public var head: DINOConfig.Head = DINOv2Config.defaultHead
+        public var head: HeadConfig = DINOv2Config.defaultHead
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -84,7 +90,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         /// paper separates them for large models).
         public var separateHead = false
         /// The iBOT head when separate (same defaults as the DINO head).
-        public var head: DINOConfig.Head = DINOv2Config.defaultHead
+        public var head: HeadConfig = DINOv2Config.defaultHead
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -176,15 +182,15 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     }
 
     /// DINOv2's head: DINO's, with the last layer's scale trained (no `norm_last_layer`).
-    public static var defaultHead: DINOConfig.Head {
-        var h = DINOConfig.Head()
+    public static var defaultHead: HeadConfig {
+        var h = HeadConfig()
         h.normLastLayer = false
         return h
     }
 
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, student, optim, crops, data, recipe
-        case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
@@ -194,6 +200,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
             if !ok { throw ConfigError.invalidValue(path: key, message: message) }
         }
         try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
+        try check(epochLength.map { $0 >= 1 } ?? true, "epoch_length", "must be at least 1, or null for one pass over the data")
         try check(batchSize >= 2, "batch_size", "\(batchSize) must be at least 2 (KoLeo needs a neighbour)")
         try check(dino.lossWeight >= 0 && dino.koleoLossWeight >= 0 && ibot.lossWeight >= 0, "dino.loss_weight", "loss weights must be non-negative")
         try check(dino.lossWeight > 0 || ibot.lossWeight > 0, "dino.loss_weight", "the DINO or the iBOT term must have a positive weight")
@@ -221,6 +228,8 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         try check(optim.layerwiseDecay > 0 && optim.layerwiseDecay <= 1, "optim.layerwise_decay", "must lie in (0, 1]")
         try check(optim.patchEmbedLRMultiplier >= 0, "optim.patch_embed_lr_mult", "must be non-negative")
         try check((0..<1).contains(optim.adamBeta1) && (0..<1).contains(optim.adamBeta2), "optim.adamw_beta1", "betas must lie in [0, 1)")
+        try crops.validate()
+        try data.validate()
     }
 
     /// Stochastic depth for a student of `depth` blocks: 0.1 up to 12 (DINO's ViT-S/B), rising
@@ -253,8 +262,8 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
 /// A DINOv2 configuration with every automatic value decided for one data set and model.
 public struct ResolvedDINOv2Config: Equatable, Sendable {
     public var config: DINOv2Config
-    /// The automatic values, decided by DINO's rules (prototypes, crops, warm-ups, frozen last layer).
-    public var base: ResolvedDINOConfig
+    /// The automatic values (prototypes, crops, warm-ups, frozen last layer), by the shared rules.
+    public var base: AutomaticSettings
     /// The student's architecture: the preset with uniform stochastic depth and LayerScale.
     public var model: VisionTransformerConfig
     /// K of the DINO head, and of the iBOT head (its own when separate, else the DINO head's).
@@ -267,29 +276,16 @@ public struct ResolvedDINOv2Config: Equatable, Sendable {
 }
 
 extension DINOv2Config {
-    /// DINO's config carrying the fields whose automatic values DINO's rules decide.
-    var dinoEquivalent: DINOConfig {
-        var d = DINOConfig()
-        d.model = model
-        d.recipe = recipe
-        d.epochs = epochs
-        d.batchSize = batchSize
-        d.seed = seed
-        d.head = dino.head
-        d.teacher.momentum = teacher.momentum
-        d.teacher.temperature = teacher.temperature
-        d.teacher.warmupTemperature = teacher.warmupTemperature
-        d.teacher.warmupTemperatureEpochs = teacher.warmupTemperatureEpochs
-        d.teacher.centerMomentum = teacher.centerMomentum
-        d.studentTemperature = studentTemperature
-        d.optim.minLR = optim.minLR
-        d.optim.warmupEpochs = optim.warmupEpochs
-        d.optim.weightDecay = optim.weightDecay
-        d.optim.weightDecayEnd = optim.weightDecayEnd
-        d.optim.clipGrad = optim.clipGrad
-        d.crops = crops
-        d.data = data
-        return d
+    /// The inputs of the automatic values (AutomaticSettings.swift, DINO's rules); drop path and
+    /// LayerScale are DINOv2's own (by depth), decided in `resolved`.
+    var automaticInputs: AutomaticSettings.Inputs {
+        AutomaticSettings.Inputs(model: model, dropPathRate: student.dropPathRate ?? 0, layerScaleInit: nil,
+                                 epochs: epochs, batchSize: batchSize, epochLength: epochLength, prototypes: dino.head.prototypes,
+                                 freezeLastLayerEpochs: dino.head.freezeLastLayerEpochs, warmupEpochs: optim.warmupEpochs,
+                                 teacherMomentum: teacher.momentum, teacherTemperature: teacher.temperature,
+                                 teacherWarmupTemperature: teacher.warmupTemperature,
+                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops, data: data,
+                                 recipe: recipe, koleoLossWeight: dino.koleoLossWeight, referenceTeacherMomentum: 0.992)
     }
 
     /// Decides every automatic value for a data set of `datasetSize` images.
@@ -298,16 +294,15 @@ extension DINOv2Config {
     ///   patches, or a data set smaller than one batch.
     public func resolved(datasetSize: Int) throws -> ResolvedDINOv2Config {
         try validate()
-        var base = try dinoEquivalent.resolved(datasetSize: datasetSize)
+        var base = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
         let reference = recipe == .reference
-        base.teacherMomentum = teacher.momentum
-            ?? DINOConfig.scaled(DINOConfig.scalingImages(datasetSize, recipe), start: 0.99, end: 0.992, digits: 3)
         var model = base.model
         model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : DINOv2Config.automaticDropPath(depth: model.depth))
         model.dropPathUniform = student.dropPathUniform
         if model.layerScaleInit != nil {
             model.layerScaleInit = student.layerScale ?? (reference ? 1e-5 : DINOv2Config.automaticLayerScale(depth: model.depth))
         }
+        base.model = model
         if ibot.lossWeight > 0 && !model.maskToken {
             throw ConfigError.invalidValue(path: "model", message: "\(self.model) has no mask token, which iBOT needs (set ibot.loss_weight=0)")
         }
@@ -365,9 +360,14 @@ extension ResolvedDINOv2Config {
         return m
     }
 
-    /// iBOT's mask collator for the global crops (nil when iBOT is off).
+    /// iBOT's mask collator for the global crops.
+    ///
+    /// The masks are made even when iBOT is off (`ibot.loss_weight` 0): the reference's collate
+    /// always masks the student's global crops, and its `forward_backward` always passes the
+    /// masks to the student backbone, so the DINO and KoLeo terms see masked crops either way.
+    /// Nil only for a model without a mask token (which `resolved` allows only with iBOT off).
     public var maskCollator: MaskCollator? {
-        guard config.ibot.lossWeight > 0 else { return nil }
+        guard model.maskToken else { return nil }
         return MaskCollator(gridSize: base.globalSize / model.patchSize, ratio: config.ibot.maskRatio,
                             probability: config.ibot.maskSampleProbability, variant: .dinov2)
     }

@@ -52,24 +52,24 @@ public struct FrozenTeacher {
         return head
     }
 
-    /// The teacher of a DINO or DINOv2 run: its backbone and heads from the newest checkpoint.
+    /// The teacher of a run (DINO, DINOv2, or any method that exports heads): its exported
+    /// backbone and the heads its method names, from the newest checkpoint.
     public static func fromRun(_ runDirectory: URL) throws -> FrozenTeacher {
-        let (backbone, _) = try DINORun.loadTeacher(run: runDirectory)
-        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
-        guard let checkpoint = try store.loadLatest() else { throw CheckpointError.mismatch("\(runDirectory.path) has no checkpoint") }
+        let exported = try TrainingRun.exportedModel(in: runDirectory)
+        let (backbone, _) = try TrainingRun.loadBackbone(run: runDirectory)
+        let checkpoint = try TrainingRun.newestCheckpoint(of: runDirectory)
         let t = checkpoint.tensors
-        guard let head = try head(t, prefix: DINOv2.teacherPrefix + "dino_head.") ?? head(t, prefix: DINO.teacherHeadPrefix) else {
+        guard let prefix = exported.dinoHeadPrefix, let head = try head(t, prefix: prefix) else {
             throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no teacher head")
         }
-        return FrozenTeacher(backbone: backbone, head: head, ibotHead: try Self.head(t, prefix: DINOv2.teacherPrefix + "ibot_head."))
+        return FrozenTeacher(backbone: backbone, head: head, ibotHead: try exported.ibotHeadPrefix.flatMap { try Self.head(t, prefix: $0) })
     }
 
     /// A backbone with its weights and new heads drawn from `generator` (frozen, so a fixed
     /// random projection of the teacher's features onto the prototypes).
-    public static func fromBackbone(_ backbone: VisionTransformer, head h: DINOConfig.Head, prototypes: Int,
+    public static func fromBackbone(_ backbone: VisionTransformer, head h: HeadConfig, prototypes: Int,
                                     generator: RandomGenerator) -> FrozenTeacher {
-        let head = DINOHead(inputDimensions: backbone.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                            bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        let head = DINOHead(config: h, inputDimensions: backbone.embedDimensions, prototypes: prototypes)
         head.initializeWeights(generator: generator)
         return FrozenTeacher(backbone: backbone, head: head, ibotHead: nil)
     }
@@ -81,19 +81,19 @@ public final class Distillation: TrainingMethod {
 
     public let settings: ResolvedDINOv2Config
     public let teacher: FrozenTeacher
-    public let student: VisionTransformer
-    public let studentHead: DINOHead
-    public let studentIBOTHead: DINOHead?
+    /// The student: backbone, DINO head and (when the teacher has one) iBOT head.
+    public let studentModules: BackboneAndHeads
+    public var student: VisionTransformer { studentModules.backbone }
+    public var studentHead: DINOHead { studentModules.dinoHead }
+    public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
     /// The exported model: an EMA of the student backbone.
     public let studentEMA: VisionTransformer
-    public let dinoCenter: Tensor
-    public let ibotCenter: Tensor
+    /// Running centres of the teacher's DINO and iBOT outputs (softmax centring).
+    public let centres: TeacherCentres
     public let parameterGroups: [ParameterGroup]
     let studentGenerator: RandomGenerator
-    var nextCenters: (dino: Tensor?, ibot: Tensor?) = (nil, nil)
 
     public static let emaPrefix = "student_ema.backbone."
-    public static let frozenTeacherPrefix = "frozen_teacher."
 
     /// - Parameters:
     ///   - settings: the student's resolved DINOv2 settings (stochastic depth 0).
@@ -106,33 +106,26 @@ public final class Distillation: TrainingMethod {
         studentGenerator = root.fork(1)
         var model = settings.model
         model.dropPathRate = 0
-        student = VisionTransformer(model, generator: studentGenerator)
-        studentEMA = VisionTransformer(model, generator: root.fork(3))
-        func head(_ h: DINOConfig.Head, prototypes: Int) -> DINOHead {
-            DINOHead(inputDimensions: model.embedDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                     bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
+            DINOHead(config: h, inputDimensions: model.embedDimensions, prototypes: prototypes)
         }
-        studentHead = head(c.dino.head, prototypes: teacher.head.prototypes)
-        studentIBOTHead = teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) }
+        let student = VisionTransformer(model, generator: studentGenerator)
+        studentEMA = VisionTransformer(model, generator: root.fork(3))
+        studentModules = BackboneAndHeads(backbone: student, dinoHead: head(c.dino.head, prototypes: teacher.head.prototypes),
+                                          ibotHead: teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) })
         let initGenerator = root.fork(2)
         student.initializeWeights(generator: initGenerator)
-        studentHead.initializeWeights(generator: initGenerator)
-        studentIBOTHead?.initializeWeights(generator: initGenerator)
+        studentModules.dinoHead.initializeWeights(generator: initGenerator)
+        studentModules.ibotHead?.initializeWeights(generator: initGenerator)
         try! studentEMA.load(stateDict: student.stateDict().mapValues { $0.detach() })
         studentEMA.freeze()
         studentEMA.eval()
-        dinoCenter = Tensor.zeros([1, teacher.head.prototypes])
-        ibotCenter = Tensor.zeros([1, (teacher.ibotHead ?? teacher.head).prototypes])
-        var groups = student.parameterGroups(prefix: DINOv2.studentPrefix + "backbone.", layerDecay: c.optim.layerwiseDecay,
-                                             patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
-        groups += DINOv2.headGroups(studentHead, prefix: DINOv2.studentPrefix + "dino_head.")
-        if let h = studentIBOTHead { groups += DINOv2.headGroups(h, prefix: DINOv2.studentPrefix + "ibot_head.") }
-        parameterGroups = DINO.mergedGroups(groups)
+        centres = TeacherCentres(dinoPrototypes: teacher.head.prototypes, ibotPrototypes: (teacher.ibotHead ?? teacher.head).prototypes)
+        parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
+                                                         patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
 
-    public var clippingModules: [(name: String, parameters: [Tensor])] {
-        DINOv2.modules(student, studentHead, studentIBOTHead).map { (name: $0.name, parameters: $0.module.parameters().map(\.value)) }
-    }
+    public var clippingModules: [(name: String, parameters: [Tensor])] { studentModules.clippingModules }
 
     /// K of the DINO head, for the trainer's collapse monitor.
     public var targetPrototypes: Int? { teacher.head.prototypes }
@@ -149,66 +142,29 @@ public final class Distillation: TrainingMethod {
             let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
-            switch c.teacher.centering {
-            case .centering:
-                nextCenters.dino = TeacherCentering.updatedCenter(dinoCenter, teacherOutput: t, momentum: c.teacher.centerMomentum)
-                nextCenters.ibot = tp.map { TeacherCentering.updatedCenter(ibotCenter, teacherOutput: $0, momentum: c.teacher.centerMomentum) }
-                return (TeacherCentering.softmaxCentered(teacherOutput: t, center: dinoCenter, temperature: temperature),
-                        tp.map { TeacherCentering.softmaxCentered(teacherOutput: $0, center: ibotCenter, temperature: temperature) }, n)
-            case .sinkhornKnopp:
-                return (TeacherCentering.sinkhornKnopp(teacherOutput: t, temperature: temperature),
-                        tp.map { TeacherCentering.sinkhornKnopp(teacherOutput: $0, temperature: temperature) }, n)
-            }
+            let q = centres.targets(cls: t, patches: tp, mode: c.teacher.centering, temperature: temperature,
+                                    momentum: c.teacher.centerMomentum)
+            return (q.cls, q.patches, n)
         }
 
-        // Student: unmasked global crops, local crops.
-        let global = student.forwardFeatures(batch.globalCrops)
-        var cls = [global.classToken]                                                                    // (2B, Ds)
-        if let local = batch.localCrops { cls.insert(student.forwardFeatures(local, local: true).classToken, at: 0) }
-        let patches = useIBOT ? global.patchTokens.reshape([-1, student.embedDimensions]) : nil          // (2B·N, Ds)
-        let out = heads(cls: cls, patches: patches)
+        // Student: unmasked global crops, local crops; iBOT on every patch, each weighing 1/N.
         let rows = batch.globalCrops.shape[0] * patchCount
-        let inputs = DINOv2LossInputs(
-            studentGlobal: out.cls.last!, studentLocal: batch.localCrops == nil ? nil : out.cls[0], teacherTargets: dinoTargets,
-            studentBackboneCls: c.dino.koleoLossWeight > 0 ? global.classToken : nil,
-            studentMaskedPatches: out.patches, teacherPatchTargets: ibotTargets,
+        let inputs = studentModules.dinov2StudentInputs(
+            batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: c.dino.koleoLossWeight > 0,
+            teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
             maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
-        var terms = DINOv2Objective.losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight,
-                                                                              ibot: c.ibot.lossWeight),
-                                           studentTemperature: c.studentTemperature)
-        terms.merge(DINO.teacherEntropies(dinoTargets)) { a, _ in a }
-        terms[CollapseMonitor.featureStd] = CollapseMonitor.featureSpread(global.classToken)
-        return terms
-    }
-
-    func heads(cls: [Tensor], patches: Tensor?) -> (cls: [Tensor], patches: Tensor?) {
-        if let ibot = studentIBOTHead, let patches {
-            let out = studentHead(Tensor.concat(cls, axis: 0))
-            return (out.split(sizes: cls.map { $0.shape[0] }, axis: 0), ibot(patches))
-        }
-        let rows = cls + (patches.map { [$0] } ?? [])
-        let out = studentHead(rows.count == 1 ? rows[0] : Tensor.concat(rows, axis: 0))
-        let parts = out.split(sizes: rows.map { $0.shape[0] }, axis: 0)
-        return (Array(parts.prefix(cls.count)), patches == nil ? nil : parts.last)
+        return DINOv2Objective.losses(inputs, config: c)
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
-        let m = schedules[ScheduleValues.teacherMomentum]
-        withNoGrad {
-            updateExponentialMovingAverage(teacher: studentEMA.parameters().map(\.value), student: student.parameters().map(\.value),
-                                           momentum: m)
-            if let next = nextCenters.dino { dinoCenter.copyIn(next) }
-            if let next = nextCenters.ibot { ibotCenter.copyIn(next) }
-        }
-        nextCenters = (nil, nil)
+        studentEMA.updateExponentialMovingAverage(of: student, momentum: schedules[ScheduleValues.teacherMomentum])
+        centres.applyUpdate()
     }
 
     public func stateTensors() -> [String: Tensor] {
-        var out: [String: Tensor] = [DINOv2.dinoCenterKey: dinoCenter, DINOv2.ibotCenterKey: ibotCenter]
+        var out = centres.stateTensors
         for (name, p) in studentEMA.namedTensors() { out[Distillation.emaPrefix + name] = p.value }
-        for m in DINOv2.modules(student, studentHead, studentIBOTHead) {
-            for (name, p) in m.module.namedBuffers() { out[DINOv2.studentPrefix + m.name + "." + name] = p.value }
-        }
+        out.merge(studentModules.namedTensors(prefix: BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }
         return out
     }
 

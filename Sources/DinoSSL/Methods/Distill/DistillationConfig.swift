@@ -25,6 +25,9 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     /// A `dino train` run directory (DINO or DINOv2): its teacher backbone and heads.
     public var teacherRun: String? = nil
     public var epochs = 100
+    /// Steps in one epoch; nil: one pass over the data (as DINOv2's `epoch_length`; the
+    /// reference's is 1250).
+    public var epochLength: Int? = nil
     public var batchSize = 64
     public var seed: UInt64 = 0
     /// `auto` or `reference` automatic values (see `DINOv2Config.recipe`).
@@ -38,7 +41,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var studentTemperature = 0.1
     public var optim = DINOv2Config.Optim()
     public var crops = DINOv2Config().crops
-    public var data = DINOConfig.DataLoading()
+    public var data = DataLoadingConfig()
     /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
     /// checkpoints written before it are kept; none of the collapsed state is written).
     public var stopOnCollapse = false
@@ -50,7 +53,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, optim, crops, data, recipe
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
-        case batchSize = "batch_size", studentTemperature = "student_temperature"
+        case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
@@ -60,6 +63,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         var c = DINOv2Config()
         c.model = model
         c.epochs = epochs
+        c.epochLength = epochLength
         c.batchSize = batchSize
         c.seed = seed
         c.dino = dino
@@ -67,6 +71,10 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         c.teacher = teacher
         c.studentTemperature = studentTemperature
         c.student.dropPathRate = 0
+        // The reference's LayerScale: the targets come from the frozen teacher, so a class token
+        // that barely sees the image at the start cannot make them identical (the reason DINOv2
+        // itself sets 1 on shallow models); runs before the automatic value used 1e-5 as well.
+        c.student.layerScale = 1e-5
         c.recipe = recipe
         c.optim = optim
         c.crops = crops

@@ -10,11 +10,23 @@ import Foundation
 import Yams
 
 /// A Codable configuration whose `init()` gives the documented defaults.
+///
+/// Decoding lays a tree over the defaults (so a file gives only the keys it changes), decodes
+/// it strictly (unknown keys are errors) and then validates the result.
 public protocol Configuration: Codable {
     init()
+    /// The defaults that `tree` is laid over. Default: `init()` encoded. A config whose
+    /// optional sections exclude each other drops (or adds) the sections `tree` chooses.
+    static func defaults(under tree: JSONValue) throws -> JSONValue
+    /// Checks the values that have a valid range, naming the key of the first bad one.
+    /// Default: nothing to check.
+    func validate() throws
 }
 
 extension Configuration {
+    public static func defaults(under tree: JSONValue) throws -> JSONValue { try JSONValue(encoding: Self()) }
+    public func validate() throws {}
+
     /// The configuration as a JSON tree (for the train state's config echo).
     public func jsonTree() throws -> JSONValue { try JSONValue(encoding: self) }
 }
@@ -26,15 +38,18 @@ public enum ConfigLoader {
     ///
     /// - Throws: `ConfigError` naming the file, the override or the dotted key at fault.
     public static func load<T: Configuration>(_ type: T.Type, file: URL? = nil, overrides: [String] = []) throws -> T {
-        var tree = try JSONValue(encoding: T())
-        if let file { tree = tree.merged(with: try readTree(file)) }
-        tree = try apply(overrides: overrides, to: tree)
-        return try decodeStrictly(T.self, from: tree)
+        let fileTree = try file.map(readTree) ?? .object([:])
+        let tree = try apply(overrides: overrides, to: try T.defaults(under: fileTree).merged(with: fileTree))
+        return try decode(T.self, from: tree)
     }
 
-    /// Decodes `T` from a tree laid over `T`'s defaults.
+    /// Decodes `T` from a tree laid over `T`'s defaults, strictly, and validates it.
+    ///
+    /// - Throws: `ConfigError` naming the dotted key at fault.
     public static func decode<T: Configuration>(_ type: T.Type, from tree: JSONValue) throws -> T {
-        try decodeStrictly(T.self, from: try JSONValue(encoding: T()).merged(with: tree))
+        let value = try decodeStrictly(T.self, from: try T.defaults(under: tree).merged(with: tree))
+        try value.validate()
+        return value
     }
 
     /// The tree of a JSON or YAML file (chosen by extension; anything else is read as JSON).

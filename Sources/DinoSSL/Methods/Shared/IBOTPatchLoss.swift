@@ -5,7 +5,7 @@
 // What it is: `iBOTPatchLoss.forward_masked` of facebookresearch/dinov2
 // dinov2/loss/ibot_patch_loss.py with the weights of dinov2/data/collate.py (`masks_weight`) and
 // the scale `SSLMetaArch.forward_backward` gives it (× loss_scales 2 × ibot_loss_scale 1/2 = 1).
-// What it is not: the centring of the teacher's patch targets (TeacherCentering.swift: softmax
+// What it is not: the centring of the teacher's patch targets (TeacherTargets.swift: softmax
 // with an EMA centre of the masked patches' mean, or Sinkhorn-Knopp with B = the masked patch
 // count).
 //
@@ -59,7 +59,7 @@ public enum IBOTPatchLoss {
     ///   - studentTemperature: τ_s (DINOv2: 0.1).
     /// - Returns: a scalar, differentiable with respect to `student`.
     public static func loss(student: Tensor, targets: Tensor, weights: Tensor, images: Int,
-                            maskedPatches: Int? = nil, studentTemperature: Double = 0.1) -> Tensor {
+                            maskedPatches: Int? = nil, studentTemperature: Double) -> Tensor {
         precondition(student.rank == 2 && student.shape == targets.shape,
                      "IBOTPatchLoss: student \(student.shape) and targets \(targets.shape) must both be (M, K)")
         precondition(images > 0, "IBOTPatchLoss: \(images) images")

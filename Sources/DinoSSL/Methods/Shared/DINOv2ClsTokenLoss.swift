@@ -10,7 +10,7 @@
 // with g ∈ {0, 1} the global crops, l the L local crops, q_g the teacher targets of global crop
 // g, P_g = 2 (each student global crop against the other teacher crop; same-crop pairs are
 // excluded) and P_l = max(2L, 1) — so without local crops the divisor is 3, as official.
-// What it is not: the centring (TeacherCentering.swift) or the head; nothing is reduced across
+// What it is not: the centring (TeacherTargets.swift) or the head; nothing is reduced across
 // processes.
 //
 // Layout: crop-major as DINOv2's collate stacks them: student global (2B, K) rows 0..<B crop 0,
@@ -48,7 +48,7 @@ public enum DINOv2ClsTokenLoss {
     ///   - targets: teacher targets, each (B, K), no gradient.
     ///   - studentTemperature: τ_s (DINOv2: 0.1).
     /// - Returns: a scalar, differentiable with respect to the students.
-    public static func crossEntropy(students: [Tensor], targets: [Tensor], studentTemperature: Double = 0.1) -> Tensor {
+    public static func crossEntropy(students: [Tensor], targets: [Tensor], studentTemperature: Double) -> Tensor {
         precondition(!students.isEmpty && !targets.isEmpty, "DINOv2ClsTokenLoss.crossEntropy: no students or no targets")
         precondition(studentTemperature > 0, "DINOv2ClsTokenLoss: student temperature \(studentTemperature) must be positive")
         let shape = targets[0].shape
@@ -72,10 +72,10 @@ public enum DINOv2ClsTokenLoss {
     ///   - studentLocal: student head outputs of the L local crops, (L·B, K), crop-major; nil
     ///     when there are none.
     ///   - teacherTargets: teacher targets of the 2 global crops in crop order, (2B, K)
-    ///     (`TeacherCentering.softmaxCentered` or `.sinkhornKnopp`), no gradient.
+    ///     (`TeacherTargets.softmaxCentered` or `.sinkhornKnopp`), no gradient.
     ///   - studentTemperature: τ_s (DINOv2: 0.1).
     public static func terms(studentGlobal: Tensor, studentLocal: Tensor?, teacherTargets q: Tensor,
-                             studentTemperature: Double = 0.1) -> DINOv2ClsTerms {
+                             studentTemperature: Double) -> DINOv2ClsTerms {
         precondition(q.rank == 2 && q.shape[0] % 2 == 0 && q.shape[0] > 0,
                      "DINOv2ClsTokenLoss: teacher targets must be (2B, K), got \(q.shape)")
         precondition(studentGlobal.shape == q.shape,

@@ -6,7 +6,7 @@
 // computed head outputs and teacher targets, as one pure function (used by the `dinov2` and
 // `distill` methods, and golden-tested against the reference as a whole).
 // What it is not: the forward passes, the masking of the student's input or the centring
-// (TeacherCentering.swift), which the method runs before.
+// (TeacherTargets.swift), which the method runs before.
 //
 // The terms returned are the contributions to the total, weights applied, so that they sum to
 // "loss". (The reference's log shows koleo and ibot halved, "to display the same losses as
@@ -44,6 +44,9 @@ public struct DINOv2LossInputs {
     public var studentMaskedPatches: Tensor?
     public var teacherPatchTargets: Tensor?
     public var maskWeights: Tensor?
+    /// Student backbone CLS tokens of the global crops, (2B, D), for the collapse monitor's
+    /// feature spread (logged, not a loss); nil to skip it.
+    public var studentClassTokens: Tensor? = nil
 
     public init(studentGlobal: Tensor, studentLocal: Tensor?, teacherTargets: Tensor, studentBackboneCls: Tensor? = nil,
                 studentMaskedPatches: Tensor? = nil, teacherPatchTargets: Tensor? = nil, maskWeights: Tensor? = nil) {
@@ -64,13 +67,6 @@ public struct DINOv2LossInputs {
 /// Reference: Oquab et al., "DINOv2" (2023), §4; facebookresearch/dinov2
 /// `SSLMetaArch.forward_backward`.
 public enum DINOv2Objective {
-    /// Names of the terms, as the reference logs them, and of the total.
-    public static let globalTerm = "dino_global_crops_loss"
-    public static let localTerm = "dino_local_crops_loss"
-    public static let koleoTerm = "koleo_loss"
-    public static let ibotTerm = "ibot_loss"
-    public static let total = "loss"
-
     /// The weighted terms and `"loss"`, their sum; each a scalar on the tape.
     ///
     /// - Parameters:
@@ -78,30 +74,40 @@ public enum DINOv2Objective {
     ///   - weights: the terms' weights (DINOv2: 1, 0.1, 1); a zero weight skips its term.
     ///   - studentTemperature: τ_s of the DINO and iBOT terms (DINOv2: 0.1).
     ///   - koleoEps: ε of KoLeo (1e-8).
-    public static func losses(_ inputs: DINOv2LossInputs, weights: DINOv2LossWeights = DINOv2LossWeights(),
-                              studentTemperature: Double = 0.1, koleoEps: Double = 1e-8) -> [String: Tensor] {
+    public static func losses(_ inputs: DINOv2LossInputs, weights: DINOv2LossWeights,
+                              studentTemperature: Double, koleoEps: Double = 1e-8) -> [String: Tensor] {
         var terms: [String: Tensor] = [:]
         if weights.dino != 0 {
             let dino = DINOv2ClsTokenLoss.terms(studentGlobal: inputs.studentGlobal, studentLocal: inputs.studentLocal,
                                                 teacherTargets: inputs.teacherTargets, studentTemperature: studentTemperature)
-            terms[globalTerm] = dino.global * weights.dino
-            if let local = dino.local { terms[localTerm] = local * weights.dino }
+            terms[LossTerm.dinoGlobalCrops] = dino.global * weights.dino
+            if let local = dino.local { terms[LossTerm.dinoLocalCrops] = local * weights.dino }
         }
         if weights.koleo != 0, let cls = inputs.studentBackboneCls {
             precondition(cls.rank == 2 && cls.shape[0] == inputs.studentGlobal.shape[0],
                          "DINOv2Objective: backbone CLS tokens \(cls.shape) for student global outputs \(inputs.studentGlobal.shape)")
-            terms[koleoTerm] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * weights.koleo
+            terms[LossTerm.koleo] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * weights.koleo
         }
         if weights.ibot != 0, let s = inputs.studentMaskedPatches {
             guard let t = inputs.teacherPatchTargets, let w = inputs.maskWeights else {
                 preconditionFailure("DINOv2Objective: iBOT needs teacher patch targets and mask weights with the student's masked patches")
             }
-            terms[ibotTerm] = IBOTPatchLoss.loss(student: s, targets: t, weights: w, images: inputs.studentGlobal.shape[0],
+            terms[LossTerm.ibot] = IBOTPatchLoss.loss(student: s, targets: t, weights: w, images: inputs.studentGlobal.shape[0],
                                                  studentTemperature: studentTemperature) * weights.ibot
         }
         precondition(!terms.isEmpty, "DINOv2Objective: every term is switched off")
-        let ordered = [globalTerm, localTerm, koleoTerm, ibotTerm].compactMap { terms[$0] }
-        terms[total] = ordered.dropFirst().reduce(ordered[0], +)
+        let ordered = [LossTerm.dinoGlobalCrops, LossTerm.dinoLocalCrops, LossTerm.koleo, LossTerm.ibot].compactMap { terms[$0] }
+        terms[LossTerm.total] = ordered.dropFirst().reduce(ordered[0], +)
+        return terms
+    }
+
+    /// The terms with the weights and τ_s of a DINOv2 config, plus the collapse monitors of the
+    /// teacher's DINO targets (`TargetEntropy`) — the step's result for DINOv2 and distillation.
+    public static func losses(_ inputs: DINOv2LossInputs, config c: DINOv2Config) -> [String: Tensor] {
+        var terms = losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight, ibot: c.ibot.lossWeight),
+                           studentTemperature: c.studentTemperature)
+        terms.merge(TargetEntropy.teacherEntropies(inputs.teacherTargets)) { a, _ in a }
+        if let cls = inputs.studentClassTokens { terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(cls) }
         return terms
     }
 }

@@ -15,6 +15,8 @@ public struct MultiCropBatchSource: BatchSource {
 
     public let loader: DataLoader<MultiCropViews, MultiCropBatch>
     public let batchSize: Int
+    /// Batches in one epoch when it is not one pass over the data (DINOv2's `epoch_length`).
+    public let epochLength: Int?
 
     /// - Parameters:
     ///   - pipeline: the data set and its multi-crop augmentation.
@@ -22,22 +24,42 @@ public struct MultiCropBatchSource: BatchSource {
     ///     reference's `drop_last=True`).
     ///   - seed: seed of the order and the augmentations.
     ///   - workers: decoding and augmentation threads.
-    public init(pipeline: MultiCropPipeline, batchSize: Int, seed: UInt64, workers: Int, prefetchBatches: Int = 2) {
+    ///   - epochLength: batches per epoch; nil: one pass over the data. Otherwise the data
+    ///     runs on across epochs: iteration `g = epoch · epochLength + i` is batch `g mod P` of
+    ///     pass `g / P` (P batches per pass), so every position is still reproducible.
+    public init(pipeline: MultiCropPipeline, batchSize: Int, seed: UInt64, workers: Int, prefetchBatches: Int = 2,
+                epochLength: Int? = nil) {
+        precondition(epochLength.map { $0 >= 1 } ?? true, "MultiCropBatchSource: epoch length \(epochLength!) must be at least 1")
         precondition(pipeline.dataset.count >= batchSize,
                      "MultiCropBatchSource: \(pipeline.dataset.count) images do not fill one batch of \(batchSize)")
         loader = pipeline.loader(LoaderOptions(batchSize: batchSize, shuffle: true, dropLast: true, seed: seed,
                                                workers: workers, prefetchBatches: prefetchBatches))
         self.batchSize = batchSize
+        self.epochLength = epochLength
     }
 
-    public var batchesPerEpoch: Int { loader.batchesPerEpoch }
+    public var batchesPerEpoch: Int { epochLength ?? loader.batchesPerEpoch }
     public var itemsPerBatch: Int { batchSize }
 
     public func batches(epoch: Int, startingAt start: Int) -> AnyIterator<MultiCropInput> {
-        let it = loader.epoch(epoch, startingAt: start)
+        func input(_ b: MultiCropBatch) -> MultiCropInput { MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks) }
+        guard let length = epochLength else {
+            let it = loader.epoch(epoch, startingAt: start)
+            return AnyIterator { it.next().map(input) }
+        }
+        let perPass = loader.batchesPerEpoch
+        var iteration = epoch * length + start, end = (epoch + 1) * length
+        var pass = -1
+        var current: AnyIterator<MultiCropBatch>? = nil
         return AnyIterator {
-            guard let b = it.next() else { return nil }
-            return MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks)
+            guard iteration < end else { return nil }
+            defer { iteration += 1 }
+            if iteration / perPass != pass {
+                pass = iteration / perPass
+                let it = loader.epoch(pass, startingAt: iteration % perPass)
+                current = AnyIterator { it.next() }
+            }
+            return current!.next().map(input)
         }
     }
 }

@@ -1,5 +1,6 @@
 // The KoLeo regulariser of DINOv2: spread the CLS features of a batch uniformly by pushing each
-// one away from its nearest neighbour.
+// one away from its nearest neighbour. Shared: DINOv2 and distillation use it in their
+// objective, DINO as an option (`koleo_loss_weight`), and any method may add it as a term.
 //
 // What it is: `KoLeoLoss.forward` of facebookresearch/dinov2 dinov2/loss/koleo_loss.py, exactly:
 // F.normalize with eps 1e-8, nearest neighbours by the largest dot product with the diagonal

@@ -1,0 +1,201 @@
+// A training run on disk, for any registered method: building the trainer from a method's
+// name, its config and a folder of images, and reading a finished run back for export and
+// evaluation.
+//
+//     RUN/config.json      the method's config, with "method": NAME (read on resume)
+//     RUN/checkpoints/…    the trainer's checkpoints
+//     RUN/metrics.jsonl, tensorboard/
+//
+// What it is not: the command line (Sources/dino parses flags into a `TrainRequest` and calls
+// this), or any one method (MethodPlugin.swift says what a method provides).
+
+import DinoModels
+import DinoNN
+import DinoTensor
+import DinoVision
+import Foundation
+
+/// The trainer as a run holds it, whatever its method and batch source.
+public protocol TrainingLoop: AnyObject {
+    /// Trains from the newest checkpoint (or the start) to the end or a stop.
+    func run() throws -> TrainOutcome
+    var step: Int { get }
+    var epoch: Int { get }
+    var batchInEpoch: Int { get }
+    var options: TrainerOptions { get }
+    /// Where messages for the user go (resume, checkpoints, collapse warnings); standard error by default.
+    var log: (String) -> Void { get set }
+}
+
+extension Trainer: TrainingLoop {}
+
+/// Everything a training run needs, built from a registered method and its configuration.
+public struct TrainingRun {
+    public static let configFileName = "config.json"
+    /// The key of RUN/config.json that names the method.
+    public static let methodKey = "method"
+
+    /// The method's type in the registry, and its name.
+    public let methodType: any MethodPlugin.Type
+    public var methodName: String { methodType.name }
+    /// The decoded config (a `methodType.Config`).
+    public let config: any Configuration
+    public let dataset: ImageFileDataset
+    /// The method instance the trainer drives (cast to the method's type to inspect it).
+    public let method: any TrainingMethod
+    public let trainer: any TrainingLoop
+    /// The start line of `dino train` (model, data, steps, main settings).
+    public let summary: String
+
+    /// Builds a run of `type` from its config: indexes the images under `dataPath`, resolves
+    /// the automatic settings, builds the method, its batch source and the trainer, and writes
+    /// RUN/config.json (with `"method"`).
+    ///
+    /// - Parameters:
+    ///   - configure: adjusts the trainer's options (time budget, progress, logging) before use.
+    /// - Throws: `ConfigError` for bad settings, `DatasetError` for an unusable folder,
+    ///   `MethodError`.
+    public init<M: MethodPlugin>(_ type: M.Type, config: M.Config, dataPath: String, runDirectory: URL,
+                                 placement: DataParallelPlacement = .single, stopSignal: StopSignal? = nil,
+                                 issues: DataIssueLog = DataIssueLog(), configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+        methodType = type
+        self.config = config
+        dataset = try ImageFileDataset.open(dataPath)
+        let context = MethodContext(dataset: dataset, placement: placement, issues: issues)
+        let resolved = try M.resolve(config, context: context)
+        let method = try M.build(resolved)
+        let source = try M.batchSource(resolved, context: context)
+        var options = M.trainerOptions(resolved)
+        configure(&options)
+        let tree = try TrainingRun.recordedTree(config, method: M.name)
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try TrainingRun.writeConfig(tree, to: runDirectory)
+        self.method = method
+        trainer = try Trainer(method: method, data: source, schedules: M.schedules(resolved), options: options,
+                              runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
+        summary = M.describe(resolved, context: context)
+    }
+
+    /// Builds a run of the method registered as `name`, its config decoded strictly from
+    /// `tree` laid over the method's defaults.
+    ///
+    /// - Throws: `MethodError.unknown` for a name not in `MethodRegistry`, `ConfigError` for
+    ///   unknown keys and bad values, and what the typed initialiser throws.
+    public init(method name: String, configTree tree: JSONValue, dataPath: String, runDirectory: URL,
+                placement: DataParallelPlacement = .single, stopSignal: StopSignal? = nil,
+                issues: DataIssueLog = DataIssueLog(), configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+        func make<M: MethodPlugin>(_ type: M.Type) throws -> TrainingRun {
+            try TrainingRun(type, config: try ConfigLoader.decode(M.Config.self, from: tree), dataPath: dataPath,
+                            runDirectory: runDirectory, placement: placement, stopSignal: stopSignal, issues: issues,
+                            configure: configure)
+        }
+        self = try make(try MethodRegistry.method(named: name))
+    }
+
+    // MARK: RUN/config.json
+
+    /// The config's tree with `"method": NAME` added.
+    public static func recordedTree<C: Configuration>(_ config: C, method: String) throws -> JSONValue {
+        guard case .object(var object) = try config.jsonTree() else {
+            preconditionFailure("TrainingRun: \(C.self) does not encode as a JSON object")
+        }
+        precondition(object[methodKey] == nil, "TrainingRun: \(C.self) has a key '\(methodKey)' of its own")
+        object[methodKey] = .string(method)
+        return .object(object)
+    }
+
+    /// Writes RUN/config.json (pretty, sorted keys).
+    public static func writeConfig(_ tree: JSONValue, to runDirectory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(tree).write(to: runDirectory.appendingPathComponent(configFileName), options: .atomic)
+    }
+
+    /// A config tree split into its `"method"` (nil when absent) and the method's own keys.
+    public static func splitMethod(_ tree: JSONValue) throws -> (method: String?, config: JSONValue) {
+        guard case .object(var object) = tree else { return (nil, tree) }
+        guard let value = object.removeValue(forKey: methodKey) else { return (nil, tree) }
+        guard case .string(let name) = value else {
+            throw ConfigError.typeMismatch(path: methodKey, expected: "a method name (\(MethodRegistry.names.joined(separator: ", ")))",
+                                           found: "\(value)")
+        }
+        return (name, .object(object))
+    }
+
+    /// The method and config tree RUN/config.json records, or nil when the run has no config.
+    ///
+    /// Runs written before RUN/config.json named its method (no `"method"` key) are read as
+    /// the method whose config they hold: `distill` when it names a teacher, `dinov2` when it
+    /// has an `ibot` section, else `dino`. This fallback exists for those old runs only.
+    public static func storedConfig(in runDirectory: URL) throws -> (method: String, config: JSONValue)? {
+        let url = runDirectory.appendingPathComponent(configFileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let (method, config) = try splitMethod(try ConfigLoader.readTree(url))
+        if let method { return (method, config) }
+        return (legacyMethod(of: config), config)
+    }
+
+    /// The method of a RUN/config.json written before the `"method"` key existed.
+    static func legacyMethod(of tree: JSONValue) -> String {
+        if tree["teacher_run"] != nil || tree["teacher_model"] != nil || tree["teacher_weights"] != nil { return "distill" }
+        return tree["ibot"] != nil ? "dinov2" : "dino"
+    }
+
+    // MARK: Reading a trained run
+
+    /// The backbone a run exports (its method's choice: DINO and DINOv2 their teacher,
+    /// distillation its student's EMA), read from RUN/config.json.
+    public static func exportedModel(in runDirectory: URL) throws -> ExportedModel {
+        guard let (name, tree) = try storedConfig(in: runDirectory) else {
+            throw ConfigError.unreadable(file: runDirectory.appendingPathComponent(configFileName).path, message: "missing; is this a `dino train` run?")
+        }
+        func read<M: MethodPlugin>(_ type: M.Type) throws -> ExportedModel {
+            try M.exportedModel(try ConfigLoader.decode(M.Config.self, from: tree))
+        }
+        return try read(try MethodRegistry.method(named: name))
+    }
+
+    /// The exported backbone of a run's newest checkpoint, in evaluation mode, and its input
+    /// size (the global crop size it was trained at).
+    ///
+    /// - Throws: `ConfigError`, `MethodError`, `CheckpointError` (no checkpoint, or one without
+    ///   the backbone), `StateDictError`.
+    public static func loadBackbone(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
+        let exported = try exportedModel(in: runDirectory)
+        var model: VisionTransformerConfig
+        do { model = try ModelPresets.config(named: exported.model) } catch let e as PresetError {
+            throw ConfigError.invalidValue(path: "model", message: e.description)
+        }
+        model.dropPathRate = 0
+        let checkpoint = try newestCheckpoint(of: runDirectory)
+        var weights: [String: Tensor] = [:]
+        for (k, t) in checkpoint.tensors where k.hasPrefix(exported.backbonePrefix) {
+            weights[String(k.dropFirst(exported.backbonePrefix.count))] = t
+        }
+        guard !weights.isEmpty else {
+            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(exported.backbonePrefix)*' tensors")
+        }
+        let vit = VisionTransformer(model)
+        try vit.load(stateDict: weights, takingOwnership: true)
+        vit.eval()
+        return (vit, exported.inputSize ?? model.imageSize)
+    }
+
+    /// The newest checkpoint of a run.
+    static func newestCheckpoint(of runDirectory: URL) throws -> Checkpoint {
+        let store = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"))
+        guard let checkpoint = try store.loadLatest() else {
+            throw CheckpointError.mismatch("\(runDirectory.path) has no checkpoint yet")
+        }
+        return checkpoint
+    }
+
+    /// Writes a run's exported backbone with the official hub keys (loadable by
+    /// `VisionTransformer.loadWeights` and by PyTorch's `load_state_dict`).
+    public static func exportBackbone(run runDirectory: URL, to url: URL) throws -> VisionTransformer {
+        let (model, inputSize) = try loadBackbone(run: runDirectory)
+        try model.saveWeights(to: url, metadata: ["dino.source": "exported backbone of \(runDirectory.path)",
+                                                  "dino.input_size": String(inputSize)])
+        return model
+    }
+}
