@@ -45,15 +45,17 @@ public enum CollapseKind: String, CaseIterable, Sendable {
         case .uniformTargets:
             return "the teacher's targets are uniform over the prototypes, so the DINO/iBOT terms carry no information "
                 + "about the images (only regularisers such as KoLeo move the features). Usually fixed by a lower teacher "
-                + "temperature (teacher.temperature and teacher.warmup_temperature, e.g. 0.02 on small data) or a smaller "
-                + "teacher momentum"
+                + "temperature (teacher.temperature and teacher.warmup_temperature, e.g. 0.02 on small data), a LayerScale "
+                + "that lets the class token see the image (student.layerscale=1 on shallow models), or a smaller teacher "
+                + "momentum"
         case .onePrototype:
             return "every image gets the same one-hot target: centring no longer balances the prototypes. Usually fixed by "
                 + "keeping centring on (a centre momentum below 1, or Sinkhorn-Knopp), a higher teacher temperature, or a "
                 + "lower learning rate"
         case .identicalTargets:
             return "every image gets the same target, so the DINO/iBOT terms carry no information about the images. "
-                + "Usually fixed by a lower teacher temperature, a centre that follows the teacher more closely "
+                + "Usually fixed by a LayerScale that lets the class token see the image (student.layerscale=1 on "
+                + "shallow models), a lower teacher temperature, a centre that follows the teacher more closely "
                 + "(teacher.center_momentum), or a lower learning rate"
         case .features:
             return "the student's features point the same way for every image (representation collapse). Usually fixed "
