@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
+        // The library for programs: a deliberate surface over the modules below (docs/library.md).
+        .library(name: "Dino", targets: ["Dino"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -58,6 +60,9 @@ let package = Package(
             dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
         ),
         .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
+        // `import Dino`: load a backbone, embed images, pretrain with a registered method, k-NN
+        // (docs/library.md lists its signatures).
+        .target(name: "Dino", dependencies: ["DinoTensor", "DinoModels", "DinoVision", "DinoSSL", "DinoEval"]),
         // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
         .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
@@ -98,6 +103,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
+        // The `Dino` surface through `import Dino` only.
+        .testTarget(name: "DinoTests", dependencies: ["Dino"]),
         // `dino` argument handling: flags into library requests (resume, methods, overrides).
         .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
     ],
