@@ -54,6 +54,10 @@ public final class Backbone {
     /// A backbone from a weights file that stores its architecture (one written by
     /// ``save(to:)``, `dino export` or `VisionTransformer.saveWeights(to:metadata:)`).
     ///
+    /// - Parameters:
+    ///   - weights: a `.safetensors` file with the metadata key `dino.model_config`.
+    ///   - layout: the key layout; nil detects it from the keys.
+    ///   - inputSize: the default input side; nil takes the stored architecture's `image_size`.
     /// - Throws: an error asking for a preset when the file stores no architecture; errors
     ///   naming the file or its keys.
     public convenience init(weights: URL, layout: WeightsLayout? = nil, inputSize: Int? = nil) throws {
@@ -65,14 +69,18 @@ public final class Backbone {
     /// EMA of `distill`) from its newest checkpoint; the input size is the run's global crop
     /// size.
     ///
+    /// - Parameter run: a run folder of `dino train` or ``Pretraining``.
     /// - Throws: errors naming the run folder when it holds no `config.json` or no checkpoint.
     public convenience init(run: URL) throws {
         let (model, size) = try TrainingRun.loadBackbone(run: run)
         try self.init(model: model, inputSize: size)
     }
 
-    /// Wraps a model built by other means; `inputSize` nil takes `model.config.imageSize`.
+    /// Wraps a model built by other means, and puts it in evaluation mode.
     ///
+    /// - Parameters:
+    ///   - model: the network.
+    ///   - inputSize: the default input side; nil takes `model.config.imageSize`.
     /// - Throws: ``DinoError/invalidArgument(_:)`` when `inputSize` is not a positive multiple
     ///   of the patch size.
     public init(model: VisionTransformer, inputSize: Int? = nil) throws {
@@ -125,6 +133,16 @@ public final class Backbone {
     }
 
     /// Embeds the images at `paths`, in order; see ``embed(folder:transform:batchSize:patchTokens:progress:)``.
+    ///
+    /// - Parameters:
+    ///   - paths: image files (JPEG, PNG, WebP, TIFF, BMP, PPM).
+    ///   - transform: the view of each image; nil for ``defaultTransform``.
+    ///   - batchSize: images per forward pass.
+    ///   - patchTokens: also keep the patch tokens (N, h·w, D).
+    ///   - progress: called after each batch with (images done, images in all).
+    /// - Returns: the embeddings of the readable images, in order; the others in `failures`.
+    /// - Throws: ``DinoError`` for a batch size under 1 or a transform that does not fit the
+    ///   patch size.
     public func embed(paths: [String], transform: EvaluationTransform? = nil, batchSize: Int = 32,
                       patchTokens: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws -> ImageEmbeddings {
         guard batchSize >= 1 else { throw DinoError.invalidArgument("batch size \(batchSize) must be positive") }
@@ -136,8 +154,13 @@ public final class Backbone {
         }
     }
 
-    /// The class token (B, D) and patch tokens (B, h·w, D) of a batch of normalised images
-    /// (B, 3, S, S), S a multiple of ``patchSize``; no gradient is recorded.
+    /// The class token and patch tokens of a batch of images, after the final norm; no
+    /// gradient is recorded.
+    ///
+    /// - Parameter images: normalised images (B, 3, S, S), S a multiple of ``patchSize``
+    ///   (``defaultTransform`` makes one from an image).
+    /// - Returns: the class token (B, D) and the patch tokens (B, h·w, D), row-major over the
+    ///   patch grid.
     public func tokens(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor) {
         let features = withNoGrad { model.forwardFeatures(images) }
         return (features.classToken, features.patchTokens)
@@ -183,6 +206,8 @@ public final class Backbone {
 
     /// Writes the weights with the official keys and the architecture as metadata, so that
     /// ``init(weights:layout:inputSize:)`` and PyTorch's `load_state_dict` read them back.
+    ///
+    /// - Parameter url: the `.safetensors` file to write.
     public func save(to url: URL) throws {
         try model.saveWeights(to: url, metadata: ["dino.input_size": String(inputSize)])
     }

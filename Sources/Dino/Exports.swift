@@ -45,7 +45,7 @@ public typealias EvaluationTransform = DinoModels.EvaluationTransform
 /// `patchTokens` (N, h·w, D) and the unreadable `failures` (from DinoModels).
 ///
 /// ``Backbone/embed(folder:transform:batchSize:patchTokens:progress:)`` makes them;
-/// ``ImageEmbeddings/nearestNeighbours(count:)`` ranks them.
+/// `nearestNeighbours(count:)` (an extension in `Dino`) ranks them.
 public typealias ImageEmbeddings = DinoModels.ImageEmbeddings
 
 /// Top-1 and top-5 accuracy of the weighted k-NN classifier for one k, in percent (from

@@ -15,6 +15,11 @@ public struct Neighbour: Equatable, Sendable {
     public var similarity: Double
 
     /// A neighbour at row `index`.
+    ///
+    /// - Parameters:
+    ///   - index: its row in the embeddings.
+    ///   - path: its file.
+    ///   - similarity: the cosine similarity of the two class tokens.
     public init(index: Int, path: String, similarity: Double) {
         self.index = index
         self.path = path
@@ -22,6 +27,7 @@ public struct Neighbour: Equatable, Sendable {
     }
 }
 
+/// Nearest-neighbour search among the images of one embedding.
 extension ImageEmbeddings {
     /// For every image, the `count` most similar other images, most similar first.
     ///

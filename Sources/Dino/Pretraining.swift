@@ -122,6 +122,8 @@ public final class Pretraining {
     /// Trains from the newest checkpoint (or the start) to the last epoch, a budget, or
     /// ``requestStop()``; writes checkpoints on the way and at the end.
     ///
+    /// - Returns: how the session ended: `.completed`, `.stopped(reason:)` or
+    ///   `.collapsed(kind:lastGood:)` (with the `stop_on_collapse=true` setting).
     /// - Throws: an error naming the step when the loss stops being finite (the last good
     ///   checkpoint is kept), and file errors.
     public func run() throws -> TrainOutcome {
