@@ -9,7 +9,7 @@ struct AnyCodingKey: CodingKey {
 }
 
 /// Throws when the object being decoded has a key outside `Keys`, naming it and the allowed keys.
-func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ decoder: Decoder, _: Keys.Type, in typeName: String) throws {
+public func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ decoder: Decoder, _: Keys.Type, in typeName: String) throws {
     let container = try decoder.container(keyedBy: AnyCodingKey.self)
     let allowed = Set(Keys.allCases.map(\.stringValue))
     let unknown = container.allKeys.map(\.stringValue).filter { !allowed.contains($0) }.sorted()

@@ -1,4 +1,4 @@
-// `dino eval knn|linear`: frozen-feature evaluation of a trained run or a weights file.
+// `dino eval knn|linear|segmentation|depth|video`: frozen-feature evaluation of a trained run or a weights file.
 
 import ArgumentParser
 import DinoEval
@@ -11,8 +11,8 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, or linear segmentation.",
-        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation or linear depth.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self]
     )
 }
 
