@@ -12,13 +12,21 @@ Runs the official modules themselves, read from source checkouts given on the co
                per pixel, with the gradient; dinov3's GradientLogLoss with a mask and its gradient;
                dinov3 calculate_depth_metrics inside eval.py's per-image handling (range, clamp,
                nanmean); dinov3's WarmupOneCycleLR learning rates.
+  davis/       2 clips x 8 frames of videos-dev in the DAVIS-2017 layout (JPEGImages/480p/*.jpg,
+               Annotations/480p/*.png palette masks, ImageSets/2017/val.txt); davis-results/ predicted
+               masks (the truth shifted, an object dropped, a false blob); davis.json:
+               davis2017-evaluation's DAVISEvaluation (semi-supervised) of those predictions per
+               object and J&F, one frame's db_eval_iou/db_eval_boundary, db_statistics.
+  propagation.json  DINO's eval_video_tracking_davis (its own label_propagation, queue, top-k,
+               window, norm_mask, upsampling and PIL resizes) on synthetic features of 6 frames,
+               with read_frame / extract_feature / imwrite_indexed replaced by lookups.
   depth-nyu/   4 train and 2 val scenes of scenes-dev in the NYU-style layout
                (images/{train,val}/scene/*.png, depth/{train,val}/scene/*.png: 16-bit, mm), and
   depth_layout.json  what PIL reads from each depth PNG (sum, min, max, first row, in mm).
 
 Usage:
   python3 scripts/make_eval_fixtures.py --dinov2 SRC --dinov3 SRC --dino SRC --davis SRC \\
-      --scenes ../shared/datasets/scenes-dev
+      --scenes ../shared/datasets/scenes-dev --videos ../shared/datasets/videos-dev
 where each SRC is a checkout of facebookresearch/dinov2, facebookresearch/dinov3,
 facebookresearch/dino and davisvideochallenge/davis2017-evaluation (needs torch, numpy, pillow,
 opencv-python-headless, scikit-image, scipy from PyPI).
@@ -27,6 +35,8 @@ Where a reference module cannot run on one CPU process as written, the smallest 
 to its source text before it is executed, and listed here:
   - dinov3 LinearHead: nn.SyncBatchNorm -> nn.BatchNorm2d (the same statistics on one process;
     SyncBatchNorm refuses CPU tensors).
+  - dino eval_video_segmentation.py: `.cuda()` calls removed, `tqdm` replaced by the identity,
+    the unused `utils` / `vision_transformer` / torchvision imports dropped.
   - registry decorators (@LOSSES.register_module) and relative imports are removed or replaced
     by the imported module's own text.
 """
@@ -241,6 +251,116 @@ def depth_layout_fixture(scenes):
     return record
 
 
+def davis_fixture(videos, davis):
+    """A DAVIS-2017 fixture from videos-dev (2 clips x 8 frames: JPEGImages/480p/*.jpg,
+    Annotations/480p/*.png, ImageSets/2017/val.txt), predicted masks made by perturbing the truth
+    (davis-results/), and davis2017-evaluation's scores of those predictions."""
+    import shutil
+    from PIL import Image
+    sys.path.insert(0, davis)
+    from davis2017 import metrics as dm
+    from davis2017 import utils as du
+    from davis2017.evaluation import DAVISEvaluation
+    root = os.path.join(OUT, "davis")
+    results = os.path.join(OUT, "davis-results")
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(results, ignore_errors=True)
+    clips = ["clip000", "clip001"]
+    rng = np.random.default_rng(3)
+    for c in clips:
+        for d in (f"{root}/JPEGImages/480p/{c}", f"{root}/Annotations/480p/{c}", f"{results}/{c}"):
+            os.makedirs(d)
+        for t in range(8):
+            Image.open(f"{videos}/JPEGImages/{c}/{t:05d}.png").convert("RGB").save(
+                f"{root}/JPEGImages/480p/{c}/{t:05d}.jpg", quality=90)
+            ann = Image.open(f"{videos}/Annotations/{c}/{t:05d}.png")
+            ann.save(f"{root}/Annotations/480p/{c}/{t:05d}.png")
+            a = np.array(ann)
+            # Predictions: the truth shifted a few pixels, object 2 lost on some frames, a false blob.
+            p = np.roll(a, shift=(t % 3) - 1, axis=1)
+            if c == "clip001" and t in (3, 4):
+                p[p == 2] = 0
+            if t == 5:
+                y, x = rng.integers(5, 50, size=2)
+                p[y:y + 6, x:x + 6] = 1
+            out = Image.fromarray(p.astype(np.uint8), mode="P")
+            out.putpalette(ann.getpalette())
+            out.save(f"{results}/{c}/{t:05d}.png")
+    os.makedirs(f"{root}/ImageSets/2017")
+    with open(f"{root}/ImageSets/2017/val.txt", "w") as f:
+        f.write("\n".join(clips) + "\n")
+    res = DAVISEvaluation(davis_root=root, task="semi-supervised", gt_set="val").evaluate(results)
+    J, F = res["J"], res["F"]
+    names = list(J["M_per_object"].keys())
+    objects = [{"name": n, "j_mean": float(J["M"][i]), "j_recall": float(J["R"][i]), "j_decay": float(J["D"][i]),
+                "f_mean": float(F["M"][i]), "f_recall": float(F["R"][i]), "f_decay": float(F["D"][i])}
+               for i, n in enumerate(names)]
+    # Per-frame values of one object, straight from the metric functions.
+    gt = np.array(Image.open(f"{root}/Annotations/480p/clip001/00004.png")) == 1
+    pr = np.array(Image.open(f"{results}/clip001/00004.png")) == 1
+    stats = du.db_statistics(np.array([0.9, 0.2, np.nan, 0.7, 0.6, 0.4, 0.8]))
+    return {"objects": objects,
+            "jf_mean": float((np.mean(J["M"]) + np.mean(F["M"])) / 2),
+            "j_mean": float(np.mean(J["M"])), "f_mean": float(np.mean(F["M"])),
+            "clip001_00004_object1": {"j": float(dm.db_eval_iou(gt, pr)), "f": float(dm.db_eval_boundary(gt, pr))},
+            "statistics_of_0.9_0.2_nan_0.7_0.6_0.4_0.8": [float(x) for x in stats]}
+
+
+def propagation_fixture(dino):
+    """eval_video_tracking_davis of DINO on synthetic features: 6 frames at 96x96 (read at 64, 4-px
+    patches: a 16x16 grid), 3 labels, n_last_frames 3, size_mask_neighborhood 3, topk 5."""
+    import argparse as ap
+    captured = {}
+    mod = load_module("evs", f"{dino}/eval_video_segmentation.py",
+                      [("import utils\n", ""), ("import vision_transformer as vits\n", ""),
+                       ("from tqdm import tqdm", "tqdm = lambda x: x"),
+                       ("from torchvision import transforms\n", ""),
+                       ("return mask.cuda(non_blocking=True)", "return mask"),
+                       ("list_segs = [s.cuda() for s in list_segs]", "list_segs = [s for s in list_segs]"),
+                       ("out = model.get_intermediate_layers(frame.unsqueeze(0).cuda(), n=1)[0]",
+                        "out = model.get_intermediate_layers(frame.unsqueeze(0), n=1)[0]")])
+    g = torch.Generator().manual_seed(5)
+    size, grid, patch, d, frames = 96, 16, 4, 8, 6
+    # Ground-truth-like labels moving one patch per frame; features = label embedding + noise.
+    labels = torch.zeros(frames, grid, grid, dtype=torch.long)
+    for t in range(frames):
+        labels[t, 3:9, 2 + t:8 + t] = 1
+        labels[t, 10:14, 9 - t // 2:14 - t // 2] = 2
+    embed = torch.randn(3, d, generator=g)
+    feats = embed[labels] + 0.9 * torch.randn(frames, grid, grid, d, generator=g)
+    first = labels[0].repeat_interleave(6, 0).repeat_interleave(6, 1).numpy().astype(np.uint8)   # 96x96
+    mask_path = "/tmp/_evs_first.png"
+    from PIL import Image
+    Image.fromarray(first).save(mask_path)
+
+    class Model:
+        patch_embed = types.SimpleNamespace(patch_size=patch)
+
+        def get_intermediate_layers(self, frame, n=1):
+            t = int(frame.reshape(-1)[0])
+            tokens = feats[t].reshape(1, grid * grid, d)
+            return [torch.cat([torch.zeros(1, 1, d), tokens], 1)]
+
+    def read_frame(path, scale_size=[480]):
+        t = int(os.path.basename(path).split(".")[0])
+        return torch.full((3, grid * patch, grid * patch), float(t)), size, size
+
+    mod.read_frame = read_frame
+    mod.imwrite_indexed = lambda filename, array, palette: captured.__setitem__(os.path.basename(filename), np.array(array))
+    args = ap.Namespace(output_dir="/tmp/_evs_out", n_last_frames=3, size_mask_neighborhood=3, topk=5, patch_size=patch)
+    mod.args = args
+    first_seg, seg_ori = mod.read_seg(mask_path, patch, scale_size=[64])
+    frame_list = [f"/v/{t:05d}.jpg" for t in range(frames)]
+    with torch.no_grad():
+        mod.eval_video_tracking_davis(args, Model(), frame_list, "/v", first_seg, seg_ori, np.zeros((256, 3), np.uint8))
+    predicted = ["".join(str(int(v)) for v in captured[f"{t:05d}.png"].reshape(-1)) for t in range(1, frames)]
+    return {"size": size, "grid": grid, "patch": patch, "dimensions": d, "frames": frames,
+            "features": flat(feats.reshape(frames, grid * grid, d)),
+            "first_mask": "".join(str(int(v)) for v in first.reshape(-1)),
+            "first_one_hot_classes": int(first_seg.shape[1]), "first_one_hot": flat(first_seg.reshape(-1)),
+            "n_last_frames": 3, "size_mask_neighborhood": 3, "topk": 5, "predicted": predicted}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dinov2", required=True)
@@ -248,12 +368,23 @@ def main():
     parser.add_argument("--dino")
     parser.add_argument("--davis")
     parser.add_argument("--scenes", help="scenes-dev (for the depth-nyu layout fixture)")
+    parser.add_argument("--videos", help="videos-dev (for the DAVIS-2017 fixture)")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float64)
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "depth.json"), "w") as f:
         json.dump(depth_fixture(args.dinov2, args.dinov3), f)
     print("wrote", os.path.join(OUT, "depth.json"))
+    if args.davis and args.videos:
+        with open(os.path.join(OUT, "davis.json"), "w") as f:
+            json.dump(davis_fixture(args.videos, args.davis), f)
+        print("wrote", os.path.join(OUT, "davis"), "davis-results and davis.json")
+    if args.dino:
+        torch.set_default_dtype(torch.float32)
+        with open(os.path.join(OUT, "propagation.json"), "w") as f:
+            json.dump(propagation_fixture(args.dino), f)
+        torch.set_default_dtype(torch.float64)
+        print("wrote", os.path.join(OUT, "propagation.json"))
     if args.scenes:
         with open(os.path.join(OUT, "depth_layout.json"), "w") as f:
             json.dump(depth_layout_fixture(args.scenes), f)

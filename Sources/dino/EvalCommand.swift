@@ -11,19 +11,13 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation or linear depth.",
-        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self]
     )
 }
 
-/// The backbone and data options shared by the evaluations.
-struct EvalSource: ParsableArguments {
-    @Option(help: "Labelled training images (ImageFolder: one folder per class).")
-    var train: String
-
-    @Option(help: "Labelled validation images (ImageFolder).")
-    var val: String
-
+/// The backbone of an evaluation: a run's teacher, or a preset with optional weights.
+struct EvalBackbone: ParsableArguments {
     @Option(name: .customLong("run"), help: "Run directory of `dino train` (its teacher, model and input size).")
     var runDirectory: String?
 
@@ -36,17 +30,11 @@ struct EvalSource: ParsableArguments {
     @Option(help: "Input size (default: the run's global crop size, or the model's).")
     var inputSize: Int?
 
-    @Option(help: "Images per forward pass.")
-    var batchSize = 128
-
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Print one JSON object instead of a table.")
-    var json = false
-
     /// The backbone (evaluation mode) and its input size.
-    func backbone() throws -> (VisionTransformer, Int) {
+    func load() throws -> (VisionTransformer, Int) {
         if let threads { Threads.count = threads }
         if let runDirectory {
             guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
@@ -62,6 +50,26 @@ struct EvalSource: ParsableArguments {
         let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         return (vit, inputSize ?? vit.config.imageSize)
     }
+}
+
+/// The backbone and data options shared by the evaluations on labelled image folders.
+struct EvalSource: ParsableArguments {
+    @Option(help: "Labelled training images (ImageFolder: one folder per class).")
+    var train: String
+
+    @Option(help: "Labelled validation images (ImageFolder).")
+    var val: String
+
+    @OptionGroup var backboneOptions: EvalBackbone
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 128
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    /// The backbone (evaluation mode) and its input size.
+    func backbone() throws -> (VisionTransformer, Int) { try backboneOptions.load() }
 
     /// Train and validation features.
     func features(kind: FeatureKind) throws -> (train: LabelledFeatures, val: LabelledFeatures) {
