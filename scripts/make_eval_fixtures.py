@@ -20,6 +20,8 @@ Runs the official modules themselves, read from source checkouts given on the co
   propagation.json  DINO's eval_video_tracking_davis (its own label_propagation, queue, top-k,
                window, norm_mask, upsampling and PIL resizes) on synthetic features of 6 frames,
                with read_frame / extract_feature / imwrite_indexed replaced by lookups.
+  linear_protocol.json  dinov2/eval/linear.py: create_linear_input of (1 | 4 blocks) x (avgpool or
+               not), and setup_linear_classifiers' 52 names, scaled rates and input widths.
   depth-nyu/   4 train and 2 val scenes of scenes-dev in the NYU-style layout
                (images/{train,val}/scene/*.png, depth/{train,val}/scene/*.png: 16-bit, mm), and
   depth_layout.json  what PIL reads from each depth PNG (sum, min, max, first row, in mm).
@@ -361,6 +363,31 @@ def propagation_fixture(dino):
             "n_last_frames": 3, "size_mask_neighborhood": 3, "topk": 5, "predicted": predicted}
 
 
+def linear_fixture(dinov2):
+    """dinov2/eval/linear.py: create_linear_input for (1|4 blocks) x (avgpool or not) on random
+    block outputs, and setup_linear_classifiers' names, rates (batch 128) and input widths."""
+    import torch.nn as nn
+    nn.Module.cuda = lambda self, *a, **k: self          # CPU: .cuda() is the identity
+    distributed = types.SimpleNamespace(get_global_size=lambda: 1, is_enabled=lambda: False)
+    lin = extract(f"{dinov2}/dinov2/eval/linear.py",
+                  {"create_linear_input", "LinearClassifier", "AllClassifiers", "scale_lr", "setup_linear_classifiers"},
+                  {"torch": torch, "nn": nn, "distributed": distributed})
+    g = torch.Generator().manual_seed(7)
+    n, p, d = 3, 5, 4
+    blocks = [(torch.randn(n, p, d, generator=g), torch.randn(n, d, generator=g)) for _ in range(4)]  # oldest first
+    inputs = {}
+    for nb in (1, 4):
+        for pool in (False, True):
+            inputs[f"{nb}_{pool}"] = flat(lin.create_linear_input(blocks, nb, pool))
+    classifiers, groups = lin.setup_linear_classifiers(blocks, [1, 4], torch.tensor(
+        [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1]), 128, num_classes=6)
+    names = list(classifiers.classifiers_dict.keys())
+    return {"shape": [n, p, d],
+            "patch_tokens": [flat(b[0]) for b in blocks], "class_tokens": [flat(b[1]) for b in blocks],
+            "inputs": inputs, "names": names, "lrs": [float(gr["lr"]) for gr in groups],
+            "in_dims": [int(c.linear.in_features) for c in classifiers.classifiers_dict.values()]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dinov2", required=True)
@@ -379,6 +406,9 @@ def main():
         with open(os.path.join(OUT, "davis.json"), "w") as f:
             json.dump(davis_fixture(args.videos, args.davis), f)
         print("wrote", os.path.join(OUT, "davis"), "davis-results and davis.json")
+    with open(os.path.join(OUT, "linear_protocol.json"), "w") as f:
+        json.dump(linear_fixture(args.dinov2), f)
+    print("wrote", os.path.join(OUT, "linear_protocol.json"))
     if args.dino:
         torch.set_default_dtype(torch.float32)
         with open(os.path.join(OUT, "propagation.json"), "w") as f:
