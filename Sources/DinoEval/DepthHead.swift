@@ -17,7 +17,8 @@
 //   (`use_cls_token: False`), no ×4 upsampling, the same bins and normalisation.
 // The 1×1 projection and the bilinear resize are both linear and the resize's rows sum to 1, so
 // without batch norm the projection is applied on the patch grid and its 256 bin logits are
-// resized: the same numbers as resizing the wide features first, at a fraction of the work.
+// resized: the same numbers as resizing the wide features first, at a fraction of the work. The
+// logits stay channels last (N, H, W, K), so the bins' weighted sum is one product per pixel row.
 // What it is not: the DPT heads; the reference's `conv_depth` of DINOv2 keeps PyTorch's default
 // initialisation, ours is N(0, 0.01²) as DINOv3's `LinearHead` (both zero bias).
 
@@ -140,7 +141,7 @@ public struct DepthHeadConfig: Equatable, Sendable, Codable {
 ///
 ///     x  = ‖_blocks [patch ‖ class]              (N, h, w, C),  C = L · D · (2 if class token)
 ///     x' = BN(resize×u(x))                        (N, u·h, u·w, C)   (BN only in DINOv3's variant)
-///     l  = W x' + b                                (N, K, u·h, u·w)
+///     l  = W x' + b                                (N, u·h, u·w, K)   (channels last)
 ///     p  = (relu(l) + 0.1) / Σₖ (relu(lₖ) + 0.1)   ("linear" normalisation)
 ///     d  = Σₖ pₖ · binₖ,  bins = linspace(min_depth, max_depth, K)
 ///
@@ -194,7 +195,7 @@ public final class LinearDepthHead {
         return x
     }
 
-    /// Bin logits on the upsampled grid: (N, h, w, C) → (N, K, u·h, u·w).
+    /// Bin logits on the upsampled grid, channels last: (N, h, w, C) → (N, u·h, u·w, K).
     public func logits(_ x: Tensor, training: Bool) -> Tensor {
         precondition(x.rank == 4 && x.shape[3] == dimensions, "LinearDepthHead: input must be (N, h, w, \(dimensions)), got \(x.shape)")
         let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
@@ -202,35 +203,31 @@ public final class LinearDepthHead {
         let k = config.bins
         if let bn = batchNorm {
             // Batch statistics are those of the resized features, so resize first.
-            var grid = x
-            if config.upsample != 1 {
-                grid = resizeBilinear(x.permute([0, 3, 1, 2]).contiguous(), height: uh, width: uw)
-                    .permute([0, 2, 3, 1]).contiguous()                                        // (N, uh, uw, C)
-            }
+            let grid = resizeBilinearChannelsLast(x, height: uh, width: uw)                 // (N, uh, uw, C)
             let rows = bn(grid.reshape([n * uh * uw, dimensions]), training: training)       // (R, C)
-            return rows.linear(weight: weight, bias: bias).reshape([n, uh, uw, k])
-                .permute([0, 3, 1, 2]).contiguous()                                           // (N, K, uh, uw)
+            return rows.linear(weight: weight, bias: bias).reshape([n, uh, uw, k])           // (N, uh, uw, K)
         }
         let l = x.reshape([n * h * w, dimensions]).linear(weight: weight, bias: bias)       // (n·h·w, K)
-        let grid = l.reshape([n, h, w, k]).permute([0, 3, 1, 2]).contiguous()               // (N, K, h, w)
-        return resizeBilinear(grid, height: uh, width: uw)                                   // (N, K, uh, uw)
+        return resizeBilinearChannelsLast(l.reshape([n, h, w, k]), height: uh, width: uw)   // (N, uh, uw, K)
     }
 
-    /// Depth from bin logits: (N, K, H, W) → (N, 1, H, W), metres.
+    /// Depth from channels-last bin logits: (N, H, W, K) → (N, 1, H, W), metres.
     public func depth(fromLogits l: Tensor) -> Tensor {
         let k = config.bins
-        precondition(l.rank == 4 && l.shape[1] == k, "LinearDepthHead: logits must be (N, \(k), H, W), got \(l.shape)")
+        precondition(l.rank == 4 && l.shape[3] == k, "LinearDepthHead: logits must be (N, H, W, \(k)), got \(l.shape)")
+        let (n, hh, ww) = (l.shape[0], l.shape[1], l.shape[2])
+        let rows = l.reshape([n * hh * ww, k])                                               // (R, K)
         let p: Tensor
         switch config.normalization {
         case .linear:
-            let q = l.relu() + 0.1
+            let q = rows.relu() + 0.1
             p = q / q.sum(axes: [1], keepDims: true)
-        case .softmax: p = l.softmax(axis: 1)
+        case .softmax: p = rows.softmax(axis: 1)
         case .sigmoid:
-            let q = l.sigmoid()
+            let q = rows.sigmoid()
             p = q / q.sum(axes: [1], keepDims: true)
         }
-        return (p * binCentres.to(l.dtype).reshape([1, k, 1, 1])).sum(axes: [1], keepDims: true)       // (N, 1, H, W)
+        return p.matmul(binCentres.to(l.dtype).reshape([k, 1])).reshape([n, 1, hh, ww])     // (N, 1, H, W)
     }
 
     /// Depth on the head's grid: (N, h, w, C) → (N, 1, u·h, u·w).

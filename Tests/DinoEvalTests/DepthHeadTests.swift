@@ -112,6 +112,16 @@ import Testing
         #expect(mismatch(doubles: got, expected, rtol: 1e-9, atol: 1e-15) == nil)
     }
 
+    @Test func channelsLastResizeEqualsTheChannelsFirstOne() {
+        let x = RandomGenerator(seed: 4).normal([2, 3, 5, 4], dtype: .float64)             // (N, h, w, C)
+        let last = resizeBilinearChannelsLast(x, height: 7, width: 10)
+        let first = resizeBilinear(x.permute([0, 3, 1, 2]).contiguous(), height: 7, width: 10).permute([0, 2, 3, 1]).contiguous()
+        #expect(last.shape == [2, 7, 10, 4])
+        #expect(mismatch(doubles: last.doubles, first.doubles, rtol: 1e-12, atol: 1e-12) == nil)
+        let probe = RandomGenerator(seed: 5).normal([1, 2, 3, 2], dtype: .float64)
+        #expect(gradientMismatch([probe]) { resizeBilinearChannelsLast($0[0], height: 4, width: 5) } == nil)
+    }
+
     @Test func configDecodesStrictlyWithReferenceKeys() throws {
         let c = try JSONDecoder().decode(DepthHeadConfig.self, from: Data(#"{"layers": 1, "use_batchnorm": true, "max_depth": 16}"#.utf8))
         #expect(c.layers == 1 && c.batchNorm && c.maxDepth == 16 && c.useClassToken)
