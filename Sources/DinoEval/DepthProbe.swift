@@ -11,6 +11,7 @@
 // What it is not: the reference's random crops and brightness jitter, its cycled AdamW β₁
 // (0.85–0.95 with the schedule; ours stays 0.9), 38 400 iterations (ours: epochs over small sets).
 
+import DinoModels
 import DinoNN
 import DinoTensor
 import Foundation
@@ -86,6 +87,26 @@ public struct DepthProbeConfig: Equatable, Sendable, Codable {
         case finalDivFactor = "final_div_factor", sigLossWarmUp = "sigloss_warm_up"
         case sigLossWarmUpIterations = "sigloss_warm_iter", sigLossWeight = "sigloss_weight"
         case gradientLossWeight = "gradient_loss_weight"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try rejectUnknownKeys(decoder, CodingKeys.self, in: "depth probe config")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DepthProbeConfig()
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
+        beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? d.beta2
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        gradientClip = try c.decodeIfPresent(Double.self, forKey: .gradientClip) ?? d.gradientClip
+        warmUpFraction = try c.decodeIfPresent(Double.self, forKey: .warmUpFraction) ?? d.warmUpFraction
+        divFactor = try c.decodeIfPresent(Double.self, forKey: .divFactor) ?? d.divFactor
+        finalDivFactor = try c.decodeIfPresent(Double.self, forKey: .finalDivFactor) ?? d.finalDivFactor
+        sigLossWarmUp = try c.decodeIfPresent(Bool.self, forKey: .sigLossWarmUp) ?? d.sigLossWarmUp
+        sigLossWarmUpIterations = try c.decodeIfPresent(Int.self, forKey: .sigLossWarmUpIterations) ?? d.sigLossWarmUpIterations
+        sigLossWeight = try c.decodeIfPresent(Double.self, forKey: .sigLossWeight) ?? d.sigLossWeight
+        gradientLossWeight = try c.decodeIfPresent(Double.self, forKey: .gradientLossWeight) ?? d.gradientLossWeight
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
     }
 }
 

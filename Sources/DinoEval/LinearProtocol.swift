@@ -117,9 +117,22 @@ public struct LinearProtocolOptions: Codable, Equatable, Sendable {
         return out
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case blocks, epochs, momentum, seed
         case learningRates = "learning_rates", batchSize = "batch_size", heldOutFraction = "held_out_fraction"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try rejectUnknownKeys(decoder, CodingKeys.self, in: "linear protocol options")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LinearProtocolOptions()
+        blocks = try c.decodeIfPresent([Int].self, forKey: .blocks) ?? d.blocks
+        learningRates = try c.decodeIfPresent([Double].self, forKey: .learningRates) ?? d.learningRates
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? d.momentum
+        heldOutFraction = try c.decodeIfPresent(Double.self, forKey: .heldOutFraction) ?? d.heldOutFraction
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
     }
 }
 

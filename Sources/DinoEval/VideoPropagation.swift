@@ -22,6 +22,7 @@
 // What it is not: the frame reading and resizing (VideoEvaluation.swift) or the scores
 // (DAVISMetrics.swift).
 
+import DinoModels
 import DinoTensor
 import Foundation
 
@@ -47,6 +48,16 @@ public struct LabelPropagationConfig: Equatable, Sendable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case topK = "topk", temperature
         case queueLength = "n_last_frames", neighborhood = "size_mask_neighborhood"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try rejectUnknownKeys(decoder, CodingKeys.self, in: "label propagation config")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LabelPropagationConfig()
+        queueLength = try c.decodeIfPresent(Int.self, forKey: .queueLength) ?? d.queueLength
+        neighborhood = try c.decodeIfPresent(Int.self, forKey: .neighborhood) ?? d.neighborhood
+        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? d.topK
+        temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? d.temperature
     }
 }
 

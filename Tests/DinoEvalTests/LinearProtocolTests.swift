@@ -52,6 +52,18 @@ import Testing
         }
     }
 
+    @Test func configsDecodeStrictly() throws {
+        let o = try JSONDecoder().decode(LinearProtocolOptions.self, from: Data(#"{"epochs": 3, "held_out_fraction": 0.2}"#.utf8))
+        #expect(o.epochs == 3 && o.heldOutFraction == 0.2 && o.learningRates == dinov2LinearLearningRates && o.batchSize == 128)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(LinearProtocolOptions.self, from: Data(#"{"lr": 1}"#.utf8)) }
+        let p = try JSONDecoder().decode(LabelPropagationConfig.self, from: Data(#"{"n_last_frames": 3, "size_mask_neighborhood": 4}"#.utf8))
+        #expect(p.queueLength == 3 && p.neighborhood == 4 && p.topK == 5 && p.temperature == 0.1)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(LabelPropagationConfig.self, from: Data(#"{"top_k": 3}"#.utf8)) }
+        let d = try JSONDecoder().decode(DepthProbeConfig.self, from: Data(#"{"gradient_loss_weight": 0.5}"#.utf8))
+        #expect(d.gradientLossWeight == 0.5 && d.learningRate == 3e-4 && d.sigLossWarmUpIterations == 100)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(DepthProbeConfig.self, from: Data(#"{"lr": 1}"#.utf8)) }
+    }
+
     @Test func trainsTheGridAtOnceAndChoosesOnHeldOutTrain() {
         // Two classes told apart by the patch mean alone: the pooled classifiers must win.
         func set(_ count: Int, seed: UInt64) -> LinearProtocolFeatures {
