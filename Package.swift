@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
+        .library(name: "DinoCuration", targets: ["DinoCuration"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -51,6 +52,8 @@ let package = Package(
             dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
+        // Data curation: k-NN deduplication, hierarchical k-means, balanced and retrieval sampling.
+        .target(name: "DinoCuration", dependencies: ["DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoVision",
@@ -62,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval",
+                "DinoTensor", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval", "DinoCuration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -94,6 +97,11 @@ let package = Package(
         .testTarget(
             name: "DinoVisionTests",
             dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoCurationTests",
+            dependencies: ["DinoCuration", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),

@@ -1,0 +1,165 @@
+// Hierarchical k-means with resampling: a port of facebookresearch/ssl-data-curation
+// `src/hierarchical_kmeans_gpu.py` (`hierarchical_kmeans_with_resampling`, sampling
+// strategy "closest").
+//
+// What it is (Vo et al. 2024, "Automatic Data Curation for Self-Supervised Learning", §3):
+//
+//     level 1 clusters the data, level l > 1 clusters the centroids of level l − 1;
+//     at each level: k-means on all points of the level, then — when sample_size > 1 —
+//     `resampling_steps` times: take the `sample_size` points closest to each centroid
+//     (or a random `sample_size` of each cluster), run k-means on those points only, and
+//     assign every point of the level to the new centroids.
+//
+// Resampling moves centroids from the dense modes towards a uniform cover of the support,
+// which is what makes sampling from the clusters balanced.
+// At the end every level's clusters are sorted by distance to their centroid (the
+// `sorted_clusters.npy` of the reference's launcher, which the "c" sampling strategy reads).
+//
+// Counting steps: this follows `hierarchical_kmeans_with_resampling`, where `n_resamples`
+// counts the k-means runs after the first. The launcher (`hierarchical_kmeans_launcher.py`,
+// configs/*.yaml) passes `n_resampling_steps` as its total number of runs, first included: the
+// configs' 10 are 9 resampling steps here.
+
+import DinoTensor
+import Foundation
+
+/// Settings of hierarchical k-means; snake_case keys on disk, unknown keys rejected.
+public struct HierarchicalKMeansConfig: Codable, Sendable, Equatable {
+    /// Clusters per level, finest first (README toy: [1000, 300]; configs/2levels: [5000, 1000]).
+    public var clusters: [Int]
+    /// Resampling k-means runs per level after the first run (reference default: 10).
+    public var resamplingSteps: [Int]
+    /// Points taken from each cluster in a resampling step, "roughly half the average cluster
+    /// size" (README toy: [15, 2]; configs/2levels: [10, 3]); 1 or less turns resampling off.
+    public var sampleSizes: [Int]
+    /// Lloyd iterations per k-means run (reference: 50).
+    public var iterations: Int
+    /// k-means runs per clustering, best kept (reference: 1).
+    public var initializations: Int
+    public var initialization: KMeansInitialization
+    /// Which points a resampling step takes from a cluster: "closest" to the centroid
+    /// (reference default) or "random".
+    public var resamplingStrategy: ResamplingStrategy
+
+    public enum ResamplingStrategy: String, Codable, Sendable { case closest, random }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case clusters, resamplingSteps = "resampling_steps", sampleSizes = "sample_sizes", iterations,
+             initializations, initialization, resamplingStrategy = "resampling_strategy"
+    }
+
+    public init(clusters: [Int], resamplingSteps: [Int]? = nil, sampleSizes: [Int], iterations: Int = 50,
+                initializations: Int = 1, initialization: KMeansInitialization = .kmeansPlusPlus,
+                resamplingStrategy: ResamplingStrategy = .closest) {
+        self.clusters = clusters
+        self.resamplingSteps = resamplingSteps ?? clusters.map { _ in 10 }
+        self.sampleSizes = sampleSizes
+        self.iterations = iterations
+        self.initializations = initializations
+        self.initialization = initialization
+        self.resamplingStrategy = resamplingStrategy
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = any.allKeys.first(where: { !known.contains($0.stringValue) }) {
+            throw CurationError("hierarchical k-means config: unknown key '\(unknown.stringValue)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        let clusters = try c.decode([Int].self, forKey: .clusters)
+        self.init(clusters: clusters,
+                  resamplingSteps: try c.decodeIfPresent([Int].self, forKey: .resamplingSteps),
+                  sampleSizes: try c.decode([Int].self, forKey: .sampleSizes),
+                  iterations: try c.decodeIfPresent(Int.self, forKey: .iterations) ?? 50,
+                  initializations: try c.decodeIfPresent(Int.self, forKey: .initializations) ?? 1,
+                  initialization: try c.decodeIfPresent(KMeansInitialization.self, forKey: .initialization) ?? .kmeansPlusPlus,
+                  resamplingStrategy: try c.decodeIfPresent(ResamplingStrategy.self, forKey: .resamplingStrategy) ?? .closest)
+        try validate()
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Throws when the per-level lists disagree in length or hold non-positive sizes.
+    public func validate() throws {
+        guard !clusters.isEmpty, clusters.allSatisfy({ $0 >= 1 }) else {
+            throw CurationError("clusters \(clusters): give at least one level, each with a positive number of clusters")
+        }
+        guard sampleSizes.count == clusters.count else {
+            throw CurationError("sample_sizes \(sampleSizes) must have one entry per level (\(clusters.count) levels)")
+        }
+        guard resamplingSteps.count == clusters.count, resamplingSteps.allSatisfy({ $0 >= 0 }) else {
+            throw CurationError("resampling_steps \(resamplingSteps) must have one non-negative entry per level (\(clusters.count) levels)")
+        }
+        guard iterations >= 0, initializations >= 1 else {
+            throw CurationError("iterations must be ≥ 0 and initializations ≥ 1, got \(iterations) and \(initializations)")
+        }
+    }
+}
+
+/// One level of the hierarchy.
+public struct ClusterLevel: Sendable {
+    /// (K, D) centroids of this level.
+    public var centroids: Tensor
+    /// Members of every cluster — data indices at level 1, indices of the clusters of the level
+    /// below otherwise — sorted by distance to the centroid.
+    public var clusters: [[Int]]
+}
+
+/// Hierarchical k-means with resampling.
+public struct HierarchicalKMeans: Sendable {
+    public var config: HierarchicalKMeansConfig
+
+    public init(_ config: HierarchicalKMeansConfig) throws {
+        try config.validate()
+        self.config = config
+    }
+
+    /// Clusters the rows of `data` (N, D), level by level.
+    ///
+    /// - Parameter progress: called with (level, k-means runs done at this level, runs planned).
+    public func fit(_ data: Tensor, random: CurationRandomSource,
+                    progress: ((Int, Int, Int) -> Void)? = nil) -> [ClusterLevel] {
+        var levels: [ClusterLevel] = []
+        var x = data.isContiguous ? data : data.contiguous()
+        for level in 0..<config.clusters.count {
+            let k = config.clusters[level]
+            let kmeans = KMeans(clusters: k, iterations: config.iterations, initializations: config.initializations,
+                                initialization: config.initialization)
+            let sampleSize = config.sampleSizes[level]
+            let steps = sampleSize > 1 ? config.resamplingSteps[level] : 0
+            progress?(level + 1, 0, steps + 1)
+            let first = kmeans.fit(x, random: random)
+            var centroids = first.centroids
+            var clusters = first.clusters
+            let xNorms = KMeans.squaredNorms(x)
+            for step in 0..<steps {
+                let picked: [Int]
+                switch config.resamplingStrategy {
+                case .closest:
+                    picked = KMeans.sortedByDistance(x, centroids: centroids, clusters: clusters)
+                        .flatMap { $0.prefix(sampleSize) }
+                case .random:
+                    picked = clusters.flatMap { members in
+                        random.choose(Swift.min(members.count, sampleSize), from: members.count).map { members[$0] }
+                    }
+                }
+                centroids = kmeans.fit(KMeans.rows(x, picked), random: random).centroids
+                let assignment = KMeans.assign(x, to: centroids, squaredNorms: xNorms)
+                // The reference builds the lists for `n_clusters` of the config, even when the
+                // sample held fewer points than that.
+                clusters = KMeans.members(assignment, clusters: Swift.max(k, centroids.shape[0]))
+                progress?(level + 1, step + 2, steps + 1)
+            }
+            let sorted = KMeans.sortedByDistance(x, centroids: centroids, clusters: Array(clusters.prefix(centroids.shape[0])))
+            levels.append(ClusterLevel(centroids: centroids, clusters: sorted + clusters.dropFirst(centroids.shape[0]).map { _ in [] }))
+            x = centroids
+        }
+        return levels
+    }
+}
