@@ -161,9 +161,13 @@ public enum CurationOutput {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 
-    /// One path per line (the list `dino train --data` reads).
+    /// One path per line (the list `dino train --data` reads). Relative paths are made
+    /// absolute against the current directory, since a list's relative paths are read relative
+    /// to the list's own folder.
     public static func writeList(_ paths: [String], to url: URL) throws {
-        try (paths.joined(separator: "\n") + (paths.isEmpty ? "" : "\n")).write(to: url, atomically: true, encoding: .utf8)
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let lines = paths.map { $0.hasPrefix("/") ? $0 : cwd.appendingPathComponent($0).standardized.path }
+        try (lines.joined(separator: "\n") + (lines.isEmpty ? "" : "\n")).write(to: url, atomically: true, encoding: .utf8)
     }
 
     /// Pretty JSON with sorted keys.

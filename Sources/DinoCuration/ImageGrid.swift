@@ -21,10 +21,12 @@ public struct ImageGrid: Sendable {
         self.gap = gap
     }
 
-    /// One row per entry of `rows` (file paths; at most `columns` of each shown).
+    /// One row per entry of `rows` (file paths; at most `columns` of each shown); as wide as
+    /// the longest row shown.
     public func render(_ rows: [[String]]) -> RGBImage {
         let shownRows = rows.isEmpty ? [[]] : rows
-        let width = gap + columns * (cell + gap), height = gap + shownRows.count * (cell + gap)
+        let shownColumns = Swift.max(1, Swift.min(columns, shownRows.map(\.count).max() ?? 1))
+        let width = gap + shownColumns * (cell + gap), height = gap + shownRows.count * (cell + gap)
         var canvas = RGBImage(width: width, height: height, red: 40, green: 40, blue: 40)
         let cells = shownRows.enumerated().flatMap { (r, row) in row.prefix(columns).enumerated().map { (r, $0.offset, $0.element) } }
         var images = [RGBImage?](repeating: nil, count: cells.count)
