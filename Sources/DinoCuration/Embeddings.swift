@@ -67,6 +67,18 @@ public struct EmbeddingTable {
         }
     }
 
+    /// Keeps only the rows `indices` (ascending, each once) by moving them to the front of the
+    /// same storage — no second copy of the matrix — and viewing the first `indices.count` rows.
+    public mutating func keepRows(_ indices: [Int]) throws {
+        guard zip(indices, indices.dropFirst()).allSatisfy({ $0 < $1 }), indices.allSatisfy({ (0..<count).contains($0) }) else {
+            throw CurationError("keepRows: row indices must be ascending, distinct and below \(count)")
+        }
+        let d = dimensions, p = vectors.pointer(Float.self)
+        for (r, i) in indices.enumerated() where r != i { (p + r * d).update(from: p + i * d, count: d) }   // r < i: safe
+        paths = indices.map { paths[$0] }
+        vectors = vectors.slice(axis: 0, start: 0, end: indices.count)
+    }
+
     /// The rows `indices` as a new table (a copy of those rows only).
     public func subset(_ indices: [Int]) throws -> EmbeddingTable {
         let d = dimensions

@@ -227,7 +227,9 @@ func restrict(_ table: EmbeddingTable, toList list: String) throws -> EmbeddingT
     let wanted = Set(text.split(whereSeparator: \.isNewline).map { absolute(String($0)) })
     let rows = table.paths.indices.filter { wanted.contains(absolute(table.paths[$0])) }
     guard !rows.isEmpty else { throw ValidationError("\(list): none of its paths are in the embeddings") }
-    return try table.subset(rows)
+    var kept = table
+    try kept.keepRows(rows)                    // in place: the caller drops `table`
+    return kept
 }
 
 func runCluster(_ t: EmbeddingTable, config: HierarchicalKMeansConfig, seed: UInt64, out: URL) throws -> ClusterHierarchyFile {
@@ -409,13 +411,13 @@ struct CuratePipelineCommand: ParsableCommand {
         print("== 1. deduplication")
         let kept = try runDedup(t, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
                                 relativeThreshold: Deduplication.defaultRelativeThreshold, out: try step("1-dedup"))
-        t = try t.subset(kept)
+        try t.keepRows(kept)
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
             let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil)
             let selected = try runRetrieve(pool: t, seeds: seeds, perImage: perImage, poolClusters: nil, minSeeds: 3, perCluster: nil,
                                            seed: clusterOptions.seed, out: try step("2-retrieve"))
-            t = try t.subset(selected)
+            try t.keepRows(selected)
         }
         let final: [String]
         if t.count <= target {

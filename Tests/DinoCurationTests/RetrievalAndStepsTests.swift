@@ -44,6 +44,15 @@ import Testing
         #expect(HierarchicalSampling.exemplars(levels, rows: 2, perRow: 4) == [[0, 3, 1, 4], [2]])
     }
 
+    @Test func keepRowsCompactsInPlace() throws {
+        var t = try EmbeddingTable(paths: ["a", "b", "c", "d"], vectors: Tensor([0, 1, 2, 3, 4, 5, 6, 7], shape: [4, 2]))
+        let storage = t.vectors.pointer(Float.self)
+        try t.keepRows([1, 3])
+        #expect(t.paths == ["b", "d"] && t.vectors.shape == [2, 2] && t.vectors.scalars == [2, 3, 6, 7])
+        #expect(t.vectors.pointer(Float.self) == storage)
+        #expect(throws: CurationError.self) { try t.keepRows([1, 0]) }
+    }
+
     @Test func sizeSummary() {
         let s = SizeSummary([5, 0, 2, 9])
         #expect(s.count == 4 && s.min == 0 && s.median == 5 && s.max == 9 && s.empty == 1)
