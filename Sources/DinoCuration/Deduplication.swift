@@ -111,8 +111,8 @@ public struct Deduplication: Sendable {
         let relative = against.map { $0.shape[0] > 0 } ?? false
         // A strict "above": keep neighbours ≥ the next float above the lower threshold.
         let floor = (relative ? Swift.min(threshold, relativeThreshold) : threshold).nextUp
-        let selfSearch = ExactNearestNeighbors(k: Swift.min(k, Swift.max(n - 1, 1)), minimumSimilarity: floor)
-        let graph = n > 1 ? selfSearch.search(queries: pool, bank: pool, excludeSelf: true) { progress?("pool k-NN graph", $0, $1) }
+        let selfSearch = ExactNearestNeighbors(k: Swift.min(k, Swift.max(n - 1, 1)), minimumSimilarity: floor, queryBlock: 2048)
+        let graph = n > 1 ? selfSearch.selfSearch(pool) { progress?("pool k-NN graph", $0, $1) }
                           : NeighborLists(k: 1, indices: [Int32](repeating: -1, count: n), similarities: [Float](repeating: 0, count: n),
                                           counts: [Int32](repeating: 0, count: n))
 

@@ -111,6 +111,63 @@ public struct ExactNearestNeighbors: Sendable {
         return NeighborLists(k: k, indices: indices, similarities: sims, counts: counts)
     }
 
+    /// The k most similar other rows of every row of `x` (N, D): `search(queries: x, bank: x,
+    /// excludeSelf: true)` at half the multiply-adds, since sim(i, j) = sim(j, i): each pair of
+    /// blocks (I, J ≥ I) meets in one product, whose rows update block I and whose columns
+    /// update block J. Candidates still reach every row in ascending index order, so the lists
+    /// (ties included) are those of `search`.
+    ///
+    /// - Parameter progress: called after each block of rows with (rows done, N).
+    public func selfSearch(_ x: Tensor, progress: ((Int, Int) -> Void)? = nil) -> NeighborLists {
+        precondition(x.rank == 2 && x.dtype == .float32, "ExactNearestNeighbors: selfSearch needs (N, D) Float32 rows, got \(x.shape)")
+        let n = x.shape[0], k = self.k, block = queryBlock
+        var indices = [Int32](repeating: -1, count: n * k)
+        var sims = [Float](repeating: 0, count: n * k)
+        var counts = [Int32](repeating: 0, count: n)
+        let floor = minimumSimilarity
+        indices.withUnsafeMutableBufferPointer { idx in
+            sims.withUnsafeMutableBufferPointer { val in
+                counts.withUnsafeMutableBufferPointer { cnt in
+                    for iStart in stride(from: 0, to: n, by: block) {
+                        let iEnd = Swift.min(n, iStart + block)
+                        let xi = x.slice(axis: 0, start: iStart, end: iEnd)                          // (B, D)
+                        for jStart in stride(from: iStart, to: n, by: block) {
+                            let jEnd = Swift.min(n, jStart + block)
+                            let tile = withNoGrad { xi.matmul(x.slice(axis: 0, start: jStart, end: jEnd).transposed()) }  // (B, C)
+                            let s = tile.pointer(Float.self)
+                            let b = iEnd - iStart, c = jEnd - jStart
+                            // Rows of block I take columns J.
+                            parallelFor(b, grain: Swift.max(1, 65_536 / Swift.max(c, 1))) { r in
+                                for row in r {
+                                    let g = iStart + row
+                                    ExactNearestNeighbors.insert(row: s + row * c, count: c, base: jStart, skip: g, floor: floor, k: k,
+                                                                 values: val.baseAddress! + g * k, indices: idx.baseAddress! + g * k,
+                                                                 filled: &cnt[g])
+                                }
+                            }
+                            guard jStart != iStart else { continue }
+                            // Rows of block J take columns I (a column of the tile, copied contiguous).
+                            parallelFor(c, grain: Swift.max(1, 65_536 / Swift.max(b, 1))) { r in
+                                var column = [Float](repeating: 0, count: b)
+                                column.withUnsafeMutableBufferPointer { col in
+                                    for jr in r {
+                                        for ir in 0..<b { col[ir] = s[ir * c + jr] }
+                                        let g = jStart + jr
+                                        ExactNearestNeighbors.insert(row: col.baseAddress!, count: b, base: iStart, skip: g, floor: floor, k: k,
+                                                                     values: val.baseAddress! + g * k, indices: idx.baseAddress! + g * k,
+                                                                     filled: &cnt[g])
+                                    }
+                                }
+                            }
+                        }
+                        progress?(iEnd, n)
+                    }
+                }
+            }
+        }
+        return NeighborLists(k: k, indices: indices, similarities: sims, counts: counts)
+    }
+
     /// Merges one tile row `x[0..<count]` (bank indices `base…`) into a top-k list kept sorted
     /// descending; a value equal to the current k-th is not taken (the earlier index stays).
     @inline(__always)

@@ -176,8 +176,8 @@ struct ClusterOptions: ParsableArguments {
         return v.map { $0! }
     }
 
-    /// The config for `points` points: given lists, or three levels of about N/30, N/300, N/3000
-    /// clusters (the README toy's ~30 points per level-1 cluster and ~3 per higher one).
+    /// The config for `points` points: given lists, or up to three levels of about N/30, N/120, N/480
+    /// clusters (the README toy has ~30 points per level-1 cluster and ~3 per level-2 one).
     func config(points: Int) throws -> HierarchicalKMeansConfig {
         let k = try clusters.map { try ClusterOptions.ints($0, "clusters") } ?? {
             var levels = [Swift.max(2, points / 30)]
@@ -212,8 +212,8 @@ struct CurateClusterCommand: ParsableCommand {
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
+        // Clustered as given, like the reference (`dino embed` rows are already unit length).
         var t = try EmbeddingTable.read(URL(fileURLWithPath: embeddings))
-        t.normalizeRows()
         if let keep { t = try restrict(t, toList: keep) }
         _ = try runCluster(t, config: try options.config(points: t.count), seed: options.seed, out: outDir)
     }

@@ -43,6 +43,18 @@ func plantedPool(count: Int, d: Int, copies: [(of: Int, noise: Float)], seed: UI
     }
 }
 
+extension NearestNeighborTests {
+    @Test func symmetricSelfSearchEqualsTheFullSearch() {
+        // Rows repeated so that equal similarities occur and the tie order is checked too.
+        let base = plantedPool(count: 40, d: 6, copies: [], seed: 4).scalars
+        let x = Tensor(base + Array(base[0..<(10 * 6)]), shape: [50, 6])
+        for (k, floor) in [(7, -Float.infinity), (3, Float(0.2))] {
+            let search = ExactNearestNeighbors(k: k, minimumSimilarity: floor, queryBlock: 8, bankBlock: 13)
+            #expect(search.selfSearch(x) == search.search(queries: x, bank: x, excludeSelf: true))
+        }
+    }
+}
+
 @Suite struct DeduplicationTests {
     @Test func unionFindLabelsComponentsInOrderOfFirstMember() {
         var sets = UnionFind(count: 6)
