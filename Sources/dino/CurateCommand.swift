@@ -26,51 +26,6 @@ struct CurateCommand: ParsableCommand {
 
 // MARK: Shared options
 
-/// Where embeddings come from: a `dino embed` file, or a backbone run here.
-struct CurateEmbeddingOptions: ParsableArguments {
-    @Option(help: "Model preset for embedding images (dinov2_vits14, …); optional when the weights store their config.")
-    var model: String?
-    @Option(help: "Weights (.safetensors) of the embedding model.")
-    var weights: String?
-    @Flag(help: "Embed with random weights (only for trying the pipeline).")
-    var randomInit = false
-    @Option(help: "Side of the centre crop given to the model.")
-    var imageSize: Int = 224
-    @Option(help: "Images per forward pass when embedding.")
-    var batchSize: Int = 32
-
-    /// Embeddings of the images in `source` (folder or list), normalised; cached as `cache` when given.
-    func embed(_ source: String, cache: URL?) throws -> EmbeddingTable {
-        guard weights != nil || randomInit else {
-            throw ValidationError("no embeddings for \(source): give --embeddings FILE (from `dino embed`), or --weights FILE / --random-init --model NAME")
-        }
-        let model = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
-        let dataset = try ImageFileDataset.open(source)
-        let paths = (0..<dataset.count).map { dataset.path(at: $0) }
-        let bar = ProgressBar(total: paths.count, label: "embed \(URL(fileURLWithPath: source).lastPathComponent)", itemsPerStep: 1)
-        let e = try model.embed(paths: paths, transform: EvaluationTransform(imageSize: imageSize), batchSize: batchSize) { done, _ in
-            bar.update(completed: done)
-        }
-        bar.finish()
-        if !e.failures.isEmpty { print("skipped \(e.failures.count) unreadable images (first: \(e.failures[0].path): \(e.failures[0].reason))") }
-        if let cache { try e.write(to: cache, metadata: ["model": self.model ?? "", "image_size": "\(imageSize)"]) }
-        let table = try EmbeddingTable(paths: e.paths, vectors: e.classTokens)
-        table.normalizeRows()
-        return table
-    }
-
-    /// Reads `file` when given, otherwise embeds `source`.
-    func table(file: String?, source: String?, cache: URL?) throws -> EmbeddingTable {
-        if let file {
-            let t = try EmbeddingTable.read(URL(fileURLWithPath: file))
-            t.normalizeRows()
-            return t
-        }
-        guard let source else { throw ValidationError("give the images (a folder or list) or an --embeddings file") }
-        return try embed(source, cache: cache)
-    }
-}
-
 /// A progress callback drawing one bar per named phase.
 final class PhaseProgress {
     var bar: ProgressBar?
@@ -120,9 +75,11 @@ struct CurateDedupCommand: ParsableCommand {
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
-        let poolTable = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"))
-        let evalTables = try againstEmbeddings.map { try embedding.table(file: $0, source: nil, cache: nil) }
-            + against.map { try embedding.table(file: nil, source: $0, cache: nil) }
+        var whitening: PCAWhitening?
+        let poolTable = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"),
+                                            whitening: &whitening)
+        let evalTables = try againstEmbeddings.map { try embedding.table(file: $0, source: nil, cache: nil, whitening: &whitening) }
+            + against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
         _ = try runDedup(poolTable, against: evalTables, k: k, threshold: threshold, relativeThreshold: relativeThreshold, out: outDir)
     }
 }
@@ -333,8 +290,10 @@ struct CurateRetrieveCommand: ParsableCommand {
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
-        let poolTable = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"))
-        let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil)
+        var whitening: PCAWhitening?
+        let poolTable = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"),
+                                            whitening: &whitening)
+        let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil, whitening: &whitening)
         _ = try runRetrieve(pool: poolTable, seeds: seeds, perImage: perImage, poolClusters: poolClusters, minSeeds: minSeeds,
                             perCluster: perCluster, seed: randomSeed, out: outDir)
     }
@@ -406,15 +365,17 @@ struct CuratePipelineCommand: ParsableCommand {
             try CurationOutput.prepare(u)
             return u
         }
-        var t = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"))
-        let evalTables = try against.map { try embedding.table(file: nil, source: $0, cache: nil) }
+        var whitening: PCAWhitening?
+        var t = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"),
+                                    whitening: &whitening)
+        let evalTables = try against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
         print("== 1. deduplication")
         let kept = try runDedup(t, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
                                 relativeThreshold: Deduplication.defaultRelativeThreshold, out: try step("1-dedup"))
         try t.keepRows(kept)
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
-            let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil)
+            let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil, whitening: &whitening)
             let selected = try runRetrieve(pool: t, seeds: seeds, perImage: perImage, poolClusters: nil, minSeeds: 3, perCluster: nil,
                                            seed: clusterOptions.seed, out: try step("2-retrieve"))
             try t.keepRows(selected)
