@@ -11,6 +11,8 @@ import Foundation
 /// copy-detection descriptor (`copy-detection`: class token ⊕ GeM-pooled patch tokens of a
 /// square-resized image, PCA-whitened; eval_copy_detection.py).
 struct CurateEmbeddingOptions: ParsableArguments {
+    @Option(name: .customLong("run"), help: "Embed with the teacher of this `dino train` run directory.")
+    var runDirectory: String?
     @Option(help: "Model preset for embedding images (dinov2_vits14, …); optional when the weights store their config.")
     var model: String?
     @Option(help: "Weights (.safetensors) of the embedding model.")
@@ -21,7 +23,7 @@ struct CurateEmbeddingOptions: ParsableArguments {
     var descriptor: String = "cls"
     @Option(help: "copy-detection: images to learn the whitening on (default: the pool itself; DINO used 20k YFCC images).")
     var whiteningImages: String?
-    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop; 320 for copy-detection, a square resize).")
+    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop — a run's own crop size with --run; 320 for copy-detection, a square resize).")
     var imageSize: Int?
     @Option(help: "Images per forward pass when embedding.")
     var batchSize: Int = 32
@@ -29,6 +31,9 @@ struct CurateEmbeddingOptions: ParsableArguments {
     func validate() throws {
         guard ["cls", "copy-detection"].contains(descriptor) else {
             throw ValidationError("--descriptor '\(descriptor)': use cls or copy-detection")
+        }
+        if runDirectory != nil && (model != nil || weights != nil || randomInit) {
+            throw ValidationError("give --run RUN, or --model/--weights, not both")
         }
     }
 
@@ -42,17 +47,25 @@ struct CurateEmbeddingOptions: ParsableArguments {
             return t
         }
         guard let source else { throw ValidationError("give the images (a folder or list) or an --embeddings file") }
-        guard weights != nil || randomInit else {
-            throw ValidationError("no embeddings for \(source): give --embeddings FILE (from `dino embed`), or --weights FILE / --random-init --model NAME")
+        let vit: VisionTransformer
+        var size = self.size
+        if let runDirectory {
+            let run = try DINORun.loadTeacher(run: URL(fileURLWithPath: runDirectory))
+            vit = run.model
+            if imageSize == nil && descriptor == "cls" { size = run.inputSize }      // the run's global crop
+        } else {
+            guard weights != nil || randomInit else {
+                throw ValidationError("no embeddings for \(source): give --embeddings FILE (from `dino embed`), --run RUN, or --weights FILE / --random-init --model NAME")
+            }
+            vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         }
-        let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         var table: EmbeddingTable
         if descriptor == "cls" {
-            table = try classTokens(vit, source)
+            table = try classTokens(vit, source, size: size)
         } else {
-            table = try copyDetection(vit, source)
+            table = try copyDetection(vit, source, size: size)
             if whitening == nil {
-                whitening = PCAWhitening.fit(try whiteningImages.map { try copyDetection(vit, $0).vectors } ?? table.vectors)
+                whitening = PCAWhitening.fit(try whiteningImages.map { try copyDetection(vit, $0, size: size).vectors } ?? table.vectors)
             }
             table = try EmbeddingTable(paths: table.paths, vectors: whitening!.apply(table.vectors))
         }
@@ -60,12 +73,13 @@ struct CurateEmbeddingOptions: ParsableArguments {
         if let cache {
             try SafeTensors.write(["embeddings": table.vectors], metadata: [
                 "paths": String(decoding: try JSONEncoder().encode(table.paths), as: UTF8.self),
-                "model": model ?? "", "descriptor": descriptor, "image_size": "\(size)",
+                "model": runDirectory ?? model ?? "", "descriptor": descriptor, "image_size": "\(size)",
             ], to: cache)
         }
         return table
     }
 
+    /// The input side unless a run says otherwise.
     var size: Int { imageSize ?? (descriptor == "cls" ? 224 : 320) }
 
     func paths(_ source: String) throws -> [String] {
@@ -73,7 +87,7 @@ struct CurateEmbeddingOptions: ParsableArguments {
         return (0..<dataset.count).map { dataset.path(at: $0) }
     }
 
-    func classTokens(_ vit: VisionTransformer, _ source: String) throws -> EmbeddingTable {
+    func classTokens(_ vit: VisionTransformer, _ source: String, size: Int) throws -> EmbeddingTable {
         let paths = try paths(source)
         let bar = ProgressBar(total: paths.count, label: "embed \(URL(fileURLWithPath: source).lastPathComponent)", itemsPerStep: 1)
         let e = try vit.embed(paths: paths, transform: EvaluationTransform(imageSize: size), batchSize: batchSize) { done, _ in
@@ -86,7 +100,7 @@ struct CurateEmbeddingOptions: ParsableArguments {
 
     /// eval_copy_detection.py's `extract_features`: Resize((S, S), bicubic), ImageNet
     /// normalisation, the last block's normed tokens, [cls ; GeM₄(patches)].
-    func copyDetection(_ vit: VisionTransformer, _ source: String) throws -> EmbeddingTable {
+    func copyDetection(_ vit: VisionTransformer, _ source: String, size: Int) throws -> EmbeddingTable {
         guard size % vit.patchSize == 0 else { throw ValidationError("--image-size \(size) is not a multiple of the patch size \(vit.patchSize)") }
         let paths = try paths(source)
         let s = size
