@@ -85,6 +85,28 @@ public struct HierarchicalKMeansConfig: Codable, Sendable, Equatable {
         init?(intValue: Int) { nil }
     }
 
+    /// A configuration for `points` points where the caller gave only some lists:
+    /// clusters default to up to three levels of about N/30, N/120, N/480 (the README toy has
+    /// ~30 points per level-1 cluster; each higher level merges ~4 clusters, stopping below 12);
+    /// sample sizes to half the mean cluster size of each level, at least 2 ("roughly half the
+    /// average cluster size", configs/*.yaml); resampling steps to 10 per level.
+    public static func defaults(points: Int, clusters: [Int]? = nil, sampleSizes: [Int]? = nil,
+                                resamplingSteps: [Int]? = nil, iterations: Int = 50) throws -> HierarchicalKMeansConfig {
+        let k = clusters ?? {
+            var levels = [Swift.max(2, points / 30)]
+            while levels.count < 3 && levels.last! >= 12 { levels.append(Swift.max(2, levels.last! / 4)) }
+            return levels
+        }()
+        let sizes = sampleSizes ?? {
+            var n = points, out: [Int] = []
+            for c in k { out.append(Swift.max(2, n / Swift.max(c, 1) / 2)); n = c }
+            return out
+        }()
+        let config = HierarchicalKMeansConfig(clusters: k, resamplingSteps: resamplingSteps, sampleSizes: sizes, iterations: iterations)
+        try config.validate()
+        return config
+    }
+
     /// Throws when the per-level lists disagree in length or hold non-positive sizes.
     public func validate() throws {
         guard !clusters.isEmpty, clusters.allSatisfy({ $0 >= 1 }) else {

@@ -133,23 +133,14 @@ struct ClusterOptions: ParsableArguments {
         return v.map { $0! }
     }
 
-    /// The config for `points` points: given lists, or up to three levels of about N/30, N/120, N/480
-    /// clusters (the README toy has ~30 points per level-1 cluster and ~3 per level-2 one).
+    /// The config for `points` points: the lists given, `HierarchicalKMeansConfig.defaults` for the rest.
     func config(points: Int) throws -> HierarchicalKMeansConfig {
-        let k = try clusters.map { try ClusterOptions.ints($0, "clusters") } ?? {
-            var levels = [Swift.max(2, points / 30)]
-            while levels.count < 3 && levels.last! >= 12 { levels.append(Swift.max(2, levels.last! / 4)) }
-            return levels
-        }()
-        var sizes = try sampleSizes.map { try ClusterOptions.ints($0, "sample-sizes") } ?? []
-        if sampleSizes == nil {
-            var n = points
-            for c in k { sizes.append(Swift.max(2, n / Swift.max(c, 1) / 2)); n = c }
-        }
-        let steps = try resamplingSteps.map { try ClusterOptions.ints($0, "resampling-steps") }
-        let config = HierarchicalKMeansConfig(clusters: k, resamplingSteps: steps, sampleSizes: sizes, iterations: iterations)
-        do { try config.validate() } catch { throw ValidationError("\(error)") }
-        return config
+        do {
+            return try HierarchicalKMeansConfig.defaults(
+                points: points, clusters: try clusters.map { try ClusterOptions.ints($0, "clusters") },
+                sampleSizes: try sampleSizes.map { try ClusterOptions.ints($0, "sample-sizes") },
+                resamplingSteps: try resamplingSteps.map { try ClusterOptions.ints($0, "resampling-steps") }, iterations: iterations)
+        } catch let e as CurationError { throw ValidationError(e.message) }
     }
 }
 

@@ -148,6 +148,14 @@ struct CurationFixture: Decodable {
         #expect(throws: CurationError.self) { try HierarchicalSampling(target: 3).sample([[[0, 1]], [[0, 5]]], random: SeededRandomSource(seed: 0)) }
     }
 
+    @Test func defaultsScaleWithThePool() throws {
+        let c = try HierarchicalKMeansConfig.defaults(points: 29_700)
+        #expect(c.clusters == [990, 247, 61] && c.sampleSizes == [15, 2, 2] && c.resamplingSteps == [10, 10, 10])
+        #expect(try HierarchicalKMeansConfig.defaults(points: 300).clusters == [10])
+        #expect(try HierarchicalKMeansConfig.defaults(points: 1000, clusters: [20, 5]).sampleSizes == [25, 2])
+        #expect(throws: CurationError.self) { try HierarchicalKMeansConfig.defaults(points: 1000, clusters: [20, 5], sampleSizes: [3]) }
+    }
+
     @Test func configRejectsUnknownKeysAndMismatchedLists() throws {
         let ok = #"{"clusters": [10, 3], "sample_sizes": [4, 2]}"#
         let c = try JSONDecoder().decode(HierarchicalKMeansConfig.self, from: Data(ok.utf8))
