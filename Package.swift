@@ -52,8 +52,15 @@ let package = Package(
             dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
+        // faiss from Debian (libfaiss-dev 1.7.3: headers and a static library, no C API): a C++
+        // shim for approximate k-NN (IVF-Flat, HNSW-Flat); faiss needs BLAS/LAPACK (OpenBLAS) and OpenMP.
+        .target(
+            name: "CFaiss",
+            cxxSettings: [.headerSearchPath("omp")],
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("stdc++")]
+        ),
         // Data curation: k-NN deduplication, hierarchical k-means, balanced and retrieval sampling.
-        .target(name: "DinoCuration", dependencies: ["DinoTensor", "DinoVision"]),
+        .target(name: "DinoCuration", dependencies: ["CFaiss", "DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoVision",

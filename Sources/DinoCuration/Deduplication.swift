@@ -89,14 +89,18 @@ public struct Deduplication: Sendable {
     /// Relative deduplication against evaluation sets: edge threshold (DINOv2: 0.45).
     public var relativeThreshold: Float
 
+    /// The neighbour search: nil for exact search (blocked BLAS products), or a faiss index.
+    public var index: ApproximateNearestNeighbors.Index?
+
     public static let defaultK = 64
     public static let defaultThreshold: Float = 0.6
     public static let defaultRelativeThreshold: Float = 0.45
 
     public init(k: Int = Deduplication.defaultK, threshold: Float = Deduplication.defaultThreshold,
-                relativeThreshold: Float = Deduplication.defaultRelativeThreshold) {
+                relativeThreshold: Float = Deduplication.defaultRelativeThreshold, index: ApproximateNearestNeighbors.Index? = nil) {
         precondition(k >= 1, "Deduplication: k must be positive, got \(k)")
         self.k = k
+        self.index = index
         self.threshold = threshold
         self.relativeThreshold = relativeThreshold
     }
@@ -106,15 +110,24 @@ public struct Deduplication: Sendable {
     ///
     /// One self-search of the pool gives both graphs: neighbours are kept down to
     /// min(threshold, relativeThreshold) and each graph takes the edges above its own threshold.
-    public func run(pool: Tensor, against: Tensor? = nil, progress: ((String, Int, Int) -> Void)? = nil) -> DeduplicationResult {
+    public func run(pool: Tensor, against: Tensor? = nil, progress: ((String, Int, Int) -> Void)? = nil) throws -> DeduplicationResult {
         let n = pool.shape[0]
         let relative = against.map { $0.shape[0] > 0 } ?? false
         // A strict "above": keep neighbours ≥ the next float above the lower threshold.
         let floor = (relative ? Swift.min(threshold, relativeThreshold) : threshold).nextUp
-        let selfSearch = ExactNearestNeighbors(k: Swift.min(k, Swift.max(n - 1, 1)), minimumSimilarity: floor, queryBlock: 2048)
-        let graph = n > 1 ? selfSearch.selfSearch(pool) { progress?("pool k-NN graph", $0, $1) }
-                          : NeighborLists(k: 1, indices: [Int32](repeating: -1, count: n), similarities: [Float](repeating: 0, count: n),
-                                          counts: [Int32](repeating: 0, count: n))
+        let graph: NeighborLists
+        if n <= 1 {
+            graph = NeighborLists(k: 1, indices: [Int32](repeating: -1, count: n), similarities: [Float](repeating: 0, count: n),
+                                  counts: [Int32](repeating: 0, count: n))
+        } else if let index {
+            progress?("pool k-NN graph (faiss)", 0, 1)
+            graph = try ApproximateNearestNeighbors(index: index, k: Swift.min(k, n - 1), minimumSimilarity: floor)
+                .search(queries: pool, bank: pool, excludeSelf: true)
+            progress?("pool k-NN graph (faiss)", 1, 1)
+        } else {
+            graph = ExactNearestNeighbors(k: Swift.min(k, n - 1), minimumSimilarity: floor, queryBlock: 2048)
+                .selfSearch(pool) { progress?("pool k-NN graph", $0, $1) }
+        }
 
         // Relative deduplication: components over pool ∪ evaluation images, edges > relativeThreshold.
         var removed = [Bool](repeating: false, count: n)

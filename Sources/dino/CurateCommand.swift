@@ -19,12 +19,50 @@ struct CurateCommand: ParsableCommand {
             `dino curate --pool DIR --out DIR [--seed DIR] --target N`.
             """,
         subcommands: [CuratePipelineCommand.self, CurateDedupCommand.self, CurateClusterCommand.self,
-                      CurateSampleCommand.self, CurateRetrieveCommand.self],
+                      CurateSampleCommand.self, CurateRetrieveCommand.self, CurateRecallCommand.self],
         defaultSubcommand: CuratePipelineCommand.self
     )
 }
 
 // MARK: Shared options
+
+/// How the k-NN graph is searched.
+struct IndexOptions: ParsableArguments {
+    @Option(help: "k-NN search: exact (BLAS), hnsw or ivf (faiss, approximate), or auto (exact up to --exact-up-to rows, then hnsw).")
+    var index: String = "auto"
+    @Option(help: "auto: the largest pool searched exactly.")
+    var exactUpTo: Int = 50_000
+    @Option(help: "hnsw: links per node (faiss M).")
+    var hnswLinks: Int = 32
+    @Option(help: "hnsw: candidates kept while searching (faiss efSearch; at least k).")
+    var efSearch: Int = 128
+    @Option(help: "ivf: number of lists (default 4·√N).")
+    var ivfLists: Int?
+    @Option(help: "ivf: lists probed per query.")
+    var probes: Int = 16
+
+    func validate() throws {
+        guard ["auto", "exact", "hnsw", "ivf"].contains(index) else { throw ValidationError("--index '\(index)': use auto, exact, hnsw or ivf") }
+    }
+
+    /// The faiss index for a pool of `n` rows, or nil for exact search.
+    func choice(rows n: Int) -> ApproximateNearestNeighbors.Index? {
+        switch index {
+        case "exact": return nil
+        case "ivf": return .ivf(lists: ivfLists ?? Swift.max(1, Int(4 * Double(n).squareRoot())), probes: probes)
+        case "hnsw": return .hnsw(links: hnswLinks, efSearch: efSearch)
+        default: return n <= exactUpTo ? nil : .hnsw(links: hnswLinks, efSearch: efSearch)
+        }
+    }
+
+    func describe(_ i: ApproximateNearestNeighbors.Index?) -> String {
+        switch i {
+        case nil: return "exact"
+        case .ivf(let l, let p)?: return "faiss IVF-Flat, \(l) lists, \(p) probed"
+        case .hnsw(let m, let ef)?: return "faiss HNSW-Flat, M \(m), efSearch \(ef)"
+        }
+    }
+}
 
 /// A progress callback drawing one bar per named phase.
 final class PhaseProgress {
@@ -71,6 +109,7 @@ struct CurateDedupCommand: ParsableCommand {
     var againstEmbeddings: [String] = []
     @Option(help: "Edge threshold of relative deduplication (DINOv2: 0.45).")
     var relativeThreshold: Float = Deduplication.defaultRelativeThreshold
+    @OptionGroup var search: IndexOptions
 
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
@@ -80,14 +119,16 @@ struct CurateDedupCommand: ParsableCommand {
                                             whitening: &whitening)
         let evalTables = try againstEmbeddings.map { try embedding.table(file: $0, source: nil, cache: nil, whitening: &whitening) }
             + against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
-        _ = try runDedup(poolTable, against: evalTables, k: k, threshold: threshold, relativeThreshold: relativeThreshold, out: outDir)
+        _ = try runDedup(poolTable, against: evalTables, k: k, threshold: threshold, relativeThreshold: relativeThreshold,
+                         search: search, out: outDir)
     }
 }
 
 /// Deduplicates `pool` and writes kept.txt, report.json and duplicate_groups.png to `out`.
 func runDedup(_ pool: EmbeddingTable, against: [EmbeddingTable], k: Int, threshold: Float, relativeThreshold: Float,
-              out: URL) throws -> [Int] {
-    let dedup = Deduplication(k: k, threshold: threshold, relativeThreshold: relativeThreshold)
+              search: IndexOptions, out: URL) throws -> [Int] {
+    let index = search.choice(rows: pool.count)
+    let dedup = Deduplication(k: k, threshold: threshold, relativeThreshold: relativeThreshold, index: index)
     var evalTensor: Tensor?
     if !against.isEmpty {
         guard against.allSatisfy({ $0.dimensions == pool.dimensions }) else {
@@ -96,7 +137,7 @@ func runDedup(_ pool: EmbeddingTable, against: [EmbeddingTable], k: Int, thresho
         evalTensor = Tensor.concat(against.map(\.vectors), axis: 0)
     }
     let progress = PhaseProgress()
-    let result = dedup.run(pool: pool.vectors, against: evalTensor) { progress($0, $1, $2) }
+    let result = try dedup.run(pool: pool.vectors, against: evalTensor) { progress($0, $1, $2) }
     progress.finish()
     let report = dedup.report(result, paths: pool.paths, evaluationImages: evalTensor?.shape[0] ?? 0)
     try CurationOutput.writeList(result.kept.map { pool.paths[$0] }, to: out.appendingPathComponent("kept.txt"))
@@ -104,7 +145,7 @@ func runDedup(_ pool: EmbeddingTable, against: [EmbeddingTable], k: Int, thresho
     if !report.largestGroups.isEmpty {
         try ImageGrid().write(Array(report.largestGroups.prefix(12)), to: out.appendingPathComponent("duplicate_groups.png"))
     }
-    print("deduplication (k \(k), threshold \(threshold)\(against.isEmpty ? "" : ", relative \(relativeThreshold)"))")
+    print("deduplication (k \(k), threshold \(threshold)\(against.isEmpty ? "" : ", relative \(relativeThreshold)"), \(search.describe(index)) search)")
     table([("pool", "\(report.pool)"), ("removed as duplicates", "\(report.removedAsDuplicates)"),
            ("removed near evaluation sets", "\(report.removedByRelative)"), ("duplicate groups", "\(report.duplicateGroups)"),
            ("largest group", "\(result.duplicateGroups.first?.count ?? 0)"), ("kept", "\(report.kept)"),
@@ -347,6 +388,7 @@ struct CuratePipelineCommand: ParsableCommand {
     @Option(help: "Sample-based retrieval: pool images per seed image.")
     var perImage: Int = 4
     @OptionGroup var clusterOptions: ClusterOptions
+    @OptionGroup var search: IndexOptions
 
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
@@ -362,7 +404,7 @@ struct CuratePipelineCommand: ParsableCommand {
         let evalTables = try against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
         print("== 1. deduplication")
         let kept = try runDedup(t, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
-                                relativeThreshold: Deduplication.defaultRelativeThreshold, out: try step("1-dedup"))
+                                relativeThreshold: Deduplication.defaultRelativeThreshold, search: search, out: try step("1-dedup"))
         try t.keepRows(kept)
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
@@ -385,5 +427,47 @@ struct CuratePipelineCommand: ParsableCommand {
         }
         try CurationOutput.writeList(final, to: outDir.appendingPathComponent("kept.txt"))
         print("curated \(final.count) images: \(outDir.appendingPathComponent("kept.txt").path) (train with --data on it)")
+    }
+}
+
+// MARK: recall of an approximate index
+
+struct CurateRecallCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recall",
+        abstract: "Recall@k of a faiss index against exact search, on a sample of query rows, before trusting it for dedup.")
+
+    @Option(help: "Embeddings from `dino embed`.")
+    var embeddings: String
+    @Option(help: "Neighbours compared.")
+    var k: Int = Deduplication.defaultK
+    @Option(help: "Query rows sampled (every row of the pool is searched over).")
+    var sample: Int = 2000
+    @OptionGroup var search: IndexOptions
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() throws {
+        let t = try EmbeddingTable.read(URL(fileURLWithPath: embeddings))
+        t.normalizeRows()
+        guard let index = search.choice(rows: t.count) else { throw ValidationError("give --index hnsw or ivf (exact search has recall 1)") }
+        let rows = Array(SeededRandomSource(seed: 0).choose(Swift.min(sample, t.count), from: t.count).sorted())
+        let queries = KMeans.rows(t.vectors, rows)
+        let k = Swift.min(self.k, t.count - 1)
+        var start = monotonicSeconds()
+        let exactLists = ExactNearestNeighbors(k: k + 1).search(queries: queries, bank: t.vectors)
+        let exactSeconds = monotonicSeconds() - start
+        start = monotonicSeconds()
+        let found = try ApproximateNearestNeighbors(index: index, k: k + 1).search(queries: queries, bank: t.vectors)
+        let approximateSeconds = monotonicSeconds() - start
+        let recall = ApproximateNearestNeighbors.recall(of: found, against: exactLists)
+        if json {
+            print("{\"rows\": \(t.count), \"queries\": \(rows.count), \"k\": \(k), \"index\": \"\(search.describe(index))\", \"recall\": \(recall), \"exact_seconds\": \(exactSeconds), \"approximate_seconds\": \(approximateSeconds)}")
+        } else {
+            table([("rows", "\(t.count)"), ("queries", "\(rows.count)"), ("index", search.describe(index)),
+                   ("recall@\(k + 1)", String(format: "%.4f", recall)),
+                   ("exact search of the queries", String(format: "%.2f s", exactSeconds)),
+                   ("faiss build + search", String(format: "%.2f s", approximateSeconds))])
+        }
     }
 }

@@ -64,28 +64,31 @@ extension NearestNeighborTests {
         #expect(sets.labels() == [0, 1, 2, 1, 1, 1])
     }
 
-    @Test func plantedCopiesFormOneGroupEachAndOneImageIsKept() {
+    @Test func plantedCopiesFormOneGroupEachAndOneImageIsKept() throws {
         // 40 random images in 32-D; image 3 has three near-copies, image 10 one, image 20 two.
         let copies: [(of: Int, noise: Float)] = [(3, 0.05), (3, 0.08), (3, 0.05), (10, 0.1), (20, 0.05), (20, 0.07)]
         let pool = plantedPool(count: 40, d: 32, copies: copies, seed: 11)
-        let result = Deduplication(k: 4, threshold: 0.9).run(pool: pool)
+        let result = try Deduplication(k: 4, threshold: 0.9).run(pool: pool)
         #expect(result.duplicateGroups == [[3, 40, 41, 42], [20, 44, 45], [10, 43]])
         #expect(result.kept == Array(0..<40))
         #expect(result.removedByRelative.isEmpty)
         #expect(result.component[41] == result.component[3] && result.component[43] != result.component[3])
         // Edges counted once each: within {3, 40, 41, 42} all 6 pairs (k = 4 reaches all), {20, 44, 45} 3, {10, 43} 1.
         #expect(result.edges == 10)
+        // The same groups through a faiss HNSW graph.
+        let approximate = try Deduplication(k: 4, threshold: 0.9, index: .hnsw(links: 16, efSearch: 32)).run(pool: pool)
+        #expect(approximate.duplicateGroups == result.duplicateGroups && approximate.kept == result.kept)
     }
 
-    @Test func chainsMergeThroughTransitiveEdges() {
+    @Test func chainsMergeThroughTransitiveEdges() throws {
         // a — b — c with sim(a, c) below the threshold: one component.
         let rows: [Float] = [1, 0, 0.8, 0.6, 0.28, 0.96]
         let t = Tensor(rows, shape: [3, 2])
-        let r = Deduplication(k: 1, threshold: 0.75).run(pool: t)
+        let r = try Deduplication(k: 1, threshold: 0.75).run(pool: t)
         #expect(r.kept == [0] && r.duplicateGroups == [[0, 1, 2]])
     }
 
-    @Test func relativeDeduplicationRemovesTheWholeComponentOfACopiedEvaluationImage() {
+    @Test func relativeDeduplicationRemovesTheWholeComponentOfACopiedEvaluationImage() throws {
         // Pool image 5 has a copy at 30; the evaluation set holds a noisy copy of image 5 and
         // an unrelated image.
         let pool = plantedPool(count: 30, d: 32, copies: [(5, 0.05)], seed: 21)
@@ -95,11 +98,11 @@ extension NearestNeighborTests {
         evalRows += (0..<32).map { noise[32 + $0] }
         let against = Tensor(evalRows, shape: [2, 32])
         try! EmbeddingTable(paths: ["e0", "e1"], vectors: against).normalizeRows()
-        let r = Deduplication(k: 8, threshold: 0.9, relativeThreshold: 0.45).run(pool: pool, against: against)
+        let r = try Deduplication(k: 8, threshold: 0.9, relativeThreshold: 0.45).run(pool: pool, against: against)
         #expect(r.removedByRelative == [5, 30])
         #expect(r.kept == (0..<30).filter { $0 != 5 })
         #expect(r.component[5] == -1 && r.component[30] == -1)
         // Without the evaluation set both stay in one group.
-        #expect(Deduplication(k: 8, threshold: 0.9).run(pool: pool).duplicateGroups == [[5, 30]])
+        #expect(try Deduplication(k: 8, threshold: 0.9).run(pool: pool).duplicateGroups == [[5, 30]])
     }
 }
