@@ -28,9 +28,9 @@ struct CurateCommand: ParsableCommand {
 
 /// How the k-NN graph is searched.
 struct IndexOptions: ParsableArguments {
-    @Option(help: "k-NN search: exact (BLAS), hnsw or ivf (faiss, approximate), or auto (exact up to --exact-up-to rows, then hnsw).")
+    @Option(help: "k-NN search: exact (BLAS), ivf or hnsw (faiss, approximate), or auto (exact up to --exact-up-to rows, then ivf).")
     var index: String = "auto"
-    @Option(help: "auto: the largest pool searched exactly.")
+    @Option(help: "auto: the largest pool searched exactly (exact and IVF break even near 50 000 rows here; docs/benchmarks-curate.md).")
     var exactUpTo: Int = 50_000
     @Option(help: "hnsw: links per node (faiss M).")
     var hnswLinks: Int = 32
@@ -51,7 +51,7 @@ struct IndexOptions: ParsableArguments {
         case "exact": return nil
         case "ivf": return .ivf(lists: ivfLists ?? Swift.max(1, Int(4 * Double(n).squareRoot())), probes: probes)
         case "hnsw": return .hnsw(links: hnswLinks, efSearch: efSearch)
-        default: return n <= exactUpTo ? nil : .hnsw(links: hnswLinks, efSearch: efSearch)
+        default: return n <= exactUpTo ? nil : .ivf(lists: ivfLists ?? Swift.max(1, Int(4 * Double(n).squareRoot())), probes: probes)
         }
     }
 
