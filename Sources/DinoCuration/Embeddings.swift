@@ -32,14 +32,16 @@ public struct EmbeddingTable {
     public var dimensions: Int { vectors.shape[1] }
 
     /// Reads a `dino embed` file: tensor `embeddings` (N, D) and metadata `paths` (a JSON
-    /// array of N strings).
+    /// array of N strings); other tensors of the file (`patch_tokens`) are not loaded.
     public static func read(_ url: URL) throws -> EmbeddingTable {
         let file: SafeTensorsFile
-        do { file = try SafeTensors.read(from: url) } catch {
+        // Only the class-token rows: a file written with --patch-tokens holds far more.
+        do { file = try SafeTensors.read(from: url, only: ["embeddings"]) } catch {
             throw CurationError("\(url.path): cannot read embeddings (\(error))")
         }
         guard let vectors = file.tensors["embeddings"] else {
-            throw CurationError("\(url.path): no tensor 'embeddings' (keys: \(file.tensors.keys.sorted().joined(separator: ", ")))")
+            let keys = (try? SafeTensors.readHeader(from: url).entries.map(\.name).sorted().joined(separator: ", ")) ?? ""
+            throw CurationError("\(url.path): no tensor 'embeddings' (keys: \(keys))")
         }
         guard let json = file.metadata["paths"],
               let paths = try? JSONDecoder().decode([String].self, from: Data(json.utf8)) else {

@@ -63,14 +63,16 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let good = dir.appendingPathComponent("e.safetensors")
-        try SafeTensors.write(["embeddings": Tensor([3, 4, 0, 2], shape: [2, 2])], metadata: ["paths": #"["a.png","b.png"]"#], to: good)
+        try SafeTensors.write(["embeddings": Tensor([3, 4, 0, 2], shape: [2, 2]), "patch_tokens": Tensor(zeros: [2, 4, 2])],
+                              metadata: ["paths": #"["a.png","b.png"]"#], to: good)
+        #expect(try SafeTensors.read(from: good, only: ["embeddings"]).tensors.keys.sorted() == ["embeddings"])
         let t = try EmbeddingTable.read(good)
         t.normalizeRows()
         #expect(t.paths == ["a.png", "b.png"] && t.vectors.scalars == [0.6, 0.8, 0, 1])
         let bad = dir.appendingPathComponent("bad.safetensors")
         try SafeTensors.write(["features": Tensor([1, 2], shape: [1, 2])], metadata: [:], to: bad)
         #expect(throws: CurationError.self) { try EmbeddingTable.read(bad) }
-        do { _ = try EmbeddingTable.read(bad) } catch let e as CurationError { #expect(e.message.contains("bad.safetensors") && e.message.contains("'embeddings'")) }
+        do { _ = try EmbeddingTable.read(bad) } catch let e as CurationError { #expect(e.message.contains("bad.safetensors") && e.message.contains("'embeddings'") && e.message.contains("features")) }
         let short = dir.appendingPathComponent("short.safetensors")
         try SafeTensors.write(["embeddings": Tensor([1, 2], shape: [1, 2])], metadata: ["paths": #"["a","b"]"#], to: short)
         #expect(throws: CurationError.self) { try EmbeddingTable.read(short) }
