@@ -3,6 +3,7 @@
 //
 //     kept.txt      the paths kept, one per line — `dino train --data OUT/kept.txt` reads it
 //     report.json   counts, thresholds, component and cluster sizes (snake_case keys)
+//     duplicate_groups.json (dedup step) every group of more than one image, as paths
 //     *.png         pictures: the largest duplicate groups; sample images per top-level cluster
 //     clusters.json (cluster step) the hierarchy, read by the sample step
 //

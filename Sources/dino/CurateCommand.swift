@@ -142,6 +142,8 @@ func runDedup(_ pool: EmbeddingTable, against: [EmbeddingTable], k: Int, thresho
     let report = dedup.report(result, paths: pool.paths, evaluationImages: evalTensor?.shape[0] ?? 0)
     try CurationOutput.writeList(result.kept.map { pool.paths[$0] }, to: out.appendingPathComponent("kept.txt"))
     try CurationOutput.writeJSON(report, to: out.appendingPathComponent("report.json"))
+    try CurationOutput.writeJSON(result.duplicateGroups.map { $0.map { pool.paths[$0] } },
+                                 to: out.appendingPathComponent("duplicate_groups.json"))
     if !report.largestGroups.isEmpty {
         try ImageGrid().write(Array(report.largestGroups.prefix(12)), to: out.appendingPathComponent("duplicate_groups.png"))
     }
