@@ -10,8 +10,9 @@ PYTHON ?= python3
 CC     ?= cc
 
 # System libraries from apt, one list: oneDNN (Float32 matrix products), OpenBLAS (Float64
-# products), image codecs (libjpeg-turbo, libspng, libwebp, libtiff).
-APT_PACKAGES := libdnnl-dev libopenblas-dev libturbojpeg0-dev libspng-dev libwebp-dev libtiff-dev
+# products), image codecs (libjpeg-turbo, libspng, libwebp, libtiff), faiss (approximate k-NN
+# for `dino curate`).
+APT_PACKAGES := libdnnl-dev libopenblas-dev libturbojpeg0-dev libspng-dev libwebp-dev libtiff-dev libfaiss-dev
 
 # Tests build in debug: on the present suite a debug build and run takes about 32 s from a
 # clean tree on 2 cores, a release build with -enable-testing about 74 s (the tests themselves

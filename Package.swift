@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "DinoSSL", targets: ["DinoSSL"]),
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
+        .library(name: "DinoCuration", targets: ["DinoCuration"]),
         // The library for programs: a deliberate surface over the modules below (docs/library.md).
         .library(name: "Dino", targets: ["Dino"]),
         .executable(name: "dino", targets: ["dino"]),
@@ -57,6 +58,15 @@ let package = Package(
             dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]
         ),
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
+        // faiss from Debian (libfaiss-dev 1.7.3: headers and a static library, no C API): a C++
+        // shim for approximate k-NN (IVF-Flat, HNSW-Flat); faiss needs BLAS/LAPACK (OpenBLAS) and OpenMP.
+        .target(
+            name: "CFaiss",
+            cxxSettings: [.headerSearchPath("omp")],
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("stdc++")]
+        ),
+        // Data curation: k-NN deduplication, hierarchical k-means, balanced and retrieval sampling.
+        .target(name: "DinoCuration", dependencies: ["CFaiss", "DinoNN", "DinoTensor", "DinoVision"]),
         .target(name: "DinoTestSupport", dependencies: ["DinoTensor"]),
         .target(
             name: "DinoVision",
@@ -71,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoNN", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval",
+                "DinoTensor", "DinoNN", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval", "DinoCuration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -103,6 +113,11 @@ let package = Package(
         .testTarget(
             name: "DinoVisionTests",
             dependencies: ["DinoVision", "DinoTensor", "DinoTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DinoCurationTests",
+            dependencies: ["DinoCuration", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),

@@ -54,3 +54,18 @@ public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
         .reshape([n * c * width, h]).matmul(ah.transposed(0, 1))                          // (N·C·W, H)
     return cols.reshape([n, c, width, height]).permute([0, 1, 3, 2]).contiguous()         // (N, C, H, W)
 }
+
+/// Bilinear resize of channels-last (N, h, w, C) to (N, H, W, C), the same numbers as
+/// `resizeBilinear` on the channels-first layout: `A_w` applied along w as a product batched over
+/// the N·h rows, then `A_h` along h batched over N, with no transposes.
+///
+/// - Returns: (N, H, W, C), differentiable with respect to `x`.
+public func resizeBilinearChannelsLast(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    precondition(x.rank == 4, "resizeBilinearChannelsLast: input must be (N, h, w, C), got \(x.shape)")
+    let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    if h == height && w == width { return x }
+    let aw = linearResizeMatrix(from: w, to: width, dtype: x.dtype)                 // (W, w)
+    let ah = linearResizeMatrix(from: h, to: height, dtype: x.dtype)                // (H, h)
+    let rows = aw.matmul(x.contiguous().reshape([n * h, w, c]))                      // (N·h, W, C)
+    return ah.matmul(rows.reshape([n, h, width * c])).reshape([n, height, width, c])  // (N, H, W, C)
+}

@@ -82,21 +82,18 @@ public struct SegmentationProbeConfig: Equatable, Sendable, Codable {
 public final class LinearSegmentationHead {
     public let classes: Int
     public let dimensions: Int
-    /// γ, β (D); running mean and variance (D); projection W (C, D) and b (C).
-    public let bnWeight: Tensor, bnBias: Tensor
-    public let runningMean: Tensor, runningVariance: Tensor
+    /// Batch norm of the features (`bn`); projection W (C, D) and b (C) (`conv_seg`).
+    public let batchNorm: BatchNormRows
     public let weight: Tensor, bias: Tensor
-    public let momentum: Double, eps: Double
+    public var bnWeight: Tensor { batchNorm.weight }
+    public var bnBias: Tensor { batchNorm.bias }
+    public var runningMean: Tensor { batchNorm.runningMean }
+    public var runningVariance: Tensor { batchNorm.runningVariance }
 
     public init(dimensions: Int, classes: Int, momentum: Double = 0.1, eps: Double = 1e-5, generator: RandomGenerator) {
         self.classes = classes
         self.dimensions = dimensions
-        self.momentum = momentum
-        self.eps = eps
-        bnWeight = Tensor.ones([dimensions]).requiringGrad()
-        bnBias = Tensor.zeros([dimensions]).requiringGrad()
-        runningMean = Tensor.zeros([dimensions])
-        runningVariance = Tensor.ones([dimensions])
+        batchNorm = BatchNormRows(dimensions: dimensions, momentum: momentum, eps: eps)
         weight = (generator.normal([classes, dimensions]) * 0.01).requiringGrad()
         bias = Tensor.zeros([classes]).requiringGrad()
     }
@@ -113,22 +110,7 @@ public final class LinearSegmentationHead {
                      "LinearSegmentationHead: features must be (N, h, w, \(dimensions)), got \(features.shape)")
         let (n, h, w) = (features.shape[0], features.shape[1], features.shape[2])
         let x = features.reshape([n * h * w, dimensions])                                   // (R, D)
-        let normalized: Tensor
-        if training {
-            let mean = x.mean(axes: [0], keepDims: true)                                    // (1, D)
-            let centered = x - mean                                                          // (R, D)
-            let variance = (centered * centered).mean(axes: [0], keepDims: true)            // (1, D), biased
-            normalized = centered * (variance + eps).rsqrt()
-            withNoGrad {
-                let rows = Double(x.shape[0])
-                let unbiased = variance.detach() * (rows / Swift.max(rows - 1, 1))
-                runningMean.copyIn(runningMean * (1 - momentum) + mean.detach().reshape([dimensions]) * momentum)
-                runningVariance.copyIn(runningVariance * (1 - momentum) + unbiased.reshape([dimensions]) * momentum)
-            }
-        } else {
-            normalized = (x - runningMean.reshape([1, dimensions])) * (runningVariance.reshape([1, dimensions]) + eps).rsqrt()
-        }
-        let y = (normalized * bnWeight + bnBias).linear(weight: weight, bias: bias)         // (R, C)
+        let y = batchNorm(x, training: training).linear(weight: weight, bias: bias)         // (R, C)
         return y.reshape([n, h, w, classes]).permute([0, 3, 1, 2]).contiguous()            // (N, C, h, w)
     }
 

@@ -444,19 +444,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 }
                 let values = schedules.values(at: step, epoch: epoch)
                 var logged = try trainStep(batch, values, groups: groups)
-                var collapsed: CollapseKind? = nil
-                for event in monitor.observe(step: step, values: logged) {
-                    switch event {
-                    case .started(let kind, let since, let at, let detail):
-                        bar?.interrupt()
-                        log("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). "
-                            + kind.explanation + ".")
-                        collapsed = collapsed ?? kind
-                    case .ended(let kind, let at):
-                        bar?.interrupt()
-                        log("collapse (\(kind.rawValue)) over at step \(at)")
-                    }
-                }
+                let collapsed = report(monitor.observe(step: step, values: logged), bar: bar)
                 if monitor.prototypes != nil || logged[CollapseMonitor.featureStd] != nil {
                     logged["collapse"] = monitor.active.isEmpty ? 0 : 1
                 }
@@ -488,6 +476,23 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             }
         }
         return .completed
+    }
+
+    /// Logs the collapse monitor's events (below the progress bar); returns the first kind that
+    /// started, if any.
+    func report(_ events: [CollapseMonitor.Event], bar: ProgressBar?) -> CollapseKind? {
+        var started: CollapseKind? = nil
+        for event in events {
+            bar?.interrupt()
+            switch event {
+            case .started(let kind, let since, let at, let detail):
+                log("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). " + kind.explanation + ".")
+                started = started ?? kind
+            case .ended(let kind, let at):
+                log("collapse (\(kind.rawValue)) over at step \(at)")
+            }
+        }
+        return started
     }
 
     /// One optimisation step; returns the values to log (loss terms, schedule values, grad norm).

@@ -58,11 +58,16 @@ public enum SafeTensors {
     ///
     /// - Throws: `SafeTensorsError` when the file cannot be read or is malformed.
     public static func read(from url: URL) throws -> SafeTensorsFile {
+        try read(from: url, only: nil)
+    }
+
+    /// Reads only the tensors named in `names` (nil: all); the others are never loaded.
+    public static func read(from url: URL, only names: Set<String>?) throws -> SafeTensorsFile {
         let file = try ReadOnlyFile(url)
         let header = try readHeader(file)
         var tensors: [String: Tensor] = [:]
         var stored: [String: String] = [:]
-        for entry in header.entries {
+        for entry in header.entries where names?.contains(entry.name) ?? true {
             tensors[entry.name] = try loadTensor(entry, from: file, dataStart: header.dataStart)
             stored[entry.name] = entry.dtype
         }

@@ -10,54 +10,30 @@ import Foundation
 
 /// The masks that belong to the images of a dataset.
 public struct SegmentationMasks: Sendable {
-    public let images: ImageFileDataset
+    public let folder: MirroredFolder
+    public var images: ImageFileDataset { folder.images }
     /// The folder mirroring `images.root` (MASKS/<split>).
-    public let root: String
+    public var root: String { folder.root }
 
     /// - Parameters:
     ///   - images: the image dataset (its root is DATA/<split>).
     ///   - masksRoot: MASKS, the folder holding one sub-folder per split (or, when it has no
     ///     sub-folder named like the split, the mirror of `images.root` itself).
     public init(images: ImageFileDataset, masksRoot: String) throws {
-        self.images = images
-        let split = (images.root as NSString).lastPathComponent
-        let nested = (masksRoot as NSString).appendingPathComponent(split)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: nested, isDirectory: &isDirectory), isDirectory.boolValue {
-            root = nested
-        } else if FileManager.default.fileExists(atPath: masksRoot, isDirectory: &isDirectory), isDirectory.boolValue {
-            root = masksRoot
-        } else {
-            throw DatasetError.missing(masksRoot)
-        }
+        folder = try MirroredFolder(images: images, mirrorRoot: masksRoot)
     }
 
     /// Path of the mask of image i.
-    public func path(at i: Int) -> String {
-        let full = images.path(at: i)
-        let prefix = images.root + "/"
-        let relative = full.hasPrefix(prefix) ? String(full.dropFirst(prefix.count)) : (full as NSString).lastPathComponent
-        return (root as NSString).appendingPathComponent(relative)
-    }
+    public func path(at i: Int) -> String { folder.path(at: i) }
 
     /// The labels of image i, height × width row-major, resized with nearest-neighbour sampling
     /// when the mask's size differs from (width, height).
     ///
     /// - Throws: `ImageDecodingError` when the mask is missing or unreadable.
     public func labels(at i: Int, width: Int, height: Int) throws -> [Int] {
-        let p = path(at: i)
-        guard FileManager.default.fileExists(atPath: p) else {
-            throw ImageDecodingError(path: p, reason: .unreadable("no mask for \(images.path(at: i))"))
-        }
+        let p = try folder.existingPath(at: i, what: "mask")
         let mask = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: p))
-        var out = [Int](repeating: 0, count: width * height)
-        for y in 0..<height {
-            let sy = Swift.min(y * mask.height / height, mask.height - 1)
-            for x in 0..<width {
-                let sx = Swift.min(x * mask.width / width, mask.width - 1)
-                out[y * width + x] = Int(mask.pixels[(sy * mask.width + sx) * 3])
-            }
-        }
-        return out
+        let first = stride(from: 0, to: mask.pixels.count, by: 3).map { Int(mask.pixels[$0]) }
+        return nearestResample(first, width: mask.width, height: mask.height, outWidth: width, outHeight: height)
     }
 }

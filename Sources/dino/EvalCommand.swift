@@ -1,4 +1,4 @@
-// `dino eval knn|linear`: frozen-feature evaluation of a trained run or a weights file.
+// `dino eval knn|linear|segmentation|depth|video`: frozen-feature evaluation of a trained run or a weights file.
 
 import ArgumentParser
 import DinoEval
@@ -11,19 +11,13 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, or linear segmentation.",
-        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self]
     )
 }
 
-/// The backbone and data options shared by the evaluations.
-struct EvalSource: ParsableArguments {
-    @Option(help: "Labelled training images (ImageFolder: one folder per class).")
-    var train: String
-
-    @Option(help: "Labelled validation images (ImageFolder).")
-    var val: String
-
+/// The backbone of an evaluation: a run's teacher, or a preset with optional weights.
+struct EvalBackbone: ParsableArguments {
     @Option(name: .customLong("run"), help: "Run directory of `dino train` (its teacher, model and input size).")
     var runDirectory: String?
 
@@ -36,17 +30,11 @@ struct EvalSource: ParsableArguments {
     @Option(help: "Input size (default: the run's global crop size, or the model's).")
     var inputSize: Int?
 
-    @Option(help: "Images per forward pass.")
-    var batchSize = 128
-
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Print one JSON object instead of a table.")
-    var json = false
-
     /// The backbone (evaluation mode) and its input size.
-    func backbone() throws -> (VisionTransformer, Int) {
+    func load() throws -> (VisionTransformer, Int) {
         if let threads { Threads.count = threads }
         if let runDirectory {
             guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
@@ -62,6 +50,26 @@ struct EvalSource: ParsableArguments {
         let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         return (vit, inputSize ?? vit.config.imageSize)
     }
+}
+
+/// The backbone and data options shared by the evaluations on labelled image folders.
+struct EvalSource: ParsableArguments {
+    @Option(help: "Labelled training images (ImageFolder: one folder per class).")
+    var train: String
+
+    @Option(help: "Labelled validation images (ImageFolder).")
+    var val: String
+
+    @OptionGroup var backboneOptions: EvalBackbone
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 128
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    /// The backbone (evaluation mode) and its input size.
+    func backbone() throws -> (VisionTransformer, Int) { try backboneOptions.load() }
 
     /// Train and validation features.
     func features(kind: FeatureKind) throws -> (train: LabelledFeatures, val: LabelledFeatures) {
@@ -139,10 +147,15 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Optimizer: sgd or adamw.")
     var optimizer = "sgd"
 
-    @Option(help: "Fraction of train held out to choose the learning rate.")
+    @Option(help: "Fraction of train held out to choose the learning rate (the classifier with --protocol dinov2).")
     var heldOut = 0.1
 
+    @Option(help: "Protocol: dino (one feature kind, a rate sweep) or dinov2 (last 1/4 blocks × avgpool × 13 rates, trained at once; cached features).")
+    var `protocol` = "dino"
+
     func run() throws {
+        if `protocol` == "dinov2" { return try runDINOv2() }
+        guard `protocol` == "dino" else { throw ValidationError("--protocol is dino or dinov2, got '\(`protocol`)'") }
         guard let kind = FeatureKind(rawValue: features) else {
             throw ValidationError("unknown --features '\(features)'; use one of \(FeatureKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -171,6 +184,43 @@ struct EvalLinear: ParsableCommand {
                 print(String(format: "  lr %-8g held-out top-1 %6.2f", p.learningRate, p.heldOut.top1))
             }
             print(String(format: "chosen lr %g: val top-1 %.2f, top-5 %.2f", result.learningRate, result.accuracy.top1, result.accuracy.top5))
+        }
+    }
+}
+
+extension EvalLinear {
+    /// DINOv2's protocol on cached features (LinearProtocol.swift).
+    func runDINOv2() throws {
+        let (model, size) = try source.backbone()
+        let trainSet = try ImageFileDataset.imageFolder(source.train), valSet = try ImageFileDataset.imageFolder(source.val)
+        guard trainSet.classes == valSet.classes else {
+            throw ValidationError("train classes \(trainSet.classes.prefix(5))… and val classes \(valSet.classes.prefix(5))… differ")
+        }
+        let train = linearProtocolFeatures(model: model, dataset: trainSet, imageSize: size, batchSize: source.batchSize)
+        let val = linearProtocolFeatures(model: model, dataset: valSet, imageSize: size, batchSize: source.batchSize)
+        var options = LinearProtocolOptions()
+        options.epochs = epochs
+        options.heldOutFraction = heldOut
+        let bar = source.json ? nil : ProgressBar(total: epochs, label: "48 linear classifiers", itemsPerStep: nil)
+        let result = runLinearProtocol(train: train, val: val, classes: trainSet.classes.count, options: options) { done, _, loss in
+            bar?.update(completed: done, metrics: [("loss", loss)])
+        }
+        bar?.finish()
+        if source.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print("DINOv2 linear protocol (cached features: one centre view per image, computed once), \(trainSet.classes.count) classes; chosen on \(Int(heldOut * 100)) % of train")
+            print("blocks  avgpool  base lr    held-out top-1  val top-1  val top-5")
+            for r in result.rows {
+                let pool = (r.setting.averagePool ? "yes" : "no").padding(toLength: 7, withPad: " ", startingAt: 0)
+                print(String(format: "%6d  ", r.setting.blocks) + pool
+                      + String(format: "  %-9g  %14.2f  %9.2f  %9.2f", r.setting.baseLearningRate, r.heldOut.top1, r.val.top1, r.val.top5))
+            }
+            let c = result.chosen
+            print(String(format: "chosen: last %d block(s), avgpool %@, base lr %g (lr %g): val top-1 %.2f, top-5 %.2f", c.setting.blocks,
+                         (c.setting.averagePool ? "yes" : "no") as NSString, c.setting.baseLearningRate, c.setting.learningRate, c.val.top1, c.val.top5))
         }
     }
 }

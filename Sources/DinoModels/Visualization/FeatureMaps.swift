@@ -138,7 +138,7 @@ public enum FeatureMaps {
     }
 
     /// A black → red → yellow → white colour ramp for t in [0, 1].
-    static func heat(_ t: Double) -> (UInt8, UInt8, UInt8) {
+    public static func heat(_ t: Double) -> (UInt8, UInt8, UInt8) {
         let x = max(0, min(1, t)) * 3
         func byte(_ v: Double) -> UInt8 { UInt8(max(0, min(255, (v * 255).rounded()))) }
         return (byte(x), byte(x - 1), byte(x - 2))
