@@ -74,8 +74,9 @@ docs: setup
 # Examples/: programs that import only `Dino` (a package of their own that depends on this one
 # by path). Built in debug into Examples/.build and run briefly: pretrain-knn trains the test
 # model for 5 steps on glyphs-mini and runs k-NN, embed-neighbours embeds glyphs-mini/val with
-# the result. Measured on this project's machine: +39 s to `make test` from a clean
-# Examples/.build (the build; both runs take under 3 s), +3 s when it is up to date.
+# the result. Measured on this project's 2-core machine: +39 to +61 s of wall time to
+# `make test` from a clean Examples/.build (46 s of CPU, the build; both runs take under 3 s),
+# +10 s when it is up to date; `make docs` (above) adds 4 to 16 s.
 EXAMPLES_RUN := Examples/.build/pretrain-knn-run
 examples: setup
 	$(SWIFT) build --package-path Examples
