@@ -121,8 +121,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
-        // The `Dino` surface through `import Dino` only.
-        .testTarget(name: "DinoTests", dependencies: ["Dino"]),
+        // The `Dino` surface through `import Dino` (DinoModels and DinoTensor only to write test files).
+        .testTarget(name: "DinoTests", dependencies: ["Dino", "DinoModels", "DinoTensor"]),
         // `dino` argument handling: flags into library requests (resume, methods, overrides).
         .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
     ],
