@@ -86,6 +86,10 @@ public func median(_ values: [Double]) -> Double {
 /// then `repeats` times timed, and returns the median.
 public func measure(_ benchCase: BenchCase, threads: Int, warmup: Int, repeats: Int) -> BenchResult {
     precondition(repeats >= 1 && warmup >= 0, "measure: repeats ≥ 1 and warmup ≥ 0, got \(repeats), \(warmup)")
+    // The process-wide setting, so that OpenBLAS's pool (Float64 products) follows it too.
+    let saved = Threads.count
+    Threads.count = threads
+    defer { Threads.count = saved }
     return Threads.with(threads) {
         let body = benchCase.prepare()
         for _ in 0..<warmup { body() }

@@ -18,9 +18,20 @@ public enum Threads {
         return n
     }()
 
-    /// Threads used by our kernels and by BLAS (default: the active processor count).
+    /// The calling thread's own setting while it runs `with(_:_:)`, as a pointer-sized integer.
+    private static let overrideKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "Threads: pthread_key_create failed")
+        return key
+    }()
+
+    /// Threads used by our kernels (and, process-wide, by BLAS); default: the active processor
+    /// count. Inside `with(_:_:)` the calling thread reads that call's setting.
     public static var count: Int {
-        get { _count }
+        get {
+            if let p = pthread_getspecific(overrideKey) { return Int(bitPattern: p) }
+            return _count
+        }
         set {
             precondition(newValue >= 1, "Threads.count must be at least 1, got \(newValue)")
             _count = newValue
@@ -28,11 +39,15 @@ public enum Threads {
         }
     }
 
-    /// Runs `body` with `n` threads, then restores the previous setting.
+    /// Runs `body` with `n` threads for the kernels it calls from this thread, then restores
+    /// the previous setting. Other threads keep theirs (concurrent callers, such as tests run in
+    /// parallel, do not change each other's partitions and so each other's results); OpenBLAS's
+    /// pool keeps the process-wide `count`.
     public static func with<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = count
-        count = n
-        defer { count = saved }
+        precondition(n >= 1, "Threads.with: \(n) threads; at least 1")
+        let saved = pthread_getspecific(overrideKey)
+        pthread_setspecific(overrideKey, UnsafeRawPointer(bitPattern: n))
+        defer { pthread_setspecific(overrideKey, saved) }
         return try body()
     }
 }
