@@ -52,6 +52,10 @@ public enum ModelPresets {
         // Small models for 32-pixel images (CIFAR-sized pretraining on a CPU), DINOv2 style.
         presets["vit_tiny_patch4"] = small(dimensions: 192, depth: 12, heads: 3)
         presets["vit_nano_patch4"] = small(dimensions: 128, depth: 6, heads: 4)
+        // The same sizes as DINO's ViT (no LayerScale, no mask token, class token ~ trunc-normal
+        // 0.02): what `dino train --method dino` trains by default.
+        presets["dino_vit_tiny_patch4"] = small32(dino(dimensions: 192, heads: 3, patch: 4), depth: 12)
+        presets["dino_vit_nano_patch4"] = small32(dino(dimensions: 128, heads: 4, patch: 4), depth: 6)
         // Tiny models for tests: every family and feed-forward kind, depth 2.
         presets["test_dino"] = tiny(dino(dimensions: 32, heads: 2, patch: 8))
         presets["test_dinov2"] = tiny(dinov2(dimensions: 32, depth: 2, heads: 2, registers: 0, swiglu: false))
@@ -128,6 +132,14 @@ public enum ModelPresets {
             c.ffnLayer = .swiglu
             c.swigluLayout = .split
         }
+        return c
+    }
+
+    /// `c` for 32-pixel images with `depth` blocks.
+    static func small32(_ c: VisionTransformerConfig, depth: Int) -> VisionTransformerConfig {
+        var c = c
+        c.imageSize = 32
+        c.depth = depth
         return c
     }
 

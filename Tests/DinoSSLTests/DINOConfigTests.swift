@@ -1,5 +1,7 @@
+import DinoModels
 import DinoNN
 import DinoSSL
+import DinoTensor
 import Foundation
 import Testing
 
@@ -98,5 +100,22 @@ import Testing
         #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 1000) }
         c.model = "vit_nano_patch4"
         #expect(throws: ConfigError.self) { try c.resolved(datasetSize: 10) }   // smaller than a batch
+    }
+}
+
+/// DINO's default model is DINO's own ViT at 32 px: no LayerScale, no mask token, and a class
+/// token drawn from trunc-normal(0.02) (dino/vision_transformer.py), not DINOv2's N(0, 1e-6²).
+@Suite struct DINODefaultModelTests {
+    @Test func defaultModelIsDINOsViT() throws {
+        let r = try DINOConfig().resolved(datasetSize: 3900)
+        #expect(DINOConfig().model == "dino_vit_tiny_patch4")
+        #expect(r.model.family == .dino && r.model.layerScaleInit == nil && !r.model.maskToken)
+        #expect(r.model.embedDimensions == 192 && r.model.depth == 12 && r.model.imageSize == 32 && r.model.patchSize == 4)
+        let vit = VisionTransformer(r.model)
+        #expect(!vit.namedTensors().contains { $0.0.contains(".ls1.") || $0.0 == "mask_token" })
+        vit.initializeWeights(generator: RandomGenerator(seed: 0))
+        let cls = vit.classToken.value.scalars.map(Double.init)
+        let std = (cls.map { $0 * $0 }.reduce(0, +) / Double(cls.count)).squareRoot()
+        #expect(std > 0.015 && std < 0.025, "class token std \(std): trunc-normal(0.02) on [-2, 2] (timm's absolute bounds) has 0.02; N(0, 1e-6²) would give 1e-6")
     }
 }

@@ -33,8 +33,10 @@ import Foundation
 /// A DINO training run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
 public struct DINOConfig: Configuration, Equatable, Sendable {
     /// Model preset of student and teacher (reference: `vit_small`, our `dino_vits16`; this
-    /// package defaults to the 32-px `vit_tiny_patch4`, which trains on a CPU).
-    public var model = "vit_tiny_patch4"
+    /// package defaults to the 32-px `dino_vit_tiny_patch4`, which trains on a CPU: DINO's ViT,
+    /// without LayerScale and with a trunc-normal(0.02) class token, at the width and depth of
+    /// `vit_tiny_patch4`).
+    public var model = "dino_vit_tiny_patch4"
     /// Stochastic depth rate of the student (reference: 0.1; the teacher has none).
     public var dropPathRate = 0.1
     /// Initial LayerScale γ for presets that have LayerScale (reference: none — the DINO ViT has
