@@ -158,7 +158,7 @@ def masking(v3, samples=1500):
     np.random.seed(0)
     torch.manual_seed(0)
     grids = []
-    for side, patch, img in ((8, 4, 32), (7, 4, 28), (14, 16, 224)):
+    for side, patch, img in ((8, 4, 32), (7, 4, 28), (10, 4, 40), (14, 16, 224)):
         # train.py: max_num_patches = 0.5 * img_size // patch_size * img_size // patch_size
         max_patches = 0.5 * img // patch * img // patch
         gen = MaskingGenerator(input_size=(side, side), max_num_patches=max_patches)
@@ -171,7 +171,8 @@ def masking(v3, samples=1500):
             per_target.append(dict(target=target, counts=sorted(counts),
                                    blocks_mean=blocks_mean, blocks_se=blocks_se))
         collates = []
-        for views in (16, 6):
+        # 12 views of a 10 × 10 grid: int(100 · 0.3) is 29 in the reference (float32 linspace).
+        for views in (16, 6, 12):
             samples_list = [({"global_crops": [torch.zeros(1), torch.zeros(1)], "local_crops": [torch.zeros(1)]},
                              None)] * (views // 2)
             sorted_counts, upperbounds, blocks = set(), set(), []
