@@ -11,6 +11,7 @@ checkouts of facebookresearch/dinov3 and facebookresearch/dinov2 (`--dinov3 PATH
   dinov3/data/masking.py               MaskingGenerator (blocks, then complete_mask_randomly)
   dinov3/data/collate.py               collate_data_and_cast (which views, how many patches)
   dinov3/layers/block.py               SelfAttentionBlock._forward (drop path on a batch subset)
+  dinov3/layers/dino_head.py           DINOHead (plain Linear last layer, init_weights)
   dinov2/layers/block.py               drop_add_residual_stochastic_depth
 
 Functions inside files that import the rest of their package (the two block.py) are taken out
@@ -23,6 +24,7 @@ Writes
   Tests/DinoSSLTests/Fixtures/dinov3_gram.json          Gram loss values and student gradients
   Tests/DinoVisionTests/Fixtures/dinov3_masking.json    counts and statistics of the official masks
   Tests/DinoModelsTests/Fixtures/dinov3_drop_path.json  batch-subset residuals and gradients
+  Tests/DinoSSLTests/Fixtures/dinov3_head.json          the head's keys, output and gradients
 
 Usage: python3 scripts/make_dinov3_fixtures.py [--dinov3 PATH] [--dinov2 PATH]   (needs torch, numpy)
 """
@@ -267,11 +269,43 @@ def drop_path(v2, v3):
     print(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------------------------
+# DINOv3's head: a plain Linear last layer
+
+def head(v3):
+    DINOHead = load_module(v3, "dinov3/layers/dino_head.py").DINOHead
+    torch.manual_seed(3)
+    h = DINOHead(in_dim=6, out_dim=5, nlayers=3, hidden_dim=7, bottleneck_dim=4)
+    h.init_weights()
+    h = h.double()
+    # Larger weights than the trunc-normal(0.02) init, so that the output is not nearly zero.
+    with torch.no_grad():
+        for p in h.parameters():
+            p.copy_(torch.randn(p.shape, dtype=torch.float64) * 0.5)
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, 5, dtype=torch.float64)
+    y = h(x)
+    (y * upstream).sum().backward()
+    state = {k: dict(shape=list(v.shape), values=tolist(v)) for k, v in h.state_dict().items()}
+    # The initialisation's spread: every Linear, last layer included, ~ trunc-normal(0.02).
+    big = DINOHead(in_dim=32, out_dim=4096, nlayers=1, bottleneck_dim=64)
+    big.init_weights()
+    init_std = float(big.last_layer.weight.detach().std())
+    out = dict(source="scripts/make_dinov3_fixtures.py", state=state, x=tolist(x.detach()), upstream=tolist(upstream),
+               output=tolist(y), grad_x=tolist(x.grad), grad_last_layer=tolist(h.last_layer.weight.grad),
+               last_layer_init_std=init_std)
+    os.makedirs(SSL_OUT, exist_ok=True)
+    path = os.path.join(SSL_OUT, "dinov3_head.json")
+    with open(path, "w") as f:
+        json.dump(out, f)
+    print(f"wrote {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dinov3", help="a checkout of facebookresearch/dinov3 (default: git clone into a temp dir)")
     parser.add_argument("--dinov2", help="a checkout of facebookresearch/dinov2 (default: git clone into a temp dir)")
-    parser.add_argument("--only", choices=["gram", "masking", "drop_path"], help="make one fixture only")
+    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head"], help="make one fixture only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         v3 = args.dinov3 or clone("https://github.com/facebookresearch/dinov3", os.path.join(tmp, "dinov3"))
@@ -279,6 +313,8 @@ def main():
             gram(v3)
         if args.only in (None, "masking"):
             masking(v3)
+        if args.only in (None, "head"):
+            head(v3)
         if args.only in (None, "drop_path"):
             v2 = args.dinov2 or clone("https://github.com/facebookresearch/dinov2", os.path.join(tmp, "dinov2"))
             drop_path(v2, v3)
