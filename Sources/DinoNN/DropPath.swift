@@ -80,7 +80,7 @@ public final class DropPath: Module, UnaryLayer {
         Swift.max(Int(Double(batch) * (1 - rate)), 1)
     }
 
-    /// `x + (B / s) · index_add_S (f(x_S) ⊙ γ)`: the branch on the samples `indices` only,
+    /// `x + index_add_S ((f(x_S) ⊙ γ) · B / s)`: the branch on the samples `indices` only,
     /// scaled back to the whole batch.
     ///
     /// - Parameters:
@@ -94,9 +94,15 @@ public final class DropPath: Module, UnaryLayer {
         precondition(!indices.isEmpty, "DropPath.subsetResidual: no samples selected")
         let subset = x.indexSelect(axis: 0, indices: indices)                 // (s, …)
         var residual = branch(subset)                                        // (s, …)
+        precondition(residual.shape == subset.shape,
+                     "DropPath.subsetResidual: the branch maps \(subset.shape) to \(residual.shape)")
         if let scale { residual = residual * scale }
-        return x.indexAdd(axis: 0, indices: indices, source: residual,
-                          alpha: Double(x.shape[0]) / Double(indices.count))  // (B, …)
+        // torch.index_add(x, 0, indices, residual, alpha = B / s), as a scatter-add of whole
+        // samples: the index repeats each sample's position over its elements.
+        let alpha = Double(x.shape[0]) / Double(indices.count)
+        let perSample = residual.count / indices.count
+        let index = IndexTensor(indices.flatMap { Array(repeating: $0, count: perSample) }, shape: residual.shape)
+        return x.scatterAdd(axis: 0, index: index, source: residual * alpha)  // (B, …)
     }
 
     /// Drop rates of `depth` blocks: rising linearly from 0 to `maxRate` (DINO, DINOv2

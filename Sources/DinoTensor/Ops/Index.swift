@@ -88,37 +88,6 @@ extension Tensor {
         }
     }
 
-    /// A copy of `x` with `alpha · source[…, j, …]` added into `x[…, indices[j], …]`
-    /// (repeated indices accumulate): the dual of indexSelect, differentiable.
-    ///
-    /// `out = x + alpha · Σ_j e_{indices[j]} ⊗ source_j`; gradients `g` to x and
-    /// `alpha · g.indexSelect(axis, indices)` to the source.
-    ///
-    /// - Parameters:
-    ///   - axis: the indexed axis of x; negative counts from the end.
-    ///   - indices: positions in `0..<shape[axis]`, one per slice of `source` along `axis`.
-    ///   - source: x's shape with `indices.count` along `axis`, x's dtype.
-    ///   - alpha: the factor of the added slices (torch's `alpha`).
-    ///
-    /// Reference: `torch.index_add` (out of place).
-    public func indexAdd(axis: Int, indices: [Int], source: Tensor, alpha: Double = 1) -> Tensor {
-        precondition(rank > 0, "indexAdd: cannot index a rank-0 tensor")
-        let ax = normalizeAxis(axis, rank: rank, op: "indexAdd")
-        var expected = shape
-        expected[ax] = indices.count
-        precondition(source.shape == expected && source.dtype == dtype,
-                     "indexAdd: source \(fmt(source.shape)) \(source.dtype) for \(indices.count) indices along axis \(axis) of input \(fmt(shape)) \(dtype)")
-        for (j, i) in indices.enumerated() where i < 0 || i >= shape[ax] {
-            preconditionFailure("indexAdd: index \(i) at position \(j) is out of range 0..<\(shape[ax]) for axis \(axis) of input \(fmt(shape))")
-        }
-        let scattered = withNoGrad { Tensor.indexAdd(alpha == 1 ? source.detach() : source.detach() * alpha, axis: ax, indices: indices, into: shape) }
-        let out = withNoGrad { self.detach() + scattered }
-        return Tensor.record(out, op: "indexAdd", inputs: [self, source]) { g in
-            let gs = source.requiresGrad ? g.indexSelect(axis: ax, indices: indices) : nil
-            return [self.requiresGrad ? g : nil, gs.map { alpha == 1 ? $0 : $0 * alpha }]
-        }
-    }
-
     /// The backward of indexSelect: zeros of `shape` with `g[…, j, …]` added into
     /// `[…, indices[j], …]`.
     static func indexAdd(_ g: Tensor, axis ax: Int, indices: [Int], into shape: [Int]) -> Tensor {
