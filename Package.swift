@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
         .library(name: "DinoCuration", targets: ["DinoCuration"]),
+        // The library for programs: a deliberate surface over the modules below (docs/library.md).
+        .library(name: "Dino", targets: ["Dino"]),
         .executable(name: "dino", targets: ["dino"]),
     ],
     dependencies: [
@@ -19,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         // YAML configs (measured: +12 s user / 21 s wall to a clean debug build, 24 s release).
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // `swift package generate-documentation --target Dino` (make docs): the DocC reference
+        // of the `Dino` surface. A build-time plugin only; nothing links it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // System BLAS (OpenBLAS from Debian: libopenblas-dev).
@@ -68,6 +73,9 @@ let package = Package(
             dependencies: ["DinoTensor", "CTurboJPEG", "CSPNG", "CWebP", "CTIFF"]
         ),
         .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
+        // `import Dino`: load a backbone, embed images, pretrain with a registered method, k-NN
+        // (docs/library.md lists its signatures).
+        .target(name: "Dino", dependencies: ["DinoTensor", "DinoModels", "DinoVision", "DinoSSL", "DinoEval"]),
         // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
         .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(
@@ -113,6 +121,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
+        // The `Dino` surface through `import Dino` (DinoModels and DinoTensor only to write test files).
+        .testTarget(name: "DinoTests", dependencies: ["Dino", "DinoModels", "DinoTensor"]),
         // `dino` argument handling: flags into library requests (resume, methods, overrides).
         .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
     ],

@@ -50,6 +50,17 @@ public struct ImageEmbeddings {
     /// Images that could not be read, with the reason.
     public var failures: [(path: String, reason: String)]
 
+    /// Embeddings from their parts: `classTokens` (N, D) row i for `paths[i]`.
+    public init(paths: [String], classTokens: Tensor, patchTokens: Tensor? = nil,
+                failures: [(path: String, reason: String)] = []) {
+        precondition(classTokens.rank == 2 && classTokens.shape[0] == paths.count,
+                     "ImageEmbeddings: class tokens \(classTokens.shape) for \(paths.count) paths")
+        self.paths = paths
+        self.classTokens = classTokens
+        self.patchTokens = patchTokens
+        self.failures = failures
+    }
+
     /// Writes `embeddings` (N, D) and, when present, `patch_tokens` (N, h·w, D), with the
     /// paths as JSON in the metadata key `paths`.
     public func write(to url: URL, metadata: [String: String] = [:]) throws {

@@ -182,6 +182,33 @@ public enum TrainOutcome: Equatable, Sendable {
     case collapsed(kind: CollapseKind, lastGood: URL?)
 }
 
+/// One finished optimisation step, as `Trainer.onStep` reports it.
+public struct StepReport: Sendable, Equatable {
+    /// Steps done, this one included (the step's index is `step - 1`).
+    public let step: Int
+    /// The epoch this step belongs to, from 0, and the number of epochs of the run.
+    public let epoch: Int
+    public let epochs: Int
+    /// Batches of the epoch done, this one included, and the batches of an epoch.
+    public let batchInEpoch: Int
+    public let batchesPerEpoch: Int
+    /// What the step logs: the method's loss terms (`"loss"` is the total), the schedule
+    /// values (`lr`, `wd`, `momentum`, …), gradient norms and the collapse monitors.
+    public let values: [String: Double]
+
+    public init(step: Int, epoch: Int, epochs: Int, batchInEpoch: Int, batchesPerEpoch: Int, values: [String: Double]) {
+        self.step = step
+        self.epoch = epoch
+        self.epochs = epochs
+        self.batchInEpoch = batchInEpoch
+        self.batchesPerEpoch = batchesPerEpoch
+        self.values = values
+    }
+
+    /// The total loss of the step.
+    public var loss: Double { values["loss"] ?? .nan }
+}
+
 /// Why training could not go on.
 public enum TrainerError: Error, CustomStringConvertible, Equatable {
     /// The loss was NaN or infinite; the last good checkpoint is left as it was.
@@ -226,6 +253,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public let stopSignal: StopSignal?
     /// Messages for the user (resume, checkpoints, stop); standard error by default.
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Called after every optimisation step with its loss terms and position (a library
+    /// program's progress display); nil by default.
+    public var onStep: ((StepReport) -> Void)?
     /// Monotonic clock in seconds, for budgets, checkpoint intervals and throughput.
     public var clock: () -> Double = monotonicSeconds
 
@@ -424,6 +454,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
                     try metrics.log(step: step - 1, epoch: epoch, values: logged)
                 }
+                onStep?(StepReport(step: step, epoch: epoch, epochs: options.epochs, batchInEpoch: batchInEpoch,
+                                   batchesPerEpoch: perEpoch, values: logged))
                 if let kind = collapsed, options.stopOnCollapse {
                     bar?.finish()
                     let good = checkpoints.list().last { $0.step <= (monitor.onsetStep ?? 0) }?.url

@@ -25,6 +25,8 @@ public protocol TrainingLoop: AnyObject {
     var options: TrainerOptions { get }
     /// Where messages for the user go (resume, checkpoints, collapse warnings); standard error by default.
     var log: (String) -> Void { get set }
+    /// Called after every optimisation step (`Trainer.onStep`).
+    var onStep: ((StepReport) -> Void)? { get set }
 }
 
 extension Trainer: TrainingLoop {}

@@ -6,13 +6,77 @@
 // tensors used more than once, and accumulates into `.grad` of leaves. Backward closures run
 // with recording off: there are no higher-order gradients.
 
+/// The name of every operation that records itself on the tape, one case each (the raw value
+/// is the name errors print). Recording takes one of these, so that the list is complete by
+/// construction: `GradientCoverageTests` (DinoTensorTests) fails for a case that has neither
+/// a finite-difference gradient check nor a PyTorch fixture with gradients.
+enum GradOp: String, CaseIterable, CustomStringConvertible {
+    case abs
+    case add
+    case addScalar = "add_scalar"
+    case clamp
+    case concat
+    case contiguous
+    case div
+    case dropout
+    case exp
+    case expand
+    case gather
+    case gelu
+    case indexSelect
+    case l2Normalized
+    case layerNorm
+    case linear
+    case log
+    case logSoftmax
+    case maskedFill
+    case maskedSelect
+    case matmul
+    case max
+    /// `max()` over every element (the gradient split among ties), apart from `max(axis:)`.
+    case maxAll = "max_all"
+    case min
+    case minAll = "min_all"
+    case mul
+    case mulScalar = "mul_scalar"
+    case neg
+    case nllLoss
+    case pad
+    case permute
+    case pow
+    case powScalar = "pow_scalar"
+    case rdivScalar = "rdiv_scalar"
+    case relu
+    case reshape
+    case residual
+    case rotaryEmbedding = "rotary_embedding"
+    case rsqrt
+    case scaledDotProductAttention
+    case scatterAdd
+    case sigmoid
+    case silu
+    case slice
+    case softmax
+    case sqrt
+    case squeeze
+    case sub
+    case sum
+    case tanh
+    case to
+    case unsqueeze
+    case variance
+    case `where`
+
+    var description: String { rawValue }
+}
+
 /// One recorded operation: its inputs and how to map an output gradient to input gradients.
 final class GradNode {
-    let op: String
+    let op: GradOp
     var inputs: [Tensor]
     var backward: ((Tensor) -> [Tensor?])?
 
-    init(op: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
+    init(op: GradOp, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.op = op
         self.inputs = inputs
         self.backward = backward
@@ -34,12 +98,24 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
 }
 
 extension Tensor {
+    /// The operations recorded on the tape from the leaves to this tensor (what a backward
+    /// pass from here runs through); empty off the tape. For tests of gradient coverage.
+    var recordedOps: Set<GradOp> {
+        var ops = Set<GradOp>(), seen = Set<ObjectIdentifier>(), stack = [self]
+        while let t = stack.popLast() {
+            guard seen.insert(ObjectIdentifier(t)).inserted, let node = t.node else { continue }
+            ops.insert(node.op)
+            stack += node.inputs
+        }
+        return ops
+    }
+
     /// Attaches `backward` to `output` when recording is on and any input requires a gradient.
     ///
     /// `backward` receives the gradient of `output` and returns one gradient (or nil) per
     /// input, each of the input's shape.
     @inline(__always)
-    static func record(_ output: Tensor, op: String, inputs: [Tensor],
+    static func record(_ output: Tensor, op: GradOp, inputs: [Tensor],
                        backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             output.node = GradNode(op: op, inputs: inputs, backward: backward)

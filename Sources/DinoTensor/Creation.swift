@@ -45,6 +45,6 @@ extension Tensor {
         default: break
         }
         let source = dtype
-        return Tensor.record(out, op: "to", inputs: [self]) { g in [g.to(source)] }
+        return Tensor.record(out, op: .to, inputs: [self]) { g in [g.to(source)] }
     }
 }

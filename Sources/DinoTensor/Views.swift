@@ -3,7 +3,7 @@
 
 extension Tensor {
     /// A tensor sharing storage with a different shape/stride interpretation, on the tape as `op`.
-    func view(shape newShape: [Int], strides newStrides: [Int], offset newOffset: Int, op: String,
+    func view(shape newShape: [Int], strides newStrides: [Int], offset newOffset: Int, op: GradOp,
               backward: @escaping (Tensor) -> Tensor) -> Tensor {
         let out = Tensor(storage: storage, shape: newShape, strides: newStrides, offset: newOffset)
         return Tensor.record(out, op: op, inputs: [self]) { g in [backward(g)] }
@@ -25,7 +25,7 @@ extension Tensor {
         let source = isContiguous ? self : contiguous()
         let originalShape = shape
         return source.view(shape: target, strides: contiguousStrides(target), offset: source.offset,
-                           op: "reshape") { g in g.reshape(originalShape) }
+                           op: .reshape) { g in g.reshape(originalShape) }
     }
 
     /// Flattens dimensions `start...end` into one.
@@ -46,7 +46,7 @@ extension Tensor {
         var inverse = [Int](repeating: 0, count: rank)
         for (i, a) in axes.enumerated() { inverse[a] = i }
         return view(shape: axes.map { shape[$0] }, strides: axes.map { strides[$0] }, offset: offset,
-                    op: "permute") { g in g.permute(inverse) }
+                    op: .permute) { g in g.permute(inverse) }
     }
 
     /// Swaps two dimensions.
@@ -75,7 +75,7 @@ extension Tensor {
         newStrides[ax] = strides[ax] * step
         let originalShape = shape
         let dt = dtype
-        return view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax], op: "slice") { g in
+        return view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax], op: .slice) { g in
             // Scatter the gradient back into a zero tensor of the input's shape.
             let full = Tensor(zeros: originalShape, dtype: dt)
             full.slice(axis: ax, start: s, end: e, step: step).copyIn(g)
@@ -99,7 +99,7 @@ extension Tensor {
         }
         if newShape == shape { return self }
         let originalShape = shape
-        return view(shape: newShape, strides: newStrides, offset: offset, op: "expand") { g in
+        return view(shape: newShape, strides: newStrides, offset: offset, op: .expand) { g in
             g.sum(toShape: originalShape)
         }
     }
@@ -111,7 +111,7 @@ extension Tensor {
         s.insert(1, at: ax)
         var st = strides
         st.insert(ax < rank ? strides[ax] * shape[ax] : 1, at: ax)
-        return view(shape: s, strides: st, offset: offset, op: "unsqueeze") { g in g.squeeze(ax) }
+        return view(shape: s, strides: st, offset: offset, op: .unsqueeze) { g in g.squeeze(ax) }
     }
 
     /// Removes a dimension of size 1 at `axis`.
@@ -122,14 +122,14 @@ extension Tensor {
         s.remove(at: ax)
         var st = strides
         st.remove(at: ax)
-        return view(shape: s, strides: st, offset: offset, op: "squeeze") { g in g.unsqueeze(ax) }
+        return view(shape: s, strides: st, offset: offset, op: .squeeze) { g in g.unsqueeze(ax) }
     }
 
     /// Contiguous data: self when already contiguous, else a differentiable copy.
     public func contiguous() -> Tensor {
         if isContiguous { return self }
         let out = contiguousCopy()
-        return Tensor.record(out, op: "contiguous", inputs: [self]) { g in [g] }
+        return Tensor.record(out, op: .contiguous, inputs: [self]) { g in [g] }
     }
 
     /// A new contiguous tensor with this tensor's values (not recorded on the tape).

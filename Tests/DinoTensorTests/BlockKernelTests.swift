@@ -7,7 +7,7 @@ import Testing
 // update (LayerScale, drop path and sum in one pass), and products into unzeroed outputs.
 
 /// Tables of angles like DINOv3's: (hw, dh) sines and cosines, the two halves equal.
-private func rotaryTables(hw: Int, dh: Int, dtype: DType) -> (sin: Tensor, cos: Tensor) {
+func rotaryTables(hw: Int, dh: Int, dtype: DType) -> (sin: Tensor, cos: Tensor) {
     let half = Sample.uniform([hw, dh / 2], seed: 5, low: -3.2, high: 3.2, dtype: .float64).doubles
     var angles = [Double]()
     for r in 0..<hw { let row = half[(r * dh / 2)..<((r + 1) * dh / 2)]; angles += row; angles += row }

@@ -59,7 +59,7 @@ extension Tensor {
                                        out.pointer(Double.self), probs.pointer(Double.self), heads: z, geometry)
             }
         }
-        return Tensor.record(out, op: "scaledDotProductAttention", inputs: [q, k, v]) { g in
+        return Tensor.record(out, op: .scaledDotProductAttention, inputs: [q, k, v]) { g in
             let dout = g.unitInnerStride()
             let dq = uninitializedTensor(q.shape, dtype: q.dtype)   // (B, H, Nq, Dh)
             let dk = uninitializedTensor(k.shape, dtype: k.dtype)   // (B, H, Nk, Dh)

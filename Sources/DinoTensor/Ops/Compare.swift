@@ -84,7 +84,7 @@ extension Tensor {
         case .float32: run(Float.self)
         case .float64: run(Double.self)
         }
-        return record(out, op: "where", inputs: [a, b]) { g in
+        return record(out, op: .`where`, inputs: [a, b]) { g in
             [a.requiresGrad ? zipMap(g, c, op: "where_backward", { $1 != 0 ? $0 : 0 }, { $1 != 0 ? $0 : 0 })
                 .sum(toShape: a.shape) : nil,
              b.requiresGrad ? zipMap(g, c, op: "where_backward", { $1 != 0 ? 0 : $0 }, { $1 != 0 ? 0 : $0 })

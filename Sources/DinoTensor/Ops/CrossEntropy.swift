@@ -58,7 +58,7 @@ extension Tensor {
         }
         let mean = rows == 0 ? Double.nan : total / Double(rows)
         let loss = Tensor.full([], mean, dtype: logits.dtype)
-        return Tensor.record(loss, op: "nllLoss", inputs: [logProbs]) { g in
+        return Tensor.record(loss, op: .nllLoss, inputs: [logProbs]) { g in
             let grad = Tensor(zeros: [rows, classes], dtype: g.dtype)    // (N, C)
             let scale = -g.doubles[0] / Double(rows)
             switch g.dtype {

@@ -28,13 +28,13 @@ extension Tensor {
         if p == 1 {
             let out = zerosLike()
             let inputShape = shape, dt = dtype
-            return Tensor.record(out, op: "dropout", inputs: [self]) { _ in [Tensor.zeros(inputShape, dtype: dt)] }
+            return Tensor.record(out, op: .dropout, inputs: [self]) { _ in [Tensor.zeros(inputShape, dtype: dt)] }
         }
         let keep = generator.bernoulli(shape, p: 1 - p, dtype: dtype)   // 0/1, input's shape
         let scale = 1 / (1 - p)
         let s = Float(scale)
         let out = Tensor.zipMap(self, keep, op: "dropout", { $0 * ($1 * s) }, { $0 * ($1 * scale) })
-        return Tensor.record(out, op: "dropout", inputs: [self]) { g in
+        return Tensor.record(out, op: .dropout, inputs: [self]) { g in
             [Tensor.zipMap(g, keep, op: "dropout", { $0 * ($1 * s) }, { $0 * ($1 * scale) })]
         }
     }

@@ -121,7 +121,7 @@ extension Tensor {
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let out = zipMap(a, b, op: "add", { $0 + $1 }, { $0 + $1 })
-        return record(out, op: "add", inputs: [a, b]) { g in
+        return record(out, op: .add, inputs: [a, b]) { g in
             [a.requiresGrad ? g.sum(toShape: a.shape) : nil,
              b.requiresGrad ? g.sum(toShape: b.shape) : nil]
         }
@@ -129,7 +129,7 @@ extension Tensor {
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let out = zipMap(a, b, op: "sub", { $0 - $1 }, { $0 - $1 })
-        return record(out, op: "sub", inputs: [a, b]) { g in
+        return record(out, op: .sub, inputs: [a, b]) { g in
             [a.requiresGrad ? g.sum(toShape: a.shape) : nil,
              b.requiresGrad ? (-g).sum(toShape: b.shape) : nil]
         }
@@ -137,7 +137,7 @@ extension Tensor {
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let out = zipMap(a, b, op: "mul", { $0 * $1 }, { $0 * $1 })
-        return record(out, op: "mul", inputs: [a, b]) { g in
+        return record(out, op: .mul, inputs: [a, b]) { g in
             [a.requiresGrad ? (g * b).sum(toShape: a.shape) : nil,
              b.requiresGrad ? (g * a).sum(toShape: b.shape) : nil]
         }
@@ -145,7 +145,7 @@ extension Tensor {
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let out = zipMap(a, b, op: "div", { $0 / $1 }, { $0 / $1 })
-        return record(out, op: "div", inputs: [a, b]) { g in
+        return record(out, op: .div, inputs: [a, b]) { g in
             [a.requiresGrad ? (g / b).sum(toShape: a.shape) : nil,
              b.requiresGrad ? (-(g * a) / (b * b)).sum(toShape: b.shape) : nil]
         }
@@ -153,13 +153,13 @@ extension Tensor {
 
     public static prefix func - (x: Tensor) -> Tensor {
         let out = x.map({ -$0 }, { -$0 })
-        return record(out, op: "neg", inputs: [x]) { g in [-g] }
+        return record(out, op: .neg, inputs: [x]) { g in [-g] }
     }
 
     public static func + (x: Tensor, s: Double) -> Tensor {
         let f = Float(s)
         let out = x.map({ $0 + f }, { $0 + s })
-        return record(out, op: "add_scalar", inputs: [x]) { g in [g] }
+        return record(out, op: .addScalar, inputs: [x]) { g in [g] }
     }
 
     public static func - (x: Tensor, s: Double) -> Tensor { x + (-s) }
@@ -167,7 +167,7 @@ extension Tensor {
     public static func * (x: Tensor, s: Double) -> Tensor {
         let f = Float(s)
         let out = x.map({ $0 * f }, { $0 * s })
-        return record(out, op: "mul_scalar", inputs: [x]) { g in [g * s] }
+        return record(out, op: .mulScalar, inputs: [x]) { g in [g * s] }
     }
 
     public static func / (x: Tensor, s: Double) -> Tensor { x * (1 / s) }
@@ -180,6 +180,6 @@ extension Tensor {
         let f = Float(s)
         let out = x.map({ f / $0 }, { s / $0 })
         // d(s/x)/dx = −s/x²; written from x alone so the closure holds no reference to `out`.
-        return record(out, op: "rdiv_scalar", inputs: [x]) { g in [(g * -s) / (x * x)] }
+        return record(out, op: .rdivScalar, inputs: [x]) { g in [(g * -s) / (x * x)] }
     }
 }

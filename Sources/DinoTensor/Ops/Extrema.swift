@@ -96,8 +96,8 @@ extension Tensor {
     }
 
     /// Records the extremum along an axis: the gradient goes to the returned (first) index.
-    func recordedExtremum(axis: Int, keepDims: Bool, isMax: Bool, op: String) -> Tensor {
-        let (values, indices, _, layout) = extremum(axis: axis, keepDims: keepDims, isMax: isMax, op: op)
+    func recordedExtremum(axis: Int, keepDims: Bool, isMax: Bool, op: GradOp) -> Tensor {
+        let (values, indices, _, layout) = extremum(axis: axis, keepDims: keepDims, isMax: isMax, op: op.rawValue)
         let inputShape = shape, dt = dtype
         return Tensor.record(values, op: op, inputs: [self]) { g in
             [Tensor.scatterLanes(g, indices: indices, layout: layout, shape: inputShape, dtype: dt)]
@@ -137,7 +137,7 @@ extension Tensor {
     ///   - keepDims: keep the reduced dimension with size 1.
     /// Reference: `torch.max(input, dim, keepdim)` (values).
     public func max(axis: Int, keepDims: Bool = false) -> Tensor {
-        recordedExtremum(axis: axis, keepDims: keepDims, isMax: true, op: "max")
+        recordedExtremum(axis: axis, keepDims: keepDims, isMax: true, op: .max)
     }
 
     /// Smallest element along `axis`.
@@ -149,7 +149,7 @@ extension Tensor {
     ///   - keepDims: keep the reduced dimension with size 1.
     /// Reference: `torch.min(input, dim, keepdim)` (values).
     public func min(axis: Int, keepDims: Bool = false) -> Tensor {
-        recordedExtremum(axis: axis, keepDims: keepDims, isMax: false, op: "min")
+        recordedExtremum(axis: axis, keepDims: keepDims, isMax: false, op: .min)
     }
 
     /// Index of the largest element along `axis` (the first one when there are ties; a NaN
@@ -193,13 +193,14 @@ extension Tensor {
     }
 
     /// Records an all-elements extremum whose gradient is split evenly among the ties.
-    func recordedExtremumAll(isMax: Bool, op: String) -> Tensor {
+    func recordedExtremumAll(isMax: Bool, op: GradOp) -> Tensor {
+        let name = isMax ? "max" : "min"   // for messages
         let value: Double
         switch (dtype, isMax) {
-        case (.float32, true): value = Double(extremumAll(Float.self, op: op) { v, b in v > b || (v.isNaN && !b.isNaN) })
-        case (.float32, false): value = Double(extremumAll(Float.self, op: op) { v, b in v < b || (v.isNaN && !b.isNaN) })
-        case (.float64, true): value = extremumAll(Double.self, op: op) { v, b in v > b || (v.isNaN && !b.isNaN) }
-        case (.float64, false): value = extremumAll(Double.self, op: op) { v, b in v < b || (v.isNaN && !b.isNaN) }
+        case (.float32, true): value = Double(extremumAll(Float.self, op: name) { v, b in v > b || (v.isNaN && !b.isNaN) })
+        case (.float32, false): value = Double(extremumAll(Float.self, op: name) { v, b in v < b || (v.isNaN && !b.isNaN) })
+        case (.float64, true): value = extremumAll(Double.self, op: name) { v, b in v > b || (v.isNaN && !b.isNaN) }
+        case (.float64, false): value = extremumAll(Double.self, op: name) { v, b in v < b || (v.isNaN && !b.isNaN) }
         }
         let out = Tensor.full([], value, dtype: dtype)
         let x = detach()
@@ -219,13 +220,13 @@ extension Tensor {
     /// `y = maxᵢ xᵢ`. The gradient is split equally among all positions equal to the maximum
     /// (`∂y/∂xᵢ = 1/#ties` there, 0 elsewhere), as `torch.max(input)` / `torch.amax`.
     /// Reference: `torch.max(input)`.
-    public func max() -> Tensor { recordedExtremumAll(isMax: true, op: "max") }
+    public func max() -> Tensor { recordedExtremumAll(isMax: true, op: .maxAll) }
 
     /// Smallest of all elements, as a rank-0 tensor (NaN if any element is NaN).
     ///
     /// `y = minᵢ xᵢ`. The gradient is split equally among all positions equal to the minimum,
     /// as `torch.min(input)` / `torch.amin`. Reference: `torch.min(input)`.
-    public func min() -> Tensor { recordedExtremumAll(isMax: false, op: "min") }
+    public func min() -> Tensor { recordedExtremumAll(isMax: false, op: .minAll) }
 }
 
 // MARK: - Variance
@@ -269,7 +270,7 @@ extension Tensor {
         case .float64: run(Double.self)
         }
         let x = detach()
-        return Tensor.record(out, op: "variance", inputs: [self]) { g in
+        return Tensor.record(out, op: .variance, inputs: [self]) { g in
             let gk = keepDims ? g : g.reshape(keptShape)            // reduced dims kept as 1
             return [(x - mean) * (gk * (2 / divisor))]               // broadcast back to x's shape
         }

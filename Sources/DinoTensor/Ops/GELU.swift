@@ -46,7 +46,7 @@ extension Tensor {
                 for i in r { yp[i] = GELUMath.value(xp[i], approximate) }
             }
         }
-        return Tensor.record(y, op: "gelu", inputs: [self]) { g in
+        return Tensor.record(y, op: .gelu, inputs: [self]) { g in
             let dy = withNoGrad { g.contiguous() }
             let dx = uninitializedTensor(x.shape, dtype: x.dtype)
             switch x.dtype {

@@ -83,7 +83,7 @@ extension Tensor {
             }
         }
         let inputShape = shape
-        return Tensor.record(out, op: "indexSelect", inputs: [self]) { g in
+        return Tensor.record(out, op: .indexSelect, inputs: [self]) { g in
             [Tensor.indexAdd(g, axis: ax, indices: indices, into: inputShape)]
         }
     }
@@ -170,7 +170,7 @@ extension Tensor {
             }
         }
         let inputShape = shape, dt = dtype
-        return Tensor.record(out, op: "gather", inputs: [self]) { g in
+        return Tensor.record(out, op: .gather, inputs: [self]) { g in
             let gx = Tensor(zeros: inputShape, dtype: dt)
             gx.scatterAddInPlace(axis: ax, index: index, source: g)
             return [gx]
@@ -203,7 +203,7 @@ extension Tensor {
         let out = contiguousCopy()
         out.scatterAddInPlace(axis: ax, index: index, source: source)
         let sourceShape = source.shape
-        return Tensor.record(out, op: "scatterAdd", inputs: [self, source]) { g in
+        return Tensor.record(out, op: .scatterAdd, inputs: [self, source]) { g in
             guard source.requiresGrad else { return [g, nil] }
             var gs = g.gather(axis: ax, index: index)            // index shape
             if gs.shape != sourceShape {
@@ -348,7 +348,7 @@ extension Tensor {
         let m = maskOperand(mask)
         let f = Float(value)
         let out = Tensor.zipMap(self, m, op: "maskedFill", { $1 != 0 ? f : $0 }, { $1 != 0 ? value : $0 })
-        return Tensor.record(out, op: "maskedFill", inputs: [self]) { g in
+        return Tensor.record(out, op: .maskedFill, inputs: [self]) { g in
             [Tensor.zipMap(g, m, op: "maskedFill", { $1 != 0 ? 0 : $0 }, { $1 != 0 ? 0 : $0 })]
         }
     }
@@ -390,7 +390,7 @@ extension Tensor {
         case .float64: out = select(Double.self)
         }
         let inputShape = shape
-        return Tensor.record(out, op: "maskedSelect", inputs: [self]) { g in
+        return Tensor.record(out, op: .maskedSelect, inputs: [self]) { g in
             let gs: Tensor
             switch g.dtype {
             case .float32: gs = scatter(g, Float.self)

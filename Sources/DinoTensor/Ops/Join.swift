@@ -45,7 +45,7 @@ extension Tensor {
             if t.count > 0 { out.slab(axis: ax, start: start, size: t.shape[ax]).copyIn(t) }
             start += t.shape[ax]
         }
-        return record(out, op: "concat", inputs: ts) { g in
+        return record(out, op: .concat, inputs: ts) { g in
             ts.indices.map { k in
                 ts[k].requiresGrad ? g.slab(axis: ax, start: starts[k], size: ts[k].shape[ax]) : nil
             }

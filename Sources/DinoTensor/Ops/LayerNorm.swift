@@ -63,7 +63,7 @@ extension Tensor {
         var inputs = [self]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
-        return Tensor.record(y, op: "layerNorm", inputs: inputs) { g in
+        return Tensor.record(y, op: .layerNorm, inputs: inputs) { g in
             let dy = withNoGrad { g.contiguous() }                // (rows, D)
             let dx = uninitializedTensor(x.shape, dtype: x.dtype)
             let needW = weight?.requiresGrad ?? false, needB = bias?.requiresGrad ?? false

@@ -135,7 +135,7 @@ extension Tensor {
                      into: out.storage.raw + i * m * n * es, ldc: n, dtype: a.dtype)
             }
         }
-        return Tensor.record(out, op: "matmul", inputs: [a, b]) { g in
+        return Tensor.record(out, op: .matmul, inputs: [a, b]) { g in
             [a.requiresGrad ? g.matmul(b.transposed()).sum(toShape: a.shape) : nil,
              b.requiresGrad ? a.transposed().matmul(g).sum(toShape: b.shape) : nil]
         }
@@ -164,7 +164,7 @@ extension Tensor {
         gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
              into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return Tensor.record(out, op: "linear", inputs: inputs) { g in
+        return Tensor.record(out, op: .linear, inputs: inputs) { g in
             let g2 = g.reshape([rows, o])
             let dx = x.requiresGrad ? Tensor.matmul2D(g2, weight).reshape(x.shape) : nil
             let dw = weight.requiresGrad ? Tensor.matmul2D(g2.transposedView(), x2) : nil

@@ -34,7 +34,7 @@ extension Tensor {
         case .float64: forward(Double.self)
         }
         let inputShape = shape, dt = dtype
-        return Tensor.record(out, op: "l2Normalized", inputs: [self]) { g in
+        return Tensor.record(out, op: .l2Normalized, inputs: [self]) { g in
             let gc = g.contiguousData
             let gx = Tensor(storage: TensorStorage(dtype: dt, count: gc.count, zeroed: false), shape: inputShape)
             func backward<T: TensorScalar>(_: T.Type) {

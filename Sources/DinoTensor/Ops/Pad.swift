@@ -34,7 +34,7 @@ extension Tensor {
             Tensor(storage: out.storage, shape: shape, strides: out.strides, offset: interiorOffset).copyIn(self)
         }
         let inputShape = shape
-        return Tensor.record(out, op: "pad", inputs: [self]) { g in
+        return Tensor.record(out, op: .pad, inputs: [self]) { g in
             let offset = widths.enumerated().reduce(g.offset) { $0 + $1.element.0 * g.strides[$1.offset] }
             return [Tensor(storage: g.storage, shape: inputShape, strides: g.strides, offset: offset)]
         }

@@ -60,7 +60,7 @@ extension Tensor {
         case .float64: run(Double.self)
         }
         let inputShape = shape
-        return Tensor.record(out, op: "sum", inputs: [self]) { g in
+        return Tensor.record(out, op: .sum, inputs: [self]) { g in
             let kept = keepDims ? g : g.reshape(self.reducedShape(ax, keepDims: true))
             return [kept.expand(inputShape).contiguous()]
         }

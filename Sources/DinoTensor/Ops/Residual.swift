@@ -60,7 +60,7 @@ extension Tensor {
 
         var inputs = [x, branch]
         if let scale { inputs.append(scale) }
-        return Tensor.record(out, op: "residual", inputs: inputs) { g in
+        return Tensor.record(out, op: .residual, inputs: inputs) { g in
             let gc = withNoGrad { g.contiguous() }
             let needBranch = branch.requiresGrad, needScale = scale?.requiresGrad ?? false
             let dBranch = needBranch ? uninitializedTensor(x.shape, dtype: x.dtype) : nil

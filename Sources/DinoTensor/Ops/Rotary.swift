@@ -43,7 +43,7 @@ extension Tensor {
         }
         // The closure holds the tables themselves: a table built for one forward pass (RoPE
         // jitter in training) may have no other owner by the time the backward pass runs.
-        return Tensor.record(y, op: "rotary_embedding", inputs: [x]) { [s, c] g in
+        return Tensor.record(y, op: .rotaryEmbedding, inputs: [x]) { [s, c] g in
             let gc = withNoGrad { g.contiguous() }
             let dx = uninitializedTensor(gc.shape, dtype: .float32)
             let gp = gc.pointer(Float.self), dp = dx.pointer(Float.self)

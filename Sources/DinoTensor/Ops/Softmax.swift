@@ -34,9 +34,9 @@ extension Tensor {
     }
 
     private func softmaxFamily(axis: Int, log: Bool) -> Tensor {
-        let op = log ? "logSoftmax" : "softmax"
+        let op: GradOp = log ? .logSoftmax : .softmax
         // A scalar is a row of one.
-        let layout = LastAxisLayout(shape: shape, axis: normalizeAxis(axis, rank: Swift.max(rank, 1), op: op))
+        let layout = LastAxisLayout(shape: shape, axis: normalizeAxis(axis, rank: Swift.max(rank, 1), op: op.rawValue))
         let x = layout.toLast(self)                           // (rows, n)
         let y = uninitializedTensor(x.shape, dtype: dtype)    // (rows, n)
         let (rows, n) = (layout.rows, layout.n)

@@ -16,7 +16,7 @@ extension Tensor {
     public func exp() -> Tensor {
         let out = map({ Float.exp($0) }, { Double.exp($0) })
         let y = out.detach()
-        return Tensor.record(out, op: "exp", inputs: [self]) { g in
+        return Tensor.record(out, op: .exp, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "exp_backward", { $0 * $1 }, { $0 * $1 })]
         }
     }
@@ -27,7 +27,7 @@ extension Tensor {
     public func log() -> Tensor {
         let out = map({ Float.log($0) }, { Double.log($0) })
         let x = detach()
-        return Tensor.record(out, op: "log", inputs: [self]) { g in
+        return Tensor.record(out, op: .log, inputs: [self]) { g in
             [Tensor.zipMap(g, x, op: "log_backward", { $0 / $1 }, { $0 / $1 })]
         }
     }
@@ -38,7 +38,7 @@ extension Tensor {
     public func sqrt() -> Tensor {
         let out = map({ $0.squareRoot() }, { $0.squareRoot() })
         let y = out.detach()
-        return Tensor.record(out, op: "sqrt", inputs: [self]) { g in
+        return Tensor.record(out, op: .sqrt, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "sqrt_backward", { $0 / (2 * $1) }, { $0 / (2 * $1) })]
         }
     }
@@ -49,7 +49,7 @@ extension Tensor {
     public func rsqrt() -> Tensor {
         let out = map({ 1 / $0.squareRoot() }, { 1 / $0.squareRoot() })
         let y = out.detach()
-        return Tensor.record(out, op: "rsqrt", inputs: [self]) { g in
+        return Tensor.record(out, op: .rsqrt, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "rsqrt_backward",
                            { -0.5 * $0 * $1 * $1 * $1 }, { -0.5 * $0 * $1 * $1 * $1 })]
         }
@@ -61,7 +61,7 @@ extension Tensor {
     public func abs() -> Tensor {
         let out = map({ $0.magnitude }, { $0.magnitude })
         let x = detach()
-        return Tensor.record(out, op: "abs", inputs: [self]) { g in
+        return Tensor.record(out, op: .abs, inputs: [self]) { g in
             [Tensor.zipMap(g, x, op: "abs_backward", { Tensor.signTimes($1, $0) }, { Tensor.signTimes($1, $0) })]
         }
     }
@@ -82,10 +82,10 @@ extension Tensor {
         let out = Tensor.powScalar(self, p)
         if p == 0 {
             let shape = self.shape, dt = dtype
-            return Tensor.record(out, op: "pow_scalar", inputs: [self]) { _ in [Tensor.zeros(shape, dtype: dt)] }
+            return Tensor.record(out, op: .powScalar, inputs: [self]) { _ in [Tensor.zeros(shape, dtype: dt)] }
         }
         let x = detach()
-        return Tensor.record(out, op: "pow_scalar", inputs: [self]) { g in
+        return Tensor.record(out, op: .powScalar, inputs: [self]) { g in
             // g · p · x^(p−1), computed once in one pass over g and x.
             let d = Tensor.powScalar(x, p - 1)
             let fp = Float(p)
@@ -119,7 +119,7 @@ extension Tensor {
         let out = Tensor.zipMap(self, e, op: "pow", { Foundation.pow($0, $1) }, { Foundation.pow($0, $1) })
         let x = detach(), ed = e.detach()
         let xShape = shape, eShape = e.shape
-        return Tensor.record(out, op: "pow", inputs: [self, e]) { g in
+        return Tensor.record(out, op: .pow, inputs: [self, e]) { g in
             var gx: Tensor? = nil, ge: Tensor? = nil
             if self.requiresGrad {
                 let d = Tensor.zipMap(x, ed, op: "pow_backward",
@@ -152,7 +152,7 @@ extension Tensor {
         let out = map({ x in let m = x < lf ? lf : x; return m > hf ? hf : m },
                       { x in let m = x < l ? l : x; return m > h ? h : m })
         let x = detach()
-        return Tensor.record(out, op: "clamp", inputs: [self]) { g in
+        return Tensor.record(out, op: .clamp, inputs: [self]) { g in
             [Tensor.zipMap(g, x, op: "clamp_backward",
                            { $1 >= lf && $1 <= hf ? $0 : 0 }, { $1 >= l && $1 <= h ? $0 : 0 })]
         }
@@ -164,7 +164,7 @@ extension Tensor {
     public func tanh() -> Tensor {
         let out = map({ Float.tanh($0) }, { Double.tanh($0) })
         let y = out.detach()
-        return Tensor.record(out, op: "tanh", inputs: [self]) { g in
+        return Tensor.record(out, op: .tanh, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "tanh_backward", { $0 * (1 - $1 * $1) }, { $0 * (1 - $1 * $1) })]
         }
     }
@@ -186,7 +186,7 @@ extension Tensor {
     public func sigmoid() -> Tensor {
         let out = map({ Tensor.sigmoidScalar($0) }, { Tensor.sigmoidScalar($0) })
         let y = out.detach()
-        return Tensor.record(out, op: "sigmoid", inputs: [self]) { g in
+        return Tensor.record(out, op: .sigmoid, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "sigmoid_backward", { $0 * $1 * (1 - $1) }, { $0 * $1 * (1 - $1) })]
         }
     }
@@ -198,7 +198,7 @@ extension Tensor {
     public func relu() -> Tensor {
         let out = map({ $0 < 0 ? 0 : $0 }, { $0 < 0 ? 0 : $0 })
         let y = out.detach()
-        return Tensor.record(out, op: "relu", inputs: [self]) { g in
+        return Tensor.record(out, op: .relu, inputs: [self]) { g in
             [Tensor.zipMap(g, y, op: "relu_backward", { $1 > 0 ? $0 : 0 }, { $1 > 0 ? $0 : 0 })]
         }
     }
@@ -210,7 +210,7 @@ extension Tensor {
     public func silu() -> Tensor {
         let out = map({ $0 * Tensor.sigmoidScalar($0) }, { $0 * Tensor.sigmoidScalar($0) })
         let x = detach()
-        return Tensor.record(out, op: "silu", inputs: [self]) { g in
+        return Tensor.record(out, op: .silu, inputs: [self]) { g in
             [Tensor.zipMap(g, x, op: "silu_backward", { Tensor.siluGrad($0, $1) }, { Tensor.siluGrad($0, $1) })]
         }
     }
