@@ -9,8 +9,9 @@ import DinoTensor
 /// the names of dinov2/layers/block.py and dinov3/layers/block.py; DINO v1's `Block` is the
 /// same without LayerScale.
 ///
-/// Stochastic depth drops whole residual branches per sample (`DropPath`). DINOv2 and
-/// DINOv3 instead run the branch on a random subset of the batch and rescale it; in
+/// Stochastic depth drops whole residual branches per sample (`DropPath`), or, with
+/// `drop_path_mode` `batch_subset` (DINOv3) or `dinov2` (above rate 0.1), runs each branch on
+/// an exact random subset of the batch and rescales it (`DropPath.subsetResidual`); in
 /// expectation both are the same regulariser.
 public final class TransformerBlock: Module {
     public let norm1: LayerNorm
@@ -35,11 +36,18 @@ public final class TransformerBlock: Module {
             mlp = SwiGLU(d, hiddenDimensions: c.ffnHiddenDimensions, layout: c.swigluLayout, bias: c.ffnBias)
         }
         ls2 = c.layerScaleInit.map { LayerScale(d, initialValue: $0) }
-        dropPath = DropPath(rate: dropPathRate, generator: generator)
+        dropPath = DropPath(rate: dropPathRate, mode: c.dropPathMode, generator: generator)
     }
 
     /// x (B, N, D) → (B, N, D); `rope` rotates the last hw tokens' queries and keys.
     public func callAsFunction(_ x: Tensor, rope: RotaryTable? = nil) -> Tensor {
+        if let subset = dropPath.subsetIndices(batch: x.shape[0]) {
+            // dinov3/layers/block.py `_forward`: each branch on its own random subset (the
+            // second drawn after the first branch), x + (B / s) · index_add(ls(branch(x_S))).
+            let y = DropPath.subsetResidual(x, indices: subset, scale: ls1?.gamma.value) { attn(norm1($0), rope: rope) }
+            let subset2 = dropPath.subsetIndices(batch: y.shape[0])!
+            return DropPath.subsetResidual(y, indices: subset2, scale: ls2?.gamma.value) { mlp(norm2($0)) }
+        }
         // One fused pass each: y = x + branch ⊙ γ₁ ⊙ s_b (LayerScale, drop path, residual).
         let y = Tensor.residual(x, attn(norm1(x), rope: rope), scale: ls1?.gamma.value,
                                 sampleScale: dropPath.sampleScale(like: x))

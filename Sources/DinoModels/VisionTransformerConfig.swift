@@ -136,6 +136,11 @@ public struct VisionTransformerConfig: Configuration, Equatable, Sendable {
     public var dropPathRate: Double = 0
     /// Same drop rate for every block instead of rising linearly from 0.
     public var dropPathUniform: Bool = false
+    /// How stochastic depth picks the dropped samples: `per_sample` (a Bernoulli mask per
+    /// sample, DINO; the default), `batch_subset` (an exact random subset of ⌊B(1 − p)⌋
+    /// samples through each branch, rescaled by B / subset: dinov3/layers/block.py) or
+    /// `dinov2` (the subset above rate 0.1, the mask at or below: dinov2/layers/block.py).
+    public var dropPathMode: DropPath.Mode = .perSample
 
     public init() {}
 
@@ -197,6 +202,7 @@ public struct VisionTransformerConfig: Configuration, Equatable, Sendable {
         case untieGlobalAndLocalClsNorm = "untie_global_and_local_cls_norm"
         case dropPathRate = "drop_path_rate"
         case dropPathUniform = "drop_path_uniform"
+        case dropPathMode = "drop_path_mode"
     }
 
     /// The defaults a tree is laid over: a tree that sets `rope` gets RoPE's defaults under it

@@ -1,23 +1,54 @@
-// Stochastic depth: drop a whole residual branch for some samples of the batch.
+// Stochastic depth: drop a whole residual branch for some samples of the batch, either by a
+// per-sample mask (DINO, timm) or by running the branch on an exact random subset of the
+// batch (DINOv2 above rate 0.1, DINOv3 at any rate). In expectation both are the same
+// regulariser; the subset form computes the branch on fewer samples and always drops exactly
+// B − ⌊B(1 − p)⌋ of them.
 
 import DinoTensor
 
-/// Drops the residual branch of each sample with probability `rate` in training and scales
-/// the kept ones by `1 / (1 − rate)`; the identity in evaluation.
+/// Drops residual branches per sample in training; the identity in evaluation.
 ///
-/// `y_b = x_b · m_b / (1 − p)`, `m_b ~ Bernoulli(1 − p)` per sample b.
+/// `per_sample`: `y_b = x_b + f(x)_b · m_b / (1 − p)`, `m_b ~ Bernoulli(1 − p)` per sample b.
+///
+/// `batch_subset`: a random subset S of `s = max(⌊B(1 − p)⌋, 1)` samples (the first s of a
+/// random permutation) goes through the branch, `y = x + (B / s) · index_add_S f(x_S)`; the
+/// others keep x. Each branch of a block draws its own subset.
 ///
 /// Reference: Huang et al., "Deep Networks with Stochastic Depth" (2016);
-/// dino/vision_transformer.py `drop_path`.
+/// dino/vision_transformer.py `drop_path`; dinov2/layers/block.py
+/// (`drop_add_residual_stochastic_depth`, and `Block.forward`: the subset above rate 0.1,
+/// the per-sample mask at or below); dinov3/layers/block.py (`SelfAttentionBlock._forward`:
+/// the subset at every rate > 0).
 public final class DropPath: Module, UnaryLayer {
+    /// How the dropped samples are chosen (the ViT config's `drop_path_mode`).
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// A Bernoulli mask per sample (DINO; the default).
+        case perSample = "per_sample"
+        /// An exact random subset of the batch at every rate > 0 (DINOv3).
+        case batchSubset = "batch_subset"
+        /// DINOv2's rule: the subset above rate 0.1, the per-sample mask at or below.
+        case dinov2
+    }
+
     public let rate: Double
-    /// The source of the per-sample masks (shared with the model that owns the layer).
+    public let mode: Mode
+    /// The source of the per-sample masks and subsets (shared with the model that owns the layer).
     public let generator: RandomGenerator
 
-    public init(rate: Double, generator: RandomGenerator) {
+    public init(rate: Double, mode: Mode = .perSample, generator: RandomGenerator) {
         precondition(rate >= 0 && rate < 1, "DropPath: rate \(rate) outside [0, 1)")
         self.rate = rate
+        self.mode = mode
         self.generator = generator
+    }
+
+    /// Whether a branch goes through `subsetResidual` at this rate and mode.
+    public var usesBatchSubset: Bool {
+        switch mode {
+        case .perSample: return false
+        case .batchSubset: return rate > 0
+        case .dinov2: return rate > 0.1
+        }
     }
 
     /// x (B, …) → (B, …)
@@ -27,13 +58,51 @@ public final class DropPath: Module, UnaryLayer {
     }
 
     /// The factor of each sample of a batch like x (B, …): `m_b / (1 − p)`, (B); nil in
-    /// evaluation or at rate 0. Draws the same masks as `callAsFunction`, for
-    /// `Tensor.residual`, which applies them inside the residual sum.
+    /// evaluation, at rate 0, or where the batch subset is used instead. Draws the same masks
+    /// as `callAsFunction`, for `Tensor.residual`, which applies them inside the residual sum.
     public func sampleScale(like x: Tensor) -> Tensor? {
-        if !training || rate == 0 { return nil }
+        if !training || rate == 0 || usesBatchSubset { return nil }
         let keep = 1 - rate
         let mask = generator.bernoulli([x.shape[0]], p: keep, dtype: x.dtype)   // (B)
         return withNoGrad { mask * (1 / keep) }
+    }
+
+    /// The samples whose branch is computed, or nil when the subset is not used (evaluation,
+    /// rate 0, per-sample mode): the first `subsetSize` of a random permutation of the batch
+    /// (`torch.randperm(b)[:sample_subset_size]`).
+    public func subsetIndices(batch: Int) -> [Int]? {
+        guard training && usesBatchSubset else { return nil }
+        return Array(generator.permutation(batch).prefix(Self.subsetSize(batch: batch, rate: rate)))
+    }
+
+    /// `max(int(B · (1 − p)), 1)`: how many samples go through the branch.
+    public static func subsetSize(batch: Int, rate: Double) -> Int {
+        Swift.max(Int(Double(batch) * (1 - rate)), 1)
+    }
+
+    /// `x + index_add_S ((f(x_S) ⊙ γ) · B / s)`: the branch on the samples `indices` only,
+    /// scaled back to the whole batch.
+    ///
+    /// - Parameters:
+    ///   - x: (B, …) the block's input.
+    ///   - indices: the s samples that go through the branch (`subsetIndices`).
+    ///   - scale: LayerScale's γ (D) applied to the branch's output, or nil.
+    ///   - branch: the residual branch, (s, …) → (s, …).
+    /// - Returns: (B, …); the other samples are x unchanged. Differentiable in x, γ and the branch.
+    public static func subsetResidual(_ x: Tensor, indices: [Int], scale: Tensor?,
+                                      branch: (Tensor) -> Tensor) -> Tensor {
+        precondition(!indices.isEmpty, "DropPath.subsetResidual: no samples selected")
+        let subset = x.indexSelect(axis: 0, indices: indices)                 // (s, …)
+        var residual = branch(subset)                                        // (s, …)
+        precondition(residual.shape == subset.shape,
+                     "DropPath.subsetResidual: the branch maps \(subset.shape) to \(residual.shape)")
+        if let scale { residual = residual * scale }
+        // torch.index_add(x, 0, indices, residual, alpha = B / s), as a scatter-add of whole
+        // samples: the index repeats each sample's position over its elements.
+        let alpha = Double(x.shape[0]) / Double(indices.count)
+        let perSample = residual.count / indices.count
+        let index = IndexTensor(indices.flatMap { Array(repeating: $0, count: perSample) }, shape: residual.shape)
+        return x.scatterAdd(axis: 0, index: index, source: residual * alpha)  // (B, …)
     }
 
     /// Drop rates of `depth` blocks: rising linearly from 0 to `maxRate` (DINO, DINOv2

@@ -7,7 +7,9 @@
 // aspect)), a random position, and is kept only if it adds between 1 and `remaining` new
 // patches (10 tries per block). Per batch of B global views, int(B · probability) of them are
 // masked, with ratios stratified over [low, high]: view i gets a ratio from the i-th of equal
-// sub-intervals; the other views get no mask; the list is shuffled.
+// sub-intervals; the other views get no mask; the list is shuffled. DINOv3 draws no ratio: view
+// i gets exactly int(N · high_i) patches, blocks first and then random single patches
+// (`complete_mask_randomly`), optionally rolled by a random circular shift.
 //
 // References: facebookresearch/dinov2 dinov2/data/masking.py (MaskingGenerator), collate.py
 // (collate_data_and_cast), train/train.py (max_num_patches = 0.5 · N);
@@ -43,6 +45,19 @@ public struct BlockMaskGenerator: Sendable, Equatable {
     }
 
     public var patchCount: Int { height * width }
+
+    /// The largest block that DINOv2's and DINOv3's `train.py` allow, evaluated as written:
+    /// `0.5 * img_size // patch_size * img_size // patch_size`, i.e. ⌊⌊img / 2 / patch⌋ · img
+    /// / patch⌋. Half the grid for an even grid side; less for an odd one (7 × 7 patches: 21,
+    /// not 24.5).
+    ///
+    /// Reference: dinov2/train/train.py, dinov3/train/train.py (`MaskingGenerator(...,
+    /// max_num_patches=...)`).
+    public static func referenceMaxPatches(cropSize: Int, patchSize: Int) -> Double {
+        precondition(cropSize > 0 && patchSize > 0, "referenceMaxPatches: crop \(cropSize), patch \(patchSize)")
+        let half = (0.5 * Double(cropSize) / Double(patchSize)).rounded(.down)        // 0.5 * img // patch
+        return (half * Double(cropSize) / Double(patchSize)).rounded(.down)           // … * img // patch
+    }
 
     /// Adds one block to `mask`, returning the number of newly masked patches (0 if 10 tries failed).
     func addBlock(_ mask: inout [Bool], maxNew: Double, _ g: RandomGenerator) -> Int {
@@ -156,16 +171,56 @@ public struct MaskCollator: Sendable, Equatable {
     /// Fraction of views masked (0.5).
     public var probability: Double
     public var variant: Variant
+    /// DINOv3's `mask_random_circular_shift` (default false): each masked view's mask is
+    /// rolled by a random (Δy, Δx) with wrap-around after it is drawn.
+    public var randomCircularShift: Bool
 
     /// - Parameters:
     ///   - gridSize: patches per side of a global view (crop size / patch size).
-    public init(gridSize: Int, ratio: [Double] = [0.1, 0.5], probability: Double = 0.5, variant: Variant = .dinov2) {
+    ///   - maxPatches: the largest block (default half the grid; the reference's own rule is
+    ///     `BlockMaskGenerator.referenceMaxPatches`, the same for even grid sides).
+    ///   - randomCircularShift: DINOv3 only; roll each masked view's mask at random.
+    public init(gridSize: Int, ratio: [Double] = [0.1, 0.5], probability: Double = 0.5, variant: Variant = .dinov2,
+                maxPatches: Double? = nil, randomCircularShift: Bool = false) {
         precondition(ratio.count == 2 && 0 <= ratio[0] && ratio[0] <= ratio[1] && ratio[1] <= 1,
                      "MaskCollator: ratio must be [low, high] within [0, 1], got \(ratio)")
-        self.generator = BlockMaskGenerator(height: gridSize, width: gridSize)
+        precondition(!randomCircularShift || variant == .dinov3,
+                     "MaskCollator: random_circular_shift exists only in DINOv3's collate")
+        self.generator = BlockMaskGenerator(height: gridSize, width: gridSize, maxPatches: maxPatches)
         self.ratio = ratio
         self.probability = probability
         self.variant = variant
+        self.randomCircularShift = randomCircularShift
+    }
+
+    /// DINOv3's exact patch count `int(N * probs[index])`, with `probs = torch.linspace(low,
+    /// high, steps)` as PyTorch computes it on the CPU in Float32 — step `(high − low) /
+    /// (steps − 1)`, element `low + step · i` (fused, one rounding) in the first half and
+    /// `high − step · (steps − 1 − i)` in the second — and the product `N · p` in Float32. It
+    /// differs from the Double formula at some ratios (N = 100, 12 views: int(100 · 0.3) is 29).
+    ///
+    /// Reference: dinov3/data/collate.py; ATen RangeFactoriesKernel.cpp (`linspace`).
+    public static func float32Count(_ n: Int, ratio: [Double], steps: Int, index i: Int) -> Int {
+        let low = Float(ratio[0]), high = Float(ratio[1])
+        let p: Float
+        if steps == 1 {
+            p = low
+        } else {
+            let step = (high - low) / Float(steps - 1)
+            p = i < steps / 2 ? low.addingProduct(step, Float(i)) : high.addingProduct(-step, Float(steps - 1 - i))
+        }
+        return Int(Float(n) * p)
+    }
+
+    /// `torch.roll(mask, (dy, dx), (0, 1))` on the generator's grid: patch (i, j) moves to
+    /// ((i + dy) mod H, (j + dx) mod W).
+    public func rolled(_ mask: [Bool], dy: Int, dx: Int) -> [Bool] {
+        let (h, w) = (generator.height, generator.width)
+        var out = [Bool](repeating: false, count: mask.count)
+        for i in 0..<h {
+            for j in 0..<w { out[((i + dy) % h) * w + (j + dx) % w] = mask[i * w + j] }
+        }
+        return out
     }
 
     /// Masks for `count` views (2 · batch size in DINOv2's crop-major layout).
@@ -184,9 +239,17 @@ public struct MaskCollator: Sendable, Equatable {
                 let target = Int(Double(n) * g.uniform(bounds[i], bounds[i + 1]))
                 list.append(generator.mask(count: target, generator: g))
             case .dinov3:
-                list.append(generator.exactMask(count: Int(Double(n) * bounds[i + 1]), generator: g))
+                let target = Self.float32Count(n, ratio: ratio, steps: masked + 1, index: i + 1)
+                var mask = generator.exactMask(count: target, generator: g)
+                if randomCircularShift {
+                    // random.randint(0, H − 1), random.randint(0, W − 1), then torch.roll.
+                    let dy = g.randint(0, generator.height - 1), dx = g.randint(0, generator.width - 1)
+                    mask = rolled(mask, dy: dy, dx: dx)
+                }
+                list.append(mask)
             }
-            upperbound += Int(Double(n) * bounds[i + 1])
+            upperbound += variant == .dinov3 ? Self.float32Count(n, ratio: ratio, steps: masked + 1, index: i + 1)
+                                             : Int(Double(n) * bounds[i + 1])
         }
         for _ in masked..<count { list.append([Bool](repeating: false, count: n)) }
         let order = g.permutation(count)

@@ -16,8 +16,12 @@ public struct HeadConfig: Codable, Equatable, Sendable {
     public var bottleneckDimensions = 256
     /// Linear layers in the MLP (reference: 3).
     public var layers = 3
-    /// Fix the weight-normalised last layer's scale at 1 (reference `norm_last_layer`: true).
+    /// Fix the weight-normalised last layer's scale at 1 (reference `norm_last_layer`: true);
+    /// only for `last_layer: weight_norm`.
     public var normLastLayer = true
+    /// The last layer: `weight_norm` (DINO, DINOv2; the default) or `linear`, a plain linear
+    /// map with trunc-normal(0.02) initialisation (DINOv3 dinov3/layers/dino_head.py).
+    public var lastLayer: DINOHead.LastLayerKind = .weightNormalized
     /// Epochs during which the last layer is not updated (reference `freeze_last_layer`: 1);
     /// nil: auto (1, at most 10 % of the run; fractions are counted in steps).
     public var freezeLastLayerEpochs: Double? = nil
@@ -27,6 +31,7 @@ public struct HeadConfig: Codable, Equatable, Sendable {
         case prototypes, layers
         case hiddenDimensions = "hidden_dimensions", bottleneckDimensions = "bottleneck_dimensions"
         case normLastLayer = "norm_last_layer", freezeLastLayerEpochs = "freeze_last_layer_epochs"
+        case lastLayer = "last_layer"
     }
 }
 
@@ -70,6 +75,7 @@ extension DINOHead {
     /// call `initializeWeights`).
     public convenience init(config h: HeadConfig, inputDimensions: Int, prototypes: Int) {
         self.init(inputDimensions: inputDimensions, prototypes: prototypes, hiddenDimensions: h.hiddenDimensions,
-                  bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer)
+                  bottleneckDimensions: h.bottleneckDimensions, layers: h.layers, normLastLayer: h.normLastLayer,
+                  lastLayerKind: h.lastLayer)
     }
 }

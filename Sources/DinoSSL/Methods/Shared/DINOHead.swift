@@ -5,7 +5,9 @@
 // (`use_bn_in_head` is off in every released DINO model), with its checkpoint keys
 // (`mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_g`, `last_layer.weight_v`) and its
 // initialisation. What it is not: the DINOv2/iBOT head (same shape, other defaults) — a
-// DINOv2 method reuses this class with its own settings.
+// DINOv2 method reuses this class with its own settings. DINOv3's head is the same with a
+// plain `nn.Linear` last layer (`last_layer.weight`, trunc-normal(0.02) like the MLP), chosen
+// with `LastLayerKind.linear`.
 
 import DinoNN
 import DinoTensor
@@ -67,12 +69,33 @@ public final class WeightNormalizedLinear: Module, UnaryLayer {
 /// `vision_transformer.py` (`DINOHead`: 3 layers, hidden 2048, bottleneck 256, 65 536
 /// prototypes, `norm_last_layer` True).
 public final class DINOHead: Module, UnaryLayer {
+    /// The kind of the last layer onto the prototypes.
+    public enum LastLayerKind: String, Sendable, Codable, CaseIterable {
+        /// Weight-normalised, no bias (DINO, DINOv2; the default): `last_layer.weight_g`, `weight_v`.
+        case weightNormalized = "weight_norm"
+        /// A plain linear map without bias, trunc-normal(0.02) initialisation (DINOv3
+        /// dinov3/layers/dino_head.py): `last_layer.weight`.
+        case linear
+    }
+
     /// Linear, GELU, Linear, GELU, …, Linear: `nlayers` linear layers.
     public let mlp: [Module]
-    @Key("last_layer") public var lastLayer: WeightNormalizedLinear
+    /// The last layer when it is weight-normalised (exactly one of the two is set).
+    @Key("last_layer") public var weightNormalizedLastLayer: WeightNormalizedLinear?
+    /// The last layer when it is a plain linear map.
+    @Key("last_layer") public var linearLastLayer: Linear?
 
     public let inputDimensions: Int
     public let prototypes: Int
+    public let lastLayerKind: LastLayerKind
+
+    /// The weight-normalised last layer (DINO, DINOv2 heads).
+    public var lastLayer: WeightNormalizedLinear {
+        guard let w = weightNormalizedLastLayer else {
+            preconditionFailure("DINOHead.lastLayer: this head's last layer is a plain Linear (last_layer: linear); use linearLastLayer")
+        }
+        return w
+    }
 
     /// - Parameters:
     ///   - inputDimensions: the backbone's embedding width D.
@@ -80,13 +103,16 @@ public final class DINOHead: Module, UnaryLayer {
     ///   - hiddenDimensions: width of the hidden layers (DINO: 2048).
     ///   - bottleneckDimensions: width before the last layer (DINO: 256).
     ///   - layers: number of linear layers of the MLP, at least 1 (DINO: 3).
-    ///   - normLastLayer: fix the last layer's scale g at 1 (DINO: true).
+    ///   - normLastLayer: fix the weight-normalised last layer's scale g at 1 (DINO: true).
+    ///   - lastLayerKind: weight-normalised (DINO, DINOv2) or plain linear (DINOv3).
     public init(inputDimensions: Int, prototypes: Int, hiddenDimensions: Int = 2048,
-                bottleneckDimensions: Int = 256, layers: Int = 3, normLastLayer: Bool = true) {
+                bottleneckDimensions: Int = 256, layers: Int = 3, normLastLayer: Bool = true,
+                lastLayerKind: LastLayerKind = .weightNormalized) {
         precondition(inputDimensions > 0 && prototypes > 0 && hiddenDimensions > 0 && bottleneckDimensions > 0,
                      "DINOHead: dimensions must be positive")
         self.inputDimensions = inputDimensions
         self.prototypes = prototypes
+        self.lastLayerKind = lastLayerKind
         let n = Swift.max(layers, 1)
         if n == 1 {
             mlp = [Linear(inputDimensions, bottleneckDimensions)]
@@ -97,24 +123,37 @@ public final class DINOHead: Module, UnaryLayer {
             mlp = m
         }
         super.init()
-        lastLayer = WeightNormalizedLinear(bottleneckDimensions, prototypes, trainableScale: !normLastLayer)
+        switch lastLayerKind {
+        case .weightNormalized:
+            weightNormalizedLastLayer = WeightNormalizedLinear(bottleneckDimensions, prototypes, trainableScale: !normLastLayer)
+        case .linear:
+            linearLastLayer = Linear(bottleneckDimensions, prototypes, bias: false)
+        }
     }
 
     /// The parameters of the last layer (cancelled during the first epoch, `freeze_last_layer`).
-    public var lastLayerParameters: [Parameter] { lastLayer.parameters() }
+    public var lastLayerParameters: [Parameter] {
+        weightNormalizedLastLayer?.parameters() ?? linearLastLayer!.parameters()
+    }
 
     /// Draws the initial weights from `generator`, as the reference: the MLP's linear weights
-    /// ~ trunc-normal(0, 0.02²), biases 0 (`_init_weights`); the last layer keeps PyTorch's
-    /// default `nn.Linear` init, v ~ U(−1/√in, 1/√in), and g = 1 (`weight_g.data.fill_(1)`).
+    /// ~ trunc-normal(0, 0.02²), biases 0 (`_init_weights`); a weight-normalised last layer
+    /// keeps PyTorch's default `nn.Linear` init, v ~ U(−1/√in, 1/√in), and g = 1
+    /// (`weight_g.data.fill_(1)`); a plain linear last layer is trunc-normal(0, 0.02²) like
+    /// the MLP (DINOv3's `self.apply(self._init_weights)` reaches it too).
     public func initializeWeights(generator: RandomGenerator) {
         for layer in mlp {
             guard let linear = layer as? Linear else { continue }
             linear.weight.fillTruncatedNormal(std: 0.02, generator: generator)
             linear.bias?.fillConstant(0)
         }
-        let bound = 1 / Double(lastLayer.inputDimensions).squareRoot()
-        lastLayer.direction.fillUniform(low: -bound, high: bound, generator: generator)
-        lastLayer.scale.fillConstant(1)
+        if let last = weightNormalizedLastLayer {
+            let bound = 1 / Double(last.inputDimensions).squareRoot()
+            last.direction.fillUniform(low: -bound, high: bound, generator: generator)
+            last.scale.fillConstant(1)
+        } else {
+            linearLastLayer!.weight.fillTruncatedNormal(std: 0.02, generator: generator)
+        }
     }
 
     /// The bottleneck features `MLP(x) / ‖MLP(x)‖`, (…, bottleneck).
@@ -125,5 +164,8 @@ public final class DINOHead: Module, UnaryLayer {
     }
 
     /// x (…, D) → (…, K)
-    public func callAsFunction(_ x: Tensor) -> Tensor { lastLayer(bottleneck(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let z = bottleneck(x)                                                            // (…, bottleneck)
+        return weightNormalizedLastLayer?(z) ?? linearLastLayer!(z)                     // (…, K)
+    }
 }

@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Golden values for DINOv3's building blocks, from the official code (DinoSSLTests,
+DinoVisionTests, DinoModelsTests).
+
+The official files are not part of this repository. The script loads them at fixture time from
+checkouts of facebookresearch/dinov3 and facebookresearch/dinov2 (`--dinov3 PATH`,
+`--dinov2 PATH`, or fresh `git clone`s into a temporary directory) and runs them unchanged:
+
+  dinov3/loss/gram_loss.py             GramLoss.forward (every option)
+  dinov3/train/cosine_lr_scheduler.py  linear_warmup_cosine_decay (the Gram loss weight schedule)
+  dinov3/data/masking.py               MaskingGenerator (blocks, then complete_mask_randomly)
+  dinov3/data/collate.py               collate_data_and_cast (which views, how many patches)
+  dinov3/layers/block.py               SelfAttentionBlock._forward (drop path on a batch subset)
+  dinov3/layers/dino_head.py           DINOHead (plain Linear last layer, init_weights)
+  dinov2/layers/block.py               drop_add_residual_stochastic_depth
+
+Functions inside files that import the rest of their package (the two block.py) are taken out
+of the file with `ast` and run on their own. `torch.randperm` is replaced by a recorder while
+they run, so the Swift tests can replay the same subsets. The masks draw from Python's `random`
+and NumPy, which cannot be replayed: their fixture holds what is deterministic (exact counts,
+which views, the `upperbound`) and statistics of the block structure.
+
+Writes
+  Tests/DinoSSLTests/Fixtures/dinov3_gram.json          Gram loss values and student gradients
+  Tests/DinoVisionTests/Fixtures/dinov3_masking.json    counts and statistics of the official masks
+  Tests/DinoModelsTests/Fixtures/dinov3_drop_path.json  batch-subset residuals and gradients
+  Tests/DinoSSLTests/Fixtures/dinov3_head.json          the head's keys, output and gradients
+
+Usage: python3 scripts/make_dinov3_fixtures.py [--dinov3 PATH] [--dinov2 PATH]   (needs torch, numpy)
+"""
+
+import argparse
+import ast
+import importlib.util
+import json
+import math
+import os
+import random
+import subprocess
+import tempfile
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SSL_OUT = os.path.join(ROOT, "Tests", "DinoSSLTests", "Fixtures")
+VISION_OUT = os.path.join(ROOT, "Tests", "DinoVisionTests", "Fixtures")
+MODELS_OUT = os.path.join(ROOT, "Tests", "DinoModelsTests", "Fixtures")
+
+
+def load_module(checkout, relative):
+    path = os.path.join(checkout, relative)
+    spec = importlib.util.spec_from_file_location(os.path.basename(relative)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_function(checkout, relative, name, class_name=None):
+    """One function (or method of `class_name`) of a file, compiled on its own."""
+    path = os.path.join(checkout, relative)
+    tree = ast.parse(open(path).read(), filename=path)
+    body = tree.body
+    if class_name is not None:
+        body = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == class_name).body
+    node = next(n for n in body if isinstance(n, ast.FunctionDef) and n.name == name)
+    node.decorator_list = []
+    namespace = dict(torch=torch, Tensor=Tensor, Callable=Callable)
+    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), namespace)
+    return namespace[name]
+
+
+def clone(url, into):
+    subprocess.run(["git", "clone", "--depth", "1", url, into], check=True)
+    return into
+
+
+def tolist(t):
+    return t.detach().double().flatten().tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Gram loss
+
+def gram(v3):
+    GramLoss = load_module(v3, "dinov3/loss/gram_loss.py").GramLoss
+    g = torch.Generator().manual_seed(12)
+    cases = []
+    shapes = dict(image=(3, 5, 4), flat=(10, 4))
+    for negatives in ("keep", "remove_neg", "remove_only_teacher_neg"):
+        for img_level, normalized, rank in ((True, True, "image"), (False, True, "image"),
+                                            (False, True, "flat"), (True, False, "image")):
+            shape = shapes[rank]
+            # Float32 values (the reference computes in float32), stored exactly as float64.
+            student = torch.randn(*shape, generator=g).double()
+            teacher = torch.randn(*shape, generator=g).double()
+            loss = GramLoss(apply_norm=normalized, img_level=img_level,
+                            remove_neg=negatives == "remove_neg",
+                            remove_only_teacher_neg=negatives == "remove_only_teacher_neg")
+            s = student.clone().requires_grad_(True)
+            value = loss(s, teacher, img_level=img_level)
+            value.backward()
+            cases.append(dict(negatives=negatives, img_level=img_level, normalized=normalized,
+                              shape=list(shape), student=tolist(student), teacher=tolist(teacher),
+                              loss=float(value.detach()), grad_student=tolist(s.grad)))
+    sched = load_module(v3, "dinov3/train/cosine_lr_scheduler.py").linear_warmup_cosine_decay
+    schedules = []
+    # The anchoring config (start 0, peak 0, end 2, warmup 1000 epochs, cosine 1 epoch, 1200
+    # epochs) at a small scale, and the default cosine length (the rest of the run).
+    for start, peak, end, warmup, cosine, epochs, per_epoch in ((0, 0, 2.0, 10, 1, 12, 5),
+                                                                (0.5, 1.0, 0.25, 2, None, 6, 3)):
+        values = sched(start=start, peak=peak, end=end, warmup_iterations=per_epoch * warmup,
+                       total_iterations=per_epoch * epochs,
+                       cosine_iterations=per_epoch * cosine if cosine is not None else None)
+        schedules.append(dict(start=start, peak=peak, end=end, warmup_epochs=warmup, cosine_epochs=cosine,
+                              epochs=epochs, iterations_per_epoch=per_epoch, values=[float(v) for v in values]))
+    os.makedirs(SSL_OUT, exist_ok=True)
+    path = os.path.join(SSL_OUT, "dinov3_gram.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases, schedules=schedules), f)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks
+
+def components(mask):
+    """Connected components (4-neighbour) of a 2-D boolean mask."""
+    m = np.array(mask, dtype=bool)
+    h, w = m.shape
+    seen = np.zeros_like(m)
+    count = 0
+    for y in range(h):
+        for x in range(w):
+            if m[y, x] and not seen[y, x]:
+                count += 1
+                stack = [(y, x)]
+                seen[y, x] = True
+                while stack:
+                    cy, cx = stack.pop()
+                    for ny, nx in ((cy + 1, cx), (cy - 1, cx), (cy, cx + 1), (cy, cx - 1)):
+                        if 0 <= ny < h and 0 <= nx < w and m[ny, nx] and not seen[ny, nx]:
+                            seen[ny, nx] = True
+                            stack.append((ny, nx))
+    return count
+
+
+def mean_se(values):
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def masking(v3, samples=1500):
+    MaskingGenerator = load_module(v3, "dinov3/data/masking.py").MaskingGenerator
+    collate = load_module(v3, "dinov3/data/collate.py").collate_data_and_cast
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    grids = []
+    for side, patch, img in ((8, 4, 32), (7, 4, 28), (10, 4, 40), (14, 16, 224)):
+        # train.py: max_num_patches = 0.5 * img_size // patch_size * img_size // patch_size
+        max_patches = 0.5 * img // patch * img // patch
+        gen = MaskingGenerator(input_size=(side, side), max_num_patches=max_patches)
+        n = side * side
+        per_target = []
+        for target in sorted({int(n * r) for r in (0.1, 0.2, 0.3, 0.4, 0.5)}):
+            masks = [gen(target) for _ in range(samples)]
+            counts = {int(m.sum()) for m in masks}
+            blocks_mean, blocks_se = mean_se([components(m) for m in masks])
+            per_target.append(dict(target=target, counts=sorted(counts),
+                                   blocks_mean=blocks_mean, blocks_se=blocks_se))
+        collates = []
+        # 12 views of a 10 × 10 grid: int(100 · 0.3) is 29 in the reference (float32 linspace).
+        for views in (16, 6, 12):
+            samples_list = [({"global_crops": [torch.zeros(1), torch.zeros(1)], "local_crops": [torch.zeros(1)]},
+                             None)] * (views // 2)
+            sorted_counts, upperbounds, blocks = set(), set(), []
+            for _ in range(samples // 10):
+                c = collate(samples_list, mask_ratio_tuple=(0.1, 0.5), mask_probability=0.5,
+                            dtype=torch.float32, n_tokens=n, mask_generator=gen)
+                per_view = c["collated_masks"].sum(-1)
+                sorted_counts.add(tuple(sorted(int(v) for v in per_view)))
+                upperbounds.add(int(c["upperbound"]))
+                assert int(c["n_masked_patches"][0]) == int(per_view.sum())
+                blocks.append(sum(components(m.view(side, side).numpy()) for m in c["collated_masks"]))
+            assert len(sorted_counts) == 1 and len(upperbounds) == 1, (sorted_counts, upperbounds)
+            blocks_mean, blocks_se = mean_se(blocks)
+            collates.append(dict(views=views, sorted_counts=list(sorted_counts.pop()),
+                                 upperbound=upperbounds.pop(), blocks_mean=blocks_mean, blocks_se=blocks_se))
+        grids.append(dict(side=side, patch=patch, image=img, max_patches=float(max_patches), samples=samples,
+                          targets=per_target, collate=collates))
+    os.makedirs(VISION_OUT, exist_ok=True)
+    path = os.path.join(VISION_OUT, "dinov3_masking.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", grids=grids), f, indent=1)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Drop path on a batch subset
+
+class RecordedRandperm:
+    """Stands in for torch.randperm and remembers every permutation it hands out."""
+
+    def __init__(self, seed):
+        self.g = torch.Generator().manual_seed(seed)
+        self.drawn = []
+        self.original = torch.randperm
+
+    def __call__(self, n, device=None):
+        p = self.original(n, generator=self.g)
+        self.drawn.append(p.tolist())
+        return p
+
+    def __enter__(self):
+        torch.randperm = self
+        return self
+
+    def __exit__(self, *exc):
+        torch.randperm = self.original
+
+
+def drop_path(v2, v3):
+    dinov2_fn = load_function(v2, "dinov2/layers/block.py", "drop_add_residual_stochastic_depth")
+    dinov3_forward = load_function(v3, "dinov3/layers/block.py", "_forward", class_name="SelfAttentionBlock")
+    g = torch.Generator().manual_seed(5)
+    cases = []
+    B, N, D = 5, 3, 4
+    for ratio in (0.0, 0.2, 0.4, 0.9):
+        # The branch: tanh(x W) per token, W (D, D); DINOv3's second branch uses W2, and
+        # LayerScales γ1, γ2.
+        x = torch.randn(B, N, D, generator=g, dtype=torch.float64)
+        w1 = torch.randn(D, D, generator=g, dtype=torch.float64) * 0.5
+        w2 = torch.randn(D, D, generator=g, dtype=torch.float64) * 0.5
+        gamma1 = torch.randn(D, generator=g, dtype=torch.float64)
+        gamma2 = torch.randn(D, generator=g, dtype=torch.float64)
+        upstream = torch.randn(B, N, D, generator=g, dtype=torch.float64)
+        case = dict(ratio=ratio, shape=[B, N, D], x=tolist(x), w1=tolist(w1), w2=tolist(w2),
+                    gamma1=tolist(gamma1), gamma2=tolist(gamma2), upstream=tolist(upstream))
+
+        # DINOv2: one branch, x + (B / s) · index_add of branch(x[subset]).
+        xl, wl = x.clone().requires_grad_(True), w1.clone().requires_grad_(True)
+        with RecordedRandperm(seed=int(ratio * 10)) as perm:
+            y = dinov2_fn(xl, lambda t: torch.tanh(t @ wl), sample_drop_ratio=ratio)
+        (y * upstream).sum().backward()
+        case["dinov2"] = dict(permutations=perm.drawn, output=tolist(y), grad_x=tolist(xl.grad), grad_w1=tolist(wl.grad))
+
+        # DINOv3: the whole block step with norms = identity, attn = tanh(x W1), mlp = tanh(x W2).
+        xl, w1l, w2l = x.clone().requires_grad_(True), w1.clone().requires_grad_(True), w2.clone().requires_grad_(True)
+        block = SimpleNamespace(
+            training=True, sample_drop_ratio=ratio,
+            norm1=lambda t: t, norm2=lambda t: t,
+            attn=lambda t, rope=None: torch.tanh(t @ w1l), mlp=lambda t: torch.tanh(t @ w2l),
+            ls1=lambda t: t * gamma1, ls2=lambda t: t * gamma2,
+            _maybe_index_rope=lambda rope, indices: None)
+        with RecordedRandperm(seed=100 + int(ratio * 10)) as perm:
+            y = dinov3_forward(block, xl)
+        (y * upstream).sum().backward()
+        case["dinov3"] = dict(permutations=perm.drawn, output=tolist(y), grad_x=tolist(xl.grad),
+                              grad_w1=tolist(w1l.grad), grad_w2=tolist(w2l.grad))
+        cases.append(case)
+    os.makedirs(MODELS_OUT, exist_ok=True)
+    path = os.path.join(MODELS_OUT, "dinov3_drop_path.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases), f)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# DINOv3's head: a plain Linear last layer
+
+def head(v3):
+    DINOHead = load_module(v3, "dinov3/layers/dino_head.py").DINOHead
+    torch.manual_seed(3)
+    h = DINOHead(in_dim=6, out_dim=5, nlayers=3, hidden_dim=7, bottleneck_dim=4)
+    h.init_weights()
+    h = h.double()
+    # Larger weights than the trunc-normal(0.02) init, so that the output is not nearly zero.
+    with torch.no_grad():
+        for p in h.parameters():
+            p.copy_(torch.randn(p.shape, dtype=torch.float64) * 0.5)
+    x = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, 5, dtype=torch.float64)
+    y = h(x)
+    (y * upstream).sum().backward()
+    state = {k: dict(shape=list(v.shape), values=tolist(v)) for k, v in h.state_dict().items()}
+    # The initialisation's spread: every Linear, last layer included, ~ trunc-normal(0.02).
+    big = DINOHead(in_dim=32, out_dim=4096, nlayers=1, bottleneck_dim=64)
+    big.init_weights()
+    init_std = float(big.last_layer.weight.detach().std())
+    out = dict(source="scripts/make_dinov3_fixtures.py", state=state, x=tolist(x.detach()), upstream=tolist(upstream),
+               output=tolist(y), grad_x=tolist(x.grad), grad_last_layer=tolist(h.last_layer.weight.grad),
+               last_layer_init_std=init_std)
+    os.makedirs(SSL_OUT, exist_ok=True)
+    path = os.path.join(SSL_OUT, "dinov3_head.json")
+    with open(path, "w") as f:
+        json.dump(out, f)
+    print(f"wrote {path}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dinov3", help="a checkout of facebookresearch/dinov3 (default: git clone into a temp dir)")
+    parser.add_argument("--dinov2", help="a checkout of facebookresearch/dinov2 (default: git clone into a temp dir)")
+    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head"], help="make one fixture only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        v3 = args.dinov3 or clone("https://github.com/facebookresearch/dinov3", os.path.join(tmp, "dinov3"))
+        if args.only in (None, "gram"):
+            gram(v3)
+        if args.only in (None, "masking"):
+            masking(v3)
+        if args.only in (None, "head"):
+            head(v3)
+        if args.only in (None, "drop_path"):
+            v2 = args.dinov2 or clone("https://github.com/facebookresearch/dinov2", os.path.join(tmp, "dinov2"))
+            drop_path(v2, v3)
+
+
+if __name__ == "__main__":
+    main()
