@@ -66,8 +66,9 @@ public enum CollapseKind: String, CaseIterable, Sendable {
 
 /// The thresholds of the collapse monitor (JSON/YAML keys in snake_case).
 public struct CollapseMonitorOptions: Codable, Equatable, Sendable {
-    /// Steps a condition must hold, every one of them, before it is reported.
-    public var windowSteps = 50
+    /// Steps a condition must hold, every one of them, before it is reported; nil: auto,
+    /// `automaticWindow(totalSteps:)` (50 steps, or a twentieth of a shorter run, at least 10).
+    public var windowSteps: Int? = nil
     /// ε_u: uniform when H(q) ≥ (1 − ε_u)·ln K (healthy DINO runs on small data: H(q) up to
     /// 0.93 ln K, docs/benchmarks-dino.md).
     public var uniformMargin = 0.02
@@ -77,6 +78,13 @@ public struct CollapseMonitorOptions: Codable, Equatable, Sendable {
     public var featureStdFloor = 0.05
 
     public init() {}
+
+    /// The window of a run of `totalSteps` steps: 50, or a twentieth of a shorter run (at least
+    /// 10), so that a collapse in a short run is reported before the run ends (a 10-epoch run on
+    /// 1198 digits has 180 steps).
+    public static func automaticWindow(totalSteps: Int) -> Int {
+        Swift.min(50, Swift.max(10, totalSteps / 20))
+    }
 
     enum CodingKeys: String, CodingKey {
         case windowSteps = "window_steps", uniformMargin = "uniform_margin"
@@ -88,7 +96,7 @@ public struct CollapseMonitorOptions: Codable, Equatable, Sendable {
         func check(_ ok: Bool, _ key: String, _ message: String) throws {
             if !ok { throw ConfigError.invalidValue(path: prefix + key, message: message) }
         }
-        try check(windowSteps >= 1, "window_steps", "\(windowSteps) must be at least 1")
+        try check(windowSteps.map { $0 >= 1 } ?? true, "window_steps", "must be at least 1, or null for auto")
         try check((0..<1).contains(uniformMargin), "uniform_margin", "must lie in [0, 1)")
         try check((0..<1).contains(identicalMargin), "identical_margin", "must lie in [0, 1)")
         try check(featureStdFloor >= 0, "feature_std_floor", "must be non-negative")
@@ -103,6 +111,8 @@ public struct CollapseMonitor: Sendable {
     public static let featureStd = LossTerm.featureStd
 
     public let options: CollapseMonitorOptions
+    /// Steps a condition must hold before it is reported.
+    public let window: Int
     /// K, the number of prototypes of the teacher's targets (nil: the target checks are off).
     public let prototypes: Int?
     /// Consecutive steps each group of conditions (targets, features) has held.
@@ -112,9 +122,11 @@ public struct CollapseMonitor: Sendable {
     /// The first step of the newest reported collapse's window.
     public private(set) var onsetStep: Int?
 
-    public init(options: CollapseMonitorOptions = CollapseMonitorOptions(), prototypes: Int?) {
+    /// - Parameter totalSteps: the run's length, for the automatic window (nil: 50 steps).
+    public init(options: CollapseMonitorOptions = CollapseMonitorOptions(), prototypes: Int?, totalSteps: Int? = nil) {
         self.options = options
         self.prototypes = prototypes
+        window = options.windowSteps ?? totalSteps.map(CollapseMonitorOptions.automaticWindow) ?? 50
     }
 
     /// A change of state at one step.
@@ -154,7 +166,7 @@ public struct CollapseMonitor: Sendable {
             if let kind = now.first(where: { $0.group == group }) {
                 let n = (streaks[group] ?? 0) + 1
                 streaks[group] = n
-                if n == options.windowSteps && reported == nil {
+                if n == window && reported == nil {
                     active.insert(kind)
                     onsetStep = step - n + 1
                     events.append(.started(kind, since: step - n + 1, step: step, detail: detail(kind, values)))

@@ -409,7 +409,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         var lastSave = clock()
         let perEpoch = data.batchesPerEpoch
         let groups = method.parameterGroups
-        var monitor = CollapseMonitor(options: options.collapseMonitor, prototypes: method.targetPrototypes)
+        var monitor = CollapseMonitor(options: options.collapseMonitor, prototypes: method.targetPrototypes,
+                                      totalSteps: options.epochs * perEpoch)
         func collapseNote() -> String? {
             monitor.active.isEmpty ? nil : "COLLAPSE: " + monitor.active.map(\.rawValue).sorted().joined(separator: ", ")
         }

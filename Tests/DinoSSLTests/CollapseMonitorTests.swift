@@ -62,6 +62,18 @@ import Testing
         #expect(CollapseMonitor.featureSpread(nearly).item() < 0.05)
     }
 
+    /// The automatic window: 50 steps, a twentieth of a shorter run, never under 10.
+    @Test func automaticWindowFollowsTheRunLength() {
+        #expect(CollapseMonitorOptions.automaticWindow(totalSteps: 6000) == 50)
+        #expect(CollapseMonitorOptions.automaticWindow(totalSteps: 600) == 30)
+        #expect(CollapseMonitorOptions.automaticWindow(totalSteps: 180) == 10)
+        #expect(CollapseMonitor(prototypes: 64, totalSteps: 600).window == 30)
+        #expect(CollapseMonitor(prototypes: 64).window == 50)
+        var o = CollapseMonitorOptions()
+        o.windowSteps = 7
+        #expect(CollapseMonitor(options: o, prototypes: 64, totalSteps: 600).window == 7)
+    }
+
     @Test func badThresholdsAreRefusedByKey() throws {
         var c = DINOConfig()
         c.collapseMonitor.windowSteps = 0
