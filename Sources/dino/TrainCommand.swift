@@ -25,7 +25,11 @@ struct TrainCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "Method, one of \(MethodRegistry.names.joined(separator: ", ")) (default: dino; with --resume, the run's).")
+    @Option(help: ArgumentHelp(
+        "Method, one of \(MethodRegistry.names.joined(separator: ", ")) (default: dino; with --resume, the run's).",
+        discussion: "The default is dino: with its automatic settings its targets stayed informative on every set measured so far, "
+            + "while dinov2 leads on glyphs but did not learn the 180-step digits run (docs/benchmarks-robustness.md); the "
+            + "robustness protocol's full results will decide."))
     var method: String?
 
     @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
