@@ -2,7 +2,7 @@
 """Deduplication against planted near-copies (issue 14's first measurement), preliminary.
 
 Usage: python3 -m pip install numpy pillow
-       python3 scripts/bench_curate_dedup.py [MODEL] [DESCRIPTOR] [ORIGINALS]
+       python3 scripts/bench_curate_dedup.py [MODEL|RUN] [DESCRIPTOR] [ORIGINALS]
 
 Builds two pools (numpy seeds 0 and 1) from glyphs-dev train: every original (the first
 ORIGINALS, default all 3900) plus 0–5 near-copies of it (each copy: a random crop of 80–95 %
@@ -33,7 +33,9 @@ descriptor = sys.argv[2] if len(sys.argv) > 2 else "copy-detection"
 originals_wanted = int(sys.argv[3]) if len(sys.argv) > 3 else 3900
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 dino = os.path.join(root, ".build/release/dino")
-data = "/work/shared/datasets/glyphs-dev"
+data = os.path.join(root, "../shared/datasets/glyphs-dev")
+# MODEL may be a `dino train` run folder: its trained backbone embeds the pools.
+trained = os.path.isdir(model)
 
 
 def images(split):
@@ -128,12 +130,12 @@ for seed in (0, 1):
     tmp = tempfile.mkdtemp(prefix=f"dedup-pool{seed}-")
     truth, val_copies = build_pool(seed, tmp)
     originals = len([g for g in set(truth.values()) if g >= 0])
-    embed_args = ["--pool", f"{tmp}/pool.txt", "--model", model, "--random-init", "--descriptor", descriptor,
-                  "--image-size", "32", "--index", "exact"]
+    source = ["--run", model] if trained else ["--model", model, "--random-init"]
+    embed_args = ["--pool", f"{tmp}/pool.txt"] + source + ["--descriptor", descriptor, "--image-size", "32", "--index", "exact"]
     run(embed_args + ["--out", f"{tmp}/embed"])
     emb = f"{tmp}/embed/pool_embeddings.safetensors"
     print(f"pool {seed}: {len(truth)} images, {originals} originals, {len(val_copies)} copies of val images "
-          f"({model}, random weights, {descriptor})", flush=True)
+          f"({model}, {'trained' if trained else 'random'} weights, {descriptor})", flush=True)
     for t in (thresholds if seed == 0 else [best[1]]):
         run(["--embeddings", emb, "--threshold", str(t), "--index", "exact", "--out", f"{tmp}/t{t}"])
         f1, p, r, lost = score(f"{tmp}/t{t}/duplicate_groups.json", truth, originals)
