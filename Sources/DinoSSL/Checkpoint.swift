@@ -50,6 +50,8 @@ public struct TrainState: Codable {
     public var config: JSONValue
     /// Wall-clock time of the save (ISO 8601).
     public var savedAt: String
+    /// The collapse monitor's streaks (nil in checkpoints written before it was saved).
+    public var collapseMonitor: CollapseMonitor.State? = nil
 
     public init(step: Int, epoch: Int, batchInEpoch: Int, batchesPerEpoch: Int,
                 generators: [String: RandomGenerator] = [:], scheduleValues: [String: Double] = [:],

@@ -17,8 +17,9 @@
 // A collapse is reported when the targets (any of the first three) or the features have been
 // collapsed at every step of the last `window` steps: once when it starts, once when it ends.
 //
-// What it is not: a judge of quality (a run with informative targets can still learn slowly),
-// or saved state — after a resume the window fills again from the resumed step.
+// Its streaks are saved in every checkpoint's train state, so that a run resumed after each
+// epoch is watched as an uninterrupted one. What it is not: a judge of quality (a run with
+// informative targets can still learn slowly).
 
 import DinoNN
 import DinoTensor
@@ -36,7 +37,7 @@ public enum CollapseKind: String, CaseIterable, Sendable {
     case features = "feature_collapse"
 
     /// The conditions are watched in two groups: the teacher's targets, and the features.
-    public enum Group: CaseIterable, Sendable { case targets, features }
+    public enum Group: String, CaseIterable, Sendable { case targets, features }
     public var group: Group { self == .features ? .features : .targets }
 
     /// What it means for the run, and what usually fixes it.
@@ -205,6 +206,30 @@ public struct CollapseMonitor: Sendable {
             let mean = z.mean(axes: [0], keepDims: true)                    // (1, D)
             let variance = ((z - mean) * (z - mean)).mean(axes: [0])        // (D)
             return variance.sqrt().mean() * d.squareRoot()                 // ()
+        }
+    }
+}
+
+extension CollapseMonitor {
+    /// What the monitor carries across a resume (saved in the checkpoint's train state).
+    public struct State: Codable, Equatable, Sendable {
+        /// Consecutive steps each group of conditions has held, by group name.
+        public var streaks: [String: Int]
+        /// The kinds reported and not yet over.
+        public var active: [String]
+        public var onsetStep: Int?
+    }
+
+    /// The streaks, reported kinds and onset; setting it restores them (unknown names are ignored).
+    public var state: State {
+        get {
+            State(streaks: Dictionary(uniqueKeysWithValues: streaks.map { ($0.key.rawValue, $0.value) }),
+                  active: active.map(\.rawValue).sorted(), onsetStep: onsetStep)
+        }
+        set {
+            streaks = Dictionary(uniqueKeysWithValues: newValue.streaks.compactMap { k, v in CollapseKind.Group(rawValue: k).map { ($0, v) } })
+            active = Set(newValue.active.compactMap(CollapseKind.init(rawValue:)))
+            onsetStep = newValue.onsetStep
         }
     }
 }

@@ -265,6 +265,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public private(set) var batchInEpoch = 0
     /// The newest checkpoint written or loaded.
     public private(set) var lastCheckpoint: URL?
+    /// The collapse monitor: its streaks go into every checkpoint and come back on resume.
+    public private(set) var monitor: CollapseMonitor
     var elapsedBefore = 0.0
     var lastValues: ScheduleValues?
     var lastLoss: Double?
@@ -301,6 +303,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             (name: o.name, optimizer: AdamW(groups: o.groups, beta1: options.adamBeta1, beta2: options.adamBeta2, eps: options.adamEps))
         }
         checkpoints = CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints"), keep: options.keepCheckpoints)
+        monitor = CollapseMonitor(options: options.collapseMonitor, prototypes: method.targetPrototypes,
+                                  totalSteps: options.epochs * data.batchesPerEpoch)
     }
 
     // MARK: Checkpoint contents
@@ -335,10 +339,11 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
            FileManager.default.fileExists(atPath: last.path) {
             return last
         }
-        let state = TrainState(step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: data.batchesPerEpoch,
+        var state = TrainState(step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: data.batchesPerEpoch,
                                generators: method.randomGenerators, scheduleValues: lastValues?.values ?? [:],
                                lastLoss: lastLoss, elapsedSeconds: elapsedBefore + (clock() - sessionStart),
                                reason: reason, config: config)
+        state.collapseMonitor = monitor.state
         let url = try checkpoints.save(tensors: checkpointTensors(), state: state)
         lastCheckpoint = url
         return url
@@ -384,6 +389,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         batchInEpoch = s.batchInEpoch
         elapsedBefore = s.elapsedSeconds
         lastLoss = s.lastLoss
+        if let m = s.collapseMonitor { monitor.state = m }
         lastCheckpoint = c.url
     }
 
@@ -409,8 +415,6 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         var lastSave = clock()
         let perEpoch = data.batchesPerEpoch
         let groups = method.parameterGroups
-        var monitor = CollapseMonitor(options: options.collapseMonitor, prototypes: method.targetPrototypes,
-                                      totalSteps: options.epochs * perEpoch)
         func collapseNote() -> String? {
             monitor.active.isEmpty ? nil : "COLLAPSE: " + monitor.active.map(\.rawValue).sorted().joined(separator: ", ")
         }

@@ -144,6 +144,31 @@ import Testing
         #expect(messages.contains { $0.hasPrefix("stop_on_collapse: stopped at step") })
     }
 
+    /// The monitor's streaks are saved in checkpoints: a run resumed every 4 steps, shorter
+    /// than the 8-step window, reports the collapse at the step an uninterrupted run does.
+    @Test func resumedRunReportsTheCollapseAtTheSameStep() throws {
+        let c = Self.config(window: 8, stop: false) { c in
+            c.teacher.centerMomentum = 1
+            c.teacher.temperature = 0.01
+            c.teacher.warmupTemperature = 0.01
+            c.teacher.momentum = 0.9
+            c.optim.lr = 0.005
+        }
+        let (_, whole, wholeRun) = try Self.train(c, steps: 20)
+        defer { try? FileManager.default.removeItem(at: wholeRun) }
+        let warning = try #require(whole.first { $0.hasPrefix("warning: collapse (") }, "\(whole)")
+
+        let parts = DINORunTests.temporaryRun()
+        defer { try? FileManager.default.removeItem(at: parts) }
+        var messages: [String] = []
+        for steps in stride(from: 4, through: 20, by: 4) {
+            let setup = try DINORunTests.setUp(c, in: parts, maxSteps: steps)
+            setup.run.trainer.log = { messages.append($0) }
+            _ = try setup.run.trainer.run()
+        }
+        #expect(messages.filter { $0.hasPrefix("warning: collapse (") } == [warning], "\(messages)")
+    }
+
     /// The defaults of the same small run are not reported (informative targets).
     @Test func defaultsAreNotReported() throws {
         let c = Self.config(window: 8, stop: true) { _ in }
