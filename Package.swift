@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "DinoModels", dependencies: ["DinoNN", "DinoVision"]),
         // `import Dino`: load a backbone, embed images, pretrain with a registered method, k-NN
         // (docs/library.md lists its signatures).
-        .target(name: "Dino", dependencies: ["DinoTensor", "DinoModels", "DinoVision", "DinoSSL", "DinoEval"]),
+        .target(name: "Dino", dependencies: ["DinoTensor", "DinoModels", "DinoVision", "DinoSSL", "DinoEval", "DinoCuration"]),
         // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
         .target(name: "DinoBench", dependencies: ["DinoTensor"]),
         .executableTarget(

@@ -2,6 +2,7 @@
 // point the same way (cosine similarity of the L2-normalised class tokens), as in DINO's
 // image-retrieval use of its features.
 
+import DinoCuration
 import DinoModels
 import DinoTensor
 
@@ -40,17 +41,12 @@ extension ImageEmbeddings {
     /// - Returns: one list per row of `classTokens`, in the order of `paths`.
     public func nearestNeighbours(count: Int) -> [[Neighbour]] {
         precondition(count >= 1, "nearestNeighbours: count \(count) must be at least 1")
-        let n = classTokens.shape[0]
-        guard n > 0 else { return [] }
-        let similarity = withNoGrad { () -> [Float] in
-            let x = classTokens.detach().to(.float32).l2Normalized(axis: 1)   // (N, D)
-            return x.matmul(x.transposed()).scalars                             // (N, N)
-        }
-        return (0..<n).map { i in
-            let row = similarity[(i * n)..<((i + 1) * n)]
-            let others = (0..<n).filter { $0 != i }
-                .sorted { a, b in row[i * n + a] != row[i * n + b] ? row[i * n + a] > row[i * n + b] : a < b }
-            return others.prefix(count).map { Neighbour(index: $0, path: paths[$0], similarity: Double(row[i * n + $0])) }
+        guard classTokens.shape[0] > 0 else { return [] }
+        // DinoCuration's exact blocked search: top-k per row, the N × N matrix never formed.
+        let x = withNoGrad { classTokens.detach().to(.float32).l2Normalized(axis: 1) }   // (N, D)
+        let lists = ExactNearestNeighbors(k: count).selfSearch(x)
+        return (0..<lists.rows).map { i in
+            lists.neighbors(of: i).map { Neighbour(index: $0.index, path: paths[$0.index], similarity: Double($0.similarity)) }
         }
     }
 }

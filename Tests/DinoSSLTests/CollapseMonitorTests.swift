@@ -97,6 +97,18 @@ import Testing
         return c
     }
 
+    /// No centring (a centre that never moves from 0), a sharp teacher that follows the student
+    /// quickly and a quick learning rate: every image soon gets one prototype. 8-step window.
+    static func noCentring(stop: Bool) -> DINOConfig {
+        config(window: 8, stop: stop) { c in
+            c.teacher.centerMomentum = 1
+            c.teacher.temperature = 0.01
+            c.teacher.warmupTemperature = 0.01
+            c.teacher.momentum = 0.9
+            c.optim.lr = 0.005
+        }
+    }
+
     /// Trains `config` on glyphs-mini for at most `steps` steps; returns the outcome and the
     /// trainer's messages.
     static func train(_ config: DINOConfig, steps: Int) throws -> (TrainOutcome, [String], URL) {
@@ -128,13 +140,7 @@ import Testing
     /// Without centring (a centre that never moves from 0) and a sharp teacher, every image
     /// gets one prototype; `stop_on_collapse` stops without a checkpoint of the collapsed state.
     @Test func noCentringCollapsesToOnePrototypeAndStopOnCollapseStops() throws {
-        let c = Self.config(window: 8, stop: true) { c in
-            c.teacher.centerMomentum = 1
-            c.teacher.temperature = 0.01
-            c.teacher.warmupTemperature = 0.01
-            c.teacher.momentum = 0.9
-            c.optim.lr = 0.005
-        }
+        let c = Self.noCentring(stop: true)
         let (outcome, messages, run) = try Self.train(c, steps: 40)
         defer { try? FileManager.default.removeItem(at: run) }
         guard case .collapsed(let kind, let good) = outcome else { Issue.record("did not stop: \(outcome), \(messages)"); return }
@@ -147,13 +153,7 @@ import Testing
     /// The monitor's streaks are saved in checkpoints: a run resumed every 4 steps, shorter
     /// than the 8-step window, reports the collapse at the step an uninterrupted run does.
     @Test func resumedRunReportsTheCollapseAtTheSameStep() throws {
-        let c = Self.config(window: 8, stop: false) { c in
-            c.teacher.centerMomentum = 1
-            c.teacher.temperature = 0.01
-            c.teacher.warmupTemperature = 0.01
-            c.teacher.momentum = 0.9
-            c.optim.lr = 0.005
-        }
+        let c = Self.noCentring(stop: false)
         let (_, whole, wholeRun) = try Self.train(c, steps: 20)
         defer { try? FileManager.default.removeItem(at: wholeRun) }
         let warning = try #require(whole.first { $0.hasPrefix("warning: collapse (") }, "\(whole)")
