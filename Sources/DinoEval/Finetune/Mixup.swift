@@ -53,8 +53,10 @@ public struct CutMixBox: Equatable, Sendable, Codable {
 /// The CutMix box of area about (1 − λ)·H·W centred at (cy, cx), clipped to the image, and
 /// λ corrected to the clipped box: `1 − area / (H·W)`.
 ///
-/// `cut = ⌊side · √(1 − λ)⌋` per side; rows `clip(cy − cut_h // 2, 0, H) … clip(cy + cut_h // 2, 0, H)`.
-/// The centre is drawn uniformly from `0..<H` × `0..<W` by the caller (`np.random.randint`).
+/// `cut = ⌊side · √(1 − λ)⌋` per side; rows `clip(cy − cut_h // 2, 0, H) … clip(cy + (cut_h + 1) // 2, 0, H)`
+/// (timm ≥ 0.9; the timm 0.3.2 that MAE pinned ends at `cy + cut_h // 2`, a box one pixel
+/// smaller for odd cuts). The centre is drawn uniformly from `0..<H` × `0..<W` by the caller
+/// (`np.random.randint`).
 ///
 /// Reference: timm/data/mixup.py `rand_bbox` (margin 0) and `cutmix_bbox_and_lam`
 /// (`correct_lam=True`, no `ratio_minmax`).
@@ -63,8 +65,8 @@ public func cutMixBox(height: Int, width: Int, lambda: Double, centerY cy: Int, 
     let cutH = Int(Double(height) * ratio), cutW = Int(Double(width) * ratio)
     func clip(_ v: Int, _ hi: Int) -> Int { Swift.min(Swift.max(v, 0), hi) }
     // Python's // floors; cut sizes are non-negative, so integer division agrees.
-    let box = CutMixBox(top: clip(cy - cutH / 2, height), bottom: clip(cy + cutH / 2, height),
-                        left: clip(cx - cutW / 2, width), right: clip(cx + cutW / 2, width))
+    let box = CutMixBox(top: clip(cy - cutH / 2, height), bottom: clip(cy + (cutH + 1) / 2, height),
+                        left: clip(cx - cutW / 2, width), right: clip(cx + (cutW + 1) / 2, width))
     return (box, 1 - Double(box.area) / Double(height * width))
 }
 
