@@ -139,7 +139,7 @@ public final class FinetuneRun {
         let tree = try JSONValue(encoding: record)
         if !resume {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(record).write(to: runDirectory.appendingPathComponent(Self.recordName), options: .atomic)
         }
         trainer = try Trainer(method: method, data: source, schedules: schedules, options: options,
@@ -239,7 +239,7 @@ public final class FinetuneRun {
     public func evaluate(batchSize: Int = 64, workers: Int = 1) throws -> FinetuneAccuracy {
         let acc = evaluateClassifier(model, dataset: valSet, size: inputSize, batchSize: batchSize, workers: workers)
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try encoder.encode(acc).write(to: runDirectory.appendingPathComponent(Self.evalName), options: .atomic)
         return acc
     }
@@ -251,7 +251,7 @@ extension ImageClassifier {
     /// Saves the classifier with its backbone config and class names.
     public func save(to url: URL, info: ClassifierInfo, source: String) throws {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var config = backbone.config
         config.dropPathRate = 0
         try SafeTensors.write(stateDict(), metadata: [
