@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import DinoEval
+import DinoModels
 import DinoTensor
 import DinoVision
 import Foundation
@@ -9,16 +10,28 @@ import Foundation
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Classify images with a fine-tuned classifier: top-k labels as a table, JSON and CSV.",
+        abstract: "Apply a fine-tuned classifier (top-k labels: table, JSON, CSV) or a probe's segmentation/depth head (PNG) to images.",
         discussion: """
         --classifier is the model.safetensors that `dino finetune` writes (backbone, fc_norm, head, \
-        class names). Arguments are image files or folders (searched recursively). Each image gets \
-        the evaluation view of the classifier's input size; scores are softmax probabilities.
+        class names); each image gets the evaluation view of its input size; scores are softmax \
+        probabilities. --head is a head saved by `dino eval segmentation|depth --save-head FILE`, \
+        applied on the backbone it was trained on (--run, or --weights/--model, as the probe took \
+        it); it writes OUT/<name>.mask.png (image | classes) or OUT/<name>.depth.png (image | depth, \
+        near dark, far bright) at the probe's input size. Arguments are image files or folders \
+        (searched recursively).
         """
     )
 
     @Option(help: "A fine-tuned classifier (OUT/model.safetensors of `dino finetune`).")
-    var classifier: String
+    var classifier: String?
+
+    @Option(help: "A segmentation or depth head saved by `dino eval segmentation|depth --save-head`.")
+    var head: String?
+
+    @OptionGroup var backbone: EvalBackbone
+
+    @Option(help: "Folder for the mask/depth pictures of --head.")
+    var out: String?
 
     @Option(help: "Classes per image.")
     var top = 5
@@ -32,14 +45,11 @@ struct PredictCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    @Option(help: "Kernel threads (default: all cores).")
-    var threads: Int?
-
     @Argument(help: "Image files or folders.")
     var images: [String]
 
     func run() throws {
-        if let threads { Threads.count = threads }
+        guard (classifier == nil) != (head == nil) else { throw ValidationError("give --classifier FILE or --head FILE") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         var paths: [String] = []
         for item in images {
@@ -55,7 +65,9 @@ struct PredictCommand: ParsableCommand {
             }
         }
         guard !paths.isEmpty else { throw ValidationError("no images in \(images.joined(separator: ", "))") }
-        let (model, info) = try ImageClassifier.load(from: URL(fileURLWithPath: classifier))
+        if let head { return try applyHead(head, paths: paths) }
+        if let threads = backbone.threads { Threads.count = threads }
+        let (model, info) = try ImageClassifier.load(from: URL(fileURLWithPath: classifier!))
         let predictions = try predictClasses(model, info: info, paths: paths, k: top)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -75,5 +87,48 @@ struct PredictCommand: ParsableCommand {
         }
         if let jsonOut { print("json: \(jsonOut)") }
         if let csv { print("csv: \(csv)") }
+    }
+}
+
+extension PredictCommand {
+    /// Masks or depth maps of a probe's saved head, as PNG pictures.
+    func applyHead(_ file: String, paths: [String]) throws {
+        guard let out else { throw ValidationError("--head writes pictures: give --out DIR") }
+        let (dense, info) = try loadDenseHead(from: URL(fileURLWithPath: file))
+        let (model, _) = try backbone.load()
+        guard model.embedDimensions == info.embedDimensions else {
+            throw ValidationError("the head was trained on a \(info.embedDimensions)-wide backbone (\(info.backbone)); this one is \(model.embedDimensions) wide")
+        }
+        let dir = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let size = info.imageSize
+        var rows: [[String: Any]] = []
+        for path in paths {
+            let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+            let view = image.width == size && image.height == size ? image : image.resized(width: size, height: size, filter: .bicubic)
+            let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+            switch dense {
+            case .segmentation(let h):
+                let mask = predictMask(model: model, head: h, image: image, size: size)
+                let url = dir.appendingPathComponent(name + ".mask.png")
+                try RGBImage.sideBySide([view, maskPicture(mask, width: size, height: size)]).writePNG(to: url)
+                var counts: [String: Int] = [:]
+                for c in mask { counts[String(c), default: 0] += 1 }
+                rows.append(["path": path, "picture": url.path, "class_pixels": counts])
+            case .depth(let h):
+                let depth = predictDepthMap(model: model, head: h, image: image, size: size)
+                let url = dir.appendingPathComponent(name + ".depth.png")
+                try RGBImage.sideBySide([view, depthMapPicture(depth, width: size, height: size, maxDepth: h.config.maxDepth)]).writePNG(to: url)
+                let mean = depth.reduce(0, +) / Float(Swift.max(depth.count, 1))
+                rows.append(["path": path, "picture": url.path, "min_m": Double(depth.min() ?? 0), "mean_m": Double(mean),
+                             "max_m": Double(depth.max() ?? 0)])
+            }
+        }
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        } else {
+            print("\(info.kind.rawValue) head (\(info.backbone), \(size) px) on \(paths.count) image(s): pictures in \(out)")
+            for r in rows { print("  \(r["picture"]!)") }
+        }
     }
 }
