@@ -6,6 +6,7 @@
 //   layer_decay   0.65 for backbones of at most 12 blocks (MAE/BEiT ViT-B), 0.75 deeper
 //                 (MAE ViT-L/H, 24/32 blocks): the rule of MAE's FINETUNE.md commands
 //   drop_path     0.1 up to 12 blocks (ViT-B), 0.2 up to 24 (ViT-L), 0.3 deeper (ViT-H)
+//   warmup_epochs the reference's 5, at most 10 % of the run (MAE's ViT-L/H: 5 of 50)
 
 import DinoNN
 import DinoVision
@@ -24,8 +25,8 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
     public var lr: Double? = nil
     /// Floor of the cosine (MAE: 1e-6).
     public var minLR = 1e-6
-    /// Linear warm-up from 0, in epochs, per iteration (MAE: 5).
-    public var warmupEpochs = 5.0
+    /// Linear warm-up from 0, in epochs (fractional), per iteration; nil: 5 (MAE), at most 10 % of the run.
+    public var warmupEpochs: Double? = nil
     /// AdamW weight decay on weight matrices (MAE: 0.05); biases, norms, tokens get none.
     public var weightDecay = 0.05
     /// Layer-wise learning-rate decay; nil: 0.65 up to 12 blocks, else 0.75 (see the header).
@@ -59,6 +60,9 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
     /// The learning rate the schedule peaks at.
     public var peakLearningRate: Double { lr ?? blr * Double(batchSize) / 256 }
 
+    /// The warm-up in epochs: the set value, or 5 at most 10 % of the run.
+    public var resolvedWarmupEpochs: Double { warmupEpochs ?? Swift.min(5, 0.1 * Double(epochs)) }
+
     /// The automatic layer decay for a backbone of `depth` blocks.
     public static func automaticLayerDecay(depth: Int) -> Double { depth <= 12 ? 0.65 : 0.75 }
     /// The automatic drop-path rate for a backbone of `depth` blocks.
@@ -73,7 +77,8 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
         try check(blr > 0, "blr", "must be positive")
         try check(lr.map { $0 > 0 } ?? true, "lr", "must be positive, or null to use blr")
         try check(minLR >= 0, "min_lr", "must be non-negative")
-        try check(warmupEpochs >= 0 && warmupEpochs < Double(epochs), "warmup_epochs", "\(warmupEpochs) must lie in [0, epochs)")
+        try check(warmupEpochs.map { $0 >= 0 && $0 < Double(epochs) } ?? true, "warmup_epochs",
+                  "\(warmupEpochs ?? 0) must lie in [0, epochs), or null for automatic")
         try check(weightDecay >= 0, "weight_decay", "must be non-negative")
         try check(layerDecay.map { $0 > 0 && $0 <= 1 } ?? true, "layer_decay", "must lie in (0, 1], or null for automatic")
         try check(dropPath.map { $0 >= 0 && $0 < 1 } ?? true, "drop_path", "must lie in [0, 1), or null for automatic")

@@ -73,6 +73,8 @@ public enum FinetuneError: Error, CustomStringConvertible, Equatable {
 /// A fine-tuning run: the classifier, the Trainer and the data.
 public final class FinetuneRun {
     public static let recordName = "finetune.json", modelName = "model.safetensors", evalName = "eval.json"
+    /// With a label fraction: the training images kept, one path a line.
+    public static let subsetName = "train_subset.txt"
 
     public let record: FinetuneRecord
     public let runDirectory: URL
@@ -131,7 +133,7 @@ public final class FinetuneRun {
         configure(&options)
         let schedules = ScheduleSet([
             ScheduleValues.learningRate: MAELearningRateSchedule(peak: config.peakLearningRate, minimum: config.minLR,
-                                                                 epochs: config.epochs, warmupEpochs: config.warmupEpochs,
+                                                                 epochs: config.epochs, warmupEpochs: config.resolvedWarmupEpochs,
                                                                  iterationsPerEpoch: source.batchesPerEpoch),
             ScheduleValues.weightDecay: ConstantSchedule(config.weightDecay),
         ])
@@ -141,6 +143,11 @@ public final class FinetuneRun {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(record).write(to: runDirectory.appendingPathComponent(Self.recordName), options: .atomic)
+            if config.labelFraction != nil {
+                // The labelled images kept, one path a line, so that other probes can use the same ones.
+                try trainIndices.map { trainSet.path(at: $0) + "\n" }.joined()
+                    .write(to: runDirectory.appendingPathComponent(Self.subsetName), atomically: true, encoding: .utf8)
+            }
         }
         trainer = try Trainer(method: method, data: source, schedules: schedules, options: options,
                               runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
@@ -213,7 +220,8 @@ public final class FinetuneRun {
         return "fine-tuning \(record.initialization.description) (\(model.backbone.config.depth) blocks, \(model.backbone.embedDimensions) wide) "
             + "on \(trainIndices.count)/\(trainSet.count) train images" + (c.labelFraction.map { " (label fraction \($0))" } ?? "")
             + ", \(trainSet.classes.count) classes, \(inputSize) px; \(c.epochs) epochs × \(trainer.data.batchesPerEpoch) steps of \(c.batchSize); "
-            + String(format: "lr %.3g, layer decay %.2f, drop path %.2f, %@", c.peakLearningRate, layerDecay, dropPath,
+            + String(format: "lr %.3g (warm-up %g epochs), layer decay %.2f, drop path %.2f, %@", c.peakLearningRate,
+                     c.resolvedWarmupEpochs, layerDecay, dropPath,
                      c.pooling.rawValue as NSString)
     }
 

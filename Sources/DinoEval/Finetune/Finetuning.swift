@@ -4,6 +4,7 @@
 // folder that resumes bit-exactly, exports the classifier and reports top-1/top-5.
 //
 //     OUT/finetune.json            what the run was built from (config, backbone, data, classes)
+//     OUT/train_subset.txt         with a label fraction: the labelled images used
 //     OUT/checkpoints/, metrics.jsonl, tensorboard/   the Trainer's
 //     OUT/model.safetensors        the fine-tuned classifier (backbone keys, fc_norm.*, head.*)
 //     OUT/eval.json                top-1 / top-5 on val
