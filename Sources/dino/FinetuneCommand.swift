@@ -167,7 +167,7 @@ struct FinetuneCommand: ParsableCommand {
                 "label_fraction": run.record.config.labelFraction ?? 1, "initialization": run.record.initialization.description,
                 "layer_decay": run.layerDecay, "drop_path": run.dropPath, "steps": run.trainer.step, "model": modelURL.path,
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         } else {
             print("fine-tuned \(run.record.initialization.description): \(run.trainer.step) steps on \(run.trainIndices.count) train images")
             print("split  images   top-1   top-5")
