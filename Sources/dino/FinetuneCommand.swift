@@ -69,6 +69,9 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Head input: global_pool (mean patch token + fc_norm) or cls_token.")
     var pooling: String?
 
+    @Option(help: "Input side in pixels (default: the run's global crop size, or the model's).")
+    var inputSize: Int?
+
     @Option(help: "Random seed (head, label subset, data order, augmentations).")
     var seed: UInt64?
 
@@ -109,6 +112,7 @@ struct FinetuneCommand: ParsableCommand {
         if let layerDecay { o.append("layer_decay=\(layerDecay)") }
         if let dropPath { o.append("drop_path=\(dropPath)") }
         if let pooling { o.append("pooling=\"\(pooling)\"") }
+        if let inputSize { o.append("input_size=\(inputSize)") }
         if let seed { o.append("seed=\(seed)") }
         return o
     }

@@ -3,6 +3,7 @@
 
 @testable import dino
 import DinoEval
+import DinoTensor
 import Foundation
 import Testing
 
@@ -44,5 +45,25 @@ import Testing
         #expect(lines.count == 7)   // 6 typefaces of B
         let predictions = try JSONDecoder().decode([ImagePrediction].self, from: Data(contentsOf: json))
         #expect(predictions.count == 6 && predictions.allSatisfy { $0.top.count == 3 })
+    }
+}
+
+@Suite struct PredictHeadArgumentTests {
+    @Test func aSavedSegmentationHeadWritesMaskPictures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-head-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let head = LinearSegmentationHead(dimensions: 32, classes: 3, generator: RandomGenerator(seed: 1))
+        let file = dir.appendingPathComponent("seg.safetensors")
+        try saveDenseHead(head, info: DenseHeadInfo(kind: .segmentation, imageSize: 32, embedDimensions: 32, classes: 3,
+                                                    backbone: "--model test_dinov2"), to: file)
+        let image = FinetuneArgumentTests.glyphs.appendingPathComponent("val/C").path
+        try PredictCommand.parse(["--head", file.path, "--model", "test_dinov2", "--out", dir.appendingPathComponent("pics").path,
+                                  "--json", image]).run()
+        let pictures = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("pics").path)
+        #expect(pictures.count == 6 && pictures.allSatisfy { $0.hasSuffix(".mask.png") })
+        // A head needs --out, and exactly one of --classifier / --head.
+        #expect(throws: (any Error).self) { try PredictCommand.parse(["--head", file.path, "--model", "test_dinov2", image]).run() }
+        #expect(throws: (any Error).self) { try PredictCommand.parse([image]).run() }
     }
 }
