@@ -17,7 +17,8 @@ struct FinetuneCommand: ParsableCommand {
         The backbone: --run RUN (a `dino train` run's exported backbone), --weights FILE (official, \
         timm or transformers keys; --model NAME unless the file stores its config), or --init random \
         --model NAME (the comparison arm). The recipe (docs/finetune.md): AdamW, layer-wise lr decay \
-        (0.65 up to 12 blocks, else 0.75), drop path, lr = blr·batch/256 with a 5-epoch linear warm-up \
+        (0.65 up to 12 blocks, else 0.75), drop path, lr = blr·batch/256 with a linear warm-up (5 epochs, \
+        at most 10 % of the run) \
         and a per-iteration cosine, label smoothing 0.1, mixup 0.8 / CutMix 1.0, RandAugment \
         rand-m9-mstd0.5-inc1, random erasing 0.25, global pool + fc_norm (--pooling cls_token for the \
         class token). Settings: the defaults, then --config FILE, then key=value overrides \
