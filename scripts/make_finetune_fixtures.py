@@ -134,8 +134,6 @@ def randaugment():
             out = aa.NAME_TO_OP[name](pil, *args, **kwargs)
             ops.append({"name": name, "negate": negate, "magnitude": 9, "argument": (float(args[0]) if args else None),
                         "pixels": np.asarray(out).flatten().tolist()})
-            if level_fn is None or not any(isinstance(a, float) and a < 0 for a in args) and negate:
-                pass
     # Extra arguments that reach the clipping and rounding paths.
     extra = [("Rotate", 90.0), ("Rotate", -45.0), ("ShearX", -0.3), ("TranslateYRel", 0.2), ("ColorIncreasing", 1.9),
              ("ContrastIncreasing", 0.1), ("SharpnessIncreasing", 1.9), ("BrightnessIncreasing", 1.9), ("PosterizeIncreasing", 2)]
