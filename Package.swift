@@ -57,7 +57,8 @@ let package = Package(
             name: "DinoSSL",
             dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]
         ),
-        .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]),
+        // DinoSSL for fine-tuning, which runs on the method-agnostic Trainer.
+        .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoSSL", "DinoTensor", "DinoVision"]),
         // faiss from Debian (libfaiss-dev 1.7.3: headers and a static library, no C API): a C++
         // shim for approximate k-NN (IVF-Flat, HNSW-Flat); faiss needs BLAS/LAPACK (OpenBLAS) and OpenMP.
         .target(
@@ -107,7 +108,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoEvalTests",
-            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
+            dependencies: ["DinoEval", "DinoModels", "DinoNN", "DinoSSL", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -91,8 +91,11 @@ public func depthFeatures(model: VisionTransformer, maps: DepthMaps, size: Int, 
 ///
 /// Reference: Oquab et al., "DINOv2" (2023), §7.4 depth estimation ("lin. 1", "lin. 4");
 /// Siméoni et al., "DINOv3" (2025), depth estimation with a linear head.
+///
+/// - Parameter trainedHead: receives the trained head and the input size (to save it: SavedHeads.swift).
 public func evaluateDepth(model: VisionTransformer, train: DepthMaps, val: DepthMaps, options: DepthEvaluationOptions = .init(),
-                          issues: DataIssueLog = DataIssueLog(), progress: ((Int, Double) -> Void)? = nil) -> DepthEvaluation {
+                          issues: DataIssueLog = DataIssueLog(), progress: ((Int, Double) -> Void)? = nil,
+                          trainedHead: ((LinearDepthHead, Int) -> Void)? = nil) -> DepthEvaluation {
     model.eval()
     let size = options.imageSize ?? model.config.imageSize
     let trainSet = depthFeatures(model: model, maps: train, size: size, head: options.head, batchSize: options.batchSize,
@@ -102,6 +105,7 @@ public func evaluateDepth(model: VisionTransformer, train: DepthMaps, val: Depth
                                normalization: options.normalization, issues: issues,
                                keepImages: options.pictureCount) { views.append($0) }
     let head = trainDepthProbe(trainSet, head: options.head, config: options.probe, progress: progress)
+    trainedHead?(head, size)
     var predicted: [[Float]] = []
     let metrics = evaluateDepthProbe(head, on: valSet, batchSize: options.batchSize) { i, p in
         if i < views.count { predicted.append(p) }

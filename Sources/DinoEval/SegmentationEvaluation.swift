@@ -67,11 +67,13 @@ public func segmentationFeatures(model: VisionTransformer, masks: SegmentationMa
 
 /// Trains the linear segmentation probe on `train` and scores it on `val`.
 ///
+/// - Parameter trainedHead: receives the trained head and the input size (to save it: SavedHeads.swift).
 /// - Returns: mean IoU and pixel accuracy on val, in percent.
 /// Reference: Oquab et al., "DINOv2" (2023), §7.4 "linear" semantic segmentation.
 public func evaluateSegmentation(model: VisionTransformer, train: SegmentationMasks, val: SegmentationMasks,
                                  options: SegmentationEvaluationOptions = .init(), issues: DataIssueLog = DataIssueLog(),
-                                 progress: ((Int, Double) -> Void)? = nil) -> SegmentationScores {
+                                 progress: ((Int, Double) -> Void)? = nil,
+                                 trainedHead: ((LinearSegmentationHead, Int) -> Void)? = nil) -> SegmentationScores {
     model.eval()
     let size = options.imageSize ?? model.config.imageSize
     let trainSet = segmentationFeatures(model: model, masks: train, size: size, batchSize: options.batchSize,
@@ -81,5 +83,6 @@ public func evaluateSegmentation(model: VisionTransformer, train: SegmentationMa
     let ignore = options.probe.ignoreIndex
     let classes = options.classes ?? ((trainSet.labels + valSet.labels).filter { $0 != ignore }.max() ?? 0) + 1
     let head = trainSegmentationProbe(trainSet, classes: classes, config: options.probe, progress: progress)
+    trainedHead?(head, size)
     return evaluateSegmentationProbe(head, on: valSet, batchSize: options.batchSize, ignoreIndex: ignore)
 }

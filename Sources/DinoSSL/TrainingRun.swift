@@ -163,12 +163,25 @@ public struct TrainingRun {
     /// - Throws: `ConfigError`, `MethodError`, `CheckpointError` (no checkpoint, or one without
     ///   the backbone), `StateDictError`.
     public static func loadBackbone(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
+        var (config, weights, inputSize) = try backboneWeights(run: runDirectory)
+        config.dropPathRate = 0
+        let vit = VisionTransformer(config)
+        try vit.load(stateDict: weights, takingOwnership: true)
+        vit.eval()
+        return (vit, inputSize)
+    }
+
+    /// The architecture, weights (official keys) and input size of a run's exported backbone,
+    /// for a caller that builds the model itself (fine-tuning sets its own drop-path rate).
+    ///
+    /// - Throws: as `loadBackbone(run:)`.
+    public static func backboneWeights(run runDirectory: URL) throws
+        -> (config: VisionTransformerConfig, weights: [String: Tensor], inputSize: Int) {
         let exported = try exportedModel(in: runDirectory)
-        var model: VisionTransformerConfig
+        let model: VisionTransformerConfig
         do { model = try ModelPresets.config(named: exported.model) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
         }
-        model.dropPathRate = 0
         let checkpoint = try newestCheckpoint(of: runDirectory)
         var weights: [String: Tensor] = [:]
         for (k, t) in checkpoint.tensors where k.hasPrefix(exported.backbonePrefix) {
@@ -177,10 +190,7 @@ public struct TrainingRun {
         guard !weights.isEmpty else {
             throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(exported.backbonePrefix)*' tensors")
         }
-        let vit = VisionTransformer(model)
-        try vit.load(stateDict: weights, takingOwnership: true)
-        vit.eval()
-        return (vit, exported.inputSize ?? model.imageSize)
+        return (model, weights, exported.inputSize ?? model.imageSize)
     }
 
     /// The newest checkpoint of a run.

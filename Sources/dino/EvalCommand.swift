@@ -33,6 +33,12 @@ struct EvalBackbone: ParsableArguments {
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
+    /// The backbone in words (saved with a probe's head).
+    var description: String {
+        if let runDirectory { return "--run \(runDirectory)" }
+        return [model.map { "--model \($0)" }, weights.map { "--weights \($0)" }].compactMap { $0 }.joined(separator: " ")
+    }
+
     /// The backbone (evaluation mode) and its input size.
     func load() throws -> (VisionTransformer, Int) {
         if let threads { Threads.count = threads }
@@ -251,6 +257,9 @@ struct EvalSegmentation: ParsableCommand {
     @Option(help: "Images per probe step.")
     var probeBatchSize = 16
 
+    @Option(help: "Save the trained head (.safetensors) for `dino predict --head FILE`.")
+    var saveHead: String?
+
     func run() throws {
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
@@ -262,9 +271,17 @@ struct EvalSegmentation: ParsableCommand {
         options.probe.learningRate = lr
         options.probe.batchSize = probeBatchSize
         let bar = source.json ? nil : ProgressBar(total: epochs, label: "segmentation probe", itemsPerStep: nil)
-        let scores = evaluateSegmentation(model: model, train: train, val: val, options: options) { epoch, loss in
+        var saveError: Error?
+        let scores = evaluateSegmentation(model: model, train: train, val: val, options: options, progress: { epoch, loss in
             bar?.update(completed: epoch + 1, metrics: [("loss", loss)])
-        }
+        }, trainedHead: saveHead.map { file in { head, size in
+            do {
+                try saveDenseHead(head, info: DenseHeadInfo(kind: .segmentation, imageSize: size, embedDimensions: model.embedDimensions,
+                                                            classes: head.classes, backbone: source.backboneOptions.description),
+                                  to: URL(fileURLWithPath: file))
+            } catch { saveError = error }
+        } })
+        if let saveError { throw saveError }
         bar?.finish()
         if source.json {
             let out: [String: Double] = ["miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]

@@ -52,6 +52,9 @@ struct EvalDepth: ParsableCommand {
     @Option(help: "Write a PNG of image | truth | prediction for the first val images.")
     var picture: String?
 
+    @Option(help: "Save the trained head (.safetensors) for `dino predict --head FILE`.")
+    var saveHead: String?
+
     func run() throws {
         guard let r = DepthHeadRecipe(rawValue: recipe) else { throw ValidationError("--recipe is dinov2 or dinov3, got '\(recipe)'") }
         guard layers == 1 || layers == 4 else { throw ValidationError("--layers is 1 or 4, got \(layers)") }
@@ -69,9 +72,17 @@ struct EvalDepth: ParsableCommand {
         options.probe.gradientLossWeight = gradientLossWeight
         options.pictureCount = picture == nil ? 0 : 8
         let bar = source.json ? nil : ProgressBar(total: epochs, label: "depth probe", itemsPerStep: nil)
-        let result = evaluateDepth(model: model, train: train, val: val, options: options) { epoch, loss in
+        var saveError: Error?
+        let result = evaluateDepth(model: model, train: train, val: val, options: options, progress: { epoch, loss in
             bar?.update(completed: epoch + 1, metrics: [("loss", loss)])
-        }
+        }, trainedHead: saveHead.map { file in { head, size in
+            do {
+                try saveDenseHead(head, info: DenseHeadInfo(kind: .depth, imageSize: size, embedDimensions: model.embedDimensions,
+                                                            depth: head.config, backbone: source.backboneOptions.description),
+                                  to: URL(fileURLWithPath: file))
+            } catch { saveError = error }
+        } })
+        if let saveError { throw saveError }
         bar?.finish()
         if let picture, let image = result.picture { try image.writePNG(to: URL(fileURLWithPath: picture)) }
         if source.json {

@@ -1,0 +1,301 @@
+// A fine-tuning run on disk: built from a backbone (a training run's, a weights file's or a
+// random initialisation), a labelled train/val pair and a `FinetuneConfig`; resumed from its
+// folder; exported as one safetensors file that `dino predict` reads back.
+
+import DinoModels
+import DinoNN
+import DinoSSL
+import DinoTensor
+import DinoVision
+import Foundation
+
+/// Where the backbone's initial weights come from.
+public enum FinetuneInitialization: Codable, Equatable, Sendable {
+    /// A `dino train` run folder: its exported backbone (the teacher) at its newest checkpoint.
+    case run(String)
+    /// A weights file (official, timm or transformers keys; a preset when it stores no config).
+    case weights(String, model: String?)
+    /// A randomly initialised preset (the comparison arm), seeded by the config's seed.
+    case random(model: String)
+
+    public var description: String {
+        switch self {
+        case .run(let p): return "run \(p)"
+        case .weights(let p, let m): return "weights \(p)" + (m.map { " (\($0))" } ?? "")
+        case .random(let m): return "random \(m)"
+        }
+    }
+}
+
+/// What a fine-tuning run was built from (OUT/finetune.json).
+public struct FinetuneRecord: Codable, Equatable, Sendable {
+    public var config: FinetuneConfig
+    public var initialization: FinetuneInitialization
+    public var train: String
+    public var val: String
+
+    public init(config: FinetuneConfig, initialization: FinetuneInitialization, train: String, val: String) {
+        self.config = config
+        self.initialization = initialization
+        self.train = train
+        self.val = val
+    }
+}
+
+/// What the exported file says about its classifier (`dino.classifier` metadata).
+public struct ClassifierInfo: Codable, Equatable, Sendable {
+    public var classes: [String]
+    public var pooling: ClassifierPooling
+    public var inputSize: Int
+
+    enum CodingKeys: String, CodingKey { case classes, pooling, inputSize = "input_size" }
+}
+
+/// Why a fine-tuning run cannot be built or resumed.
+public enum FinetuneError: Error, CustomStringConvertible, Equatable {
+    case runExists(String)
+    case nothingToResume(String)
+    case classesDiffer(train: String, val: String)
+    case tooFewImages(kept: Int, batchSize: Int)
+    case notAClassifier(String)
+
+    public var description: String {
+        switch self {
+        case .runExists(let p): return "\(p) already holds checkpoints; pass --resume to continue it or choose another --out"
+        case .nothingToResume(let p): return "\(p) holds no \(FinetuneRun.recordName) to resume"
+        case .classesDiffer(let t, let v): return "the class folders of \(t) and \(v) differ"
+        case .tooFewImages(let k, let b): return "only \(k) training images are kept, fewer than one batch of \(b); lower --batch-size"
+        case .notAClassifier(let p): return "\(p) holds no 'dino.classifier' metadata: is it the model.safetensors of `dino finetune`?"
+        }
+    }
+}
+
+/// A fine-tuning run: the classifier, the Trainer and the data.
+public final class FinetuneRun {
+    public static let recordName = "finetune.json", modelName = "model.safetensors", evalName = "eval.json"
+    /// With a label fraction: the training images kept, one path a line.
+    public static let subsetName = "train_subset.txt"
+
+    public let record: FinetuneRecord
+    public let runDirectory: URL
+    public let method: FinetuneMethod
+    public let trainer: Trainer<FinetuneMethod, FinetuneBatchSource>
+    public let trainSet: ImageFileDataset
+    public let valSet: ImageFileDataset
+    /// Training images used (all, or the class-balanced label subset).
+    public let trainIndices: [Int]
+    public let inputSize: Int
+    public let layerDecay: Double
+    public let dropPath: Double
+    public var model: ImageClassifier { method.model }
+
+    /// Builds a run. A new run (`resume` false) writes OUT/finetune.json and must not have
+    /// checkpoints; a resumed run reads the record and continues from the newest checkpoint.
+    ///
+    /// - Throws: `FinetuneError`, `ConfigError`, `DatasetError`, checkpoint and weights errors.
+    public init(record: FinetuneRecord, runDirectory: URL, resume: Bool = false, workers: Int = 1,
+                stopSignal: StopSignal? = nil, issues: DataIssueLog = DataIssueLog(),
+                configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+        try record.config.validate()
+        let hasCheckpoints = !CheckpointStore(directory: runDirectory.appendingPathComponent("checkpoints")).list().isEmpty
+        if !resume && hasCheckpoints { throw FinetuneError.runExists(runDirectory.path) }
+        self.record = record
+        self.runDirectory = runDirectory
+        let config = record.config
+        let trainSet = try ImageFileDataset.imageFolder(record.train)
+        self.trainSet = trainSet
+        valSet = try ImageFileDataset.imageFolder(record.val)
+        guard trainSet.classes == valSet.classes else { throw FinetuneError.classesDiffer(train: record.train, val: record.val) }
+        let labels = (0..<trainSet.count).map { trainSet.label(at: $0)! }
+        let trainIndices = config.labelFraction.map { balancedLabelSubset(labels: labels, fraction: $0, seed: config.seed) }
+            ?? Array(0..<trainSet.count)
+        guard trainIndices.count >= config.batchSize else {
+            throw FinetuneError.tooFewImages(kept: trainIndices.count, batchSize: config.batchSize)
+        }
+        self.trainIndices = trainIndices
+
+        let root = RandomGenerator(seed: config.seed)
+        let dropPathGenerator = root.fork(1)
+        let (backbone, size, decay, rate) = try FinetuneRun.backbone(record.initialization, config: config, generator: dropPathGenerator,
+                                                                     initGenerator: root.fork(3))
+        inputSize = size
+        layerDecay = decay
+        dropPath = rate
+        let classifier = ImageClassifier(backbone: backbone, classes: trainSet.classes.count, pooling: config.pooling,
+                                         generator: root.fork(2))
+        method = FinetuneMethod(model: classifier, layerDecay: decay, generator: dropPathGenerator)
+        let source = try FinetuneBatchSource(dataset: trainSet, indices: trainIndices, size: size, classes: trainSet.classes.count,
+                                             config: config, workers: workers, issues: issues)
+        var options = TrainerOptions()
+        options.epochs = config.epochs
+        options.clipGrad = config.clipGrad
+        options.clipMode = .totalNorm
+        configure(&options)
+        let schedules = ScheduleSet([
+            ScheduleValues.learningRate: MAELearningRateSchedule(peak: config.peakLearningRate, minimum: config.minLR,
+                                                                 epochs: config.epochs, warmupEpochs: config.resolvedWarmupEpochs,
+                                                                 iterationsPerEpoch: source.batchesPerEpoch),
+            ScheduleValues.weightDecay: ConstantSchedule(config.weightDecay),
+        ])
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let tree = try JSONValue(encoding: record)
+        if !resume {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(record).write(to: runDirectory.appendingPathComponent(Self.recordName), options: .atomic)
+            if config.labelFraction != nil {
+                // The labelled images kept, one path a line, so that other probes can use the same ones.
+                try trainIndices.map { trainSet.path(at: $0) + "\n" }.joined()
+                    .write(to: runDirectory.appendingPathComponent(Self.subsetName), atomically: true, encoding: .utf8)
+            }
+        }
+        trainer = try Trainer(method: method, data: source, schedules: schedules, options: options,
+                              runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
+    }
+
+    /// Reads OUT/finetune.json and rebuilds the run to resume it.
+    public static func resume(runDirectory: URL, workers: Int = 1, stopSignal: StopSignal? = nil,
+                              configure: (inout TrainerOptions) -> Void = { _ in }) throws -> FinetuneRun {
+        let url = runDirectory.appendingPathComponent(recordName)
+        guard FileManager.default.fileExists(atPath: url.path) else { throw FinetuneError.nothingToResume(runDirectory.path) }
+        let record: FinetuneRecord
+        do { record = try JSONDecoder().decode(FinetuneRecord.self, from: Data(contentsOf: url)) } catch {
+            throw ConfigError.unreadable(file: url.path, message: "\(error)")
+        }
+        return try FinetuneRun(record: record, runDirectory: runDirectory, resume: true, workers: workers,
+                               stopSignal: stopSignal, configure: configure)
+    }
+
+    /// The backbone with the fine-tuning's drop path, its input size, layer decay and drop path.
+    static func backbone(_ initialization: FinetuneInitialization, config: FinetuneConfig, generator: RandomGenerator,
+                         initGenerator: RandomGenerator) throws -> (VisionTransformer, Int, Double, Double) {
+        var model: VisionTransformerConfig
+        var weights: [String: Tensor]? = nil
+        var weightsFile: URL? = nil
+        var size: Int
+        switch initialization {
+        case .run(let path):
+            let w = try TrainingRun.backboneWeights(run: URL(fileURLWithPath: path))
+            (model, weights, size) = (w.config, w.weights, w.inputSize)
+        case .weights(let path, let preset):
+            let url = URL(fileURLWithPath: path)
+            if let preset {
+                model = try presetConfig(preset)
+            } else if let stored = try VisionTransformer.storedConfig(in: url) {
+                model = stored
+            } else {
+                throw CheckpointLayoutError("\(path) stores no model config; name a preset with --model")
+            }
+            weightsFile = url
+            size = model.imageSize
+        case .random(let preset):
+            model = try presetConfig(preset)
+            size = model.imageSize
+        }
+        size = config.inputSize ?? size
+        let decay = config.layerDecay ?? FinetuneConfig.automaticLayerDecay(depth: model.depth)
+        let rate = config.dropPath ?? FinetuneConfig.automaticDropPath(depth: model.depth)
+        model.dropPathRate = rate
+        let vit = VisionTransformer(model, generator: generator)
+        if let weights {
+            try vit.load(stateDict: weights, takingOwnership: true)
+        } else if let weightsFile {
+            try vit.loadWeights(from: weightsFile)
+        } else {
+            vit.initializeWeights(generator: initGenerator)
+        }
+        vit.train()
+        return (vit, size, decay, rate)
+    }
+
+    static func presetConfig(_ name: String) throws -> VisionTransformerConfig {
+        do { return try ModelPresets.config(named: name) } catch let e as PresetError {
+            throw ConfigError.invalidValue(path: "model", message: e.description)
+        }
+    }
+
+    /// One line for the start of `dino finetune`.
+    public var summary: String {
+        let c = record.config
+        return "fine-tuning \(record.initialization.description) (\(model.backbone.config.depth) blocks, \(model.backbone.embedDimensions) wide) "
+            + "on \(trainIndices.count)/\(trainSet.count) train images" + (c.labelFraction.map { " (label fraction \($0))" } ?? "")
+            + ", \(trainSet.classes.count) classes, \(inputSize) px; \(c.epochs) epochs × \(trainer.data.batchesPerEpoch) steps of \(c.batchSize); "
+            + String(format: "lr %.3g (warm-up %g epochs), layer decay %.2f, drop path %.2f, %@", c.peakLearningRate,
+                     c.resolvedWarmupEpochs, layerDecay, dropPath,
+                     c.pooling.rawValue as NSString)
+    }
+
+    /// Trains to the end or a stop (the Trainer's `run`).
+    public func run() throws -> TrainOutcome { try trainer.run() }
+
+    // MARK: Export and evaluation
+
+    /// Writes OUT/model.safetensors: the classifier's state dict (the backbone's official keys,
+    /// `fc_norm.*`, `head.*`; MAE's fine-tuned layout, which timm's ViT loads with
+    /// `global_pool='avg', fc_norm=True` — drop `norm.*` there), the backbone's config
+    /// (`dino.model_config`) and the classes (`dino.classifier`).
+    @discardableResult
+    public func export(to url: URL? = nil) throws -> URL {
+        let url = url ?? runDirectory.appendingPathComponent(Self.modelName)
+        try model.save(to: url, info: ClassifierInfo(classes: trainSet.classes, pooling: model.pooling, inputSize: inputSize),
+                       source: "dino finetune of \(record.initialization.description)")
+        return url
+    }
+
+    /// Top-1/top-5 on val; writes OUT/eval.json.
+    @discardableResult
+    public func evaluate(batchSize: Int = 64, workers: Int = 1) throws -> FinetuneAccuracy {
+        let acc = evaluateClassifier(model, dataset: valSet, size: inputSize, batchSize: batchSize, workers: workers)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(acc).write(to: runDirectory.appendingPathComponent(Self.evalName), options: .atomic)
+        return acc
+    }
+}
+
+extension ImageClassifier {
+    static let infoKey = "dino.classifier", configKey = "dino.model_config"
+
+    /// Saves the classifier with its backbone config and class names.
+    public func save(to url: URL, info: ClassifierInfo, source: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var config = backbone.config
+        config.dropPathRate = 0
+        try SafeTensors.write(stateDict(), metadata: [
+            Self.configKey: String(decoding: try encoder.encode(config), as: UTF8.self),
+            Self.infoKey: String(decoding: try encoder.encode(info), as: UTF8.self),
+            "dino.source": source,
+        ], to: url)
+    }
+
+    /// Reads a classifier written by `save` (evaluation mode).
+    ///
+    /// - Throws: `FinetuneError.notAClassifier`, `StateDictError`, safetensors errors.
+    public static func load(from url: URL) throws -> (ImageClassifier, ClassifierInfo) {
+        let file = try SafeTensors.read(from: url)
+        guard let infoText = file.metadata[infoKey], let configText = file.metadata[configKey] else {
+            throw FinetuneError.notAClassifier(url.path)
+        }
+        let info = try JSONDecoder().decode(ClassifierInfo.self, from: Data(infoText.utf8))
+        let config = try ConfigLoader.decode(VisionTransformerConfig.self, from: try JSONValue.parse(configText))
+        let backbone = VisionTransformer(config)
+        let model = ImageClassifier(backbone: backbone, classes: info.classes.count, pooling: info.pooling,
+                                    generator: RandomGenerator(seed: 0))
+        var rest = file.tensors
+        var own: [String: Tensor] = [:]
+        for (k, t) in file.tensors where k.hasPrefix(fcNormPrefix) || k.hasPrefix(headPrefix) {
+            own[k] = t
+            rest[k] = nil
+        }
+        try backbone.load(stateDict: rest, takingOwnership: true)
+        if let fcNorm = model.fcNorm {
+            try fcNorm.load(stateDict: Dictionary(uniqueKeysWithValues: own.filter { $0.key.hasPrefix(fcNormPrefix) }
+                .map { (String($0.key.dropFirst(fcNormPrefix.count)), $0.value) }))
+        }
+        try model.head.load(stateDict: Dictionary(uniqueKeysWithValues: own.filter { $0.key.hasPrefix(headPrefix) }
+            .map { (String($0.key.dropFirst(headPrefix.count)), $0.value) }))
+        model.train(false)
+        return (model, info)
+    }
+}
