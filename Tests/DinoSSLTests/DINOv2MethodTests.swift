@@ -226,7 +226,13 @@ struct RandomMaskedCrops: BatchSource {
         #expect(c.ibot.maskRatio == [0.1, 0.5] && c.ibot.maskSampleProbability == 0.5 && !c.ibot.separateHead)
         // Automatic by default; the reference's values come with recipe=reference (below).
         #expect(c.teacher.momentum == nil && c.teacher.temperature == nil && c.teacher.warmupTemperature == nil)
-        #expect(c.teacher.centering == .centering && c.recipe == .auto)
+        #expect(c.teacher.centering == nil && c.recipe == .auto)
+        // Automatic centring is Sinkhorn-Knopp (the released ViT-L/g recipes); the ImageNet
+        // recipe's softmax centring with recipe=reference; an explicit value always wins.
+        #expect(c.teacher.centeringMode(recipe: .auto) == .sinkhornKnopp && c.teacher.centeringMode(recipe: .reference) == .centering)
+        var explicit = c.teacher
+        explicit.centering = .centering
+        #expect(explicit.centeringMode(recipe: .auto) == .centering)
         #expect(c.student.dropPathRate == nil && c.student.dropPathUniform && c.student.layerScale == nil)
         #expect(c.optim.baseLR == 0.004 && c.optim.layerwiseDecay == 0.9 && c.optim.patchEmbedLRMultiplier == 0.2)
         #expect(c.optim.clipGrad == 3.0 && c.optim.minLR == 1e-6)

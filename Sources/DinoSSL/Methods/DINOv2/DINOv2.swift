@@ -105,7 +105,7 @@ public final class DINOv2: TrainingMethod {
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
-            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centering,    // (2B, K), (M, K')
+            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centeringMode(recipe: c.recipe),    // (2B, K), (M, K')
                                    temperature: temperature, momentum: c.teacher.centerMomentum)
         }
 

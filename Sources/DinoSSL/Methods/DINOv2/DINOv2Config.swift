@@ -116,12 +116,25 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
         /// Epochs of τ_t warm-up (reference `warmup_teacher_temp_epochs`: 30); nil: auto (30,
         /// at most 30 % of the run).
         public var warmupTemperatureEpochs: Int? = nil
-        /// Softmax centring with an EMA centre, or Sinkhorn-Knopp (reference `train.centering`: "centering").
-        public var centering = CenteringMode.centering
+        /// Softmax centring with an EMA centre, or Sinkhorn-Knopp (reference `train.centering`:
+        /// "centering" in the ImageNet recipe `vitl16_short.yaml`, "sinkhorn_knopp" in the
+        /// recipes of the released ViT-L/g, `vitl14.yaml`/`vitg14.yaml`, and in the paper); nil:
+        /// auto (`centeringMode(recipe:)`: Sinkhorn-Knopp, the reference's "centering" with
+        /// `recipe=reference`). With softmax centring a 10-epoch run on 1198 digits kept nearly
+        /// uniform targets and ended at its random initialisation's k-NN; Sinkhorn-Knopp kept
+        /// them informative (docs/benchmarks-robustness.md).
+        public var centering: CenteringMode? = nil
         /// Momentum of both centres' EMA (reference `center_momentum`: 0.9).
         public var centerMomentum = 0.9
 
         public init() {}
+
+        /// The centring a run uses: `centering`, or when automatic Sinkhorn-Knopp (the
+        /// reference's "centering" with `recipe=reference`).
+        public func centeringMode(recipe: Recipe) -> CenteringMode {
+            centering ?? (recipe == .reference ? .centering : .sinkhornKnopp)
+        }
+
         enum CodingKeys: String, CodingKey {
             case momentum, temperature, centering
             case warmupTemperature = "warmup_temperature", warmupTemperatureEpochs = "warmup_temperature_epochs"

@@ -33,7 +33,7 @@ extension DINOv2: MethodPlugin {
         return """
         DINOv2: \(c.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(context.dataset.count) images, \
         \(r.stepsPerEpoch) steps/epoch × \(c.epochs) epochs, batch \(c.batchSize), \(r.prototypes) prototypes \
-        (iBOT \(c.ibot.separateHead ? "separate head, \(r.ibotPrototypes)" : "shared head")), centring \(c.teacher.centering.rawValue), \
+        (iBOT \(c.ibot.separateHead ? "separate head, \(r.ibotPrototypes)" : "shared head")), centring \(c.teacher.centeringMode(recipe: c.recipe).rawValue), \
         crops 2×\(r.base.globalSize)px + \(r.base.localCount)×\(r.base.localSize)px, lr \(r.peakLearningRate) \
         (warm-up \(r.base.warmupSteps) steps), τ_t \(r.base.teacherWarmupTemperature)→\(r.base.teacherTemperature), \
         momentum \(r.base.teacherMomentum), drop path \(r.model.dropPathRate), \

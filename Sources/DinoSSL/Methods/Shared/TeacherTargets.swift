@@ -24,7 +24,7 @@ import DinoTensor
 
 /// Which teacher normalisation DINOv2 uses (`train.centering`).
 public enum CenteringMode: String, Codable, Sendable, CaseIterable {
-    /// `softmax((t − c) / τ_t)` with an EMA centre `c` (DINOv2's default, `"centering"`).
+    /// `softmax((t − c) / τ_t)` with an EMA centre `c` (`"centering"`, DINOv2's ImageNet recipe).
     case centering
     /// Sinkhorn-Knopp, 3 iterations, no centre (`"sinkhorn_knopp"`).
     case sinkhornKnopp = "sinkhorn_knopp"
