@@ -11,7 +11,17 @@
 // optimiser state, the method's random generators and the position (step, epoch, batch), and
 // the batch source must give the same batches for the same (epoch, index) — so an interrupted
 // and resumed run computes exactly what an uninterrupted one does (with the same thread count).
+//
+// Data-parallel training (a `communicator` of several ranks, DinoDistributed): every rank runs
+// this loop on its slice of each global batch. The parameters and the method's state are
+// broadcast from rank 0 when the loop starts; backward hands each final gradient to a
+// `GradientReducer` (DDP's bucketed all-reduce, launched during backward) and the averaged
+// gradients are in place before clipping, so clipping, AdamW and the EMA run identically on
+// every rank. The logged loss terms are averaged over the ranks (one small all-reduce, which also
+// makes the finite-loss check agree), stops and checkpoint intervals are agreed by all ranks,
+// and only rank 0 writes logs, metrics, TensorBoard and checkpoints (followed by a barrier).
 
+import DinoDistributed
 import DinoNN
 import DinoTensor
 import Foundation
@@ -68,6 +78,11 @@ public protocol TrainingMethod: AnyObject {
     /// K, the number of prototypes of the teacher's targets, for the collapse monitor's target
     /// checks (CollapseMonitor.swift); nil when the method has no such targets. Default: nil.
     var targetPrototypes: Int? { get }
+    /// Hands the method the communicator of data-parallel training, for its documented
+    /// collectives (DINO's centre, Sinkhorn-Knopp's sums, iBOT's masked-patch counts); the
+    /// trainer calls it once, before the first step. Default: ignored (a method without
+    /// cross-rank statistics).
+    func useCommunicator(_ communicator: any Communicator)
 }
 
 extension TrainingMethod {
@@ -90,6 +105,7 @@ extension TrainingMethod {
         [(name: "all", parameters: parameterGroups.allParameters)]
     }
     public var targetPrototypes: Int? { nil }
+    public func useCommunicator(_ communicator: any Communicator) {}
     public var optimizerGroups: [(name: String, groups: [ParameterGroup])] { [(name: "", groups: parameterGroups)] }
 }
 
@@ -258,6 +274,14 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public var onStep: ((StepReport) -> Void)?
     /// Monotonic clock in seconds, for budgets, checkpoint intervals and throughput.
     public var clock: () -> Double = monotonicSeconds
+    /// The ranks of data-parallel training (one process by default).
+    public let communicator: any Communicator
+    /// DDP's gradient buckets when there are several ranks.
+    public let reducer: GradientReducer?
+    /// After every step, check that the parameters of all ranks are bit-identical (a hash of
+    /// each rank's parameters, gathered by an all-reduce), logged as `replicas_identical`;
+    /// a difference stops the run. For tests and debugging; off by default.
+    public var verifyReplicas = false
 
     /// Where the run is: the next step to take.
     public private(set) var step = 0
@@ -277,8 +301,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     ///   - stopSignal: pass `StopSignal()` to stop cleanly on Ctrl-C; nil to not catch signals.
     /// - Throws: `ConfigError.invalidValue` for options out of range.
     public init(method: Method, data: Source, schedules: ScheduleSet, options: TrainerOptions,
-                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil) throws {
+                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         try options.validate()
+        self.communicator = communicator
+        reducer = communicator.size > 1
+            ? GradientReducer(parameters: method.parameterGroups.allParameters, communicator: communicator) : nil
+        method.useCommunicator(communicator)
         self.method = method
         self.data = data
         self.schedules = schedules
@@ -344,7 +373,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                                lastLoss: lastLoss, elapsedSeconds: elapsedBefore + (clock() - sessionStart),
                                reason: reason, config: config)
         state.collapseMonitor = monitor.state
-        let url = try checkpoints.save(tensors: checkpointTensors(), state: state)
+        var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
+        if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
+        // The other ranks go on once the checkpoint is on disk (a restart finds it).
+        communicator.barrier(label: "after checkpoint \(url.lastPathComponent)")
         lastCheckpoint = url
         return url
     }
@@ -406,11 +438,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         if let c = try checkpoints.loadLatest() {
             try restore(c)
             resumed = true
-            log("resuming from \(c.url.lastPathComponent): epoch \(epoch), step \(step)")
+            say("resuming from \(c.url.lastPathComponent): epoch \(epoch), step \(step)")
         }
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let metrics = try MetricsLogger(runDirectory: runDirectory, resumingAt: resumed ? step : nil,
-                                        tensorBoard: options.tensorBoard)
+        if communicator.size > 1 { synchronizeStart() }
+        let main = communicator.isMain
+        if main { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
+        let metrics = main ? try MetricsLogger(runDirectory: runDirectory, resumingAt: resumed ? step : nil,
+                                               tensorBoard: options.tensorBoard) : nil
         let budget = TimeBudget(minutes: options.maxMinutes, clock: clock)
         var lastSave = clock()
         let perEpoch = data.batchesPerEpoch
@@ -419,28 +453,34 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             monitor.active.isEmpty ? nil : "COLLAPSE: " + monitor.active.map(\.rawValue).sorted().joined(separator: ", ")
         }
 
-        func stopReason() -> String? {
-            if let r = stopSignal?.stopReason { return r }
-            if budget.isExhausted { return "time budget of \(options.maxMinutes!) minutes spent" }
-            if let m = options.maxSteps, step >= m { return "reached max_steps \(m)" }
-            return nil
+        // Stops and checkpoint intervals: each rank's view, agreed by all (any rank's signal,
+        // time budget or interval counts for all, so that every rank takes the same path).
+        func agreed() -> (stop: String?, interval: Bool) {
+            let signal = stopSignal?.stopReason, spent = budget.isExhausted
+            let due = options.checkpointEveryMinutes.map { clock() - lastSave >= $0 * 60 } ?? false
+            let flags = communicator.any([signal != nil, spent, due], label: "stop and checkpoint flags")
+            if flags[0] { return (signal ?? "stop requested on another rank", false) }
+            if flags[1] { return ("time budget of \(options.maxMinutes!) minutes spent", false) }
+            if let m = options.maxSteps, step >= m { return ("reached max_steps \(m)", false) }
+            return (nil, flags[2])
         }
 
         while epoch < options.epochs {
-            let bar = options.progress
+            let bar = options.progress && main
                 ? ProgressBar(total: perEpoch, startingAt: batchInEpoch, label: "epoch \(epoch + 1)/\(options.epochs)",
                               itemsPerStep: data.itemsPerBatch, clock: clock)
                 : nil
             bar?.note = collapseNote()
             let batches = data.batches(epoch: epoch, startingAt: batchInEpoch)
             while batchInEpoch < perEpoch {
-                if let reason = stopReason() {
+                let (stop, intervalDue) = agreed()
+                if let reason = stop {
                     bar?.finish()
                     let url = try saveCheckpoint(reason: "stop", sessionStart: sessionStart)
-                    log("\(reason): checkpoint \(url.lastPathComponent) written at step \(step)")
+                    say("\(reason): checkpoint \(url.lastPathComponent) written at step \(step)")
                     return .stopped(reason: reason)
                 }
-                if let minutes = options.checkpointEveryMinutes, clock() - lastSave >= minutes * 60 {
+                if intervalDue {
                     try saveCheckpoint(reason: "interval", sessionStart: sessionStart)
                     lastSave = clock()
                 }
@@ -457,14 +497,14 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 step += 1
                 batchInEpoch += 1
                 if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
-                    try metrics.log(step: step - 1, epoch: epoch, values: logged)
+                    try metrics?.log(step: step - 1, epoch: epoch, values: logged)
                 }
                 onStep?(StepReport(step: step, epoch: epoch, epochs: options.epochs, batchInEpoch: batchInEpoch,
                                    batchesPerEpoch: perEpoch, values: logged))
                 if let kind = collapsed, options.stopOnCollapse {
                     bar?.finish()
                     let good = checkpoints.list().last { $0.step <= (monitor.onsetStep ?? 0) }?.url
-                    log("stop_on_collapse: stopped at step \(step) without a checkpoint of the collapsed state; "
+                    say("stop_on_collapse: stopped at step \(step) without a checkpoint of the collapsed state; "
                         + (good.map { "the last checkpoint before the collapse is \($0.lastPathComponent)" }
                            ?? "no checkpoint was written before the collapse"))
                     return .collapsed(kind: kind, lastGood: good)
@@ -491,10 +531,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             bar?.interrupt()
             switch event {
             case .started(let kind, let since, let at, let detail):
-                log("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). " + kind.explanation + ".")
+                say("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). " + kind.explanation + ".")
                 started = started ?? kind
             case .ended(let kind, let at):
-                log("collapse (\(kind.rawValue)) over at step \(at)")
+                say("collapse (\(kind.rawValue)) over at step \(at)")
             }
         }
         return started
@@ -505,12 +545,18 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         groups.zeroGrad()
         let terms = method.step(batch: batch, schedules: values)
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
-        let termValues = terms.mapValues { Double($0.item()) }
+        let termValues = try averagedOverRanks(terms.mapValues { Double($0.item()) })
         guard termValues["loss"]!.isFinite else {
             throw TrainerError.nonFiniteLoss(step: step, epoch: epoch, terms: termValues,
                                              lastCheckpoint: lastCheckpoint?.path)
         }
-        loss.backward()
+        if let reducer {
+            reducer.prepare()
+            loss.backward(onLeafGradient: reducer.gradientReady)
+            reducer.finish()
+        } else {
+            loss.backward()
+        }
         var logged = termValues
         if let clip = options.clipGrad {
             let params = groups.allParameters
@@ -530,8 +576,79 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         for o in optimizers { o.optimizer.step(values) }
         method.afterOptimizerStep(schedules: values)
         for (k, v) in values.values { logged[k] = v }
+        if verifyReplicas { logged["replicas_identical"] = try checkReplicas() }
         lastValues = values
         lastLoss = termValues["loss"]
         return logged
+    }
+}
+
+// MARK: - Data-parallel training
+
+extension Trainer {
+    /// A message for the user, from rank 0 only.
+    func say(_ message: String) {
+        if communicator.isMain { log(message) }
+    }
+
+    /// Rank 0's parameters, method state and optimiser state on every rank (DDP broadcasts
+    /// the module's state from rank 0 when it is wrapped), in the order of their names.
+    func synchronizeStart() {
+        for (name, t) in checkpointTensors().sorted(by: { $0.key < $1.key }) {
+            communicator.broadcast(t, label: "'\(name)'")
+        }
+    }
+
+    /// Each value averaged over the ranks, in the order of the names. The ranks first compare
+    /// their names (a hash of each rank's, gathered), so that a method that returns different
+    /// terms on different ranks is an error that names them, not a mismatched collective.
+    func averagedOverRanks(_ values: [String: Double]) throws -> [String: Double] {
+        guard communicator.size > 1 else { return values }
+        let names = values.keys.sorted()
+        let hashes = gatherHashes(fnv1a(Array(names.joined(separator: ",").utf8)), label: "loss term names")
+        if let other = hashes.firstIndex(where: { $0 != hashes[communicator.rank] }) {
+            throw DistributedError.placement("the method returned the terms [\(names.joined(separator: ", "))] on rank \(communicator.rank) and others on rank \(other); every rank must return the same terms")
+        }
+        let sums = communicator.allReduceSum(names.map { values[$0]! }, label: "loss terms \(names.joined(separator: ","))")
+        let n = Double(communicator.size)
+        return Dictionary(uniqueKeysWithValues: zip(names, sums.map { $0 / n }))
+    }
+
+    /// 1 when every rank holds bit-identical parameters: each rank's FNV-1a hash of its
+    /// parameters' bytes, gathered by an all-reduce (rank r fills slot r).
+    ///
+    /// - Throws: `DistributedError.placement` naming the ranks that differ from rank 0.
+    func checkReplicas() throws -> Double {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for p in method.parameterGroups.allParameters {
+            let c = p.contiguousCopy()
+            let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(c.reduceBuffer.pointer), count: c.count * c.dtype.size)
+            hash = fnv1a(bytes, hash)
+        }
+        let all = gatherHashes(hash, label: "parameter hashes")
+        let differing = (1..<communicator.size).filter { all[$0] != all[0] }
+        guard differing.isEmpty else {
+            throw DistributedError.placement("after step \(step + 1) the parameters of ranks \(differing) differ from rank 0's")
+        }
+        return 1
+    }
+}
+
+/// FNV-1a over bytes, continuing from `hash`.
+func fnv1a<C: Collection>(_ bytes: C, _ hash: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where C.Element == UInt8 {
+    var h = hash
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
+
+extension Trainer {
+    /// Every rank's `hash`, by rank: an all-reduce in which rank r fills slots 2r and 2r+1 with
+    /// its two 32-bit halves (which Float64 holds exactly).
+    func gatherHashes(_ hash: UInt64, label: String) -> [UInt64] {
+        var slots = [Double](repeating: 0, count: 2 * communicator.size)
+        slots[2 * communicator.rank] = Double(hash >> 32)
+        slots[2 * communicator.rank + 1] = Double(hash & 0xffff_ffff)
+        let all = communicator.allReduceSum(slots, label: label)
+        return (0..<communicator.size).map { UInt64(all[2 * $0]) << 32 | UInt64(all[2 * $0 + 1]) }
     }
 }

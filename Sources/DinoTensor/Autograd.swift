@@ -129,7 +129,11 @@ extension Tensor {
     ///   - seed: the gradient of some scalar with respect to this tensor; defaults to 1 for
     ///     a one-element tensor and is required otherwise.
     ///   - retainGraph: keep the recorded closures so that `backward` can run again.
-    public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false) {
+    ///   - onLeafGradient: called with each leaf as soon as its gradient is final for this
+    ///     pass (every use of it is summed in), in the order backward reaches them — the hook
+    ///     data-parallel training starts a bucket's all-reduce from (PyTorch's
+    ///     `AccumulateGrad` post-hooks, which DDP's reducer registers).
+    public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false, onLeafGradient: ((Tensor) -> Void)? = nil) {
         precondition(requiresGrad, "backward: tensor does not require grad and has no recorded producer")
         let seedGrad: Tensor
         if let seed {
@@ -167,9 +171,11 @@ extension Tensor {
                         // Nothing else can see g or its storage: adopt it instead of copying
                         // (as PyTorch's AccumulateGrad steals an unshared gradient).
                         t.grad = g
+                        onLeafGradient?(t)
                         continue
                     }
                     t.accumulateGrad(g)
+                    if t.isLeaf { onLeafGradient?(t) }
                 }
                 guard let node = t.node else { continue }
                 guard let fn = node.backward else {

@@ -1,6 +1,7 @@
 // `dino train`: self-supervised pretraining of a backbone on a folder of images.
 
 import ArgumentParser
+import DinoDistributed
 import DinoSSL
 import DinoTensor
 import DinoVision
@@ -77,6 +78,15 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @Option(help: "Under mpirun: seconds a collective may take before the whole job stops (PyTorch's default: 1800).")
+    var collectiveTimeout: Double = Communicators.defaultTimeoutSeconds
+
+    @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
+    var verifyReplicas = false
+
+    @Option(help: ArgumentHelp("Tests: SIGKILL this rank at this step of a run started from scratch (RANK:STEP).", visibility: .private))
+    var testKill: String?
+
     @Argument(help: "Config overrides key.sub=value.")
     var overrides: [String] = []
 
@@ -96,18 +106,36 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under mpirun: Open MPI's communicator (libmpi loaded now); otherwise one process.
+        let communicator = try Communicators.fromEnvironment(timeout: collectiveTimeout)
+        defer { communicator.finish() }
+        let main = communicator.isMain
+        func say(_ line: String) { if main { print(line) } }
         let (method, tree) = try request.resolve()
+        // Every rank has read RUN/ before rank 0 writes RUN/config.json.
+        communicator.barrier(label: "start")
         if let threads { Threads.count = threads }
         let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
         let issues = DataIssueLog(report: DataIssueLog.silent)
         let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
-                                  stopSignal: StopSignal(), issues: issues) { o in
+                                  stopSignal: StopSignal(), issues: issues, communicator: communicator) { o in
             o.maxMinutes = maxMinutes
             o.maxSteps = maxSteps
             o.progress = !quiet
         }
-        print(run.summary)
+        run.trainer.verifyReplicas = verifyReplicas
+        if let testKill {
+            let parts = testKill.split(separator: ":").compactMap { Int($0) }
+            let fresh = CheckpointStore(directory: URL(fileURLWithPath: out).appendingPathComponent("checkpoints")).list().isEmpty
+            if parts.count == 2, parts[0] == communicator.rank {
+                run.trainer.onStep = { report in
+                    if fresh && report.step == parts[1] { kill(getpid(), SIGKILL) }
+                }
+            }
+        }
+        say(run.summary + (communicator.size > 1 ? ", \(communicator.size) ranks (global batch sliced per rank)" : ""))
         let outcome = try run.trainer.run()
+        if !main { return }
         if issues.distinctFiles > 0 { print(try skippedFilesReport(issues, listIn: URL(fileURLWithPath: out).appendingPathComponent("skipped_files.txt"))) }
         switch outcome {
         case .completed: print("done: \(run.trainer.options.epochs) epochs; export the backbone with `dino export --run \(out) --out FILE.safetensors`")

@@ -19,6 +19,7 @@
 // Reference: facebookresearch/dino `main_dino.py` (`train_dino`, `train_one_epoch`),
 // `utils.py` (`MultiCropWrapper`, `get_params_groups`, `cancel_gradients_last_layer`).
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -44,6 +45,9 @@ public final class DINO: TrainingMethod {
     public let parameterGroups: [ParameterGroup]
     /// The centre for the next step, computed with this step's teacher output.
     var nextCenter: Tensor?
+    /// The ranks whose teacher outputs the centre averages (one process unless the trainer
+    /// hands over another).
+    var communicator: any Communicator = SingleProcessCommunicator()
 
     /// Checkpoint prefixes (the reference's `student`/`teacher` state dicts and `dino_loss.center`).
     public static let studentBackbonePrefix = "student.backbone."
@@ -115,7 +119,8 @@ public final class DINO: TrainingMethod {
         let (cls, s) = studentForward(batch)                                             // (2B, D), (V·B, K)
         var loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
                                  studentTemperature: settings.config.studentTemperature)
-        nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum)
+        nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum,
+                                                  communicator: communicator)
         var terms: [String: Tensor] = [:]
         if settings.koleoLossWeight > 0 {
             let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.koleoLossWeight
@@ -128,6 +133,9 @@ public final class DINO: TrainingMethod {
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(cls)
         return terms
     }
+
+    /// DINO's one collective: the centre, a sum of the teacher outputs of all ranks.
+    public func useCommunicator(_ communicator: any Communicator) { self.communicator = communicator }
 
     public func beforeOptimizerStep(schedules: ScheduleValues) {
         if schedules.iteration < settings.freezeLastLayerSteps {

@@ -16,6 +16,7 @@
 //
 // Reference: facebookresearch/dinov2 dinov2/train/ssl_meta_arch.py (`SSLMetaArch`), train.py.
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -105,7 +106,8 @@ public final class DINOv2: TrainingMethod {
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
-            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centering,    // (2B, K), (M, K')
+            return centres.targets(cls: out.cls[0], patches: out.patches, ibot: c.ibot.lossWeight > 0,  // (2B, K), (M, K')
+                                   mode: c.teacher.centering,
                                    temperature: temperature, momentum: c.teacher.centerMomentum)
         }
 
@@ -114,8 +116,17 @@ public final class DINOv2: TrainingMethod {
         let inputs = studentModules.dinov2StudentInputs(
             batch, masks: batch.masks?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
             koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
-        return DINOv2Objective.losses(inputs, config: c)
+        var terms = DINOv2Objective.losses(inputs, config: c)
+        // Across ranks every rank logs the same terms: a rank whose slice of the global batch's masks holds
+        // no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).
+        if centres.communicator.size > 1 && c.ibot.lossWeight > 0 && terms[LossTerm.ibot] == nil {
+            terms[LossTerm.ibot] = Tensor.zeros([])
+        }
+        return terms
     }
+
+    /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks.
+    public func useCommunicator(_ communicator: any Communicator) { centres.communicator = communicator }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
         teacherModules.updateExponentialMovingAverage(of: studentModules, momentum: schedules[ScheduleValues.teacherMomentum])

@@ -142,7 +142,7 @@ public final class Distillation: TrainingMethod {
             let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
-            let q = centres.targets(cls: t, patches: tp, mode: c.teacher.centering, temperature: temperature,
+            let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centering, temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
             return (q.cls, q.patches, n)
         }
