@@ -138,6 +138,8 @@ public struct TrainerOptions: Configuration, Equatable {
     public var checkpointEveryEpochs = 1
     /// Also every this many minutes of training; nil for epochs only.
     public var checkpointEveryMinutes: Double? = 30
+    /// Also every this many steps (dinov2's `checkpointing.period`, in iterations); nil: none.
+    public var checkpointEverySteps: Int? = nil
     /// Checkpoints kept (the newest).
     public var keepCheckpoints = 3
     /// Stop cleanly (with a checkpoint) after this many minutes; nil for no limit.
@@ -169,6 +171,7 @@ public struct TrainerOptions: Configuration, Equatable {
         try check(adamEps >= 0, "adam_eps", "must be non-negative")
         try check(checkpointEveryEpochs >= 1, "checkpoint_every_epochs", "must be at least 1")
         try check(checkpointEveryMinutes.map { $0 > 0 } ?? true, "checkpoint_every_minutes", "must be positive, or null")
+        try check(checkpointEverySteps.map { $0 >= 1 } ?? true, "checkpoint_every_steps", "must be at least 1, or null")
         try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
         try check(maxMinutes.map { $0 >= 0 } ?? true, "max_minutes", "must be non-negative, or null")
         try check(maxSteps.map { $0 >= 0 } ?? true, "max_steps", "must be non-negative, or null")
@@ -181,6 +184,7 @@ public struct TrainerOptions: Configuration, Equatable {
         case clipGrad = "clip_grad", clipMode = "clip_mode"
         case adamBeta1 = "adam_beta1", adamBeta2 = "adam_beta2", adamEps = "adam_eps"
         case checkpointEveryEpochs = "checkpoint_every_epochs", checkpointEveryMinutes = "checkpoint_every_minutes"
+        case checkpointEverySteps = "checkpoint_every_steps"
         case keepCheckpoints = "keep_checkpoints", maxMinutes = "max_minutes", maxSteps = "max_steps"
         case logEverySteps = "log_every_steps", tensorBoard = "tensorboard"
         case collapseMonitor = "collapse_monitor", stopOnCollapse = "stop_on_collapse"
@@ -508,6 +512,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                         + (good.map { "the last checkpoint before the collapse is \($0.lastPathComponent)" }
                            ?? "no checkpoint was written before the collapse"))
                     return .collapsed(kind: kind, lastGood: good)
+                }
+                if let n = options.checkpointEverySteps, step % n == 0 {
+                    try saveCheckpoint(reason: "interval", sessionStart: sessionStart)
+                    lastSave = clock()
                 }
                 bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
                                 + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))

@@ -2,6 +2,7 @@
 // last checkpoint after a failure (torchrun's `--max-restarts`).
 
 import ArgumentParser
+import DinoSSL
 import Foundation
 
 struct LaunchCommand: ParsableCommand {
@@ -51,9 +52,9 @@ struct LaunchCommand: ParsableCommand {
         let runDirectory = Self.value(of: "--out", in: trainArguments)
         for attempt in 0...maxRestarts {
             if attempt > 0 {
-                // Continue the run when it has started (RUN/config.json written), else start it again.
+                // Continue from the newest checkpoint when there is one, else start again.
                 if let out = runDirectory, !trainArguments.contains("--resume"),
-                   FileManager.default.fileExists(atPath: URL(fileURLWithPath: out).appendingPathComponent("config.json").path) {
+                   !CheckpointStore(directory: URL(fileURLWithPath: out).appendingPathComponent("checkpoints")).list().isEmpty {
                     trainArguments.append("--resume")
                 }
                 FileHandle.standardError.write(Data("dino launch: restart \(attempt) of \(maxRestarts), from the newest checkpoint\n".utf8))

@@ -60,6 +60,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly, with a checkpoint, once this many steps are done (0: save the initial weights).")
     var maxSteps: Int?
 
+    @Option(help: "Also write a checkpoint every this many steps.")
+    var checkpointEverySteps: Int?
+
     @Option(help: "Images per step.")
     var batchSize: Int?
 
@@ -84,7 +87,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
     var verifyReplicas = false
 
-    @Option(help: ArgumentHelp("Tests: SIGKILL this rank at this step of a run started from scratch (RANK:STEP).", visibility: .private))
+    @Option(help: ArgumentHelp("Tests: SIGKILL rank RANK once it has done step STEP of a run started without checkpoints (RANK:STEP).", visibility: .private))
     var testKill: String?
 
     @Argument(help: "Config overrides key.sub=value.")
@@ -115,21 +118,22 @@ struct TrainCommand: ParsableCommand {
         // Every rank has read RUN/ before rank 0 writes RUN/config.json.
         communicator.barrier(label: "start")
         if let threads { Threads.count = threads }
-        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
+        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet, everySteps = checkpointEverySteps
         let issues = DataIssueLog(report: DataIssueLog.silent)
         let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
                                   stopSignal: StopSignal(), issues: issues, communicator: communicator) { o in
             o.maxMinutes = maxMinutes
             o.maxSteps = maxSteps
             o.progress = !quiet
+            if let everySteps { o.checkpointEverySteps = everySteps }
         }
         run.trainer.verifyReplicas = verifyReplicas
         if let testKill {
             let parts = testKill.split(separator: ":").compactMap { Int($0) }
             let fresh = CheckpointStore(directory: URL(fileURLWithPath: out).appendingPathComponent("checkpoints")).list().isEmpty
-            if parts.count == 2, parts[0] == communicator.rank {
+            if parts.count == 2, parts[0] == communicator.rank, fresh {
                 run.trainer.onStep = { report in
-                    if fresh && report.step == parts[1] { kill(getpid(), SIGKILL) }
+                    if report.step == parts[1] { kill(getpid(), SIGKILL) }
                 }
             }
         }

@@ -1,0 +1,93 @@
+// Data-parallel training under `mpirun -np 2` and `-np 3`: the collectives, the same training
+// as one process, resuming with another number of ranks, and a rank killed mid-run.
+//
+// Every run is `dino train` on the test models for a few steps, one kernel thread per rank,
+// with --verify-replicas (the trainer gathers a hash of every rank's parameters after every
+// step and fails the run when one differs: bit-identical replicas after every step).
+
+import DinoSSL
+import DinoTensor
+import Foundation
+import XCTest
+
+final class MPITrainingTests: XCTestCase {
+    /// |a − b| ≤ 1e-4 · max(1, max|b|) for every tensor of the two runs' final checkpoints.
+    func assertSameTraining(_ a: URL, _ b: URL, tolerance: Double = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ta = try MPISupport.finalTensors(a), tb = try MPISupport.finalTensors(b)
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys), file: file, line: line)
+        for (name, x) in ta {
+            guard let y = tb[name] else { continue }
+            let xs = x.to(.float64).doubles, ys = y.to(.float64).doubles
+            let scale = max(1, ys.map(abs).max() ?? 0)
+            let worst = zip(xs, ys).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(name): max |difference| \(worst)", file: file, line: line)
+        }
+    }
+
+    func assertBitIdentical(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ta = try MPISupport.finalTensors(a), tb = try MPISupport.finalTensors(b)
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys), file: file, line: line)
+        for (name, x) in ta where tb[name] != nil {
+            let xs = x.to(.float64).doubles, ys = tb[name]!.to(.float64).doubles
+            let differing = zip(xs, ys).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "\(name): \(differing) of \(xs.count) elements differ, max |difference| "
+                           + "\(zip(xs, ys).map { abs($0 - $1) }.max() ?? 0)", file: file, line: line)
+        }
+    }
+
+    func testCollectivesOnThreeRanks() throws {
+        let r = try MPISupport.run(try MPISupport.mpirun(), ["-np", "3"] + MPISupport.mpirunOptions
+                                   + [MPISupport.dino.path, "bench", "allreduce", "--check-only", "--collective-timeout", "60"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: ": ok").count - 1, 3, r.output)
+    }
+
+    /// dino on 2 and 3 ranks against one process with the same global batch (12), 3 steps;
+    /// then the 2-rank run resumed on 3 ranks for a 4th step against one process's 4 steps.
+    func testDINOMatchesOneProcess() throws {
+        try matchesOneProcess(method: "dino")
+    }
+
+    /// dinov2 (DINO + iBOT, Sinkhorn-Knopp targets) the same way.
+    func testDINOv2MatchesOneProcess() throws {
+        try matchesOneProcess(method: "dinov2")
+    }
+
+    func matchesOneProcess(method: String) throws {
+        _ = try MPISupport.mpirun()
+        let one = MPISupport.temporary("\(method)-1"), two = MPISupport.temporary("\(method)-2"), three = MPISupport.temporary("\(method)-3")
+        defer { for d in [one, two, three] { try? FileManager.default.removeItem(at: d) } }
+        for (ranks, dir) in [(0, one), (2, two), (3, three)] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3))
+            XCTAssertEqual(r.status, 0, "\(ranks) ranks:\n\(r.output)")
+        }
+        try assertSameTraining(two, one)
+        try assertSameTraining(three, one)
+        // --resume with another number of ranks (the global batch fixed): 2 ranks → 3 ranks.
+        for (ranks, dir) in [(0, one), (3, two)] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 4, extra: ["--resume"]))
+            XCTAssertEqual(r.status, 0, "resume on \(ranks) ranks:\n\(r.output)")
+        }
+        try assertSameTraining(two, one)
+    }
+
+    /// `dino launch -np 2 --max-restarts 1`: rank 1 is killed after step 3 (a checkpoint was
+    /// written at step 2); mpirun stops the job, launch restarts it from the checkpoint, and the
+    /// run ends with exactly the parameters of an uninterrupted 2-rank run.
+    func testKilledRankRestartsFromTheCheckpoint() throws {
+        let mpirun = try MPISupport.mpirun()
+        let killed = MPISupport.temporary("killed"), whole = MPISupport.temporary("whole")
+        defer { for d in [killed, whole] { try? FileManager.default.removeItem(at: d) } }
+        let options = "--mpirun-options=" + MPISupport.mpirunOptions.joined(separator: " ")
+        let train = { (dir: URL, extra: [String]) in
+            MPISupport.trainArguments(method: "dino", out: dir, steps: 5, extra: ["--checkpoint-every-steps", "2", "--collective-timeout", "60"] + extra)
+        }
+        let r = try MPISupport.run(MPISupport.dino.path, ["launch", "-np", "2", "--max-restarts", "1", "--mpirun", mpirun, options, "--"]
+                                   + train(killed, ["--test-kill", "1:3"]))
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("restart 1 of 1"), r.output)
+        let w = try MPISupport.run(MPISupport.dino.path, ["launch", "-np", "2", "--mpirun", mpirun, options, "--"] + train(whole, []))
+        XCTAssertEqual(w.status, 0, w.output)
+        try assertBitIdentical(killed, whole)
+    }
+}
