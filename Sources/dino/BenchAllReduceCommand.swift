@@ -28,9 +28,13 @@ struct BenchAllReduce: ParsableCommand {
     @Option(help: "Seconds a collective may take before the job stops.")
     var collectiveTimeout: Double = 60
 
+    @Option(help: ArgumentHelp("Tests: this rank sleeps 120 s before its first collective (the others' watchdog must stop the job).", visibility: .private))
+    var testStallRank: Int?
+
     func run() throws {
         let communicator = try Communicators.fromEnvironment(timeout: collectiveTimeout)
         defer { communicator.finish() }
+        if testStallRank == communicator.rank { Thread.sleep(forTimeInterval: 120) }
         try AllReduceBenchmark.check(communicator, count: 1000)
         if checkOnly {
             print("rank \(communicator.rank) of \(communicator.size): ok")

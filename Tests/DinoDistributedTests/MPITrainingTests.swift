@@ -42,6 +42,18 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(r.output.components(separatedBy: ": ok").count - 1, 3, r.output)
     }
 
+    /// The watchdog: rank 1 stalls before its first collective; the other ranks' all-reduce
+    /// times out after 3 s and the whole job stops with a message naming the collective.
+    func testCollectiveTimeoutStopsTheJob() throws {
+        let start = Date()
+        let r = try MPISupport.run(try MPISupport.mpirun(), ["-np", "3"] + MPISupport.mpirunOptions
+                                   + [MPISupport.dino.path, "bench", "allreduce", "--check-only", "--collective-timeout", "3",
+                                      "--test-stall-rank", "1"], timeout: 90)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("did not complete within 3.0 s (collective timeout)"), r.output)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60, "the stalled rank was not stopped with the job")
+    }
+
     /// dino on 2 and 3 ranks against one process with the same global batch (12), 3 steps;
     /// then the 2-rank run resumed on 3 ranks for a 4th step against one process's 4 steps.
     func testDINOMatchesOneProcess() throws {

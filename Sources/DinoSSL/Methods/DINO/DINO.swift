@@ -135,7 +135,14 @@ public final class DINO: TrainingMethod {
     }
 
     /// DINO's one collective: the centre, a sum of the teacher outputs of all ranks.
-    public func useCommunicator(_ communicator: any Communicator) { self.communicator = communicator }
+    /// The student's drop-path draws are made on the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        self.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
+    }
 
     public func beforeOptimizerStep(schedules: ScheduleValues) {
         if schedules.iteration < settings.freezeLastLayerSteps {

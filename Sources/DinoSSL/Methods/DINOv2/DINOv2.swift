@@ -125,8 +125,15 @@ public final class DINOv2: TrainingMethod {
         return terms
     }
 
-    /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks.
-    public func useCommunicator(_ communicator: any Communicator) { centres.communicator = communicator }
+    /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks; the student's
+    /// drop-path draws are made on the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        centres.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
+    }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
         teacherModules.updateExponentialMovingAverage(of: studentModules, momentum: schedules[ScheduleValues.teacherMomentum])
