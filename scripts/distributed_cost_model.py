@@ -16,7 +16,7 @@ Compute comes from a measured one-rank step (seconds per image per node, split 1
 forward and backward as for a ViT, the optimiser's share given); alpha and beta from
 `dino bench allreduce` (scripts/bench_allreduce.sh) or the network's figures.
 
-    python3 scripts/distributed_cost_model.py --seconds-per-image 0.45 --params 43.8e6 \\
+    python3 scripts/distributed_cost_model.py --seconds-per-image 0.45 --params 44e6 \\
         --per-node-batch 32 --optimizer-seconds 0.05
     # check against measurements: --nodes 2,3 --gbits 0 --bandwidth-gbs 0.2 --alpha-us 30
 """

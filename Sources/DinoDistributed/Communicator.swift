@@ -43,6 +43,8 @@ public final class CollectiveHandle: @unchecked Sendable {
     public let label: String
     let condition = NSCondition()
     var done = false
+    /// True while a thread is blocked in `wait()` (the MPI thread then polls without pausing).
+    var waitedFor = false
     /// Called when `wait()` runs out of time: reports and stops the job (never returns).
     let onTimeout: (CollectiveHandle, Double) -> Never
     let timeout: Double
@@ -72,6 +74,13 @@ public final class CollectiveHandle: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// True while some thread waits for this collective.
+    var isWaitedFor: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return waitedFor
+    }
+
     /// True once the collective is complete.
     public var isComplete: Bool {
         condition.lock()
@@ -83,6 +92,7 @@ public final class CollectiveHandle: @unchecked Sendable {
     /// which collective hung and stops the whole job.
     public func wait() {
         condition.lock()
+        waitedFor = true
         let deadline = Date(timeIntervalSinceNow: timeout.isFinite ? timeout : 1e9)
         while !done {
             if !condition.wait(until: deadline) && !done {
@@ -90,6 +100,7 @@ public final class CollectiveHandle: @unchecked Sendable {
                 onTimeout(self, timeout)
             }
         }
+        waitedFor = false
         condition.unlock()
     }
 }

@@ -195,8 +195,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                     i += 1
                 }
             }
-            // Leave the core to compute while collectives are in flight (2 cores, 3 ranks).
-            if !inFlight.isEmpty { usleep(20) }
+            // While backward computes, poll gently (every 20 µs) and leave the core to it; once a
+            // thread waits for a collective there is nothing else to run, so poll at once again.
+            if !inFlight.isEmpty {
+                if inFlight.contains(where: { $0.handle.isWaitedFor }) { sched_yield() } else { usleep(20) }
+            }
         }
         _ = dino_mpi_finalize()
         condition.lock()
