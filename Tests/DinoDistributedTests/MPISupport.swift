@@ -77,6 +77,8 @@ enum MPISupport {
         case "dino":
             return common + ["--model", "test_dino", "head.hidden_dimensions=32", "head.bottleneck_dimensions=16", "head.prototypes=64",
                              "data.workers=1", "koleo_loss_weight=0"] + extra
+        case "distill":
+            return common + ["--model", "test_dinov2", "data.workers=1", "dino.koleo_loss_weight=0"] + extra
         default:
             return common + ["--model", "test_dinov2", "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
                              "dino.head.prototypes=64", "data.workers=1", "dino.koleo_loss_weight=0", "student.drop_path_rate=0.2",

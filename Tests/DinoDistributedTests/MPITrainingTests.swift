@@ -60,12 +60,23 @@ final class MPITrainingTests: XCTestCase {
         try matchesOneProcess(method: "dino")
     }
 
-    /// dinov2 (DINO + iBOT, Sinkhorn-Knopp targets) the same way.
-    func testDINOv2MatchesOneProcess() throws {
-        try matchesOneProcess(method: "dinov2")
+    /// dinov2 (DINO + iBOT, Sinkhorn-Knopp targets) the same way; then distill (centring,
+    /// iBOT on every patch) from the one-process dinov2 run on 3 ranks against one process.
+    func testDINOv2AndDistillMatchOneProcess() throws {
+        try matchesOneProcess(method: "dinov2") { teacher in
+            let one = MPISupport.temporary("distill-1"), three = MPISupport.temporary("distill-3")
+            defer { for d in [one, three] { try? FileManager.default.removeItem(at: d) } }
+            for (ranks, dir) in [(0, one), (3, three)] {
+                let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: "distill", out: dir, steps: 2,
+                                                                                      extra: ["--teacher-run", teacher.path]))
+                XCTAssertEqual(r.status, 0, "distill on \(ranks) ranks:\n\(r.output)")
+            }
+            try assertSameTraining(three, one)
+        }
     }
 
-    func matchesOneProcess(method: String) throws {
+    /// - Parameter then: more checks with the finished one-process run, before it is removed.
+    func matchesOneProcess(method: String, then: (URL) throws -> Void = { _ in }) throws {
         _ = try MPISupport.mpirun()
         let one = MPISupport.temporary("\(method)-1"), two = MPISupport.temporary("\(method)-2"), three = MPISupport.temporary("\(method)-3")
         defer { for d in [one, two, three] { try? FileManager.default.removeItem(at: d) } }
@@ -81,6 +92,7 @@ final class MPITrainingTests: XCTestCase {
             XCTAssertEqual(r.status, 0, "resume on \(ranks) ranks:\n\(r.output)")
         }
         try assertSameTraining(two, one)
+        try then(one)
     }
 
     /// `dino launch -np 2 --max-restarts 1`: rank 1 is killed after step 3 (a checkpoint was

@@ -12,6 +12,7 @@
 //
 // Reference: Oquab et al., "DINOv2" (2023), §5 and appendix B.
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -154,6 +155,16 @@ public final class Distillation: TrainingMethod {
             teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
             maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
         return DINOv2Objective.losses(inputs, config: c)
+    }
+
+    /// The centres and Sinkhorn-Knopp sums over all ranks; the student's drop-path draws made on
+    /// the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        centres.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
