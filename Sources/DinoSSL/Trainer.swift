@@ -83,6 +83,10 @@ public protocol TrainingMethod: AnyObject {
     /// trainer calls it once, before the first step. Default: ignored (a method without
     /// cross-rank statistics).
     func useCommunicator(_ communicator: any Communicator)
+    /// On one process, computes what each of `ranks` data-parallel ranks computes on its own
+    /// slice of the batch (KoLeo), so that the run can be compared with a `ranks`-rank run.
+    /// Default: ignored (a method with no per-rank statistics).
+    func emulateRanks(_ ranks: Int)
 }
 
 extension TrainingMethod {
@@ -106,6 +110,7 @@ extension TrainingMethod {
     }
     public var targetPrototypes: Int? { nil }
     public func useCommunicator(_ communicator: any Communicator) {}
+    public func emulateRanks(_ ranks: Int) {}
     public var optimizerGroups: [(name: String, groups: [ParameterGroup])] { [(name: "", groups: parameterGroups)] }
 }
 

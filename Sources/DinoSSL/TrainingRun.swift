@@ -30,9 +30,13 @@ public protocol TrainingLoop: AnyObject {
     var onStep: ((StepReport) -> Void)? { get set }
     /// Check after every step that all ranks hold bit-identical parameters (`Trainer.verifyReplicas`).
     var verifyReplicas: Bool { get set }
+    /// Images per (global) batch.
+    var itemsPerBatch: Int { get }
 }
 
-extension Trainer: TrainingLoop {}
+extension Trainer: TrainingLoop {
+    public var itemsPerBatch: Int { data.itemsPerBatch }
+}
 
 /// Everything a training run needs, built from a registered method and its configuration.
 public struct TrainingRun {

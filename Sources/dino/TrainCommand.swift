@@ -87,6 +87,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
     var verifyReplicas = false
 
+    @Option(help: "One process computing what each of N ranks computes on its own slice (KoLeo), to compare with an N-rank run.")
+    var emulateRanks: Int?
+
     @Option(help: ArgumentHelp("Tests: SIGKILL rank RANK once it has done step STEP of a run started without checkpoints (RANK:STEP).", visibility: .private))
     var testKill: String?
 
@@ -128,6 +131,13 @@ struct TrainCommand: ParsableCommand {
             if let everySteps { o.checkpointEverySteps = everySteps }
         }
         run.trainer.verifyReplicas = verifyReplicas
+        if let emulateRanks {
+            guard communicator.size == 1 else { throw ValidationError("--emulate-ranks is for one process, not under mpirun") }
+            guard emulateRanks >= 1, run.trainer.itemsPerBatch % emulateRanks == 0 else {
+                throw ValidationError("--emulate-ranks \(emulateRanks) does not divide the batch of \(run.trainer.itemsPerBatch)")
+            }
+            run.method.emulateRanks(emulateRanks)
+        }
         if let testKill {
             let parts = testKill.split(separator: ":").compactMap { Int($0) }
             let fresh = CheckpointStore(directory: URL(fileURLWithPath: out).appendingPathComponent("checkpoints")).list().isEmpty

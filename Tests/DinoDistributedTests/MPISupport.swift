@@ -69,19 +69,20 @@ enum MPISupport {
 
     /// `dino train` arguments of a tiny run: the test model, `steps` steps, one thread, drop
     /// path on (dino: per-sample masks at its default 0.1; dinov2: batch subsets at 0.2, both
-    /// drawn on the global batch), no KoLeo (computed per rank, as the reference does).
+    /// drawn on the global batch), KoLeo on (per rank, as the reference: the one-process run
+    /// passes `--emulate-ranks N` to compute it per slice).
     static func trainArguments(method: String, out: URL, steps: Int, extra: [String] = []) -> [String] {
         let common = ["train", "--method", method, "--data", images, "--out", out.path, "--max-steps", String(steps),
                       "--batch-size", "12", "--quiet", "--threads", "1"]
         switch method {
         case "dino":
             return common + ["--model", "test_dino", "head.hidden_dimensions=32", "head.bottleneck_dimensions=16", "head.prototypes=64",
-                             "data.workers=1", "koleo_loss_weight=0"] + extra
+                             "data.workers=1"] + extra
         case "distill":
-            return common + ["--model", "test_dinov2", "data.workers=1", "dino.koleo_loss_weight=0"] + extra
+            return common + ["--model", "test_dinov2", "data.workers=1"] + extra
         default:
             return common + ["--model", "test_dinov2", "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
-                             "dino.head.prototypes=64", "data.workers=1", "dino.koleo_loss_weight=0", "student.drop_path_rate=0.2",
+                             "dino.head.prototypes=64", "data.workers=1", "student.drop_path_rate=0.2",
                              "teacher.centering=sinkhorn_knopp"] + extra
         }
     }

@@ -54,8 +54,10 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 60, "the stalled rank was not stopped with the job")
     }
 
-    /// dino on 2 and 3 ranks against one process with the same global batch (12), 3 steps;
-    /// then the 2-rank run resumed on 3 ranks for a 4th step against one process's 4 steps.
+    /// dino on 2 and 3 ranks against one process with the same global batch (12), 3 steps
+    /// (the one-process runs compute KoLeo per slice with --emulate-ranks 2 and 3); then the
+    /// 2-rank run resumed on 3 ranks for a 4th step against its one-process twin resumed with
+    /// --emulate-ranks 3.
     func testDINOMatchesOneProcess() throws {
         try matchesOneProcess(method: "dino")
     }
@@ -66,33 +68,34 @@ final class MPITrainingTests: XCTestCase {
         try matchesOneProcess(method: "dinov2") { teacher in
             let one = MPISupport.temporary("distill-1"), three = MPISupport.temporary("distill-3")
             defer { for d in [one, three] { try? FileManager.default.removeItem(at: d) } }
-            for (ranks, dir) in [(0, one), (3, three)] {
+            for (ranks, dir, emulate) in [(0, one, ["--emulate-ranks", "3"]), (3, three, [])] {
                 let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: "distill", out: dir, steps: 2,
-                                                                                      extra: ["--teacher-run", teacher.path]))
+                                                                                      extra: ["--teacher-run", teacher.path] + emulate))
                 XCTAssertEqual(r.status, 0, "distill on \(ranks) ranks:\n\(r.output)")
             }
             try assertSameTraining(three, one)
         }
     }
 
-    /// - Parameter then: more checks with the finished one-process run, before it is removed.
+    /// - Parameter then: more checks with a finished one-process run, before it is removed.
     func matchesOneProcess(method: String, then: (URL) throws -> Void = { _ in }) throws {
         _ = try MPISupport.mpirun()
-        let one = MPISupport.temporary("\(method)-1"), two = MPISupport.temporary("\(method)-2"), three = MPISupport.temporary("\(method)-3")
-        defer { for d in [one, two, three] { try? FileManager.default.removeItem(at: d) } }
-        for (ranks, dir) in [(0, one), (2, two), (3, three)] {
-            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3))
+        let one2 = MPISupport.temporary("\(method)-1of2"), one3 = MPISupport.temporary("\(method)-1of3")
+        let two = MPISupport.temporary("\(method)-2"), three = MPISupport.temporary("\(method)-3")
+        defer { for d in [one2, one3, two, three] { try? FileManager.default.removeItem(at: d) } }
+        for (ranks, dir, extra) in [(0, one2, ["--emulate-ranks", "2"]), (0, one3, ["--emulate-ranks", "3"]), (2, two, []), (3, three, [])] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3, extra: extra))
             XCTAssertEqual(r.status, 0, "\(ranks) ranks:\n\(r.output)")
         }
-        try assertSameTraining(two, one)
-        try assertSameTraining(three, one)
+        try assertSameTraining(two, one2)
+        try assertSameTraining(three, one3)
         // --resume with another number of ranks (the global batch fixed): 2 ranks → 3 ranks.
-        for (ranks, dir) in [(0, one), (3, two)] {
-            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 4, extra: ["--resume"]))
+        for (ranks, dir, extra) in [(0, one2, ["--emulate-ranks", "3"]), (3, two, [])] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 4, extra: ["--resume"] + extra))
             XCTAssertEqual(r.status, 0, "resume on \(ranks) ranks:\n\(r.output)")
         }
-        try assertSameTraining(two, one)
-        try then(one)
+        try assertSameTraining(two, one2)
+        try then(one2)
     }
 
     /// `dino launch -np 2 --max-restarts 1`: rank 1 is killed after step 3 (a checkpoint was

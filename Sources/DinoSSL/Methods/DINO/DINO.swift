@@ -48,6 +48,8 @@ public final class DINO: TrainingMethod {
     /// The ranks whose teacher outputs the centre averages (one process unless the trainer
     /// hands over another).
     var communicator: any Communicator = SingleProcessCommunicator()
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
 
     /// Checkpoint prefixes (the reference's `student`/`teacher` state dicts and `dino_loss.center`).
     public static let studentBackbonePrefix = "student.backbone."
@@ -123,7 +125,7 @@ public final class DINO: TrainingMethod {
                                                   communicator: communicator)
         var terms: [String: Tensor] = [:]
         if settings.koleoLossWeight > 0 {
-            let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.koleoLossWeight
+            let koleo = KoLeoLoss.sumOverGlobalCrops(cls, shards: koleoShards) * settings.koleoLossWeight
             terms[LossTerm.dino] = loss
             terms[LossTerm.koleo] = koleo
             loss = loss + koleo
@@ -143,6 +145,9 @@ public final class DINO: TrainingMethod {
                                                     samplesPerView: settings.config.batchSize / communicator.size))
         }
     }
+
+    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
 
     public func beforeOptimizerStep(schedules: ScheduleValues) {
         if schedules.iteration < settings.freezeLastLayerSteps {

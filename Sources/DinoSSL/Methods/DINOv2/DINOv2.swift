@@ -46,6 +46,8 @@ public final class DINOv2: TrainingMethod {
     public var ibotCenter: Tensor { centres.ibot }
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
 
     public init(settings: ResolvedDINOv2Config) {
         self.settings = settings
@@ -116,7 +118,7 @@ public final class DINOv2: TrainingMethod {
         let inputs = studentModules.dinov2StudentInputs(
             batch, masks: batch.masks?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
             koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
-        var terms = DINOv2Objective.losses(inputs, config: c)
+        var terms = DINOv2Objective.losses(inputs, config: c, koleoShards: koleoShards)
         // Across ranks every rank logs the same terms: a rank whose slice of the global batch's masks holds
         // no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).
         if centres.communicator.size > 1 && c.ibot.lossWeight > 0 && terms[LossTerm.ibot] == nil {
@@ -124,6 +126,9 @@ public final class DINOv2: TrainingMethod {
         }
         return terms
     }
+
+    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
 
     /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks; the student's
     /// drop-path draws are made on the global batch and sliced to this rank's rows.

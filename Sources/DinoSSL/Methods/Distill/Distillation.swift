@@ -154,8 +154,14 @@ public final class Distillation: TrainingMethod {
             batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: c.dino.koleoLossWeight > 0,
             teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
             maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
-        return DINOv2Objective.losses(inputs, config: c)
+        return DINOv2Objective.losses(inputs, config: c, koleoShards: koleoShards)
     }
+
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
+
+    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
 
     /// The centres and Sinkhorn-Knopp sums over all ranks; the student's drop-path draws made on
     /// the global batch and sliced to this rank's rows.
