@@ -49,6 +49,9 @@ public final class GradientReducer {
     private var handles: [CollectiveHandle?] = []
     private var used: [Double] = []
     private var inBackward = false
+    /// Seconds the last `finish()` spent waiting for all-reduces (the communication backward
+    /// did not hide), for the trainer's metrics.
+    public private(set) var lastWaitSeconds = 0.0
 
     /// - Parameters:
     ///   - parameters: the trained parameters in registration order (every rank the same).
@@ -143,9 +146,11 @@ public final class GradientReducer {
         precondition(inBackward, "GradientReducer.finish: prepare() was not called")
         for b in nextLaunch..<buckets.count { pendingCount[b] = 0 }
         launchReadyBuckets()
+        let start = DispatchTime.now().uptimeNanoseconds
         let anyUsed = communicator.allReduceSum(used, label: "parameters with gradients")
+        for b in buckets.indices { handles[b]!.wait() }
+        lastWaitSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         for (b, bucket) in buckets.enumerated() {
-            handles[b]!.wait()
             let buffer = buffers[b]
             for (slot, p) in bucket.parameters.enumerated() where anyUsed[p] > 0 {
                 let param = parameters[p]

@@ -291,6 +291,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     /// each rank's parameters, gathered by an all-reduce), logged as `replicas_identical`;
     /// a difference stops the run. For tests and debugging; off by default.
     public var verifyReplicas = false
+    /// Start each gradient bucket's all-reduce during backward, as soon as it is ready (DDP);
+    /// false starts them all after backward (to measure what the overlap saves).
+    public var overlapGradientReduction = true
 
     /// Where the run is: the next step to take.
     public private(set) var step = 0
@@ -565,12 +568,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         }
         if let reducer {
             reducer.prepare()
-            loss.backward(onLeafGradient: reducer.gradientReady)
+            loss.backward(onLeafGradient: overlapGradientReduction ? reducer.gradientReady : nil)
             reducer.finish()
         } else {
             loss.backward()
         }
         var logged = termValues
+        if let reducer { logged["comm_wait_seconds"] = reducer.lastWaitSeconds }
         if let clip = options.clipGrad {
             let params = groups.allParameters
             switch options.clipMode {

@@ -32,6 +32,8 @@ public protocol TrainingLoop: AnyObject {
     var verifyReplicas: Bool { get set }
     /// Images per (global) batch.
     var itemsPerBatch: Int { get }
+    /// Whether gradient all-reduces start during backward (`Trainer.overlapGradientReduction`).
+    var overlapGradientReduction: Bool { get set }
 }
 
 extension Trainer: TrainingLoop {

@@ -87,6 +87,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
     var verifyReplicas = false
 
+    @Flag(help: "Under mpirun: start the gradient all-reduces after backward instead of during it (to measure the overlap).")
+    var noGradientOverlap = false
+
     @Option(help: "One process computing what each of N ranks computes on its own slice (KoLeo), to compare with an N-rank run.")
     var emulateRanks: Int?
 
@@ -131,6 +134,7 @@ struct TrainCommand: ParsableCommand {
             if let everySteps { o.checkpointEverySteps = everySteps }
         }
         run.trainer.verifyReplicas = verifyReplicas
+        run.trainer.overlapGradientReduction = !noGradientOverlap
         if let emulateRanks {
             guard communicator.size == 1 else { throw ValidationError("--emulate-ranks is for one process, not under mpirun") }
             guard emulateRanks >= 1, run.trainer.itemsPerBatch % emulateRanks == 0 else {
