@@ -86,6 +86,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Stops the whole job after an error on this rank (the other ranks may be waiting in a
+    /// collective this rank will never start): prints `message`, then MPI_Abort from the MPI
+    /// thread, which makes mpirun stop every rank.
+    public func abortJob(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("dino: rank \(rank) of \(size): \(message). Stopping the whole job.\n".utf8))
+        condition.lock()
+        abortCode = 1
+        condition.broadcast()
+        condition.unlock()
+        Thread.sleep(forTimeInterval: 30)
+        exit(1)
+    }
+
     private func enqueue(_ request: Request, label: String) -> CollectiveHandle {
         let handle = CollectiveHandle(label: label, timeout: timeout) { [unowned self] h, seconds in
             self.stopJob(h, seconds)

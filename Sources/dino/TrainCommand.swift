@@ -117,7 +117,20 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Under mpirun: Open MPI's communicator (libmpi loaded now); otherwise one process.
         let communicator = try Communicators.fromEnvironment(timeout: collectiveTimeout)
-        defer { communicator.finish() }
+        do {
+            try train(communicator)
+            communicator.finish()
+        } catch let code as ExitCode {
+            communicator.finish()                              // an agreed outcome (collapse), not a failure
+            throw code
+        } catch {
+            // One rank's error stops the job at once (the others may wait in a collective).
+            if let mpi = communicator as? MPICommunicator { mpi.abortJob("\(error)") }
+            throw error
+        }
+    }
+
+    func train(_ communicator: any Communicator) throws {
         let main = communicator.isMain
         func say(_ line: String) { if main { print(line) } }
         let (method, tree) = try request.resolve()
