@@ -70,7 +70,8 @@ enum MPISupport {
     /// `dino train` arguments of a tiny run: the test model, `steps` steps, one thread, drop
     /// path on (dino: per-sample masks at its default 0.1; dinov2: batch subsets at 0.2, both
     /// drawn on the global batch), KoLeo on (per rank, as the reference: the one-process run
-    /// passes `--emulate-ranks N` to compute it per slice).
+    /// passes `--emulate-ranks N` to compute it per slice); dinov2 with softmax centring (its
+    /// iBOT centre the mean of the ranks' means, emulated too), distill with Sinkhorn-Knopp.
     static func trainArguments(method: String, out: URL, steps: Int, extra: [String] = []) -> [String] {
         let common = ["train", "--method", method, "--data", images, "--out", out.path, "--max-steps", String(steps),
                       "--batch-size", "12", "--quiet", "--threads", "1"]
@@ -79,11 +80,10 @@ enum MPISupport {
             return common + ["--model", "test_dino", "head.hidden_dimensions=32", "head.bottleneck_dimensions=16", "head.prototypes=64",
                              "data.workers=1"] + extra
         case "distill":
-            return common + ["--model", "test_dinov2", "data.workers=1"] + extra
+            return common + ["--model", "test_dinov2", "data.workers=1", "teacher.centering=sinkhorn_knopp"] + extra
         default:
             return common + ["--model", "test_dinov2", "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
-                             "dino.head.prototypes=64", "data.workers=1", "student.drop_path_rate=0.2",
-                             "teacher.centering=sinkhorn_knopp"] + extra
+                             "dino.head.prototypes=64", "data.workers=1", "student.drop_path_rate=0.2"] + extra
         }
     }
 

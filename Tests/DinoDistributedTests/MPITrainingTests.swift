@@ -62,7 +62,7 @@ final class MPITrainingTests: XCTestCase {
         try matchesOneProcess(method: "dino")
     }
 
-    /// dinov2 (DINO + iBOT, Sinkhorn-Knopp targets) the same way; then distill (centring,
+    /// dinov2 (DINO + iBOT, softmax centring) the same way; then distill (Sinkhorn-Knopp,
     /// iBOT on every patch) from the one-process dinov2 run on 3 ranks against one process.
     func testDINOv2AndDistillMatchOneProcess() throws {
         try matchesOneProcess(method: "dinov2") { teacher in

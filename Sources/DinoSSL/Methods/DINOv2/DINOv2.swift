@@ -109,8 +109,8 @@ public final class DINOv2: TrainingMethod {
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
             return centres.targets(cls: out.cls[0], patches: out.patches, ibot: c.ibot.lossWeight > 0,  // (2B, K), (M, K')
-                                   mode: c.teacher.centering,
-                                   temperature: temperature, momentum: c.teacher.centerMomentum)
+                                   mode: c.teacher.centering, temperature: temperature, momentum: c.teacher.centerMomentum,
+                                   patchGroups: emulatedPatchGroups(batch, mask?.indices))
         }
 
         // Student: masked global crops (masked even with iBOT off, as the reference's collate
@@ -127,8 +127,17 @@ public final class DINOv2: TrainingMethod {
         return terms
     }
 
-    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    /// KoLeo over each of `ranks` slices of the batch, and the iBOT centre as the mean of the
+    /// slices' means, as `ranks` ranks compute them.
     public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
+
+    /// With `emulateRanks`, the slice (rank) of each masked patch: its view row v·B + i is on
+    /// rank i / (B / ranks). nil when not emulating.
+    func emulatedPatchGroups(_ batch: MultiCropInput, _ indices: [Int]?) -> [Int]? {
+        guard koleoShards > 1, let indices, let masks = batch.masks else { return nil }
+        let b = masks.count / 2, perRank = b / koleoShards
+        return indices.map { (($0 / masks.patches) % b) / perRank }
+    }
 
     /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks; the student's
     /// drop-path draws are made on the global batch and sliced to this rank's rows.

@@ -166,6 +166,25 @@ extension TeacherTargets {
         }
     }
 
+    /// One process's stand-in for `updatedCenterOfRankMeans` (`dino train --emulate-ranks`):
+    /// the rows split into groups (the rank each would be on), each group's mean, averaged over
+    /// the groups that have rows: `m·c + (1 − m)·Σ_g mean(rows of g) / G'`.
+    ///
+    /// - Parameter groups: the group of each row of `t`, (R).
+    public static func updatedCenterOfGroupMeans(_ center: Tensor, teacherOutput t: Tensor, groups: [Int], momentum: Double) -> Tensor {
+        precondition(groups.count == t.shape[0], "TeacherTargets.updatedCenterOfGroupMeans: \(groups.count) groups for \(t.shape[0]) rows")
+        return withNoGrad {
+            let k = t.shape[1]
+            var means: [Tensor] = []
+            for g in Set(groups).sorted() {
+                let rows = groups.indices.filter { groups[$0] == g }
+                means.append(t.detach().indexSelect(axis: 0, indices: rows).mean(axes: [0], keepDims: true))  // (1, K)
+            }
+            let mean = means.dropFirst().reduce(means[0], +)
+            return center.detach().to(t.dtype).reshape([1, k]) * momentum + mean * ((1 - momentum) / Double(means.count))
+        }
+    }
+
     /// Sinkhorn-Knopp over the samples of every rank: as `sinkhornKnopp`, with the total ΣQ and
     /// each prototype's sum over samples all-reduced (a sample's own sum is local), and
     /// B = `samples` the global number of samples.
@@ -236,15 +255,22 @@ public final class TeacherCentres {
     ///   - ibot: whether the run has an iBOT term (the same on every rank; a rank may still
     ///     have no masked patches, `patches` nil, and then takes part in the collectives with
     ///     nothing).
+    ///   - patchGroups: on one process emulating ranks (`--emulate-ranks`), the rank each patch
+    ///     row would be on; the iBOT centre is then the mean of the groups' means, as those
+    ///     ranks would compute it. nil otherwise.
     public func targets(cls: Tensor, patches: Tensor?, ibot ibotOn: Bool, mode: CenteringMode, temperature: Double,
-                        momentum: Double) -> (cls: Tensor, patches: Tensor?) {
+                        momentum: Double, patchGroups: [Int]? = nil) -> (cls: Tensor, patches: Tensor?) {
         let distributed = communicator.size > 1
         switch mode {
         case .centering:
             next.dino = TeacherTargets.updatedCenter(dino, teacherOutput: cls, momentum: momentum, communicator: communicator)
-            next.ibot = ibotOn && (distributed || patches != nil)
-                ? TeacherTargets.updatedCenterOfRankMeans(ibot, teacherOutput: patches, momentum: momentum, communicator: communicator)
-                : nil
+            if let patches, let patchGroups, !distributed {
+                next.ibot = TeacherTargets.updatedCenterOfGroupMeans(ibot, teacherOutput: patches, groups: patchGroups, momentum: momentum)
+            } else {
+                next.ibot = ibotOn && (distributed || patches != nil)
+                    ? TeacherTargets.updatedCenterOfRankMeans(ibot, teacherOutput: patches, momentum: momentum, communicator: communicator)
+                    : nil
+            }
             return (TeacherTargets.softmaxCentered(teacherOutput: cls, center: dino, temperature: temperature),
                     patches.map { TeacherTargets.softmaxCentered(teacherOutput: $0, center: ibot, temperature: temperature) })
         case .sinkhornKnopp:
