@@ -11,8 +11,9 @@ CC     ?= cc
 
 # System libraries from apt, one list: oneDNN (Float32 matrix products), OpenBLAS (Float64
 # products), image codecs (libjpeg-turbo, libspng, libwebp, libtiff), faiss (approximate k-NN
-# for `dino curate`).
-APT_PACKAGES := libdnnl-dev libopenblas-dev libturbojpeg0-dev libspng-dev libwebp-dev libtiff-dev libfaiss-dev
+# for `dino curate`), Open MPI (`mpirun` for data-parallel training and its tests; libmpi is
+# loaded at run time with dlopen, so `dino` builds and runs without it: docs/distributed.md).
+APT_PACKAGES := libdnnl-dev libopenblas-dev libturbojpeg0-dev libspng-dev libwebp-dev libtiff-dev libfaiss-dev libopenmpi-dev openmpi-bin
 
 # Tests build in debug: on the present suite a debug build and run takes about 32 s from a
 # clean tree on 2 cores, a release build with -enable-testing about 74 s (the tests themselves

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DinoEval", targets: ["DinoEval"]),
         .library(name: "DinoVision", targets: ["DinoVision"]),
         .library(name: "DinoCuration", targets: ["DinoCuration"]),
+        .library(name: "DinoDistributed", targets: ["DinoDistributed"]),
         // The library for programs: a deliberate surface over the modules below (docs/library.md).
         .library(name: "Dino", targets: ["Dino"]),
         .executable(name: "dino", targets: ["dino"]),
@@ -42,6 +43,12 @@ let package = Package(
             name: "CDNNL",
             providers: [.apt(["libdnnl-dev"])]
         ),
+        // Open MPI's libmpi, loaded at run time with dlopen (no link-time dependency: `dino`
+        // builds and trains where Open MPI is not installed; docs/distributed.md).
+        .target(name: "CDinoMPI"),
+        // Data-parallel training: the Communicator (one process; Open MPI), DDP's bucketed
+        // gradient all-reduce.
+        .target(name: "DinoDistributed", dependencies: ["CDinoMPI", "DinoTensor"]),
         // Vectorised float kernels; AVX-512 / AVX2 paths chosen at run time.
         .target(name: "CDinoKernels"),
         .target(
@@ -55,7 +62,7 @@ let package = Package(
         .target(name: "DinoNN", dependencies: ["DinoTensor", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "DinoSSL",
-            dependencies: ["DinoModels", "DinoNN", "DinoTensor", "DinoVision"]
+            dependencies: ["DinoDistributed", "DinoModels", "DinoNN", "DinoTensor", "DinoVision"]
         ),
         // DinoSSL for fine-tuning, which runs on the method-agnostic Trainer.
         .target(name: "DinoEval", dependencies: ["DinoModels", "DinoNN", "DinoSSL", "DinoTensor", "DinoVision"]),
@@ -82,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "dino",
             dependencies: [
-                "DinoTensor", "DinoNN", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval", "DinoCuration",
+                "DinoTensor", "DinoNN", "DinoVision", "DinoBench", "DinoModels", "DinoSSL", "DinoEval", "DinoCuration", "DinoDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -121,6 +128,8 @@ let package = Package(
             dependencies: ["DinoCuration", "DinoNN", "DinoTensor", "DinoVision", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        // Communicator and reducer; `mpirun -np 2/3` runs of `dino` (the tests build it).
+        .testTarget(name: "DinoDistributedTests", dependencies: ["DinoDistributed", "DinoSSL", "DinoTensor", "DinoTestSupport", "dino"]),
         .testTarget(name: "DinoBenchTests", dependencies: ["DinoBench", "DinoTensor"]),
         // The `Dino` surface through `import Dino` (DinoModels and DinoTensor only to write test files).
         .testTarget(name: "DinoTests", dependencies: ["Dino", "DinoModels", "DinoTensor"]),

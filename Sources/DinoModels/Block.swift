@@ -41,12 +41,14 @@ public final class TransformerBlock: Module {
 
     /// x (B, N, D) → (B, N, D); `rope` rotates the last hw tokens' queries and keys.
     public func callAsFunction(_ x: Tensor, rope: RotaryTable? = nil) -> Tensor {
-        if let subset = dropPath.subsetIndices(batch: x.shape[0]) {
+        if let subset = dropPath.subset(batch: x.shape[0]) {
             // dinov3/layers/block.py `_forward`: each branch on its own random subset (the
             // second drawn after the first branch), x + (B / s) · index_add(ls(branch(x_S))).
-            let y = DropPath.subsetResidual(x, indices: subset, scale: ls1?.gamma.value) { attn(norm1($0), rope: rope) }
-            let subset2 = dropPath.subsetIndices(batch: y.shape[0])!
-            return DropPath.subsetResidual(y, indices: subset2, scale: ls2?.gamma.value) { mlp(norm2($0)) }
+            let y = DropPath.subsetResidual(x, indices: subset.indices, scale: ls1?.gamma.value, alpha: subset.alpha) {
+                attn(norm1($0), rope: rope)
+            }
+            let subset2 = dropPath.subset(batch: y.shape[0])!
+            return DropPath.subsetResidual(y, indices: subset2.indices, scale: ls2?.gamma.value, alpha: subset2.alpha) { mlp(norm2($0)) }
         }
         // One fused pass each: y = x + branch ⊙ γ₁ ⊙ s_b (LayerScale, drop path, residual).
         let y = Tensor.residual(x, attn(norm1(x), rope: rope), scale: ls1?.gamma.value,

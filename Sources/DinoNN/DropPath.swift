@@ -3,6 +3,11 @@
 // batch (DINOv2 above rate 0.1, DINOv3 at any rate). In expectation both are the same
 // regulariser; the subset form computes the branch on fewer samples and always drops exactly
 // B − ⌊B(1 − p)⌋ of them.
+//
+// Data-parallel training: with a `shard`, a layer that sees this rank's slice of a global batch
+// draws the masks or the subset for the whole global batch (the same draws on every rank, and
+// as one process would make them) and keeps its own rows, so that the ranks together drop
+// exactly the branches one process would.
 
 import DinoTensor
 
@@ -34,6 +39,28 @@ public final class DropPath: Module, UnaryLayer {
     public let mode: Mode
     /// The source of the per-sample masks and subsets (shared with the model that owns the layer).
     public let generator: RandomGenerator
+    /// This layer's rows as slice `index` of `count` of each view of a global batch, with
+    /// `samplesPerView` samples per view on each rank (rows `v·b + i` here are rows
+    /// `v·count·b + index·b + i` of the global batch); nil on one process.
+    public var shard: Shard?
+
+    /// A rank's place in the global batch (data-parallel training).
+    public struct Shard: Equatable, Sendable {
+        public var index: Int
+        public var count: Int
+        public var samplesPerView: Int
+        public init(index: Int, count: Int, samplesPerView: Int) {
+            precondition(count >= 1 && (0..<count).contains(index) && samplesPerView >= 1,
+                         "DropPath.Shard: slice \(index) of \(count) with \(samplesPerView) samples per view")
+            self.index = index; self.count = count; self.samplesPerView = samplesPerView
+        }
+
+        /// The global row of local row j of a batch of `batch` rows.
+        func globalRow(_ j: Int, batch: Int) -> Int {
+            precondition(batch % samplesPerView == 0, "DropPath.Shard: a batch of \(batch) rows is not whole views of \(samplesPerView)")
+            return (j / samplesPerView) * count * samplesPerView + index * samplesPerView + j % samplesPerView
+        }
+    }
 
     public init(rate: Double, mode: Mode = .perSample, generator: RandomGenerator) {
         precondition(rate >= 0 && rate < 1, "DropPath: rate \(rate) outside [0, 1)")
@@ -63,16 +90,33 @@ public final class DropPath: Module, UnaryLayer {
     public func sampleScale(like x: Tensor) -> Tensor? {
         if !training || rate == 0 || usesBatchSubset { return nil }
         let keep = 1 - rate
-        let mask = generator.bernoulli([x.shape[0]], p: keep, dtype: x.dtype)   // (B)
-        return withNoGrad { mask * (1 / keep) }
+        guard let shard else {
+            let mask = generator.bernoulli([x.shape[0]], p: keep, dtype: x.dtype)   // (B)
+            return withNoGrad { mask * (1 / keep) }
+        }
+        let b = x.shape[0]
+        let global = generator.bernoulli([b * shard.count], p: keep, dtype: x.dtype).doubles  // (count·B)
+        return Tensor(doubles: (0..<b).map { global[shard.globalRow($0, batch: b)] * (1 / keep) }, shape: [b]).to(x.dtype)
     }
 
     /// The samples whose branch is computed, or nil when the subset is not used (evaluation,
     /// rate 0, per-sample mode): the first `subsetSize` of a random permutation of the batch
     /// (`torch.randperm(b)[:sample_subset_size]`).
-    public func subsetIndices(batch: Int) -> [Int]? {
+    public func subsetIndices(batch: Int) -> [Int]? { subset(batch: batch)?.indices }
+
+    /// The samples whose branch is computed and the factor `B / s` of their branch, or nil when
+    /// the subset is not used. With a `shard`, the subset is drawn on the global batch and
+    /// these are this rank's rows of it (possibly none), with the global batch's factor.
+    public func subset(batch: Int) -> (indices: [Int], alpha: Double)? {
         guard training && usesBatchSubset else { return nil }
-        return Array(generator.permutation(batch).prefix(Self.subsetSize(batch: batch, rate: rate)))
+        guard let shard else {
+            let s = Self.subsetSize(batch: batch, rate: rate)
+            return (Array(generator.permutation(batch).prefix(s)), Double(batch) / Double(s))
+        }
+        let g = batch * shard.count, s = Self.subsetSize(batch: g, rate: rate)
+        var localOf: [Int: Int] = [:]
+        for j in 0..<batch { localOf[shard.globalRow(j, batch: batch)] = j }
+        return (generator.permutation(g).prefix(s).compactMap { localOf[$0] }, Double(g) / Double(s))
     }
 
     /// `max(int(B · (1 − p)), 1)`: how many samples go through the branch.
@@ -88,10 +132,13 @@ public final class DropPath: Module, UnaryLayer {
     ///   - indices: the s samples that go through the branch (`subsetIndices`).
     ///   - scale: LayerScale's γ (D) applied to the branch's output, or nil.
     ///   - branch: the residual branch, (s, …) → (s, …).
-    /// - Returns: (B, …); the other samples are x unchanged. Differentiable in x, γ and the branch.
-    public static func subsetResidual(_ x: Tensor, indices: [Int], scale: Tensor?,
+    ///   - alpha: the branch's factor; nil for B / s (a rank's rows of a global subset pass the
+    ///     global batch's).
+    /// - Returns: (B, …); the other samples are x unchanged (all of them when `indices` is
+    ///   empty). Differentiable in x, γ and the branch.
+    public static func subsetResidual(_ x: Tensor, indices: [Int], scale: Tensor?, alpha: Double? = nil,
                                       branch: (Tensor) -> Tensor) -> Tensor {
-        precondition(!indices.isEmpty, "DropPath.subsetResidual: no samples selected")
+        if indices.isEmpty { return x }
         let subset = x.indexSelect(axis: 0, indices: indices)                 // (s, …)
         var residual = branch(subset)                                        // (s, …)
         precondition(residual.shape == subset.shape,
@@ -99,7 +146,7 @@ public final class DropPath: Module, UnaryLayer {
         if let scale { residual = residual * scale }
         // torch.index_add(x, 0, indices, residual, alpha = B / s), as a scatter-add of whole
         // samples: the index repeats each sample's position over its elements.
-        let alpha = Double(x.shape[0]) / Double(indices.count)
+        let alpha = alpha ?? Double(x.shape[0]) / Double(indices.count)
         let perSample = residual.count / indices.count
         let index = IndexTensor(indices.flatMap { Array(repeating: $0, count: perSample) }, shape: residual.shape)
         return x.scatterAdd(axis: 0, index: index, source: residual * alpha)  // (B, …)
@@ -110,5 +157,13 @@ public final class DropPath: Module, UnaryLayer {
     public static func rates(maxRate: Double, depth: Int, uniform: Bool) -> [Double] {
         if uniform || depth <= 1 { return Array(repeating: uniform ? maxRate : 0, count: depth) }
         return (0..<depth).map { maxRate * Double($0) / Double(depth - 1) }
+    }
+}
+
+extension Module {
+    /// Sets `shard` on every drop-path layer of this module (data-parallel training: the
+    /// student's rows of each global batch); nil for one process.
+    public func setDropPathShard(_ shard: DropPath.Shard?) {
+        for (_, m) in namedModules() { (m as? DropPath)?.shard = shard }
     }
 }

@@ -11,7 +11,17 @@
 // optimiser state, the method's random generators and the position (step, epoch, batch), and
 // the batch source must give the same batches for the same (epoch, index) — so an interrupted
 // and resumed run computes exactly what an uninterrupted one does (with the same thread count).
+//
+// Data-parallel training (a `communicator` of several ranks, DinoDistributed): every rank runs
+// this loop on its slice of each global batch. The parameters and the method's state are
+// broadcast from rank 0 when the loop starts; backward hands each final gradient to a
+// `GradientReducer` (DDP's bucketed all-reduce, launched during backward) and the averaged
+// gradients are in place before clipping, so clipping, AdamW and the EMA run identically on
+// every rank. The logged loss terms are averaged over the ranks (one small all-reduce, which also
+// makes the finite-loss check agree), stops and checkpoint intervals are agreed by all ranks,
+// and only rank 0 writes logs, metrics, TensorBoard and checkpoints (followed by a barrier).
 
+import DinoDistributed
 import DinoNN
 import DinoTensor
 import Foundation
@@ -68,6 +78,15 @@ public protocol TrainingMethod: AnyObject {
     /// K, the number of prototypes of the teacher's targets, for the collapse monitor's target
     /// checks (CollapseMonitor.swift); nil when the method has no such targets. Default: nil.
     var targetPrototypes: Int? { get }
+    /// Hands the method the communicator of data-parallel training, for its documented
+    /// collectives (DINO's centre, Sinkhorn-Knopp's sums, iBOT's masked-patch counts); the
+    /// trainer calls it once, before the first step. Default: ignored (a method without
+    /// cross-rank statistics).
+    func useCommunicator(_ communicator: any Communicator)
+    /// On one process, computes what each of `ranks` data-parallel ranks computes on its own
+    /// slice of the batch (KoLeo), so that the run can be compared with a `ranks`-rank run.
+    /// Default: ignored (a method with no per-rank statistics).
+    func emulateRanks(_ ranks: Int)
 }
 
 extension TrainingMethod {
@@ -90,6 +109,8 @@ extension TrainingMethod {
         [(name: "all", parameters: parameterGroups.allParameters)]
     }
     public var targetPrototypes: Int? { nil }
+    public func useCommunicator(_ communicator: any Communicator) {}
+    public func emulateRanks(_ ranks: Int) {}
     public var optimizerGroups: [(name: String, groups: [ParameterGroup])] { [(name: "", groups: parameterGroups)] }
 }
 
@@ -122,6 +143,8 @@ public struct TrainerOptions: Configuration, Equatable {
     public var checkpointEveryEpochs = 1
     /// Also every this many minutes of training; nil for epochs only.
     public var checkpointEveryMinutes: Double? = 30
+    /// Also every this many steps (dinov2's `checkpointing.period`, in iterations); nil: none.
+    public var checkpointEverySteps: Int? = nil
     /// Checkpoints kept (the newest).
     public var keepCheckpoints = 3
     /// Stop cleanly (with a checkpoint) after this many minutes; nil for no limit.
@@ -153,6 +176,7 @@ public struct TrainerOptions: Configuration, Equatable {
         try check(adamEps >= 0, "adam_eps", "must be non-negative")
         try check(checkpointEveryEpochs >= 1, "checkpoint_every_epochs", "must be at least 1")
         try check(checkpointEveryMinutes.map { $0 > 0 } ?? true, "checkpoint_every_minutes", "must be positive, or null")
+        try check(checkpointEverySteps.map { $0 >= 1 } ?? true, "checkpoint_every_steps", "must be at least 1, or null")
         try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
         try check(maxMinutes.map { $0 >= 0 } ?? true, "max_minutes", "must be non-negative, or null")
         try check(maxSteps.map { $0 >= 0 } ?? true, "max_steps", "must be non-negative, or null")
@@ -165,6 +189,7 @@ public struct TrainerOptions: Configuration, Equatable {
         case clipGrad = "clip_grad", clipMode = "clip_mode"
         case adamBeta1 = "adam_beta1", adamBeta2 = "adam_beta2", adamEps = "adam_eps"
         case checkpointEveryEpochs = "checkpoint_every_epochs", checkpointEveryMinutes = "checkpoint_every_minutes"
+        case checkpointEverySteps = "checkpoint_every_steps"
         case keepCheckpoints = "keep_checkpoints", maxMinutes = "max_minutes", maxSteps = "max_steps"
         case logEverySteps = "log_every_steps", tensorBoard = "tensorboard"
         case collapseMonitor = "collapse_monitor", stopOnCollapse = "stop_on_collapse"
@@ -258,6 +283,17 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public var onStep: ((StepReport) -> Void)?
     /// Monotonic clock in seconds, for budgets, checkpoint intervals and throughput.
     public var clock: () -> Double = monotonicSeconds
+    /// The ranks of data-parallel training (one process by default).
+    public let communicator: any Communicator
+    /// DDP's gradient buckets when there are several ranks.
+    public let reducer: GradientReducer?
+    /// After every step, check that the parameters of all ranks are bit-identical (a hash of
+    /// each rank's parameters, gathered by an all-reduce), logged as `replicas_identical`;
+    /// a difference stops the run. For tests and debugging; off by default.
+    public var verifyReplicas = false
+    /// Start each gradient bucket's all-reduce during backward, as soon as it is ready (DDP);
+    /// false starts them all after backward (to measure what the overlap saves).
+    public var overlapGradientReduction = true
 
     /// Where the run is: the next step to take.
     public private(set) var step = 0
@@ -277,8 +313,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     ///   - stopSignal: pass `StopSignal()` to stop cleanly on Ctrl-C; nil to not catch signals.
     /// - Throws: `ConfigError.invalidValue` for options out of range.
     public init(method: Method, data: Source, schedules: ScheduleSet, options: TrainerOptions,
-                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil) throws {
+                runDirectory: URL, config: JSONValue = .object([:]), stopSignal: StopSignal? = nil,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         try options.validate()
+        self.communicator = communicator
+        reducer = communicator.size > 1
+            ? GradientReducer(parameters: method.parameterGroups.allParameters, communicator: communicator) : nil
+        method.useCommunicator(communicator)
         self.method = method
         self.data = data
         self.schedules = schedules
@@ -344,7 +385,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                                lastLoss: lastLoss, elapsedSeconds: elapsedBefore + (clock() - sessionStart),
                                reason: reason, config: config)
         state.collapseMonitor = monitor.state
-        let url = try checkpoints.save(tensors: checkpointTensors(), state: state)
+        var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
+        if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
+        // The other ranks go on once the checkpoint is on disk (a restart finds it).
+        communicator.barrier(label: "after checkpoint \(url.lastPathComponent)")
         lastCheckpoint = url
         return url
     }
@@ -406,11 +450,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         if let c = try checkpoints.loadLatest() {
             try restore(c)
             resumed = true
-            log("resuming from \(c.url.lastPathComponent): epoch \(epoch), step \(step)")
+            say("resuming from \(c.url.lastPathComponent): epoch \(epoch), step \(step)")
         }
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let metrics = try MetricsLogger(runDirectory: runDirectory, resumingAt: resumed ? step : nil,
-                                        tensorBoard: options.tensorBoard)
+        if communicator.size > 1 { synchronizeStart() }
+        let main = communicator.isMain
+        if main { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
+        let metrics = main ? try MetricsLogger(runDirectory: runDirectory, resumingAt: resumed ? step : nil,
+                                               tensorBoard: options.tensorBoard) : nil
         let budget = TimeBudget(minutes: options.maxMinutes, clock: clock)
         var lastSave = clock()
         let perEpoch = data.batchesPerEpoch
@@ -419,28 +465,34 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             monitor.active.isEmpty ? nil : "COLLAPSE: " + monitor.active.map(\.rawValue).sorted().joined(separator: ", ")
         }
 
-        func stopReason() -> String? {
-            if let r = stopSignal?.stopReason { return r }
-            if budget.isExhausted { return "time budget of \(options.maxMinutes!) minutes spent" }
-            if let m = options.maxSteps, step >= m { return "reached max_steps \(m)" }
-            return nil
+        // Stops and checkpoint intervals: each rank's view, agreed by all (any rank's signal,
+        // time budget or interval counts for all, so that every rank takes the same path).
+        func agreed() -> (stop: String?, interval: Bool) {
+            let signal = stopSignal?.stopReason, spent = budget.isExhausted
+            let due = options.checkpointEveryMinutes.map { clock() - lastSave >= $0 * 60 } ?? false
+            let flags = communicator.any([signal != nil, spent, due], label: "stop and checkpoint flags")
+            if flags[0] { return (signal ?? "stop requested on another rank", false) }
+            if flags[1] { return ("time budget of \(options.maxMinutes!) minutes spent", false) }
+            if let m = options.maxSteps, step >= m { return ("reached max_steps \(m)", false) }
+            return (nil, flags[2])
         }
 
         while epoch < options.epochs {
-            let bar = options.progress
+            let bar = options.progress && main
                 ? ProgressBar(total: perEpoch, startingAt: batchInEpoch, label: "epoch \(epoch + 1)/\(options.epochs)",
                               itemsPerStep: data.itemsPerBatch, clock: clock)
                 : nil
             bar?.note = collapseNote()
             let batches = data.batches(epoch: epoch, startingAt: batchInEpoch)
             while batchInEpoch < perEpoch {
-                if let reason = stopReason() {
+                let (stop, intervalDue) = agreed()
+                if let reason = stop {
                     bar?.finish()
                     let url = try saveCheckpoint(reason: "stop", sessionStart: sessionStart)
-                    log("\(reason): checkpoint \(url.lastPathComponent) written at step \(step)")
+                    say("\(reason): checkpoint \(url.lastPathComponent) written at step \(step)")
                     return .stopped(reason: reason)
                 }
-                if let minutes = options.checkpointEveryMinutes, clock() - lastSave >= minutes * 60 {
+                if intervalDue {
                     try saveCheckpoint(reason: "interval", sessionStart: sessionStart)
                     lastSave = clock()
                 }
@@ -457,17 +509,21 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 step += 1
                 batchInEpoch += 1
                 if step % options.logEverySteps == 0 || batchInEpoch == perEpoch {
-                    try metrics.log(step: step - 1, epoch: epoch, values: logged)
+                    try metrics?.log(step: step - 1, epoch: epoch, values: logged)
                 }
                 onStep?(StepReport(step: step, epoch: epoch, epochs: options.epochs, batchInEpoch: batchInEpoch,
                                    batchesPerEpoch: perEpoch, values: logged))
                 if let kind = collapsed, options.stopOnCollapse {
                     bar?.finish()
                     let good = checkpoints.list().last { $0.step <= (monitor.onsetStep ?? 0) }?.url
-                    log("stop_on_collapse: stopped at step \(step) without a checkpoint of the collapsed state; "
+                    say("stop_on_collapse: stopped at step \(step) without a checkpoint of the collapsed state; "
                         + (good.map { "the last checkpoint before the collapse is \($0.lastPathComponent)" }
                            ?? "no checkpoint was written before the collapse"))
                     return .collapsed(kind: kind, lastGood: good)
+                }
+                if let n = options.checkpointEverySteps, step % n == 0 {
+                    try saveCheckpoint(reason: "interval", sessionStart: sessionStart)
+                    lastSave = clock()
                 }
                 bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
                                 + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))
@@ -491,10 +547,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             bar?.interrupt()
             switch event {
             case .started(let kind, let since, let at, let detail):
-                log("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). " + kind.explanation + ".")
+                say("warning: collapse (\(kind.rawValue)) at every step from \(since) to \(at): \(detail). " + kind.explanation + ".")
                 started = started ?? kind
             case .ended(let kind, let at):
-                log("collapse (\(kind.rawValue)) over at step \(at)")
+                say("collapse (\(kind.rawValue)) over at step \(at)")
             }
         }
         return started
@@ -505,13 +561,20 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         groups.zeroGrad()
         let terms = method.step(batch: batch, schedules: values)
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
-        let termValues = terms.mapValues { Double($0.item()) }
+        let termValues = try averagedOverRanks(terms.mapValues { Double($0.item()) })
         guard termValues["loss"]!.isFinite else {
             throw TrainerError.nonFiniteLoss(step: step, epoch: epoch, terms: termValues,
                                              lastCheckpoint: lastCheckpoint?.path)
         }
-        loss.backward()
+        if let reducer {
+            reducer.prepare()
+            loss.backward(onLeafGradient: overlapGradientReduction ? reducer.gradientReady : nil)
+            reducer.finish()
+        } else {
+            loss.backward()
+        }
         var logged = termValues
+        if let reducer { logged["comm_wait_seconds"] = reducer.lastWaitSeconds }
         if let clip = options.clipGrad {
             let params = groups.allParameters
             switch options.clipMode {
@@ -530,6 +593,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         for o in optimizers { o.optimizer.step(values) }
         method.afterOptimizerStep(schedules: values)
         for (k, v) in values.values { logged[k] = v }
+        if verifyReplicas { logged["replicas_identical"] = try checkReplicas() }
         lastValues = values
         lastLoss = termValues["loss"]
         return logged

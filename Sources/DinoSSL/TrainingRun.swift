@@ -9,6 +9,7 @@
 // What it is not: the command line (Sources/dino parses flags into a `TrainRequest` and calls
 // this), or any one method (MethodPlugin.swift says what a method provides).
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -27,9 +28,17 @@ public protocol TrainingLoop: AnyObject {
     var log: (String) -> Void { get set }
     /// Called after every optimisation step (`Trainer.onStep`).
     var onStep: ((StepReport) -> Void)? { get set }
+    /// Check after every step that all ranks hold bit-identical parameters (`Trainer.verifyReplicas`).
+    var verifyReplicas: Bool { get set }
+    /// Images per (global) batch.
+    var itemsPerBatch: Int { get }
+    /// Whether gradient all-reduces start during backward (`Trainer.overlapGradientReduction`).
+    var overlapGradientReduction: Bool { get set }
 }
 
-extension Trainer: TrainingLoop {}
+extension Trainer: TrainingLoop {
+    public var itemsPerBatch: Int { data.itemsPerBatch }
+}
 
 /// Everything a training run needs, built from a registered method and its configuration.
 public struct TrainingRun {
@@ -54,14 +63,18 @@ public struct TrainingRun {
     /// RUN/config.json (with `"method"`).
     ///
     /// - Parameters:
+    ///   - communicator: the ranks of data-parallel training; with several, the placement is
+    ///     the communicator's rank and size, and only rank 0 writes RUN/config.json.
     ///   - configure: adjusts the trainer's options (time budget, progress, logging) before use.
     /// - Throws: `ConfigError` for bad settings, `DatasetError` for an unusable folder,
     ///   `MethodError`.
     public init<M: MethodPlugin>(_ type: M.Type, config: M.Config, dataPath: String, runDirectory: URL,
                                  placement: DataParallelPlacement = .single, stopSignal: StopSignal? = nil,
-                                 issues: DataIssueLog = DataIssueLog(), configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+                                 issues: DataIssueLog = DataIssueLog(), communicator: any Communicator = SingleProcessCommunicator(),
+                                 configure: (inout TrainerOptions) -> Void = { _ in }) throws {
         methodType = type
         self.config = config
+        let placement = communicator.size > 1 ? DataParallelPlacement(rank: communicator.rank, worldSize: communicator.size) : placement
         dataset = try ImageFileDataset.open(dataPath)
         let context = MethodContext(dataset: dataset, placement: placement, issues: issues)
         let resolved = try M.resolve(config, context: context)
@@ -70,11 +83,13 @@ public struct TrainingRun {
         var options = M.trainerOptions(resolved)
         configure(&options)
         let tree = try TrainingRun.recordedTree(config, method: M.name)
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        try TrainingRun.writeConfig(tree, to: runDirectory)
+        if communicator.isMain {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+            try TrainingRun.writeConfig(tree, to: runDirectory)
+        }
         self.method = method
         trainer = try Trainer(method: method, data: source, schedules: M.schedules(resolved), options: options,
-                              runDirectory: runDirectory, config: tree, stopSignal: stopSignal)
+                              runDirectory: runDirectory, config: tree, stopSignal: stopSignal, communicator: communicator)
         summary = M.describe(resolved, context: context)
     }
 
@@ -85,11 +100,12 @@ public struct TrainingRun {
     ///   unknown keys and bad values, and what the typed initialiser throws.
     public init(method name: String, configTree tree: JSONValue, dataPath: String, runDirectory: URL,
                 placement: DataParallelPlacement = .single, stopSignal: StopSignal? = nil,
-                issues: DataIssueLog = DataIssueLog(), configure: (inout TrainerOptions) -> Void = { _ in }) throws {
+                issues: DataIssueLog = DataIssueLog(), communicator: any Communicator = SingleProcessCommunicator(),
+                configure: (inout TrainerOptions) -> Void = { _ in }) throws {
         func make<M: MethodPlugin>(_ type: M.Type) throws -> TrainingRun {
             try TrainingRun(type, config: try ConfigLoader.decode(M.Config.self, from: tree), dataPath: dataPath,
                             runDirectory: runDirectory, placement: placement, stopSignal: stopSignal, issues: issues,
-                            configure: configure)
+                            communicator: communicator, configure: configure)
         }
         self = try make(try MethodRegistry.method(named: name))
     }

@@ -129,7 +129,11 @@ extension Tensor {
     ///   - seed: the gradient of some scalar with respect to this tensor; defaults to 1 for
     ///     a one-element tensor and is required otherwise.
     ///   - retainGraph: keep the recorded closures so that `backward` can run again.
-    public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false) {
+    ///   - onLeafGradient: called with each leaf as soon as its gradient is final for this
+    ///     pass (every use of it is summed in), in the order backward reaches them — the hook
+    ///     data-parallel training starts a bucket's all-reduce from (PyTorch's
+    ///     `AccumulateGrad` post-hooks, which DDP's reducer registers).
+    public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false, onLeafGradient: ((Tensor) -> Void)? = nil) {
         precondition(requiresGrad, "backward: tensor does not require grad and has no recorded producer")
         let seedGrad: Tensor
         if let seed {
@@ -158,46 +162,81 @@ extension Tensor {
         }
 
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seedGrad]
+        // A leaf's gradient is final once every node that uses it has run: count the uses, so
+        // that it is accumulated (and `onLeafGradient` told) right then rather than where the
+        // depth-first order happens to place the leaf (usually near the end).
+        var pendingUses: [ObjectIdentifier: Int] = [:]
+        for t in order {
+            guard let node = t.node else { continue }
+            for input in node.inputs where input.requiresGrad && input.isLeaf { pendingUses[ObjectIdentifier(input), default: 0] += 1 }
+        }
+        var finished = Set<ObjectIdentifier>()
+
+        /// Moves leaf t's summed gradient into `.grad`.
+        func finishLeaf(_ t: Tensor) {
+            guard finished.insert(ObjectIdentifier(t)).inserted,
+                  var g = grads.removeValue(forKey: ObjectIdentifier(t)) else { return }
+            if !t.leafRequiresGrad { return }
+            if t.grad == nil && Tensor.isUnshared(&g) {
+                // Nothing else can see g or its storage: adopt it instead of copying
+                // (as PyTorch's AccumulateGrad steals an unshared gradient).
+                t.grad = g
+            } else {
+                t.accumulateGrad(g)
+            }
+            onLeafGradient?(t)
+        }
+
+        /// Runs t's backward closure and sums its input gradients; returns the leaves whose
+        /// last use this was.
+        func propagate(_ t: Tensor, _ g: Tensor, _ node: GradNode) -> [Tensor] {
+            guard let fn = node.backward else {
+                preconditionFailure("backward: the graph through '\(node.op)' was already freed; pass retainGraph: true to the first backward")
+            }
+            let inputGrads = fn(g)
+            precondition(inputGrads.count == node.inputs.count,
+                         "backward: '\(node.op)' returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
+            var ready: [Tensor] = []
+            for (input, ig) in Swift.zip(node.inputs, inputGrads) {
+                guard input.requiresGrad else { continue }
+                if input.isLeaf {
+                    let key = ObjectIdentifier(input)
+                    pendingUses[key]! -= 1
+                    if pendingUses[key]! == 0 { ready.append(input) }
+                }
+                guard let ig else { continue }
+                precondition(ig.shape == input.shape,
+                             "backward: '\(node.op)' produced gradient \(fmt(ig.shape)) for input \(fmt(input.shape))")
+                let key = ObjectIdentifier(input)
+                if var existing = grads.removeValue(forKey: key) {
+                    // Sum into the first gradient when nothing else holds it (no new buffer).
+                    if Tensor.isUnshared(&existing) {
+                        existing.addInPlace(ig)
+                        grads[key] = existing
+                    } else {
+                        grads[key] = existing + ig
+                    }
+                } else {
+                    grads[key] = ig
+                }
+            }
+            if !retainGraph {
+                node.backward = nil
+            }
+            return ready
+        }
+
         withNoGrad {
             for t in order.reversed() {
-                guard var g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
-                if t.isLeaf || t.retainsGrad {
-                    if t.isLeaf && !t.leafRequiresGrad { continue }
-                    if t.isLeaf && t.grad == nil && Tensor.isUnshared(&g) {
-                        // Nothing else can see g or its storage: adopt it instead of copying
-                        // (as PyTorch's AccumulateGrad steals an unshared gradient).
-                        t.grad = g
-                        continue
-                    }
-                    t.accumulateGrad(g)
+                if t.isLeaf {
+                    finishLeaf(t)
+                    continue
                 }
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                if t.retainsGrad { t.accumulateGrad(g) }
                 guard let node = t.node else { continue }
-                guard let fn = node.backward else {
-                    preconditionFailure("backward: the graph through '\(node.op)' was already freed; pass retainGraph: true to the first backward")
-                }
-                let inputGrads = fn(g)
-                precondition(inputGrads.count == node.inputs.count,
-                             "backward: '\(node.op)' returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
-                for (input, ig) in Swift.zip(node.inputs, inputGrads) {
-                    guard let ig, input.requiresGrad else { continue }
-                    precondition(ig.shape == input.shape,
-                                 "backward: '\(node.op)' produced gradient \(fmt(ig.shape)) for input \(fmt(input.shape))")
-                    let key = ObjectIdentifier(input)
-                    if var existing = grads.removeValue(forKey: key) {
-                        // Sum into the first gradient when nothing else holds it (no new buffer).
-                        if Tensor.isUnshared(&existing) {
-                            existing.addInPlace(ig)
-                            grads[key] = existing
-                        } else {
-                            grads[key] = existing + ig
-                        }
-                    } else {
-                        grads[key] = ig
-                    }
-                }
-                if !retainGraph {
-                    node.backward = nil
-                }
+                // The input gradients are released before the leaves adopt theirs.
+                for leaf in propagate(t, g, node) { finishLeaf(leaf) }
             }
         }
     }

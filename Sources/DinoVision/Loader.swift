@@ -10,6 +10,10 @@
 // (seed, epoch, batch number). Which thread does what never enters, so the same seed gives
 // the same batches with 0, 1 or 16 workers. A sample that fails (bad file) is left out of
 // its batch, which is then smaller (a batch whose samples all fail is skipped).
+//
+// Data-parallel training: with `shards` > 1 the loader of shard r yields only its slice of every
+// global batch, the samples at positions r·b ..< (r+1)·b of it (b = batchSize / shards), so the
+// shards together see exactly the batches one loader would, with the same random numbers.
 
 import DinoTensor
 import Foundation
@@ -26,11 +30,18 @@ public struct LoaderOptions: Sendable, Equatable {
     public var workers: Int
     /// Batches prepared ahead of the consumer at most.
     public var prefetchBatches: Int
+    /// This loader's slice of every global batch of `batchSize` samples: slice `shard` of
+    /// `shards` equal ones (data-parallel rank and world size); 0 of 1 by default.
+    public var shard: Int
+    public var shards: Int
 
-    /// Defaults: shuffled, drop-last, seed 0, 2 workers, 2 batches ahead.
+    /// Defaults: shuffled, drop-last, seed 0, 2 workers, 2 batches ahead, the whole batch.
     public init(batchSize: Int, shuffle: Bool = true, dropLast: Bool = true, seed: UInt64 = 0,
-                workers: Int = 2, prefetchBatches: Int = 2) {
+                workers: Int = 2, prefetchBatches: Int = 2, shard: Int = 0, shards: Int = 1) {
         precondition(batchSize > 0, "LoaderOptions: batchSize must be positive, got \(batchSize)")
+        precondition(shards >= 1 && (0..<shards).contains(shard) && batchSize % shards == 0 && (dropLast || shards == 1),
+                     "LoaderOptions: shard \(shard) of \(shards) of batches of \(batchSize) (the batch must divide evenly, drop-last)")
+        self.shard = shard; self.shards = shards
         precondition(workers >= 0, "LoaderOptions: workers must be ≥ 0, got \(workers)")
         precondition(prefetchBatches >= 1, "LoaderOptions: prefetchBatches must be ≥ 1, got \(prefetchBatches)")
         self.batchSize = batchSize; self.shuffle = shuffle; self.dropLast = dropLast
@@ -117,7 +128,9 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
     let randomness: EpochRandomness
     let order: [Int]
     let batchCount: Int
+    /// Samples of this shard per batch (the whole batch on one shard).
     let batchSize: Int
+    let shard: (index: Int, count: Int, globalBatch: Int)
 
     private let condition = NSCondition()
     private var nextPosition = 0
@@ -134,7 +147,9 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
         randomness = EpochRandomness(seed: loader.options.seed, epoch: epoch)
         order = randomness.order(count: loader.count, shuffle: loader.options.shuffle)
         batchCount = loader.batchesPerEpoch
-        batchSize = loader.options.batchSize
+        let o = loader.options
+        batchSize = o.batchSize / o.shards
+        shard = (o.shard, o.shards, o.batchSize)
         consumerBatch = min(start, batchCount)
         nextPosition = consumerBatch * batchSize
         for w in 0..<loader.options.workers {
@@ -146,8 +161,16 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
         }
     }
 
-    /// Positions (in epoch order) of batch b.
-    func positions(_ b: Int) -> Range<Int> { (b * batchSize)..<min(order.count, (b + 1) * batchSize) }
+    /// Positions of batch b in this shard's sequence (the epoch order itself on one shard).
+    func positions(_ b: Int) -> Range<Int> {
+        (b * batchSize)..<min(shard.count == 1 ? order.count : batchCount * batchSize, (b + 1) * batchSize)
+    }
+
+    /// The dataset index at position p of this shard's sequence: sample r·b + k of global batch i.
+    func index(_ p: Int) -> Int {
+        if shard.count == 1 { return order[p] }
+        return order[(p / batchSize) * shard.globalBatch + shard.index * batchSize + p % batchSize]
+    }
 
     var totalPositions: Int { batchCount == 0 ? 0 : positions(batchCount - 1).upperBound }
 
@@ -169,7 +192,7 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
             }
             condition.unlock()
 
-            let index = order[position]
+            let index = self.index(position)
             let s = loader.sample(index, randomness.sample(index))
 
             condition.lock()
@@ -194,7 +217,7 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
     private func makeBatch(_ b: Int, _ samples: [Sample?]) -> Batch? {
         var kept: [Sample] = [], indices: [Int] = []
         for (k, s) in samples.enumerated() {
-            if let s { kept.append(s); indices.append(order[b * batchSize + k]) }
+            if let s { kept.append(s); indices.append(index(b * batchSize + k)) }
         }
         if kept.isEmpty { return nil }
         return loader.collate(kept, indices, randomness.batch(b))
@@ -208,7 +231,7 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
             if loader.options.workers == 0 {
                 consumerBatch += 1
                 condition.unlock()
-                let samples = positions(b).map { p in loader.sample(order[p], randomness.sample(order[p])) }
+                let samples = positions(b).map { p in loader.sample(index(p), randomness.sample(index(p))) }
                 if let batch = makeBatch(b, samples) { return batch }
                 continue
             }

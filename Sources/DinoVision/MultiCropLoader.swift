@@ -66,7 +66,13 @@ public struct MultiCropPipeline: Sendable {
     }
 
     /// Stacks the samples' views and draws the batch's masks.
-    public func collate(_ samples: [MultiCropViews], indices: [Int], generator: RandomGenerator) -> MultiCropBatch {
+    ///
+    /// - Parameter shard: this batch as slice `index` of `count` of a global batch (data-parallel
+    ///   training): the masks are drawn for the 2·count·B global views, from the same
+    ///   generator as one process would, and this slice's views taken from them (DINOv2's
+    ///   number of masked views, `int(2B·p)`, is then the global batch's).
+    public func collate(_ samples: [MultiCropViews], indices: [Int], generator: RandomGenerator,
+                        shard: (index: Int, count: Int) = (0, 1)) -> MultiCropBatch {
         let norm = augmentation.config.normalization
         let globals = (0..<2).flatMap { v in samples.map { $0.global[v] } }
         let localCount = augmentation.config.local.count
@@ -74,15 +80,33 @@ public struct MultiCropPipeline: Sendable {
         let labels: [Int]? = dataset.classes.isEmpty ? nil : indices.map { dataset.label(at: $0)! }
         return MultiCropBatch(global: stackViews(globals, normalization: norm),
                               local: locals.isEmpty ? nil : stackViews(locals, normalization: norm),
-                              masks: maskCollator?.masks(count: globals.count, generator: generator),
+                              masks: maskCollator.map { Self.shardMasks($0, views: globals.count, generator: generator, shard: shard) },
                               indices: indices, labels: labels)
     }
 
-    /// A parallel loader of multi-crop batches.
+    /// The masks of this shard's `views` global views (view-major: rows v·B + i), cut from the
+    /// masks of the global batch's count·views rows (rows v·count·B + index·B + i).
+    static func shardMasks(_ collator: MaskCollator, views: Int, generator: RandomGenerator,
+                           shard: (index: Int, count: Int)) -> BatchMasks {
+        if shard.count == 1 { return collator.masks(count: views, generator: generator) }
+        let all = collator.masks(count: views * shard.count, generator: generator)
+        let b = views / 2, globalB = b * shard.count, n = all.patches
+        var values: [Bool] = []
+        values.reserveCapacity(views * n)
+        for v in 0..<2 {
+            let first = (v * globalB + shard.index * b) * n
+            values.append(contentsOf: all.values[first..<(first + b * n)])
+        }
+        return BatchMasks(count: views, patches: n, values: values, upperbound: all.upperbound)
+    }
+
+    /// A parallel loader of multi-crop batches (of this shard's slice of each batch when
+    /// `options.shards` > 1).
     public func loader(_ options: LoaderOptions) -> DataLoader<MultiCropViews, MultiCropBatch> {
         let pipeline = self
+        let shard = (index: options.shard, count: options.shards)
         return DataLoader(count: dataset.count, options: options,
                           sample: { pipeline.views(at: $0, generator: $1) },
-                          collate: { pipeline.collate($0, indices: $1, generator: $2) })
+                          collate: { pipeline.collate($0, indices: $1, generator: $2, shard: shard) })
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the engine.",
-        subcommands: [BenchOps.self, BenchData.self, BenchModels.self]
+        subcommands: [BenchOps.self, BenchData.self, BenchModels.self, BenchAllReduce.self]
     )
 }
 

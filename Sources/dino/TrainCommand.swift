@@ -1,6 +1,7 @@
 // `dino train`: self-supervised pretraining of a backbone on a folder of images.
 
 import ArgumentParser
+import DinoDistributed
 import DinoSSL
 import DinoTensor
 import DinoVision
@@ -59,6 +60,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop cleanly, with a checkpoint, once this many steps are done (0: save the initial weights).")
     var maxSteps: Int?
 
+    @Option(help: "Also write a checkpoint every this many steps.")
+    var checkpointEverySteps: Int?
+
     @Option(help: "Images per step.")
     var batchSize: Int?
 
@@ -76,6 +80,21 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "No progress bar.")
     var quiet = false
+
+    @Option(help: "Under mpirun: seconds a collective may take before the whole job stops (PyTorch's default: 1800).")
+    var collectiveTimeout: Double = Communicators.defaultTimeoutSeconds
+
+    @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
+    var verifyReplicas = false
+
+    @Flag(help: "Under mpirun: start the gradient all-reduces after backward instead of during it (to measure the overlap).")
+    var noGradientOverlap = false
+
+    @Option(help: "One process computing what each of N ranks computes on its own slice (KoLeo), to compare with an N-rank run.")
+    var emulateRanks: Int?
+
+    @Option(help: ArgumentHelp("Tests: SIGKILL rank RANK once it has done step STEP of a run started without checkpoints (RANK:STEP).", visibility: .private))
+    var testKill: String?
 
     @Argument(help: "Config overrides key.sub=value.")
     var overrides: [String] = []
@@ -96,18 +115,58 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Under mpirun: Open MPI's communicator (libmpi loaded now); otherwise one process.
+        let communicator = try Communicators.fromEnvironment(timeout: collectiveTimeout)
+        do {
+            try train(communicator)
+            communicator.finish()
+        } catch let code as ExitCode {
+            communicator.finish()                              // an agreed outcome (collapse), not a failure
+            throw code
+        } catch {
+            // One rank's error stops the job at once (the others may wait in a collective).
+            if let mpi = communicator as? MPICommunicator { mpi.abortJob("\(error)") }
+            throw error
+        }
+    }
+
+    func train(_ communicator: any Communicator) throws {
+        let main = communicator.isMain
+        func say(_ line: String) { if main { print(line) } }
         let (method, tree) = try request.resolve()
+        // Every rank has read RUN/ before rank 0 writes RUN/config.json.
+        communicator.barrier(label: "start")
         if let threads { Threads.count = threads }
-        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet
+        let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet, everySteps = checkpointEverySteps
         let issues = DataIssueLog(report: DataIssueLog.silent)
         let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
-                                  stopSignal: StopSignal(), issues: issues) { o in
+                                  stopSignal: StopSignal(), issues: issues, communicator: communicator) { o in
             o.maxMinutes = maxMinutes
             o.maxSteps = maxSteps
             o.progress = !quiet
+            if let everySteps { o.checkpointEverySteps = everySteps }
         }
-        print(run.summary)
+        run.trainer.verifyReplicas = verifyReplicas
+        run.trainer.overlapGradientReduction = !noGradientOverlap
+        if let emulateRanks {
+            guard communicator.size == 1 else { throw ValidationError("--emulate-ranks is for one process, not under mpirun") }
+            guard emulateRanks >= 1, run.trainer.itemsPerBatch % emulateRanks == 0 else {
+                throw ValidationError("--emulate-ranks \(emulateRanks) does not divide the batch of \(run.trainer.itemsPerBatch)")
+            }
+            run.method.emulateRanks(emulateRanks)
+        }
+        if let testKill {
+            let parts = testKill.split(separator: ":").compactMap { Int($0) }
+            let fresh = CheckpointStore(directory: URL(fileURLWithPath: out).appendingPathComponent("checkpoints")).list().isEmpty
+            if parts.count == 2, parts[0] == communicator.rank, fresh {
+                run.trainer.onStep = { report in
+                    if report.step == parts[1] { kill(getpid(), SIGKILL) }
+                }
+            }
+        }
+        say(run.summary + (communicator.size > 1 ? ", \(communicator.size) ranks (global batch sliced per rank)" : ""))
         let outcome = try run.trainer.run()
+        if !main { return }
         if issues.distinctFiles > 0 { print(try skippedFilesReport(issues, listIn: URL(fileURLWithPath: out).appendingPathComponent("skipped_files.txt"))) }
         switch outcome {
         case .completed: print("done: \(run.trainer.options.epochs) epochs; export the backbone with `dino export --run \(out) --out FILE.safetensors`")

@@ -90,13 +90,16 @@ import Testing
                 .batches(epoch: 0, startingAt: 0)).flatMap(\.indices))
         }
         #expect(seen[0].isDisjoint(with: seen[1]) && seen[0].union(seen[1]) == Set(0..<8))
-        // A run builds its source with the placement; the built-in methods refuse world size > 1.
+        // A run builds its source with the placement; DINO refuses a global batch that does not
+        // divide among the ranks (its data-parallel runs: DinoDistributedTests).
         let dir = Self.temporary()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (run, _) = try Self.toyRun(dir, placement: DataParallelPlacement(rank: 1, worldSize: 2))
         #expect((run.trainer as! Trainer<TwoStudentToy, TwoStudentToy.Source>).data.batchesPerEpoch == 1)
-        #expect(throws: MethodError.self) {
-            try TrainingRun(DINO.self, config: DINOConfig(), dataPath: Self.images, runDirectory: dir,
+        var odd = DINOConfig()
+        odd.batchSize = 3
+        #expect(throws: ConfigError.self) {
+            try TrainingRun(DINO.self, config: odd, dataPath: Self.images, runDirectory: dir,
                             placement: DataParallelPlacement(rank: 0, worldSize: 2))
         }
     }

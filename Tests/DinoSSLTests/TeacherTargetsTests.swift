@@ -22,7 +22,7 @@ import Testing
         let centres = TeacherCentres(dinoPrototypes: 5, ibotPrototypes: 5)
         var dinov2: [[Float]] = []
         for t in Self.outputs {
-            dinov2.append(centres.targets(cls: t, patches: nil, mode: .centering, temperature: 0.04, momentum: 0.9).cls.scalars)
+            dinov2.append(centres.targets(cls: t, patches: nil, ibot: false, mode: .centering, temperature: 0.04, momentum: 0.9).cls.scalars)
             centres.applyUpdate()
         }
         #expect(dino == dinov2)

@@ -31,7 +31,7 @@ public struct DataParallelPlacement: Equatable, Sendable {
         self.worldSize = worldSize
     }
 
-    /// One process (today's only mode for the built-in methods).
+    /// One process.
     public static let single = DataParallelPlacement(rank: 0, worldSize: 1)
 }
 
@@ -46,6 +46,13 @@ public struct MethodContext {
         self.dataset = dataset
         self.placement = placement
         self.issues = issues
+    }
+
+    /// Throws unless `batchSize` (the global batch) divides evenly among the ranks.
+    public func requireDivisibleBatch(_ batchSize: Int) throws {
+        guard batchSize % placement.worldSize == 0 else {
+            throw ConfigError.invalidValue(path: "batch_size", message: "the global batch \(batchSize) does not divide among \(placement.worldSize) ranks")
+        }
     }
 
     /// Throws unless this is a single-process run (for methods whose batch source does not

@@ -19,6 +19,7 @@
 // Reference: facebookresearch/dino `main_dino.py` (`train_dino`, `train_one_epoch`),
 // `utils.py` (`MultiCropWrapper`, `get_params_groups`, `cancel_gradients_last_layer`).
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -44,6 +45,11 @@ public final class DINO: TrainingMethod {
     public let parameterGroups: [ParameterGroup]
     /// The centre for the next step, computed with this step's teacher output.
     var nextCenter: Tensor?
+    /// The ranks whose teacher outputs the centre averages (one process unless the trainer
+    /// hands over another).
+    var communicator: any Communicator = SingleProcessCommunicator()
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
 
     /// Checkpoint prefixes (the reference's `student`/`teacher` state dicts and `dino_loss.center`).
     public static let studentBackbonePrefix = "student.backbone."
@@ -115,10 +121,11 @@ public final class DINO: TrainingMethod {
         let (cls, s) = studentForward(batch)                                             // (2B, D), (V·B, K)
         var loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
                                  studentTemperature: settings.config.studentTemperature)
-        nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum)
+        nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum,
+                                                  communicator: communicator)
         var terms: [String: Tensor] = [:]
         if settings.koleoLossWeight > 0 {
-            let koleo = KoLeoLoss.sumOverGlobalCrops(cls) * settings.koleoLossWeight
+            let koleo = KoLeoLoss.sumOverGlobalCrops(cls, shards: koleoShards) * settings.koleoLossWeight
             terms[LossTerm.dino] = loss
             terms[LossTerm.koleo] = koleo
             loss = loss + koleo
@@ -128,6 +135,19 @@ public final class DINO: TrainingMethod {
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(cls)
         return terms
     }
+
+    /// DINO's one collective: the centre, a sum of the teacher outputs of all ranks.
+    /// The student's drop-path draws are made on the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        self.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
+    }
+
+    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
 
     public func beforeOptimizerStep(schedules: ScheduleValues) {
         if schedules.iteration < settings.freezeLastLayerSteps {

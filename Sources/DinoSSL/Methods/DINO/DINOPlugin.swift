@@ -11,7 +11,7 @@ extension DINO: MethodPlugin {
     public static let summary = "DINO: a student matches an EMA teacher across crops (Caron 2021)"
 
     public static func resolve(_ config: DINOConfig, context: MethodContext) throws -> ResolvedDINOConfig {
-        try context.requireSingleProcess(name)
+        try context.requireDivisibleBatch(config.batchSize)
         return try config.resolved(datasetSize: context.dataset.count)
     }
 
@@ -28,7 +28,8 @@ extension DINO: MethodPlugin {
     public static func batchSource(_ r: ResolvedDINOConfig, context: MethodContext) throws -> MultiCropBatchSource {
         let pipeline = MultiCropPipeline(dataset: context.dataset, config: multiCrop(r), issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
-                                    workers: r.workers, prefetchBatches: r.config.data.prefetchBatches)
+                                    workers: r.workers, prefetchBatches: r.config.data.prefetchBatches,
+                                    placement: context.placement)
     }
 
     public static func schedules(_ r: ResolvedDINOConfig) -> ScheduleSet { r.schedules }

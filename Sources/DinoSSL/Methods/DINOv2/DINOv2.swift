@@ -16,6 +16,7 @@
 //
 // Reference: facebookresearch/dinov2 dinov2/train/ssl_meta_arch.py (`SSLMetaArch`), train.py.
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -45,6 +46,8 @@ public final class DINOv2: TrainingMethod {
     public var ibotCenter: Tensor { centres.ibot }
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
 
     public init(settings: ResolvedDINOv2Config) {
         self.settings = settings
@@ -105,8 +108,9 @@ public final class DINOv2: TrainingMethod {
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = mask.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
-            return centres.targets(cls: out.cls[0], patches: out.patches, mode: c.teacher.centeringMode(recipe: c.recipe),    // (2B, K), (M, K')
-                                   temperature: temperature, momentum: c.teacher.centerMomentum)
+            return centres.targets(cls: out.cls[0], patches: out.patches, ibot: c.ibot.lossWeight > 0,  // (2B, K), (M, K')
+                                   mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
+                                   momentum: c.teacher.centerMomentum, patchGroups: emulatedPatchGroups(batch, mask?.indices))
         }
 
         // Student: masked global crops (masked even with iBOT off, as the reference's collate
@@ -114,7 +118,35 @@ public final class DINOv2: TrainingMethod {
         let inputs = studentModules.dinov2StudentInputs(
             batch, masks: batch.masks?.tensor, patchRows: { p in mask.map { p.indexSelect(axis: 0, indices: $0.indices) } },
             koleo: c.dino.koleoLossWeight > 0, teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: mask?.weights)
-        return DINOv2Objective.losses(inputs, config: c)
+        var terms = DINOv2Objective.losses(inputs, config: c, koleoShards: koleoShards)
+        // Across ranks every rank logs the same terms: a rank whose slice of the global batch's masks holds
+        // no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).
+        if centres.communicator.size > 1 && c.ibot.lossWeight > 0 && terms[LossTerm.ibot] == nil {
+            terms[LossTerm.ibot] = Tensor.zeros([])
+        }
+        return terms
+    }
+
+    /// KoLeo over each of `ranks` slices of the batch, and the iBOT centre as the mean of the
+    /// slices' means, as `ranks` ranks compute them.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
+
+    /// With `emulateRanks`, the slice (rank) of each masked patch: its view row v·B + i is on
+    /// rank i / (B / ranks). nil when not emulating.
+    func emulatedPatchGroups(_ batch: MultiCropInput, _ indices: [Int]?) -> [Int]? {
+        guard koleoShards > 1, let indices, let masks = batch.masks else { return nil }
+        let b = masks.count / 2, perRank = b / koleoShards
+        return indices.map { (($0 / masks.patches) % b) / perRank }
+    }
+
+    /// DINOv2's collectives: the centres and Sinkhorn-Knopp sums over all ranks; the student's
+    /// drop-path draws are made on the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        centres.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {

@@ -12,7 +12,7 @@ extension DINOv2: MethodPlugin {
     public static let summary = "DINOv2: DINO + iBOT on masked patches + KoLeo (Oquab 2024)"
 
     public static func resolve(_ config: DINOv2Config, context: MethodContext) throws -> ResolvedDINOv2Config {
-        try context.requireSingleProcess(name)
+        try context.requireDivisibleBatch(config.batchSize)
         return try config.resolved(datasetSize: context.dataset.count)
     }
 
@@ -22,7 +22,7 @@ extension DINOv2: MethodPlugin {
         let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.multiCrop, maskCollator: r.maskCollator, issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
                                     workers: r.base.workers, prefetchBatches: r.config.data.prefetchBatches,
-                                    epochLength: r.config.epochLength)
+                                    epochLength: r.config.epochLength, placement: context.placement)
     }
 
     public static func schedules(_ r: ResolvedDINOv2Config) -> ScheduleSet { r.schedules }

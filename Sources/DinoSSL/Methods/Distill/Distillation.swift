@@ -12,6 +12,7 @@
 //
 // Reference: Oquab et al., "DINOv2" (2023), §5 and appendix B.
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -142,7 +143,7 @@ public final class Distillation: TrainingMethod {
             let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
-            let q = centres.targets(cls: t, patches: tp, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
+            let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
             return (q.cls, q.patches, n)
         }
@@ -153,7 +154,23 @@ public final class Distillation: TrainingMethod {
             batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: c.dino.koleoLossWeight > 0,
             teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
             maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
-        return DINOv2Objective.losses(inputs, config: c)
+        return DINOv2Objective.losses(inputs, config: c, koleoShards: koleoShards)
+    }
+
+    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
+    var koleoShards = 1
+
+    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
+
+    /// The centres and Sinkhorn-Knopp sums over all ranks; the student's drop-path draws made on
+    /// the global batch and sliced to this rank's rows.
+    public func useCommunicator(_ communicator: any Communicator) {
+        centres.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {

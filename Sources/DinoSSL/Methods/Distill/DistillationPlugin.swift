@@ -31,7 +31,7 @@ extension Distillation: MethodPlugin {
     /// Resolves the student's settings, loads the teacher and checks that the crops are whole
     /// teacher patches.
     public static func resolve(_ config: DistillationConfig, context: MethodContext) throws -> ResolvedDistillation {
-        try context.requireSingleProcess(name)
+        try context.requireDivisibleBatch(config.batchSize)
         try config.validate()
         let settings = try config.studentSettings.resolved(datasetSize: context.dataset.count)
         let teacher = try teacher(config, prototypes: settings.prototypes)
@@ -48,7 +48,7 @@ extension Distillation: MethodPlugin {
         let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: nil, issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
                                     workers: r.settings.base.workers, prefetchBatches: r.config.data.prefetchBatches,
-                                    epochLength: r.config.epochLength)
+                                    epochLength: r.config.epochLength, placement: context.placement)
     }
 
     public static func schedules(_ r: ResolvedDistillation) -> ScheduleSet { r.settings.schedules }

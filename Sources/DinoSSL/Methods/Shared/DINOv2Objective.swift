@@ -74,8 +74,10 @@ public enum DINOv2Objective {
     ///   - weights: the terms' weights (DINOv2: 1, 0.1, 1); a zero weight skips its term.
     ///   - studentTemperature: τ_s of the DINO and iBOT terms (DINOv2: 0.1).
     ///   - koleoEps: ε of KoLeo (1e-8).
+    ///   - koleoShards: KoLeo per slice of the batch, as that many ranks compute it
+    ///     (`KoLeoLoss.sumOverGlobalCrops`); 1 on a real rank or a plain single-process run.
     public static func losses(_ inputs: DINOv2LossInputs, weights: DINOv2LossWeights,
-                              studentTemperature: Double, koleoEps: Double = 1e-8) -> [String: Tensor] {
+                              studentTemperature: Double, koleoEps: Double = 1e-8, koleoShards: Int = 1) -> [String: Tensor] {
         var terms: [String: Tensor] = [:]
         if weights.dino != 0 {
             let dino = DINOv2ClsTokenLoss.terms(studentGlobal: inputs.studentGlobal, studentLocal: inputs.studentLocal,
@@ -86,7 +88,7 @@ public enum DINOv2Objective {
         if weights.koleo != 0, let cls = inputs.studentBackboneCls {
             precondition(cls.rank == 2 && cls.shape[0] == inputs.studentGlobal.shape[0],
                          "DINOv2Objective: backbone CLS tokens \(cls.shape) for student global outputs \(inputs.studentGlobal.shape)")
-            terms[LossTerm.koleo] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * weights.koleo
+            terms[LossTerm.koleo] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps, shards: koleoShards) * weights.koleo
         }
         if weights.ibot != 0, let s = inputs.studentMaskedPatches {
             guard let t = inputs.teacherPatchTargets, let w = inputs.maskWeights else {
@@ -103,9 +105,9 @@ public enum DINOv2Objective {
 
     /// The terms with the weights and τ_s of a DINOv2 config, plus the collapse monitors of the
     /// teacher's DINO targets (`TargetEntropy`) — the step's result for DINOv2 and distillation.
-    public static func losses(_ inputs: DINOv2LossInputs, config c: DINOv2Config) -> [String: Tensor] {
+    public static func losses(_ inputs: DINOv2LossInputs, config c: DINOv2Config, koleoShards: Int = 1) -> [String: Tensor] {
         var terms = losses(inputs, weights: DINOv2LossWeights(dino: c.dino.lossWeight, koleo: c.dino.koleoLossWeight, ibot: c.ibot.lossWeight),
-                           studentTemperature: c.studentTemperature)
+                           studentTemperature: c.studentTemperature, koleoShards: koleoShards)
         terms.merge(TargetEntropy.teacherEntropies(inputs.teacherTargets)) { a, _ in a }
         if let cls = inputs.studentClassTokens { terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(cls) }
         return terms

@@ -56,11 +56,27 @@ public enum KoLeoLoss {
     /// KoLeo of each global crop's features on its own, summed — never between two crops of
     /// one image (DINOv2's `sum(koleo_loss(p) for p in student_cls_tokens.chunk(2))`).
     ///
-    /// - Parameter features: (2B, D) features of the two global crops, crop-major.
-    public static func sumOverGlobalCrops(_ features: Tensor, eps: Double = 1e-8) -> Tensor {
-        precondition(features.rank == 2 && features.shape[0] % 2 == 0,
-                     "KoLeoLoss: global-crop features must be (2B, D), got \(features.shape)")
-        let perCrop = features.chunk(2, axis: 0).map { loss($0, eps: eps) }
-        return perCrop[0] + perCrop[1]
+    /// - Parameters:
+    ///   - features: (2B, D) features of the two global crops, crop-major.
+    ///   - shards: S > 1 computes what S data-parallel ranks compute, each on its slice of B/S
+    ///     samples of each crop (the reference's KoLeo is per rank), averaged over the slices as
+    ///     the ranks' gradients are: `(1/S) Σ_s Σ_g KoLeo(slice s of crop g)`. 1: the whole batch.
+    public static func sumOverGlobalCrops(_ features: Tensor, eps: Double = 1e-8, shards: Int = 1) -> Tensor {
+        precondition(features.rank == 2 && features.shape[0] % (2 * shards) == 0,
+                     "KoLeoLoss: global-crop features must be (2B, D) with B a multiple of \(shards) slices, got \(features.shape)")
+        let perCrop = features.chunk(2, axis: 0)
+        if shards == 1 {
+            let l = perCrop.map { loss($0, eps: eps) }
+            return l[0] + l[1]
+        }
+        let b = features.shape[0] / 2 / shards
+        var total: Tensor? = nil
+        for s in 0..<shards {
+            for crop in perCrop {
+                let l = loss(crop.slice(axis: 0, start: s * b, end: (s + 1) * b), eps: eps)   // (b, D) → scalar
+                total = total.map { $0 + l } ?? l
+            }
+        }
+        return total! * (1 / Double(shards))
     }
 }

@@ -5,6 +5,11 @@
 // of an epoch gives the batches an uninterrupted run would have seen. The loader starts each
 // epoch at its beginning; a resumed epoch prepares and discards the batches before i (cheap
 // next to training on them).
+//
+// Data-parallel training: with a placement of several ranks, `batchSize` is the global batch
+// and each rank's loader yields its slice of every global batch (Loader.swift), its crops from
+// (seed, epoch, dataset index) and its masks cut from the global batch's — so the ranks
+// together train on exactly the batches of one process.
 
 import DinoTensor
 import DinoVision
@@ -27,13 +32,15 @@ public struct MultiCropBatchSource: BatchSource {
     ///   - epochLength: batches per epoch; nil: one pass over the data. Otherwise the data
     ///     runs on across epochs: iteration `g = epoch · epochLength + i` is batch `g mod P` of
     ///     pass `g / P` (P batches per pass), so every position is still reproducible.
+    ///   - placement: this process's rank and the world size; `batchSize` must divide by it.
     public init(pipeline: MultiCropPipeline, batchSize: Int, seed: UInt64, workers: Int, prefetchBatches: Int = 2,
-                epochLength: Int? = nil) {
+                epochLength: Int? = nil, placement: DataParallelPlacement = .single) {
         precondition(epochLength.map { $0 >= 1 } ?? true, "MultiCropBatchSource: epoch length \(epochLength!) must be at least 1")
         precondition(pipeline.dataset.count >= batchSize,
                      "MultiCropBatchSource: \(pipeline.dataset.count) images do not fill one batch of \(batchSize)")
         loader = pipeline.loader(LoaderOptions(batchSize: batchSize, shuffle: true, dropLast: true, seed: seed,
-                                               workers: workers, prefetchBatches: prefetchBatches))
+                                               workers: workers, prefetchBatches: prefetchBatches,
+                                               shard: placement.rank, shards: placement.worldSize))
         self.batchSize = batchSize
         self.epochLength = epochLength
     }

@@ -1,0 +1,108 @@
+// Running `dino` under mpirun from the tests: where the executables are, the MCA settings a
+// 2-core container needs, a timeout on every process, and reading checkpoints back.
+
+import DinoSSL
+import DinoTensor
+import Foundation
+import XCTest
+
+enum MPISupport {
+    /// The `dino` built beside this test bundle (the test target depends on it).
+    static var dino: URL {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var dir = exe.deletingLastPathComponent()
+        // The xctest bundle may be a folder (…/swift-dinoPackageTests.xctest/…); walk up to .build/<config>.
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("dino").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("dino")
+    }
+
+    /// mpirun from PATH, or a skip that says how to install it.
+    static func mpirun() throws -> String {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        for dir in path where FileManager.default.isExecutableFile(atPath: "\(dir)/mpirun") { return "\(dir)/mpirun" }
+        throw XCTSkip("mpirun is not installed: the data-parallel tests need Open MPI (`make setup` installs openmpi-bin)")
+    }
+
+    /// mpirun's options for this machine: more ranks than cores, as root, shared memory without
+    /// the single-copy mechanism (no CMA in containers), ranks that yield when idle, no binding.
+    static let mpirunOptions = ["--oversubscribe", "--allow-run-as-root", "--bind-to", "none",
+                                "--mca", "btl_vader_single_copy_mechanism", "none", "--mca", "mpi_yield_when_idle", "1"]
+
+    /// The images every run trains on.
+    static var images: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("data/glyphs-mini/train").path
+    }
+
+    /// Runs a program with a timeout (killed after it); returns its status and output.
+    @discardableResult
+    static func run(_ program: String, _ arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = arguments
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("dino-mpi-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning {
+            p.terminate()
+            usleep(500_000)
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            try? handle.close()
+            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            XCTFail("\(program) \(arguments.joined(separator: " ")) did not finish within \(timeout) s:\n\(output)")
+            return (-1, output)
+        }
+        p.waitUntilExit()
+        try? handle.close()
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(at: log)
+        return (p.terminationStatus, output)
+    }
+
+    /// `dino train` arguments of a tiny run: the test model, `steps` steps, one thread, drop
+    /// path on (dino: per-sample masks at its default 0.1; dinov2: batch subsets at 0.2, both
+    /// drawn on the global batch), KoLeo on (per rank, as the reference: the one-process run
+    /// passes `--emulate-ranks N` to compute it per slice); dinov2 with softmax centring (its
+    /// iBOT centre the mean of the ranks' means, emulated too), distill with Sinkhorn-Knopp.
+    static func trainArguments(method: String, out: URL, steps: Int, extra: [String] = []) -> [String] {
+        let common = ["train", "--method", method, "--data", images, "--out", out.path, "--max-steps", String(steps),
+                      "--batch-size", "12", "--quiet", "--threads", "1"]
+        switch method {
+        case "dino":
+            return common + ["--model", "test_dino", "head.hidden_dimensions=32", "head.bottleneck_dimensions=16", "head.prototypes=64",
+                             "data.workers=1"] + extra
+        case "distill":
+            return common + ["--model", "test_dinov2", "data.workers=1", "teacher.centering=sinkhorn_knopp"] + extra
+        default:
+            return common + ["--model", "test_dinov2", "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
+                             "dino.head.prototypes=64", "data.workers=1", "student.drop_path_rate=0.2"] + extra
+        }
+    }
+
+    /// Runs `dino ARGS` on `ranks` processes under mpirun (one process without it when 0).
+    static func train(ranks: Int, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        if ranks == 0 { return try run(dino.path, arguments) }
+        return try run(try mpirun(), ["-np", String(ranks)] + mpirunOptions + [dino.path] + arguments
+                       + ["--verify-replicas", "--collective-timeout", "60"])
+    }
+
+    /// The newest checkpoint's tensors (parameters, teacher, centres; optimiser state left out).
+    static func finalTensors(_ run: URL) throws -> [String: Tensor] {
+        guard let c = try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).loadLatest() else {
+            throw XCTSkip("no checkpoint in \(run.path)")
+        }
+        return c.tensors.filter { !$0.key.hasPrefix("optimizer.") }
+    }
+
+    static func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("dino-mpi-\(name)-\(UUID().uuidString)")
+    }
+}

@@ -1,0 +1,120 @@
+// Data-parallel training under `mpirun -np 2` and `-np 3`: the collectives, the same training
+// as one process, resuming with another number of ranks, and a rank killed mid-run.
+//
+// Every run is `dino train` on the test models for a few steps, one kernel thread per rank,
+// with --verify-replicas (the trainer gathers a hash of every rank's parameters after every
+// step and fails the run when one differs: bit-identical replicas after every step).
+
+import DinoSSL
+import DinoTensor
+import Foundation
+import XCTest
+
+final class MPITrainingTests: XCTestCase {
+    /// |a − b| ≤ 1e-4 · max(1, max|b|) for every tensor of the two runs' final checkpoints.
+    func assertSameTraining(_ a: URL, _ b: URL, tolerance: Double = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ta = try MPISupport.finalTensors(a), tb = try MPISupport.finalTensors(b)
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys), file: file, line: line)
+        for (name, x) in ta {
+            guard let y = tb[name] else { continue }
+            let xs = x.to(.float64).doubles, ys = y.to(.float64).doubles
+            let scale = max(1, ys.map(abs).max() ?? 0)
+            let worst = zip(xs, ys).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(name): max |difference| \(worst)", file: file, line: line)
+        }
+    }
+
+    func assertBitIdentical(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ta = try MPISupport.finalTensors(a), tb = try MPISupport.finalTensors(b)
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys), file: file, line: line)
+        for (name, x) in ta where tb[name] != nil {
+            let xs = x.to(.float64).doubles, ys = tb[name]!.to(.float64).doubles
+            let differing = zip(xs, ys).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "\(name): \(differing) of \(xs.count) elements differ, max |difference| "
+                           + "\(zip(xs, ys).map { abs($0 - $1) }.max() ?? 0)", file: file, line: line)
+        }
+    }
+
+    func testCollectivesOnThreeRanks() throws {
+        let r = try MPISupport.run(try MPISupport.mpirun(), ["-np", "3"] + MPISupport.mpirunOptions
+                                   + [MPISupport.dino.path, "bench", "allreduce", "--check-only", "--collective-timeout", "60"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: ": ok").count - 1, 3, r.output)
+    }
+
+    /// The watchdog: rank 1 stalls before its first collective; the other ranks' all-reduce
+    /// times out after 3 s and the whole job stops with a message naming the collective.
+    func testCollectiveTimeoutStopsTheJob() throws {
+        let start = Date()
+        let r = try MPISupport.run(try MPISupport.mpirun(), ["-np", "3"] + MPISupport.mpirunOptions
+                                   + [MPISupport.dino.path, "bench", "allreduce", "--check-only", "--collective-timeout", "3",
+                                      "--test-stall-rank", "1"], timeout: 90)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("did not complete within 3.0 s (collective timeout)"), r.output)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60, "the stalled rank was not stopped with the job")
+    }
+
+    /// dino on 2 and 3 ranks against one process with the same global batch (12), 3 steps
+    /// (the one-process runs compute KoLeo per slice with --emulate-ranks 2 and 3); then the
+    /// 2-rank run resumed on 3 ranks for a 4th step against its one-process twin resumed with
+    /// --emulate-ranks 3.
+    func testDINOMatchesOneProcess() throws {
+        try matchesOneProcess(method: "dino")
+    }
+
+    /// dinov2 (DINO + iBOT, softmax centring) the same way; then distill (Sinkhorn-Knopp,
+    /// iBOT on every patch) from the one-process dinov2 run on 3 ranks against one process.
+    func testDINOv2AndDistillMatchOneProcess() throws {
+        try matchesOneProcess(method: "dinov2") { teacher in
+            let one = MPISupport.temporary("distill-1"), three = MPISupport.temporary("distill-3")
+            defer { for d in [one, three] { try? FileManager.default.removeItem(at: d) } }
+            for (ranks, dir, emulate) in [(0, one, ["--emulate-ranks", "3"]), (3, three, [])] {
+                let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: "distill", out: dir, steps: 2,
+                                                                                      extra: ["--teacher-run", teacher.path] + emulate))
+                XCTAssertEqual(r.status, 0, "distill on \(ranks) ranks:\n\(r.output)")
+            }
+            try assertSameTraining(three, one)
+        }
+    }
+
+    /// - Parameter then: more checks with a finished one-process run, before it is removed.
+    func matchesOneProcess(method: String, then: (URL) throws -> Void = { _ in }) throws {
+        _ = try MPISupport.mpirun()
+        let one2 = MPISupport.temporary("\(method)-1of2"), one3 = MPISupport.temporary("\(method)-1of3")
+        let two = MPISupport.temporary("\(method)-2"), three = MPISupport.temporary("\(method)-3")
+        defer { for d in [one2, one3, two, three] { try? FileManager.default.removeItem(at: d) } }
+        for (ranks, dir, extra) in [(0, one2, ["--emulate-ranks", "2"]), (0, one3, ["--emulate-ranks", "3"]), (2, two, []), (3, three, [])] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3, extra: extra))
+            XCTAssertEqual(r.status, 0, "\(ranks) ranks:\n\(r.output)")
+        }
+        try assertSameTraining(two, one2)
+        try assertSameTraining(three, one3)
+        // --resume with another number of ranks (the global batch fixed): 2 ranks → 3 ranks.
+        for (ranks, dir, extra) in [(0, one2, ["--emulate-ranks", "3"]), (3, two, [])] {
+            let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 4, extra: ["--resume"] + extra))
+            XCTAssertEqual(r.status, 0, "resume on \(ranks) ranks:\n\(r.output)")
+        }
+        try assertSameTraining(two, one2)
+        try then(one2)
+    }
+
+    /// `dino launch -np 2 --max-restarts 1`: rank 1 is killed after step 3 (a checkpoint was
+    /// written at step 2); mpirun stops the job, launch restarts it from the checkpoint, and the
+    /// run ends with exactly the parameters of an uninterrupted 2-rank run.
+    func testKilledRankRestartsFromTheCheckpoint() throws {
+        let mpirun = try MPISupport.mpirun()
+        let killed = MPISupport.temporary("killed"), whole = MPISupport.temporary("whole")
+        defer { for d in [killed, whole] { try? FileManager.default.removeItem(at: d) } }
+        let options = "--mpirun-options=" + MPISupport.mpirunOptions.joined(separator: " ")
+        let train = { (dir: URL, extra: [String]) in
+            MPISupport.trainArguments(method: "dino", out: dir, steps: 5, extra: ["--checkpoint-every-steps", "2", "--collective-timeout", "60"] + extra)
+        }
+        let r = try MPISupport.run(MPISupport.dino.path, ["launch", "-np", "2", "--max-restarts", "1", "--mpirun", mpirun, options, "--"]
+                                   + train(killed, ["--test-kill", "1:3"]))
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("restart 1 of 1"), r.output)
+        let w = try MPISupport.run(MPISupport.dino.path, ["launch", "-np", "2", "--mpirun", mpirun, options, "--"] + train(whole, []))
+        XCTAssertEqual(w.status, 0, w.output)
+        try assertBitIdentical(killed, whole)
+    }
+}
