@@ -44,6 +44,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "distill: a dino/dinov2 run whose teacher (backbone and heads) to distil.")
     var teacherRun: String?
 
+    @Option(help: "dinov3: start from an earlier run (its student and teacher; with gram.use_loss=true also its Gram teacher); the optimiser starts afresh.")
+    var from: String?
+
     @Option(help: "Folder of training images (searched recursively) or a text file listing paths.")
     var data: String
 
@@ -91,6 +94,7 @@ struct TrainCommand: ParsableCommand {
         if let teacher { flags.append("teacher_model=\"\(teacher)\"") }
         if let teacherWeights { flags.append("teacher_weights=\"\(teacherWeights)\"") }
         if let teacherRun { flags.append("teacher_run=\"\(teacherRun)\"") }
+        if let from { flags.append("from=\"\(URL(fileURLWithPath: from).standardizedFileURL.path)\"") }
         return TrainRequest(method: method, resume: resume, configFile: config.map(URL.init(fileURLWithPath:)),
                             overrides: flags, runDirectory: URL(fileURLWithPath: out))
     }

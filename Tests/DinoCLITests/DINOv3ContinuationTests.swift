@@ -1,0 +1,60 @@
+// `dino train --method dinov3 --from RUN gram.use_loss=true`: an anchoring phase that starts
+// from an earlier run's student, teacher and (as Gram teacher) teacher backbone.
+
+@testable import dino
+import DinoNN
+import DinoSSL
+import DinoTensor
+import Foundation
+import Testing
+
+@Suite struct DINOv3ContinuationTests {
+    static let tiny = ["--method", "dinov3", "--model", "test_dinov3", "--batch-size", "2", "--epochs", "1", "--quiet",
+                       "dino.head.prototypes=16", "dino.head.hidden_dimensions=24", "dino.head.bottleneck_dimensions=8",
+                       "ibot.head.prototypes=12", "ibot.head.hidden_dimensions=24", "ibot.head.bottleneck_dimensions=8",
+                       "crops.global_size=32", "crops.local_size=16", "crops.local_count=2", "data.workers=1"]
+
+    static func latest(_ run: URL) throws -> Checkpoint {
+        try #require(try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).loadLatest())
+    }
+
+    @Test func fromRunStartsAnAnchoringPhaseWithItsStudentTeacherAndGramTeacher() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dinov3-from-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = fixtureRuns.appendingPathComponent("images").path
+        let first = scratch.appendingPathComponent("run1"), second = scratch.appendingPathComponent("run2")
+        try TrainCommand.parse(["--data", images, "--out", first.path] + Self.tiny).run()
+        let before = try Self.latest(first).tensors
+
+        // --max-steps 0 saves the initial weights of the new run.
+        try TrainCommand.parse(["--data", images, "--out", second.path, "--from", first.path, "--max-steps", "0", "gram.use_loss=true"]
+                               + Self.tiny).run()
+        let start = try Self.latest(second)
+        #expect(start.state.step == 0)
+        for (k, t) in before where k.hasPrefix("student.") || k.hasPrefix("teacher.") {
+            #expect(start.tensors[k]?.scalars == t.scalars, "\(k)")
+        }
+        for (k, t) in before where k.hasPrefix("teacher.backbone.") {
+            let g = "gram_teacher.backbone." + k.dropFirst("teacher.backbone.".count)
+            #expect(start.tensors[g]?.scalars == t.scalars, "\(g)")
+        }
+        #expect(start.tensors[DINOv3.gramStateKey]?.doubles == [1, 0])
+        // The optimiser starts afresh: no moments were carried over.
+        #expect(start.tensors.keys.filter { $0.hasPrefix("optimizer.") }.allSatisfy { start.tensors[$0]!.doubles.allSatisfy { $0 == 0 } })
+
+        // The phase trains with the Gram term logged.
+        try TrainCommand.parse(["--data", images, "--out", second.path, "--resume", "--quiet"]).run()
+        let lines = try String(contentsOf: second.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let last = try JSONDecoder().decode([String: Double].self, from: Data(lines.last!.utf8))
+        #expect(last[LossTerm.gram].map { $0.isFinite && $0 > 0 } == true)
+
+        // --from a folder that is no run is named.
+        do {
+            try TrainCommand.parse(["--data", images, "--out", scratch.appendingPathComponent("run3").path,
+                                    "--from", scratch.appendingPathComponent("nothing").path] + Self.tiny).run()
+            Issue.record("a missing --from run was accepted")
+        } catch {
+            #expect("\(error)".contains("from") && "\(error)".contains("nothing"), "\(error)")
+        }
+    }
+}
