@@ -220,7 +220,8 @@ struct RandomDINOv3Crops: BatchSource {
         let source = RandomDINOv3Crops(batchesPerEpoch: 8)
         var refreshed: [Int] = []
         for (it, batch) in source.batches(epoch: 0, startingAt: 0).enumerated() {
-            if it >= 1 { _ = m.step(batch: batch, schedules: Self.values(it, gram: 1)) }
+            let gramTerm = m.step(batch: batch, schedules: Self.values(it, gram: 1))[LossTerm.gram]!.doubles[0]
+            #expect((gramTerm == 0) == (it == 0), "step \(it): no Gram term before the Gram teacher is loaded")
             if it == 1 { #expect(m.gramTeacherInitialized && equalsTeacher()) }
             withNoGrad { for p in m.parameterGroups.allParameters { p.copyIn(p + 0.01) } }       // a stand-in optimiser step
             let before = m.gramUpdates

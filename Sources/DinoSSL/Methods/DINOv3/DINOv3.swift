@@ -179,11 +179,13 @@ public final class DINOv3: TrainingMethod {
         // Gram: the student's normed patch tokens of its (masked) global crops against the Gram teacher's.
         var gram: GramInputs? = nil
         var weights = DINOv3LossWeights(dino: c.dino.lossWeight, koleo: settings.base.koleoLossWeight, ibot: c.ibot.lossWeight)
-        if c.gram.useLoss {
+        // Before `it_load_ema_teacher` (without `gram.ckpt`) there is no Gram teacher yet: the term
+        // is left out (logged as 0). The reference refuses such a config instead (it needs a
+        // checkpoint whenever it has a Gram teacher).
+        let gramReady = gramTeacher == nil || gramTeacherInitialized
+        if c.gram.useLoss && gramReady {
             let target: Tensor
             if let g = gramTeacher {
-                precondition(gramTeacherInitialized,
-                             "DINOv3: the Gram teacher has not been initialised; set gram.ckpt or gram.it_load_ema_teacher ≤ \(schedules.iteration)")
                 target = withNoGrad { g.forwardFeatures(batch.globalCrops).patchTokens }            // (2B, N, D)
             } else {
                 target = teacherPatches
@@ -202,6 +204,7 @@ public final class DINOv3: TrainingMethod {
         if c.dino.reweightDinoLocalLoss { weights.dinoLocal = schedules[DINOv3.localWeightSchedule] }
         var terms = DINOv3Objective.losses(inputs, gram: gram, weights: weights, ignoreDiagonal: c.dino.globalIgnoreDiagonal,
                                            studentTemperature: c.studentTemperature)
+        if c.gram.useLoss && !gramReady { terms[LossTerm.gram] = Tensor(scalar: 0) }
         terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(global.classToken)
         return terms

@@ -167,7 +167,8 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// a checkpoint file (reference `ckpt`: null).
         public var ckpt: String? = nil
         /// Step at which the EMA teacher is copied into the Gram teacher, before that step's
-        /// forward pass (reference `it_load_ema_teacher`: -1, none).
+        /// forward pass (reference `it_load_ema_teacher`: -1, none). Without `gram.ckpt` the
+        /// Gram term is left out (logged as 0) until then.
         public var itLoadEmaTeacher = -1
         /// Refresh the Gram teacher from the EMA teacher every `update_frequency` steps
         /// (reference `rep_update`: true).
