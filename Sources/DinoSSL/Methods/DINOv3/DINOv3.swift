@@ -57,8 +57,8 @@ public final class DINOv3: TrainingMethod {
     public var gramTeacherInitialized: Bool { gramState.doubles[0] != 0 }
     public var gramUpdates: Int { Int(gramState.doubles[1]) }
 
-    /// - Throws: `CheckpointError`/`StateDictError` when the initial or Gram teacher weights
-    ///   (`--from`, `gram.ckpt`) do not fit the model.
+    /// - Throws: `ConfigError` naming `from` or `gram.ckpt` when the initial or Gram teacher
+    ///   weights do not fit the model.
     public init(settings: ResolvedDINOv3Config) throws {
         self.settings = settings
         let c = settings.config
@@ -90,8 +90,13 @@ public final class DINOv3: TrainingMethod {
                     let p = prefix + m.name + "."
                     var dict: [String: Tensor] = [:]
                     for (k, t) in w where k.hasPrefix(p) { dict[String(k.dropFirst(p.count))] = t.detach() }
-                    guard !dict.isEmpty else { throw CheckpointError.mismatch("the run to start from holds no '\(p)*' tensors") }
-                    try m.module.load(stateDict: dict)
+                    let source = c.from ?? "?"
+                    guard !dict.isEmpty else {
+                        throw ConfigError.invalidValue(path: "from", message: "\(source) holds no '\(p)*' tensors")
+                    }
+                    do { try m.module.load(stateDict: dict) } catch {
+                        throw ConfigError.invalidValue(path: "from", message: "\(source): its \(p.dropLast()) does not fit \(c.model): \(error)")
+                    }
                 }
             }
         } else {
@@ -106,7 +111,9 @@ public final class DINOv3: TrainingMethod {
         if c.gram.useLoss && !c.gram.emaTeacher {
             let g = VisionTransformer(teacherModel, generator: root.fork(4))
             if let w = settings.gramTeacherWeights {
-                try g.load(stateDict: w)
+                do { try g.load(stateDict: w) } catch {
+                    throw ConfigError.invalidValue(path: "gram.ckpt", message: "\(c.gram.ckpt ?? c.from ?? "?"): its teacher backbone does not fit \(c.model): \(error)")
+                }
                 gramState.copyIn(Tensor(doubles: [1, 0], shape: [2]))
             } else {
                 try g.load(stateDict: teacherModules.backbone.stateDict().mapValues { $0.detach() })    // replaced at it_load_ema_teacher
