@@ -391,9 +391,19 @@ def step_losses(v3):
             grad_student_global=tolist(s_global.grad), grad_student_local=tolist(s_local.grad),
             grad_student_patch=tolist(s_patch.grad), grad_student_backbone_cls=tolist(s_cls.grad),
             grad_student_patches=tolist(s_patches.grad)))
+    # Higher-resolution Gram features resized to the student's grid, as get_gram_teacher_output
+    # does (bicubic, align_corners False, no antialias), down (6×6 → 4×4) and up (3×3 → 4×4).
+    resize = []
+    g = torch.Generator().manual_seed(23)
+    for n_teacher, n_student in ((6, 4), (3, 4)):
+        teacher_patches = torch.randn(2, n_teacher * n_teacher, 3, generator=g)
+        patches_hw = teacher_patches.transpose(-2, -1).unflatten(-1, (n_teacher, n_teacher))
+        resized = torch.nn.functional.interpolate(patches_hw, size=(n_student, n_student), mode="bicubic",
+                                                  align_corners=False, antialias=False).flatten(-2, -1).transpose(-2, -1)
+        resize.append(dict(shape=list(teacher_patches.shape), grid=n_student, x=tolist(teacher_patches), y=tolist(resized)))
     path = os.path.join(SSL_OUT, "dinov3_step_losses.json")
     with open(path, "w") as f:
-        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases), f)
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases, resize=resize), f)
     print(f"wrote {path}")
 
 

@@ -19,6 +19,8 @@ public struct MultiCropBatch: @unchecked Sendable {
     public let indices: [Int]
     /// Class label of each sample, when the dataset has labels.
     public let labels: [Int]?
+    /// (2B, 3, S, S) normalised Gram teacher views, view-major, with `gramCrops`.
+    public var gram: Tensor? = nil
 
     /// Number of samples B.
     public var count: Int { indices.count }
@@ -75,7 +77,9 @@ public struct MultiCropPipeline: Sendable {
         return MultiCropBatch(global: stackViews(globals, normalization: norm),
                               local: locals.isEmpty ? nil : stackViews(locals, normalization: norm),
                               masks: maskCollator?.masks(count: globals.count, generator: generator),
-                              indices: indices, labels: labels)
+                              indices: indices, labels: labels,
+                              gram: augmentation.config.gramCrops == nil ? nil
+                                  : stackViews((0..<2).flatMap { v in samples.map { $0.gram[v] } }, normalization: norm))
     }
 
     /// A parallel loader of multi-crop batches.

@@ -36,16 +36,20 @@ func tinyDINOv3(images: Int = 64, configure: (inout DINOv3Config) -> Void = { _ 
 struct RandomDINOv3Crops: BatchSource {
     var batchesPerEpoch = 3
     var itemsPerBatch = 4
+    /// Side of Gram teacher crops to add, or nil.
+    var gramSize: Int? = nil
 
     func batches(epoch: Int, startingAt start: Int) -> AnyIterator<MultiCropInput> {
         var index = start
-        let (count, b) = (batchesPerEpoch, itemsPerBatch)
+        let (count, b, gram) = (batchesPerEpoch, itemsPerBatch, gramSize)
         return AnyIterator {
             guard index < count else { return nil }
             defer { index += 1 }
             let g = RandomGenerator(seed: 77).fork(UInt64(epoch * 1000 + index))
             let masks = MaskCollator(gridSize: 4, variant: .dinov3).masks(count: 2 * b, generator: g.fork(7))
-            return MultiCropInput(globalCrops: g.normal([2 * b, 3, 32, 32]), localCrops: g.normal([2 * b, 3, 16, 16]), masks: masks)
+            var input = MultiCropInput(globalCrops: g.normal([2 * b, 3, 32, 32]), localCrops: g.normal([2 * b, 3, 16, 16]), masks: masks)
+            input.gramCrops = gram.map { g.fork(9).normal([2 * b, 3, $0, $0]) }
+            return input
         }
     }
 }
@@ -72,10 +76,21 @@ struct RandomDINOv3Crops: BatchSource {
             let grad_student_global: [Double], grad_student_local: [Double], grad_student_patch: [Double]
             let grad_student_backbone_cls: [Double], grad_student_patches: [Double]
         }
+        struct Resize: Decodable { let shape: [Int], grid: Int, x: [Double], y: [Double] }
         let cases: [Case]
+        let resize: [Resize]
     }
 
     static let reference: Reference = try! Fixture.load("dinov3_step_losses")
+
+    @Test func gramFeaturesAreResizedAsTheReference() {
+        #expect(Self.reference.resize.count == 2)
+        for r in Self.reference.resize {
+            let y = DINOv3.resizePatchFeatures(Tensor(doubles: r.x, shape: r.shape), toGrid: r.grid)
+            #expect(y.shape == [r.shape[0], r.grid * r.grid, r.shape[2]])
+            #expect(mismatch(doubles: y.doubles, r.y, rtol: 1e-5, atol: 1e-6) == nil, "\(r.shape) → \(r.grid)²")
+        }
+    }
 
     @Test func termsTotalAndGradientsMatchTheReference() throws {
         #expect(Self.reference.cases.count == 2)
@@ -250,6 +265,19 @@ struct RandomDINOv3Crops: BatchSource {
         fails("crops.local_count") { $0.crops.localCount = 0 }
         fails("ibot.mask_ratio") { $0.ibot.maskRatio = [0.3, 0.3] }
         #expect(throws: ConfigError.self) { try ConfigLoader.load(DINOv3Config.self, overrides: ["ibot.separate_head=false"]) }
+    }
+
+    @Test func higherResolutionGramCrops() throws {
+        let m = try tinyDINOv3 { $0.gram.useLoss = true; $0.gram.itLoadEmaTeacher = 0; $0.gram.teacherCropsSize = 64 }
+        #expect(m.settings.multiCrop.gramCrops == MultiCropConfig.GramCrops(size: 64, noDistortions: false))
+        let batch = RandomDINOv3Crops(gramSize: 64).batches(epoch: 0, startingAt: 0).next()!
+        let terms = m.step(batch: batch, schedules: Self.values(gram: 1))
+        #expect(terms[LossTerm.gram]!.doubles[0] > 0 && terms[LossTerm.gram]!.doubles[0].isFinite)
+        do {
+            _ = try tinyDINOv3Config { $0.gram.useLoss = true; $0.gram.itLoadEmaTeacher = 0; $0.gram.teacherCropsSize = 60 }
+                .resolved(datasetSize: 64)
+            Issue.record("a Gram crop of 60 px with 8-px patches was accepted")
+        } catch { #expect("\(error)".contains("gram.teacher_crops_size")) }
     }
 
     @Test func trainingWithGramResumesBitExactly() throws {

@@ -193,7 +193,10 @@ public final class DINOv3: TrainingMethod {
         if c.gram.useLoss && gramReady {
             let target: Tensor
             if let g = gramTeacher {
-                target = withNoGrad { g.forwardFeatures(batch.globalCrops).patchTokens }            // (2B, N, D)
+                target = withNoGrad {
+                    let t = g.forwardFeatures(batch.gramCrops ?? batch.globalCrops).patchTokens      // (2B, N_T, D)
+                    return DINOv3.resizePatchFeatures(t, toGrid: Int(Double(global.patchTokens.shape[1]).squareRoot()))
+                }                                                                                    // (2B, N, D)
             } else {
                 target = teacherPatches
             }
@@ -215,6 +218,22 @@ public final class DINOv3: TrainingMethod {
         terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(global.classToken)
         return terms
+    }
+
+    /// Patch features (B, n·n, D) of a square grid resized to `side × side` patches, bicubic
+    /// without antialias (`F.interpolate(mode="bicubic", align_corners=False)` on (B, D, n, n),
+    /// as `get_gram_teacher_output` resizes higher-resolution Gram features); unchanged when
+    /// the grids are equal.
+    public static func resizePatchFeatures(_ x: Tensor, toGrid side: Int) -> Tensor {
+        let (b, n, d) = (x.shape[0], x.shape[1], x.shape[2])
+        if n == side * side { return x }
+        let m = Int(Double(n).squareRoot())
+        precondition(m * m == n, "resizePatchFeatures: \(n) patches are not a square grid")
+        let images = x.chunk(b, axis: 0).map {
+            resizePositionGrid($0.reshape([m, m, d]), height: side, width: side, interpolation: .plainSize)
+                .reshape([1, side * side, d])
+        }
+        return Tensor.concat(images, axis: 0)                                                    // (B, side², D)
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {

@@ -191,6 +191,15 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         public var removeOnlyTeacherNeg = false
         /// Which patches enter the loss (reference `tokens_used`: all).
         public var tokensUsed = GramTokens.all
+        /// Side of the Gram teacher's own renderings of the global crops (reference
+        /// `crops.gram_teacher_crops_size`: null; the anchoring config: 512 for 256-px global
+        /// crops); its patch features are resized bicubically (no antialias, the reference's
+        /// `global_teacher_resize_method` and `_antialias`) to the student's grid. Null: the
+        /// Gram teacher sees the student's global crops (unmasked).
+        public var teacherCropsSize: Int? = nil
+        /// The Gram teacher's crops without colour, blur and solarisation (reference
+        /// `crops.gram_teacher_no_distortions`: false; the anchoring config: true).
+        public var teacherNoDistortions = false
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -199,7 +208,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
             case emaTeacher = "ema_teacher", itLoadEmaTeacher = "it_load_ema_teacher", repUpdate = "rep_update"
             case updateFrequency = "update_frequency", itFirstUpdate = "it_first_update", maxUpdates = "max_updates"
             case imgLevel = "img_level", removeNeg = "remove_neg", removeOnlyTeacherNeg = "remove_only_teacher_neg"
-            case tokensUsed = "tokens_used"
+            case tokensUsed = "tokens_used", teacherCropsSize = "teacher_crops_size", teacherNoDistortions = "teacher_no_distortions"
         }
 
         var negatives: GramLoss.Negatives {
@@ -359,7 +368,10 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         try check(gram.itFirstUpdate >= 0, "gram.it_first_update", "must be non-negative")
         try check(gram.imgLevel == false || gram.tokensUsed == .all, "gram.tokens_used",
                   "\(gram.tokensUsed.rawValue) needs img_level false (the reference flattens the chosen tokens)")
+        try check(gram.teacherCropsSize.map { $0 >= 1 } ?? true, "gram.teacher_crops_size", "must be positive, or null")
         if gram.useLoss {
+            try check(!(gram.emaTeacher && gram.teacherCropsSize != nil), "gram.teacher_crops_size",
+                      "must be null with gram.ema_teacher=true (the EMA teacher sees the global crops)")
             try check(!(gram.emaTeacher && gram.ckpt != nil), "gram.ckpt", "cannot be used with gram.ema_teacher=true")
             try check(!(gram.emaTeacher && gram.repUpdate), "gram.rep_update", "must be false with gram.ema_teacher=true")
             try check(gram.emaTeacher || gram.ckpt != nil || from != nil || gram.itLoadEmaTeacher >= 0, "gram.it_load_ema_teacher",
@@ -441,6 +453,9 @@ extension DINOv3Config {
             model.rope = rope
         }
         base.model = model
+        if let size = gram.teacherCropsSize, size % model.patchSize != 0 {
+            throw ConfigError.invalidValue(path: "gram.teacher_crops_size", message: "\(size) px is not a whole number of \(model.patchSize)-px patches")
+        }
         if !model.maskToken {
             throw ConfigError.invalidValue(path: "model", message: "\(self.model) has no mask token, which DINOv3's iBOT masks need")
         }
@@ -519,6 +534,9 @@ extension ResolvedDINOv3Config {
         var m = MultiCropConfig.preset(.dinov2, globalSize: base.globalSize, localSize: base.localSize, localCount: base.localCount)
         m.global.scale = config.crops.globalScale
         m.local.scale = config.crops.localScale
+        if config.gram.useLoss, let size = config.gram.teacherCropsSize {
+            m.gramCrops = MultiCropConfig.GramCrops(size: size, noDistortions: config.gram.teacherNoDistortions)
+        }
         return m
     }
 

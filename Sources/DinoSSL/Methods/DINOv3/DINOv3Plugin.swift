@@ -91,7 +91,8 @@ extension DINOv3: MethodPlugin {
         if c.gram.useLoss {
             let source = c.gram.emaTeacher ? "EMA teacher" : c.gram.ckpt.map { "from \($0)" }
                 ?? (c.gram.itLoadEmaTeacher >= 0 ? "EMA teacher at step \(c.gram.itLoadEmaTeacher)" : "from \(c.from ?? "?")")
-            gram = "Gram on (\(source), refresh every \(r.gramUpdateFrequency) steps from \(c.gram.itFirstUpdate)\(c.gram.maxUpdates.map { ", at most \($0)×" } ?? ""))"
+            let crops = c.gram.teacherCropsSize.map { ", its crops \($0)px\(c.gram.teacherNoDistortions ? " undistorted" : "")" } ?? ""
+            gram = "Gram on (\(source)\(crops), refresh every \(r.gramUpdateFrequency) steps from \(c.gram.itFirstUpdate)\(c.gram.maxUpdates.map { ", at most \($0)×" } ?? ""))"
         }
         return """
         DINOv3: \(c.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(context.dataset.count) images, \
