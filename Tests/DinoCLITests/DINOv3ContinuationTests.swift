@@ -58,3 +58,31 @@ import Testing
         }
     }
 }
+
+@Suite struct DINOv3HighResolutionPhaseTests {
+    @Test func highResPhaseTrainsAtMixedSizesWithAFixedGramTeacher() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dinov3-hr-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = fixtureRuns.appendingPathComponent("images").path
+        let first = scratch.appendingPathComponent("run1"), second = scratch.appendingPathComponent("hr")
+        try TrainCommand.parse(["--data", images, "--out", first.path] + DINOv3ContinuationTests.tiny).run()
+        let command = try TrainCommand.parse(["--data", images, "--out", second.path, "--from", first.path, "--phase", "high-res",
+                                              "--max-steps", "2"] + DINOv3ContinuationTests.tiny + ["dino.koleo_group_size=2"])
+        let (method, tree) = try command.request.resolve()
+        #expect(method == "dinov3")
+        let config = try ConfigLoader.decode(DINOv3Config.self, from: tree)
+        #expect(config.phase == .highRes && config.schedules == .cosineRamp && config.gram.useLoss && !config.gram.repUpdate)
+        let r = try config.resolved(datasetSize: 4)
+        // Trained at 32 px: global crops of 48 and 64 px, Gram crops 1.5× those, ratios 0.3 : 0.7.
+        #expect(r.resolutions.map(\.globalSize) == [48, 64] && r.resolutions.map(\.localSize) == [16, 24])
+        #expect(r.resolutions.map(\.gramSize) == [72, 96] && r.resolutions.map(\.ratio) == [0.3, 0.7])
+        try command.run()
+        let state = try DINOv3ContinuationTests.latest(second)
+        #expect(state.state.step == 2 && state.tensors[DINOv3.gramStateKey]?.doubles == [1, 0])
+        // Without --from the phase is refused, naming the key.
+        #expect(throws: ConfigError.self) {
+            try TrainCommand.parse(["--data", images, "--out", scratch.appendingPathComponent("x").path, "--phase", "high-res"]
+                                   + DINOv3ContinuationTests.tiny).run()
+        }
+    }
+}

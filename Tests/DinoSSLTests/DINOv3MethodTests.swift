@@ -190,12 +190,19 @@ struct RandomDINOv3Crops: BatchSource {
             let s = r.schedules
             let peak = DINOv3Config.scaledLearningRate(0.001, batchSize: 4)
             #expect(abs(r.peakLearningRate - peak) < 1e-15)
-            #expect(s["lr"]!(0) == 0 && abs(s["lr"]!(20) - peak) < 1e-12)
+            #expect(s["lr"]!(0) == 0)
             switch kind {
             case .constant:
+                #expect(abs(s["lr"]!(20) - peak) < 1e-12)
                 #expect(abs(s["lr"]!(199) - peak) < 1e-12 && s["wd"]!(150) == 0.04 && s["momentum"]!(150) == 0.99)
             case .cosine:
+                #expect(abs(s["lr"]!(20) - peak) < 1e-12)
                 #expect(s["lr"]!(199) < peak / 100 && s["wd"]!(150) > 0.2 && s["momentum"]!(150) > 0.995)
+            case .cosineRamp:
+                // 0 → peak by a cosine over the whole run: half-way at the middle, no warm-ups.
+                #expect(abs(s["lr"]!(100) - peak / 2) < peak * 0.01 && abs(s["lr"]!(199) - peak) < peak * 1e-3 && s["lr"]!(20) < peak / 10)
+                #expect(s["wd"]!(150) == 0.04 && s["momentum"]!(150) == 0.99 && s["teacher_temp"]!(0) == r.base.teacherTemperature)
+                continue
             }
             #expect(s["teacher_temp"]!(0) == r.base.teacherWarmupTemperature)
             #expect(s[DINOv3.gramWeightSchedule] == nil && s[DINOv3.localWeightSchedule] == nil)
@@ -278,6 +285,41 @@ struct RandomDINOv3Crops: BatchSource {
                 .resolved(datasetSize: 64)
             Issue.record("a Gram crop of 60 px with 8-px patches was accepted")
         } catch { #expect("\(error)".contains("gram.teacher_crops_size")) }
+    }
+
+    @Test func multiResolutionBatchesFollowTheRatiosAndResumeExactly() throws {
+        let r = try tinyDINOv3Config { $0.batchSize = 2; $0.multiResolution = .init(globalSizes: [32, 48], localSizes: [16, 24], gramSizes: nil, ratios: [0.3, 0.7]) }
+            .resolved(datasetSize: 4)
+        let dataset = try ImageFileDataset.open(RunFixtures.root.appendingPathComponent("images").path)
+        let source = try DINOv3.batchSource(r, context: MethodContext(dataset: dataset, issues: DataIssueLog(report: DataIssueLog.silent)))
+        let share = Double((0..<2000).filter { source.resolution(at: $0) == 0 }.count) / 2000
+        #expect(abs(share - 0.3) < 0.04)
+        // 3 epochs of 2 batches: the sizes follow the draws, and starting mid-epoch gives the same batches.
+        for epoch in 0..<3 {
+            let all = Array(source.batches(epoch: epoch, startingAt: 0))
+            #expect(all.count == 2)
+            for (i, b) in all.enumerated() {
+                let size = r.resolutions[source.resolution(at: epoch * 2 + i)].globalSize
+                #expect(b.globalCrops.shape == [4, 3, size, size] && b.masks?.patches == (size / 8) * (size / 8))
+            }
+            let tail = Array(source.batches(epoch: epoch, startingAt: 1))
+            #expect(tail.count == 1 && tail[0].globalCrops.scalars == all[1].globalCrops.scalars)
+        }
+    }
+
+    @Test func koleoOverGroupsIsTheMeanOfTheGroups() {
+        let cls = RandomGenerator(seed: 5).normal([8, 6], dtype: .float64)                      // 2 crops × 4 images
+        let logits = RandomGenerator(seed: 6).normal([8, 5], dtype: .float64)
+        let inputs = DINOv2LossInputs(studentGlobal: logits, studentLocal: logits, teacherTargets: logits.softmax(axis: -1),
+                                      studentBackboneCls: cls)
+        func koleo(_ g: Int?) -> Double {
+            DINOv3Objective.losses(inputs, gram: nil, weights: DINOv3LossWeights(dino: 0, koleo: 0.1, ibot: 0), ignoreDiagonal: true,
+                                   studentTemperature: 0.1, koleoGroupSize: g)[LossTerm.koleo]!.doubles[0]
+        }
+        let whole = 0.1 * (KoLeoLoss.loss(cls.slice(axis: 0, start: 0, end: 4)) + KoLeoLoss.loss(cls.slice(axis: 0, start: 4, end: 8))).doubles[0]
+        #expect(abs(koleo(nil) - whole) < 1e-12 && abs(koleo(4) - whole) < 1e-12)
+        let pairs = (0..<4).map { KoLeoLoss.loss(cls.slice(axis: 0, start: 2 * $0, end: 2 * $0 + 2)).doubles[0] }
+        #expect(abs(koleo(2) - 0.1 * 2 * pairs.reduce(0, +) / 4) < 1e-12)
     }
 
     @Test func trainingWithGramResumesBitExactly() throws {

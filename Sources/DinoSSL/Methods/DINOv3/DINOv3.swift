@@ -213,7 +213,7 @@ public final class DINOv3: TrainingMethod {
         }
         if c.dino.reweightDinoLocalLoss { weights.dinoLocal = schedules[DINOv3.localWeightSchedule] }
         var terms = DINOv3Objective.losses(inputs, gram: gram, weights: weights, ignoreDiagonal: c.dino.globalIgnoreDiagonal,
-                                           studentTemperature: c.studentTemperature)
+                                           studentTemperature: c.studentTemperature, koleoGroupSize: c.dino.koleoGroupSize)
         if c.gram.useLoss && !gramReady { terms[LossTerm.gram] = Tensor(scalar: 0) }
         terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(global.classToken)

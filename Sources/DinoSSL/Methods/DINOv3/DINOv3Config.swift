@@ -38,6 +38,17 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     /// decay and momentum); `constant`: DINOv3's schedules v2 as the ViT-7B run uses them —
     /// learning rate constant after its warm-up, constant weight decay and momentum.
     public var schedules = ScheduleKind.cosine
+    /// `base` (pretraining or anchoring) or `high_res`, DINOv3's high-resolution adaptation
+    /// (configs/train/dinov3_vit7b16_high_res_adapt.yaml; `dino train --phase high-res --from
+    /// RUN` sets this with the phase's other keys): crop sizes drawn per batch from
+    /// `multi_resolution`, by default scaled from the base global size G — global crops of
+    /// 1.5·G and 2·G (48 and 64 px for G = 32), local crops of L and 1.5·L, Gram crops of 1.5×
+    /// the global size, ratios 0.3 and 0.7 (the reference's 512 px : 768 px).
+    public var phase = Phase.base
+    /// Crop sizes per batch (reference `crops.global_crops_size`, `local_crops_size`,
+    /// `gram_teacher_crops_size` as lists, `global_local_crop_pairs_ratios`); null: one
+    /// resolution (`crops`, `gram.teacher_crops_size`), or the `high_res` defaults.
+    public var multiResolution: MultiResolution? = nil
     public var dino = DINO()
     public var ibot = IBOT()
     public var gram = Gram()
@@ -70,6 +81,33 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
         case cosine
         case constant
+        /// The high-resolution phase's: learning rate rising by a cosine from 0 to its peak
+        /// over the run (reference: start 0, peak 0, end 1.25e-5, cosine 10 epochs), weight
+        /// decay, momentum and τ_t constant, no warm-ups.
+        case cosineRamp = "cosine_ramp"
+    }
+
+    /// The training phase.
+    public enum Phase: String, Codable, Sendable, CaseIterable {
+        case base
+        case highRes = "high_res"
+    }
+
+    /// Several crop resolutions, one drawn per batch.
+    public struct MultiResolution: Codable, Equatable, Sendable {
+        public var globalSizes: [Int]
+        public var localSizes: [Int]
+        /// Gram teacher crop sizes (one per resolution), or null: the global crops.
+        public var gramSizes: [Int]?
+        public var ratios: [Double]
+
+        public init(globalSizes: [Int], localSizes: [Int], gramSizes: [Int]?, ratios: [Double]) {
+            self.globalSizes = globalSizes; self.localSizes = localSizes; self.gramSizes = gramSizes; self.ratios = ratios
+        }
+        enum CodingKeys: String, CodingKey {
+            case ratios
+            case globalSizes = "global_sizes", localSizes = "local_sizes", gramSizes = "gram_sizes"
+        }
     }
 
     /// A `linear_warmup_cosine_decay` over epochs (dinov3/train/cosine_lr_scheduler.py): linear
@@ -108,6 +146,11 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// `koleo_loss_weight`: 0.1); nil: auto (0.1 up to 20 000 images, falling to 0 at
         /// ImageNet size, as DINOv2's automatic value).
         public var koleoLossWeight: Double? = 0.1
+        /// KoLeo's nearest neighbours searched within groups of this many images of each
+        /// global crop (reference `koleo_loss_distributed` with
+        /// `koleo_distributed_loss_group_size`: off; 16 in the high-resolution phase); the
+        /// batch must be a multiple. Null: the whole batch.
+        public var koleoGroupSize: Int? = nil
         /// Multiply the local DINO term by `local_loss_weight_schedule` (reference
         /// `reweight_dino_local_loss`: false).
         public var reweightDinoLocalLoss = false
@@ -122,6 +165,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
             case head
             case lossWeight = "loss_weight", globalIgnoreDiagonal = "global_ignore_diagonal"
             case koleoLossWeight = "koleo_loss_weight", reweightDinoLocalLoss = "reweight_dino_local_loss"
+            case koleoGroupSize = "koleo_group_size"
             case localLossWeightSchedule = "local_loss_weight_schedule"
         }
     }
@@ -310,7 +354,8 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, epochs, seed, dino, ibot, gram, teacher, student, optim, crops, data, recipe, schedules, from
+        case model, epochs, seed, dino, ibot, gram, teacher, student, optim, crops, data, recipe, schedules, from, phase
+        case multiResolution = "multi_resolution"
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
@@ -369,6 +414,16 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         try check(gram.imgLevel == false || gram.tokensUsed == .all, "gram.tokens_used",
                   "\(gram.tokensUsed.rawValue) needs img_level false (the reference flattens the chosen tokens)")
         try check(gram.teacherCropsSize.map { $0 >= 1 } ?? true, "gram.teacher_crops_size", "must be positive, or null")
+        try check(dino.koleoGroupSize.map { $0 >= 2 && batchSize % $0 == 0 } ?? true, "dino.koleo_group_size",
+                  "must be at least 2 and divide batch_size \(batchSize)")
+        if let m = multiResolution {
+            let n = m.globalSizes.count
+            try check(n >= 1 && m.localSizes.count == n && (m.gramSizes?.count ?? n) == n && m.ratios.count == n,
+                      "multi_resolution", "global_sizes, local_sizes, gram_sizes and ratios must have the same length ≥ 1")
+            try check(m.ratios.allSatisfy { $0 >= 0 } && m.ratios.reduce(0, +) > 0, "multi_resolution.ratios", "must be non-negative, not all 0")
+            try check((m.globalSizes + m.localSizes + (m.gramSizes ?? [])).allSatisfy { $0 >= 1 }, "multi_resolution", "sizes must be positive")
+        }
+        try check(phase == .base || from != nil, "phase", "high_res adapts a trained model: start it with --from RUN")
         if gram.useLoss {
             try check(!(gram.emaTeacher && gram.teacherCropsSize != nil), "gram.teacher_crops_size",
                       "must be null with gram.ema_teacher=true (the EMA teacher sees the global crops)")
@@ -390,6 +445,14 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
 
 /// A DINOv3 configuration with every automatic value decided for one data set and model.
 public struct ResolvedDINOv3Config: Equatable {
+    /// One crop resolution of the run.
+    public struct Resolution: Equatable, Sendable {
+        public var globalSize: Int
+        public var localSize: Int
+        public var gramSize: Int?
+        public var ratio: Double
+    }
+
     public var config: DINOv3Config
     /// The automatic values (prototypes, crops, warm-ups, frozen last layer), by the shared rules.
     public var base: AutomaticSettings
@@ -400,6 +463,8 @@ public struct ResolvedDINOv3Config: Equatable {
     public var ibotPrototypes: Int
     /// Steps between Gram teacher refreshes.
     public var gramUpdateFrequency: Int
+    /// The crop resolutions (one for the base phase): global, local and Gram sizes, ratio.
+    public var resolutions: [Resolution]
     /// The backbone weights the Gram teacher starts from (`gram.ckpt`), read at resolution;
     /// nil when it is loaded from the EMA teacher.
     public var gramTeacherWeights: [String: Tensor]? = nil
@@ -415,7 +480,7 @@ public struct ResolvedDINOv3Config: Equatable {
 
     public static func == (a: ResolvedDINOv3Config, b: ResolvedDINOv3Config) -> Bool {
         a.config == b.config && a.base == b.base && a.model == b.model && a.ibotPrototypes == b.ibotPrototypes
-            && a.gramUpdateFrequency == b.gramUpdateFrequency
+            && a.gramUpdateFrequency == b.gramUpdateFrequency && a.resolutions == b.resolutions
             && (a.gramTeacherWeights == nil) == (b.gramTeacherWeights == nil) && (a.initialWeights == nil) == (b.initialWeights == nil)
     }
 }
@@ -453,15 +518,35 @@ extension DINOv3Config {
             model.rope = rope
         }
         base.model = model
-        if let size = gram.teacherCropsSize, size % model.patchSize != 0 {
-            throw ConfigError.invalidValue(path: "gram.teacher_crops_size", message: "\(size) px is not a whole number of \(model.patchSize)-px patches")
-        }
         if !model.maskToken {
             throw ConfigError.invalidValue(path: "model", message: "\(self.model) has no mask token, which DINOv3's iBOT masks need")
         }
         let ibotPrototypes = ibot.head.prototypes ?? base.prototypes
+        let p = model.patchSize
+        func patches(_ x: Double) -> Int { Swift.max(1, Int((x / Double(p)).rounded())) * p }
+        var resolutions = [ResolvedDINOv3Config.Resolution(globalSize: base.globalSize, localSize: base.localSize,
+                                                            gramSize: gram.teacherCropsSize, ratio: 1)]
+        var multi = multiResolution
+        if multi == nil && phase == .highRes {
+            let (g, l) = (Double(base.globalSize), Double(base.localSize))
+            let globals = [patches(1.5 * g), patches(2 * g)]
+            multi = MultiResolution(globalSizes: globals, localSizes: [patches(l), patches(1.5 * l)],
+                                    gramSizes: globals.map { patches(1.5 * Double($0)) }, ratios: [0.3, 0.7])
+        }
+        if let m = multi {
+            resolutions = m.globalSizes.indices.map {
+                ResolvedDINOv3Config.Resolution(globalSize: m.globalSizes[$0], localSize: m.localSizes[$0], gramSize: m.gramSizes?[$0],
+                                                ratio: m.ratios[$0])
+            }
+        }
+        for r in resolutions {
+            for (key, size) in [("global", r.globalSize), ("local", r.localSize), ("gram", r.gramSize ?? r.globalSize)] where size % p != 0 {
+                throw ConfigError.invalidValue(path: multi == nil ? (key == "gram" ? "gram.teacher_crops_size" : "crops.\(key)_size") : "multi_resolution",
+                                               message: "\(key) crops of \(size) px are not a whole number of \(p)-px patches")
+            }
+        }
         return ResolvedDINOv3Config(config: self, base: base, model: model, ibotPrototypes: ibotPrototypes,
-                                    gramUpdateFrequency: gram.updateFrequency ?? 10 * base.stepsPerEpoch)
+                                    gramUpdateFrequency: gram.updateFrequency ?? 10 * base.stepsPerEpoch, resolutions: resolutions)
     }
 }
 
@@ -499,9 +584,17 @@ extension ResolvedDINOv3Config {
             set[ScheduleValues.lastLayerLearningRate] = constant.zeroed(before: freezeLastLayerSteps)
             set[ScheduleValues.weightDecay] = ConstantSchedule(c.optim.weightDecay)
             set[ScheduleValues.teacherMomentum] = ConstantSchedule(base.teacherMomentum)
+        case .cosineRamp:
+            // linear_warmup_cosine_decay(start 0, peak 0, end lr, warmup 0, cosine = the run).
+            let ramp = WarmupCosineSchedule(start: 0, peak: 0, end: peakLearningRate, warmupIterations: 0, totalIterations: total,
+                                            cosineIterations: total)
+            lr = ramp
+            set[ScheduleValues.lastLayerLearningRate] = ramp.zeroed(before: freezeLastLayerSteps)
+            set[ScheduleValues.weightDecay] = ConstantSchedule(c.optim.weightDecay)
+            set[ScheduleValues.teacherMomentum] = ConstantSchedule(base.teacherMomentum)
         }
         set[ScheduleValues.learningRate] = lr
-        let warmTemperature = Swift.min(base.teacherTemperatureWarmupSteps, total)
+        let warmTemperature = c.schedules == .cosineRamp ? 0 : Swift.min(base.teacherTemperatureWarmupSteps, total)
         set[ScheduleValues.teacherTemperature] = DINOv2CosineSchedule(base: base.teacherTemperature, final: base.teacherTemperature,
                                                                       totalIterations: warmTemperature, warmupIterations: warmTemperature,
                                                                       startWarmupValue: base.teacherWarmupTemperature)
@@ -530,23 +623,27 @@ extension ResolvedDINOv3Config {
 
     /// The multi-crop augmentation: DINOv2's preset (DINOv3's `DataAugmentationDINO` has the
     /// same transforms) at the resolved sizes and the configured scales.
-    public var multiCrop: MultiCropConfig {
-        var m = MultiCropConfig.preset(.dinov2, globalSize: base.globalSize, localSize: base.localSize, localCount: base.localCount)
+    public var multiCrop: MultiCropConfig { multiCrop(resolutions[0]) }
+
+    /// The augmentation of one resolution (the Gram crops only with `gram.use_loss`).
+    public func multiCrop(_ r: Resolution) -> MultiCropConfig {
+        var m = MultiCropConfig.preset(.dinov2, globalSize: r.globalSize, localSize: r.localSize, localCount: base.localCount)
         m.global.scale = config.crops.globalScale
         m.local.scale = config.crops.localScale
-        if config.gram.useLoss, let size = config.gram.teacherCropsSize {
+        if config.gram.useLoss, let size = r.gramSize {
             m.gramCrops = MultiCropConfig.GramCrops(size: size, noDistortions: config.gram.teacherNoDistortions)
         }
         return m
     }
 
-    /// DINOv3's exact-count masks (data/masking.py, collate.py), the largest block
-    /// `max_num_patches` as train.py computes it.
-    public var maskCollator: MaskCollator {
-        let grid = base.globalSize / model.patchSize
-        return MaskCollator(gridSize: grid, ratio: config.ibot.maskRatio, probability: config.ibot.maskSampleProbability,
-                            variant: .dinov3,
-                            maxPatches: BlockMaskGenerator.referenceMaxPatches(cropSize: base.globalSize, patchSize: model.patchSize),
-                            randomCircularShift: config.ibot.maskRandomCircularShift)
+    public var maskCollator: MaskCollator { maskCollator(globalSize: resolutions[0].globalSize) }
+
+    /// DINOv3's exact-count masks (data/masking.py, collate.py) for global crops of
+    /// `globalSize`, the largest block `max_num_patches` as train.py computes it.
+    public func maskCollator(globalSize: Int) -> MaskCollator {
+        MaskCollator(gridSize: globalSize / model.patchSize, ratio: config.ibot.maskRatio, probability: config.ibot.maskSampleProbability,
+                     variant: .dinov3,
+                     maxPatches: BlockMaskGenerator.referenceMaxPatches(cropSize: globalSize, patchSize: model.patchSize),
+                     randomCircularShift: config.ibot.maskRandomCircularShift)
     }
 }

@@ -103,8 +103,12 @@ public enum DINOv3Objective {
     ///   - inputs: head and backbone outputs and the teacher's targets (the DINOv2 layout;
     ///     local outputs are required, as the reference asserts local crops).
     ///   - gram: the Gram term's features, or nil for none.
+    ///   - koleoGroupSize: KoLeo's neighbours searched within groups of this many images of
+    ///     each global crop (`KoLeoLossDistributed` with `loss_group_size`, as one process sees
+    ///     the ranks of a group together: the mean over groups); nil: the whole batch.
     public static func losses(_ inputs: DINOv2LossInputs, gram: GramInputs?, weights w: DINOv3LossWeights,
-                              ignoreDiagonal: Bool, studentTemperature: Double, koleoEps: Double = 1e-8) -> [String: Tensor] {
+                              ignoreDiagonal: Bool, studentTemperature: Double, koleoEps: Double = 1e-8,
+                              koleoGroupSize: Int? = nil) -> [String: Tensor] {
         guard let studentLocal = inputs.studentLocal else { preconditionFailure("DINOv3Objective: DINOv3 needs local crops") }
         var terms: [String: Tensor] = [:]
         let l = studentLocal.shape[0] / (inputs.studentGlobal.shape[0] / 2)
@@ -117,7 +121,14 @@ public enum DINOv3Objective {
         }
         if w.koleo != 0, let cls = inputs.studentBackboneCls {
             // sum_g KoLeo(cls_g) / 2 · koleo_scale 2.
-            terms[LossTerm.koleo] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * w.koleo
+            let b = cls.shape[0] / 2
+            if let g = koleoGroupSize, g < b {
+                precondition(b % g == 0, "DINOv3Objective: KoLeo groups of \(g) do not divide \(b) images")
+                let groups = cls.chunk(2 * b / g, axis: 0).map { KoLeoLoss.loss($0, eps: koleoEps) }       // crop-major: groups never straddle crops
+                terms[LossTerm.koleo] = groups.dropFirst().reduce(groups[0], +) * (w.koleo * 2 / Double(groups.count))
+            } else {
+                terms[LossTerm.koleo] = KoLeoLoss.sumOverGlobalCrops(cls, eps: koleoEps) * w.koleo
+            }
         }
         if w.ibot != 0, let s = inputs.studentMaskedPatches {
             guard let t = inputs.teacherPatchTargets, let mw = inputs.maskWeights else {

@@ -74,11 +74,16 @@ extension DINOv3: MethodPlugin {
 
     public static func build(_ resolved: ResolvedDINOv3Config) throws -> DINOv3 { try DINOv3(settings: resolved) }
 
-    public static func batchSource(_ r: ResolvedDINOv3Config, context: MethodContext) throws -> MultiCropBatchSource {
-        let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.multiCrop, maskCollator: r.maskCollator, issues: context.issues)
-        return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
-                                    workers: r.base.workers, prefetchBatches: r.config.data.prefetchBatches,
-                                    epochLength: r.config.epochLength)
+    /// One multi-crop loader per resolution (one in the base phase), combined per batch.
+    public static func batchSource(_ r: ResolvedDINOv3Config, context: MethodContext) throws -> MultiResolutionBatchSource {
+        let sources = r.resolutions.map { res in
+            MultiCropBatchSource(pipeline: MultiCropPipeline(dataset: context.dataset, config: r.multiCrop(res),
+                                                             maskCollator: r.maskCollator(globalSize: res.globalSize), issues: context.issues),
+                                 batchSize: r.config.batchSize, seed: r.config.seed, workers: r.base.workers,
+                                 prefetchBatches: r.config.data.prefetchBatches)
+        }
+        return MultiResolutionBatchSource(sources: sources, ratios: r.resolutions.map(\.ratio), seed: r.config.seed,
+                                          epochLength: r.config.epochLength)
     }
 
     public static func schedules(_ r: ResolvedDINOv3Config) -> ScheduleSet { r.schedules }
@@ -97,7 +102,8 @@ extension DINOv3: MethodPlugin {
         return """
         DINOv3: \(c.model) (\(r.model.embedDimensions) wide, depth \(r.model.depth)), \(context.dataset.count) images, \
         \(r.stepsPerEpoch) steps/epoch × \(c.epochs) epochs, batch \(c.batchSize), \(r.prototypes) + \(r.ibotPrototypes) prototypes, \
-        Sinkhorn-Knopp, crops 2×\(r.base.globalSize)px + \(r.base.localCount)×\(r.base.localSize)px, \(c.schedules.rawValue) schedules, \
+        Sinkhorn-Knopp, crops \(r.resolutions.map { "2×\($0.globalSize)px + \(r.base.localCount)×\($0.localSize)px\(r.resolutions.count > 1 ? " (\($0.ratio))" : "")" }.joined(separator: " | ")), \
+        phase \(c.phase.rawValue), \(c.schedules.rawValue) schedules, \
         lr \(r.peakLearningRate) (warm-up \(r.base.warmupSteps) steps), τ_t \(r.base.teacherWarmupTemperature)→\(r.base.teacherTemperature), \
         momentum \(r.base.teacherMomentum), drop path \(r.model.dropPathRate) (\(r.model.dropPathMode.rawValue)), \(rope), \(gram)\
         \(c.from.map { ", from \($0)" } ?? ""), threads \(Threads.count)

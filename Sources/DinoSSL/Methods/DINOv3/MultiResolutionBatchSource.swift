@@ -1,0 +1,80 @@
+// Batches at several crop resolutions, one resolution per batch drawn with given ratios: the
+// multi-resolution loader of DINOv3's high-resolution phase (dinov3/train/train.py
+// `build_multi_resolution_data_loader_from_cfg`: one loader per (global, local, Gram) size,
+// combined by `CombinedDataLoader` with `global_local_crop_pairs_ratios`).
+//
+// Each resolution has its own multi-crop loader over the whole data set, whose data runs on
+// pass after pass; iteration g draws its resolution from a hash of (seed, g), so a batch is a
+// pure function of (seed, g) and resuming at any step gives the batches of an uninterrupted
+// run. With one resolution it is exactly `MultiCropBatchSource`.
+
+import DinoTensor
+import DinoVision
+
+/// Multi-crop batches whose crop sizes change from batch to batch.
+public struct MultiResolutionBatchSource: BatchSource {
+    public typealias Batch = MultiCropInput
+
+    /// One loader per resolution (each with `epochLength` nil: one pass per loader epoch).
+    public let sources: [MultiCropBatchSource]
+    /// Probability of each resolution, summing to 1.
+    public let ratios: [Double]
+    public let seed: UInt64
+    /// Batches per epoch; nil: one pass over the data.
+    public let epochLength: Int?
+
+    public init(sources: [MultiCropBatchSource], ratios: [Double], seed: UInt64, epochLength: Int?) {
+        precondition(!sources.isEmpty && sources.count == ratios.count && ratios.allSatisfy { $0 >= 0 },
+                     "MultiResolutionBatchSource: \(sources.count) sources for ratios \(ratios)")
+        precondition(sources.allSatisfy { $0.epochLength == nil && $0.batchesPerEpoch == sources[0].batchesPerEpoch },
+                     "MultiResolutionBatchSource: every source must make one pass of the same data per epoch")
+        let total = ratios.reduce(0, +)
+        precondition(total > 0, "MultiResolutionBatchSource: ratios \(ratios) sum to 0")
+        self.sources = sources
+        self.ratios = ratios.map { $0 / total }
+        self.seed = seed
+        self.epochLength = epochLength
+    }
+
+    public var batchesPerEpoch: Int { epochLength ?? sources[0].batchesPerEpoch }
+    public var itemsPerBatch: Int { sources[0].itemsPerBatch }
+
+    /// The resolution of iteration `g`: a SplitMix64 hash of (seed, g) mapped to [0, 1) and
+    /// looked up in the cumulative ratios.
+    public func resolution(at g: Int) -> Int {
+        guard sources.count > 1 else { return 0 }
+        var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(g + 1)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let u = Double(z >> 11) / Double(1 << 53)
+        var cumulative = 0.0
+        for (i, r) in ratios.enumerated() {
+            cumulative += r
+            if u < cumulative { return i }
+        }
+        return ratios.count - 1
+    }
+
+    public func batches(epoch: Int, startingAt start: Int) -> AnyIterator<MultiCropInput> {
+        let perPass = sources[0].batchesPerEpoch
+        var g = epoch * batchesPerEpoch + start
+        let end = (epoch + 1) * batchesPerEpoch
+        var counts = [Int](repeating: 0, count: sources.count)
+        if sources.count > 1 { for h in 0..<g { counts[resolution(at: h)] += 1 } } else { counts[0] = g }
+        var current = [(pass: Int, batches: AnyIterator<MultiCropInput>)?](repeating: nil, count: sources.count)
+        let sources = self.sources
+        return AnyIterator {
+            guard g < end else { return nil }
+            defer { g += 1 }
+            let i = self.resolution(at: g)
+            let k = counts[i]
+            counts[i] += 1
+            let pass = k / perPass
+            if current[i]?.pass != pass {
+                current[i] = (pass, sources[i].batches(epoch: pass, startingAt: k % perPass))
+            }
+            return current[i]!.batches.next()
+        }
+    }
+}
