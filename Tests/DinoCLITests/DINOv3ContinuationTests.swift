@@ -67,7 +67,8 @@ import Testing
         let first = scratch.appendingPathComponent("run1"), second = scratch.appendingPathComponent("hr")
         try TrainCommand.parse(["--data", images, "--out", first.path] + DINOv3ContinuationTests.tiny).run()
         let command = try TrainCommand.parse(["--data", images, "--out", second.path, "--from", first.path, "--phase", "high-res",
-                                              "--max-steps", "2"] + DINOv3ContinuationTests.tiny + ["dino.koleo_group_size=2"])
+                                              "--max-steps", "2"] + DINOv3ContinuationTests.tiny
+                                             + ["dino.koleo_group_size=2", "student.untie_global_and_local_cls_norm=true"])
         let (method, tree) = try command.request.resolve()
         #expect(method == "dinov3")
         let config = try ConfigLoader.decode(DINOv3Config.self, from: tree)
@@ -79,6 +80,8 @@ import Testing
         try command.run()
         let state = try DINOv3ContinuationTests.latest(second)
         #expect(state.state.step == 2 && state.tensors[DINOv3.gramStateKey]?.doubles == [1, 0])
+        // The untied local-crop norm, absent from run1, was added (started from the final norm) and trained.
+        #expect(state.tensors["student.backbone.local_cls_norm.weight"] != nil && state.tensors["teacher.backbone.local_cls_norm.weight"] != nil)
         // Without --from the phase is refused, naming the key.
         #expect(throws: ConfigError.self) {
             try TrainCommand.parse(["--data", images, "--out", scratch.appendingPathComponent("x").path, "--phase", "high-res"]

@@ -90,6 +90,7 @@ public final class DINOv3: TrainingMethod {
                     let p = prefix + m.name + "."
                     var dict: [String: Tensor] = [:]
                     for (k, t) in w where k.hasPrefix(p) { dict[String(k.dropFirst(p.count))] = t.detach() }
+                    if m.name == "backbone" { dict = DINOv3.addingLocalClassNorm(dict, model: settings.model) }
                     let source = c.from ?? "?"
                     guard !dict.isEmpty else {
                         throw ConfigError.invalidValue(path: "from", message: "\(source) holds no '\(p)*' tensors")
@@ -111,7 +112,7 @@ public final class DINOv3: TrainingMethod {
         if c.gram.useLoss && !c.gram.emaTeacher {
             let g = VisionTransformer(teacherModel, generator: root.fork(4))
             if let w = settings.gramTeacherWeights {
-                do { try g.load(stateDict: w) } catch {
+                do { try g.load(stateDict: DINOv3.addingLocalClassNorm(w, model: settings.model)) } catch {
                     throw ConfigError.invalidValue(path: "gram.ckpt", message: "\(c.gram.ckpt ?? c.from ?? "?"): its teacher backbone does not fit \(c.model): \(error)")
                 }
                 gramState.copyIn(Tensor(doubles: [1, 0], shape: [2]))
@@ -127,6 +128,17 @@ public final class DINOv3: TrainingMethod {
         centres = TeacherCentres(dinoPrototypes: settings.prototypes, ibotPrototypes: settings.ibotPrototypes)
         parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
                                                          patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
+    }
+
+    /// Backbone weights of a run without `untie_global_and_local_cls_norm`, for a model with
+    /// it: the local-crop class norm starts as a copy of the final norm.
+    static func addingLocalClassNorm(_ weights: [String: Tensor], model: VisionTransformerConfig) -> [String: Tensor] {
+        guard model.untieGlobalAndLocalClsNorm, weights["local_cls_norm.weight"] == nil,
+              let w = weights["norm.weight"], let b = weights["norm.bias"] else { return weights }
+        var out = weights
+        out["local_cls_norm.weight"] = w
+        out["local_cls_norm.bias"] = b
+        return out
     }
 
     public var clippingModules: [(name: String, parameters: [Tensor])] { studentModules.clippingModules }

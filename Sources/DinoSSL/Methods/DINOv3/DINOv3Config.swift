@@ -304,12 +304,17 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         public var ropeShiftCoords: Double? = nil
         public var ropeJitterCoords: Double? = nil
         public var ropeRescaleCoords: Double? = 2
+        /// A norm of its own for the local crops' class and storage tokens in training
+        /// (reference `untie_global_and_local_cls_norm`: false; true in the ViT-7B configs);
+        /// null: the preset's. Starting `--from` a run without it, the new norm starts as a
+        /// copy of the final norm.
+        public var untieGlobalAndLocalClsNorm: Bool? = nil
 
         public init() {}
         enum CodingKeys: String, CodingKey {
             case dropPathRate = "drop_path_rate", dropPathUniform = "drop_path_uniform", dropPathMode = "drop_path_mode"
             case layerScale = "layerscale", ropeShiftCoords = "rope_shift_coords", ropeJitterCoords = "rope_jitter_coords"
-            case ropeRescaleCoords = "rope_rescale_coords"
+            case ropeRescaleCoords = "rope_rescale_coords", untieGlobalAndLocalClsNorm = "untie_global_and_local_cls_norm"
         }
     }
 
@@ -511,6 +516,7 @@ extension DINOv3Config {
         if model.layerScaleInit != nil {
             model.layerScaleInit = student.layerScale ?? (reference ? 1e-5 : DINOv2Config.automaticLayerScale(depth: model.depth))
         }
+        if let untie = student.untieGlobalAndLocalClsNorm { model.untieGlobalAndLocalClsNorm = untie }
         if var rope = model.rope {
             rope.shiftCoords = student.ropeShiftCoords
             rope.jitterCoords = student.ropeJitterCoords
