@@ -13,6 +13,8 @@ checkouts of facebookresearch/dinov3 and facebookresearch/dinov2 (`--dinov3 PATH
   dinov3/layers/block.py               SelfAttentionBlock._forward (drop path on a batch subset)
   dinov3/layers/dino_head.py           DINOHead (plain Linear last layer, init_weights)
   dinov2/layers/block.py               drop_add_residual_stochastic_depth
+  dinov3/layers/rope_position_encoding.py  RopePositionEmbedding in training (shift, jitter,
+                                       rescale); the draws replayed by re-seeding
   dinov3/train/ssl_meta_arch.py        SSLMetaArch.compute_losses (one step's losses, run with the
                                        official DINOLoss, iBOTPatchLoss, KoLeoLoss and GramLoss on
                                        the CPU; SSLMetaArch itself needs CUDA and FSDP) and the
@@ -30,6 +32,7 @@ Writes
   Tests/DinoModelsTests/Fixtures/dinov3_drop_path.json  batch-subset residuals and gradients
   Tests/DinoSSLTests/Fixtures/dinov3_head.json          the head's keys, output and gradients
   Tests/DinoSSLTests/Fixtures/dinov3_step_losses.json   one step's loss terms, total and gradients
+  Tests/DinoNNTests/Fixtures/dinov3_rope_augment.json   RoPE's training augmentation: draws and tables
 
 Usage: python3 scripts/make_dinov3_fixtures.py [--dinov3 PATH] [--dinov2 PATH]   (needs torch, numpy)
 """
@@ -407,11 +410,43 @@ def step_losses(v3):
     print(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------------------------
+# RoPE's training augmentation: the official module in training mode, its draws recovered by
+# re-seeding and drawing the same torch.empty(...).uniform_ sequence it draws (shift, jitter,
+# rescale, in that order), so the Swift test can apply the same draws.
+
+def rope_augment(v3):
+    Rope = load_module(v3, "dinov3/layers/rope_position_encoding.py").RopePositionEmbedding
+    cases = []
+    for seed, H, W, shift, jitter, rescale, normalize in ((31, 3, 4, 0.5, 1.5, 2.0, "separate"), (32, 4, 4, None, None, 2.0, "separate"),
+                                                          (33, 2, 5, 0.25, None, None, "max"), (34, 5, 3, None, 3.0, None, "min")):
+        rope = Rope(16, num_heads=2, base=100.0, normalize_coords=normalize, shift_coords=shift, jitter_coords=jitter,
+                    rescale_coords=rescale, dtype=torch.float32)
+        rope.train()
+        torch.manual_seed(seed)
+        sin, cos = rope(H=H, W=W)
+        torch.manual_seed(seed)
+        draws = {}
+        if shift is not None:
+            draws["shift"] = torch.empty(2).uniform_(-shift, shift).tolist()
+        if jitter is not None:
+            draws["jitter"] = torch.empty(2).uniform_(-np.log(jitter), np.log(jitter)).exp().tolist()
+        if rescale is not None:
+            draws["rescale"] = torch.empty(1).uniform_(-np.log(rescale), np.log(rescale)).exp().tolist()
+        cases.append(dict(H=H, W=W, head_dim=8, normalize=normalize, draws=draws, sin=tolist(sin), cos=tolist(cos)))
+    out = os.path.join(ROOT, "Tests", "DinoNNTests", "Fixtures")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "dinov3_rope_augment.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases), f)
+    print(f"wrote {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dinov3", help="a checkout of facebookresearch/dinov3 (default: git clone into a temp dir)")
     parser.add_argument("--dinov2", help="a checkout of facebookresearch/dinov2 (default: git clone into a temp dir)")
-    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head", "step_losses"], help="make one fixture only")
+    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head", "step_losses", "rope"], help="make one fixture only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         v3 = args.dinov3 or clone("https://github.com/facebookresearch/dinov3", os.path.join(tmp, "dinov3"))
@@ -421,6 +456,8 @@ def main():
             masking(v3)
         if args.only in (None, "head"):
             head(v3)
+        if args.only in (None, "rope"):
+            rope_augment(v3)
         if args.only in (None, "step_losses"):
             step_losses(v3)
         if args.only in (None, "drop_path"):
