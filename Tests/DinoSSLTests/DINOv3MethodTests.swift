@@ -271,6 +271,11 @@ struct RandomDINOv3Crops: BatchSource {
         fails("gram.rep_update") { $0.gram.useLoss = true; $0.gram.emaTeacher = true }
         fails("crops.local_count") { $0.crops.localCount = 0 }
         fails("ibot.mask_ratio") { $0.ibot.maskRatio = [0.3, 0.3] }
+        fails("crops.localcrops_subset_of_globalcrops") { $0.crops.localcropsSubsetOfGlobalcrops = true; $0.crops.localCount = 3 }
+        fails("crops.localcrops_subset_of_globalcrops") { $0.crops.localcropsSubsetOfGlobalcrops = true; $0.crops.localSize = 32 }
+        let options = try tinyDINOv3Config { $0.crops.shareColorJitter = true; $0.crops.localcropsSubsetOfGlobalcrops = true }
+            .resolved(datasetSize: 64).multiCrop
+        #expect(options.shareColorJitter && options.localCropsFromGlobalCrops == 8)
         #expect(throws: ConfigError.self) { try ConfigLoader.load(DINOv3Config.self, overrides: ["ibot.separate_head=false"]) }
     }
 

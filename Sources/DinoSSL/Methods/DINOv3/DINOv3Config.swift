@@ -58,12 +58,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     public var student = Student()
     public var optim = Optim()
     /// Multi-crop augmentation (DINOv3's scales: 0.32–1 and 0.05–0.32).
-    public var crops: CropsConfig = {
-        var c = CropsConfig()
-        c.globalScale = [0.32, 1.0]
-        c.localScale = [0.05, 0.32]
-        return c
-    }()
+    public var crops = Crops()
     public var data = DataLoadingConfig()
     /// Start from an earlier run (`dino train --from RUN`): its newest checkpoint's student
     /// and teacher (backbones and heads); with `gram.use_loss` and no other Gram teacher, its
@@ -107,6 +102,42 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         enum CodingKeys: String, CodingKey {
             case ratios
             case globalSizes = "global_sizes", localSizes = "local_sizes", gramSizes = "gram_sizes"
+        }
+    }
+
+    /// `crops:` — the shared multi-crop keys (`CropsConfig`) with DINOv3's scales, and
+    /// DINOv3's two options. (`teacher_no_color_jitter` is not a key: the reference's
+    /// augmentation makes `global_crops_teacher` views, but its collate and `SSLMetaArch` never
+    /// read them — the teacher always sees the student's global crops.)
+    public struct Crops: Codable, Equatable, Sendable {
+        /// Side of the 2 global views (reference: 224); nil: auto (the model's size, at most 224).
+        public var globalSize: Int? = nil
+        /// Side of the local views (reference: 96); nil: 3/7 of the global size in whole patches.
+        public var localSize: Int? = nil
+        /// Number of local views (reference `local_crops_number`: 8); nil: 8, or 6 under 96 px.
+        public var localCount: Int? = nil
+        /// Area ranges (reference `global_crops_scale` 0.32–1, `local_crops_scale` 0.05–0.32).
+        public var globalScale = [0.32, 1.0]
+        public var localScale = [0.05, 0.32]
+        /// Colour jitter and grayscale once per image before cropping (reference `share_color_jitter`: false).
+        public var shareColorJitter = false
+        /// Local views cut from the two global views' crops at whole-patch offsets (reference
+        /// `localcrops_subset_of_globalcrops`: false).
+        public var localcropsSubsetOfGlobalcrops = false
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case globalSize = "global_size", localSize = "local_size", localCount = "local_count"
+            case globalScale = "global_scale", localScale = "local_scale"
+            case shareColorJitter = "share_color_jitter", localcropsSubsetOfGlobalcrops = "localcrops_subset_of_globalcrops"
+        }
+
+        /// The shared keys, for the automatic values and their checks.
+        public var shared: CropsConfig {
+            var c = CropsConfig()
+            c.globalSize = globalSize; c.localSize = localSize; c.localCount = localCount
+            c.globalScale = globalScale; c.localScale = localScale
+            return c
         }
     }
 
@@ -407,7 +438,9 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         try check(optim.layerwiseDecay > 0 && optim.layerwiseDecay <= 1, "optim.layerwise_decay", "must lie in (0, 1]")
         try check(optim.patchEmbedLRMultiplier >= 0, "optim.patch_embed_lr_mult", "must be non-negative")
         try check((0..<1).contains(optim.adamBeta1) && (0..<1).contains(optim.adamBeta2), "optim.adamw_beta1", "betas must lie in [0, 1)")
-        try crops.validate()
+        try crops.shared.validate()
+        try check(!crops.localcropsSubsetOfGlobalcrops || (crops.localCount ?? 8) % 2 == 0, "crops.localcrops_subset_of_globalcrops",
+                  "needs an even local_count (half of the local views from each global view)")
         try check(crops.localCount.map { $0 >= 1 } ?? true, "crops.local_count", "DINOv3 needs local crops (the reference asserts local_crops_number > 0)")
         try data.validate()
         // Gram (the reference's checks in SSLMetaArch.__init__).
@@ -497,7 +530,7 @@ extension DINOv3Config {
                                  freezeLastLayerEpochs: dino.head.freezeLastLayerEpochs, warmupEpochs: optim.warmupEpochs,
                                  teacherMomentum: teacher.momentum, teacherTemperature: teacher.temperature,
                                  teacherWarmupTemperature: teacher.warmupTemperature,
-                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops, data: data,
+                                 teacherWarmupTemperatureEpochs: teacher.warmupTemperatureEpochs, crops: crops.shared, data: data,
                                  recipe: recipe, koleoLossWeight: dino.koleoLossWeight, referenceTeacherMomentum: 0.992)
     }
 
@@ -546,6 +579,10 @@ extension DINOv3Config {
             }
         }
         for r in resolutions {
+            if crops.localcropsSubsetOfGlobalcrops && (r.localSize + p > r.globalSize || (r.gramSize ?? 0) > r.globalSize) {
+                throw ConfigError.invalidValue(path: "crops.localcrops_subset_of_globalcrops",
+                                               message: "local crops of \(r.localSize) px must fit at least one patch inside \(r.globalSize)-px global crops, without larger Gram crops")
+            }
             for (key, size) in [("global", r.globalSize), ("local", r.localSize), ("gram", r.gramSize ?? r.globalSize)] where size % p != 0 {
                 throw ConfigError.invalidValue(path: multi == nil ? (key == "gram" ? "gram.teacher_crops_size" : "crops.\(key)_size") : "multi_resolution",
                                                message: "\(key) crops of \(size) px are not a whole number of \(p)-px patches")
@@ -639,6 +676,8 @@ extension ResolvedDINOv3Config {
         if config.gram.useLoss, let size = r.gramSize {
             m.gramCrops = MultiCropConfig.GramCrops(size: size, noDistortions: config.gram.teacherNoDistortions)
         }
+        m.shareColorJitter = config.crops.shareColorJitter
+        if config.crops.localcropsSubsetOfGlobalcrops { m.localCropsFromGlobalCrops = model.patchSize }
         return m
     }
 
