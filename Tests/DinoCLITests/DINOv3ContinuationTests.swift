@@ -82,6 +82,9 @@ import Testing
         #expect(state.state.step == 2 && state.tensors[DINOv3.gramStateKey]?.doubles == [1, 0])
         // The untied local-crop norm, absent from run1, was added (started from the final norm) and trained.
         #expect(state.tensors["student.backbone.local_cls_norm.weight"] != nil && state.tensors["teacher.backbone.local_cls_norm.weight"] != nil)
+        // Its backbone loads for evaluation (the training-only local norm left out).
+        let (backbone, _) = try TrainingRun.loadBackbone(run: second)
+        #expect(backbone.localClassNorm == nil && backbone.embedDimensions == 32)
         // Without --from the phase is refused, naming the key.
         #expect(throws: ConfigError.self) {
             try TrainCommand.parse(["--data", images, "--out", scratch.appendingPathComponent("x").path, "--phase", "high-res"]
