@@ -319,7 +319,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     /// `student:` — stochastic depth, LayerScale and RoPE's training augmentations.
     public struct Student: Codable, Equatable, Sendable {
         /// Stochastic depth rate (reference `drop_path_rate`: 0.3 for ViT-L, 0.4 for ViT-7B);
-        /// nil: auto by depth (`DINOv2Config.automaticDropPath`: 0.1 up to 12 blocks).
+        /// nil: auto by depth (`AutomaticSettings.dropPath`: 0.1 up to 12 blocks).
         public var dropPathRate: Double? = nil
         /// The same rate in every block (reference: DINOv3's `drop_path_rate` is uniform).
         public var dropPathUniform = true
@@ -327,7 +327,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// the batch goes through each branch, rescaled; `batch_subset`).
         public var dropPathMode = DropPath.Mode.batchSubset
         /// LayerScale's initial γ (reference `layerscale`: 1e-5); nil: auto by depth
-        /// (`DINOv2Config.automaticLayerScale`: 1 up to 12 blocks, 1e-5 beyond).
+        /// (`AutomaticSettings.layerScale`: 1 up to 12 blocks, 1e-5 beyond).
         public var layerScale: Double? = nil
         /// RoPE coordinate augmentation in training (reference `pos_embed_rope_shift_coords`,
         /// `_jitter_coords`, `_rescale_coords`: null, null, 2 in the ViT-7B pretraining
@@ -543,11 +543,11 @@ extension DINOv3Config {
         var base = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
         let reference = recipe == .reference
         var model = base.model
-        model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : DINOv2Config.automaticDropPath(depth: model.depth))
+        model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : AutomaticSettings.dropPath(depth: model.depth))
         model.dropPathUniform = student.dropPathUniform
         model.dropPathMode = student.dropPathMode
         if model.layerScaleInit != nil {
-            model.layerScaleInit = student.layerScale ?? (reference ? 1e-5 : DINOv2Config.automaticLayerScale(depth: model.depth))
+            model.layerScaleInit = student.layerScale ?? (reference ? 1e-5 : AutomaticSettings.layerScale(depth: model.depth))
         }
         if let untie = student.untieGlobalAndLocalClsNorm { model.untieGlobalAndLocalClsNorm = untie }
         if var rope = model.rope {
