@@ -3,10 +3,13 @@
 // `build_multi_resolution_data_loader_from_cfg`: one loader per (global, local, Gram) size,
 // combined by `CombinedDataLoader` with `global_local_crop_pairs_ratios`).
 //
-// Each resolution has its own multi-crop loader over the whole data set, whose data runs on
-// pass after pass; iteration g draws its resolution from a hash of (seed, g), so a batch is a
-// pure function of (seed, g) and resuming at any step gives the batches of an uninterrupted
-// run. With one resolution it is exactly `MultiCropBatchSource`.
+// Each resolution has its own multi-crop loader over the whole data set; iteration g draws its
+// resolution from a hash of (seed, g). In epoch e, the k-th batch of resolution i is batch
+// k mod P of its loader's pass e·m + k / P (P batches per pass, m = ⌈epoch length / P⌉), so
+// each epoch starts every loader at the beginning of a fresh pass (no batches prepared and
+// thrown away) and a batch is a pure function of (seed, g): resuming at any step gives the
+// batches of an uninterrupted run. With one resolution it is exactly `MultiCropBatchSource`
+// (whose data runs on across epochs).
 
 import DinoTensor
 import DinoVision
@@ -60,8 +63,12 @@ public struct MultiResolutionBatchSource: BatchSource {
         let perPass = sources[0].batchesPerEpoch
         var g = epoch * batchesPerEpoch + start
         let end = (epoch + 1) * batchesPerEpoch
+        // k counts the batches of each resolution: over the whole run with one resolution,
+        // within this epoch with several (whose passes start at e·m).
         var counts = [Int](repeating: 0, count: sources.count)
-        if sources.count > 1 { for h in 0..<g { counts[resolution(at: h)] += 1 } } else { counts[0] = g }
+        let single = sources.count == 1
+        if single { counts[0] = g } else { for h in (epoch * batchesPerEpoch)..<g { counts[resolution(at: h)] += 1 } }
+        let firstPass = single ? 0 : epoch * ((batchesPerEpoch + perPass - 1) / perPass)
         var current = [(pass: Int, batches: AnyIterator<MultiCropInput>)?](repeating: nil, count: sources.count)
         let sources = self.sources
         return AnyIterator {
@@ -70,7 +77,7 @@ public struct MultiResolutionBatchSource: BatchSource {
             let i = self.resolution(at: g)
             let k = counts[i]
             counts[i] += 1
-            let pass = k / perPass
+            let pass = firstPass + k / perPass
             if current[i]?.pass != pass {
                 current[i] = (pass, sources[i].batches(epoch: pass, startingAt: k % perPass))
             }
