@@ -13,6 +13,12 @@ checkouts of facebookresearch/dinov3 and facebookresearch/dinov2 (`--dinov3 PATH
   dinov3/layers/block.py               SelfAttentionBlock._forward (drop path on a batch subset)
   dinov3/layers/dino_head.py           DINOHead (plain Linear last layer, init_weights)
   dinov2/layers/block.py               drop_add_residual_stochastic_depth
+  dinov3/layers/rope_position_encoding.py  RopePositionEmbedding in training (shift, jitter,
+                                       rescale); the draws replayed by re-seeding
+  dinov3/train/ssl_meta_arch.py        SSLMetaArch.compute_losses (one step's losses, run with the
+                                       official DINOLoss, iBOTPatchLoss, KoLeoLoss and GramLoss on
+                                       the CPU; SSLMetaArch itself needs CUDA and FSDP) and the
+                                       Sinkhorn-Knopp targets of get_teacher_output
 
 Functions inside files that import the rest of their package (the two block.py) are taken out
 of the file with `ast` and run on their own. `torch.randperm` is replaced by a recorder while
@@ -25,6 +31,8 @@ Writes
   Tests/DinoVisionTests/Fixtures/dinov3_masking.json    counts and statistics of the official masks
   Tests/DinoModelsTests/Fixtures/dinov3_drop_path.json  batch-subset residuals and gradients
   Tests/DinoSSLTests/Fixtures/dinov3_head.json          the head's keys, output and gradients
+  Tests/DinoSSLTests/Fixtures/dinov3_step_losses.json   one step's loss terms, total and gradients
+  Tests/DinoNNTests/Fixtures/dinov3_rope_augment.json   RoPE's training augmentation: draws and tables
 
 Usage: python3 scripts/make_dinov3_fixtures.py [--dinov3 PATH] [--dinov2 PATH]   (needs torch, numpy)
 """
@@ -301,11 +309,144 @@ def head(v3):
     print(f"wrote {path}")
 
 
+# ---------------------------------------------------------------------------------------------
+# One step's losses: SSLMetaArch.compute_losses, taken out of ssl_meta_arch.py and run with a
+# stand-in `self` that holds the official loss modules, on head outputs, backbone CLS tokens and
+# patch features of a tiny model's shapes. The teacher targets come from the official
+# Sinkhorn-Knopp functions, as get_teacher_output calls them.
+
+def step_losses(v3):
+    import sys
+    import torch.distributed as dist
+    sys.path.insert(0, v3)
+    if not dist.is_initialized():
+        # iBOT's Sinkhorn-Knopp all-reduces its sample count unconditionally: one process.
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=0, world_size=1)
+    from dinov3.loss import DINOLoss, GramLoss, KoLeoLoss, iBOTPatchLoss
+    linear_warmup_cosine_decay = load_module(v3, "dinov3/train/cosine_lr_scheduler.py").linear_warmup_cosine_decay
+    compute_losses = load_function(v3, "dinov3/train/ssl_meta_arch.py", "compute_losses", "SSLMetaArch")
+    cases = []
+    for name, ignore_diagonal, reweight, tokens, img_level, remove_neg, seed in (
+            ("ignore_diagonal_reweight_gram_image", True, True, "all", True, False, 21),
+            ("all_pairs_gram_masked", False, False, "masked", False, True, 22)):
+        g = torch.Generator().manual_seed(seed)
+        B, L, K, Ki, D, N, Dp, temp = 3, 2, 8, 6, 5, 9, 4, 0.05
+        masks = torch.zeros(2 * B, N, dtype=torch.bool)
+        for row, count in ((0, 3), (2, 2), (3, 4)):
+            masks[row, torch.randperm(N, generator=g)[:count]] = True
+        mask_indices = masks.flatten().nonzero().flatten()
+        M = int(mask_indices.numel())
+        masks_weight = (1 / masks.sum(-1).clamp(min=1.0)).unsqueeze(-1).expand_as(masks)[masks]
+        teacher_cls = torch.randn(2 * B, K, generator=g) * 0.2   # exp(x / τ) stays finite in float32
+        teacher_patch = torch.randn(M, Ki, generator=g) * 0.2
+        leaf = lambda *shape: (torch.randn(*shape, generator=g) * 2).requires_grad_(True)   # float32, as the reference computes
+        s_global, s_local, s_patch = leaf(2 * B, K), leaf(L * B, K), leaf(M, Ki)
+        s_cls = leaf(2 * B, D)
+        s_patches = leaf(2 * B, N, Dp)
+        gram_teacher = torch.randn(2 * B, N, Dp, generator=g)
+
+        dino_loss, ibot_loss = DINOLoss(K), iBOTPatchLoss(Ki)
+        cls_centered = dino_loss.sinkhorn_knopp_teacher(teacher_cls, teacher_temp=temp).unflatten(0, (2, B))
+        # The module is compiled lazily by the reference; its forward runs eagerly here.
+        patch_centered = ibot_loss.sinkhorn_knopp_teacher.forward(teacher_patch, teacher_temp=temp,
+                                                                  n_masked_patches_tensor=torch.tensor(M))
+        if tokens == "masked":
+            gram_student, gram_teacher_rows = s_patches[masks], gram_teacher[masks]
+        else:
+            gram_student, gram_teacher_rows = s_patches, gram_teacher
+        epochs, per_epoch, iteration = 4, 5, 7
+        schedule = dict(start=0.2, peak=0.9, end=0.4, warmup_epochs=1)
+        me = SimpleNamespace(
+            dino_global_ignore_diagonal=ignore_diagonal, dino_loss=dino_loss,
+            cfg=SimpleNamespace(dino=SimpleNamespace(reweight_dino_local_loss=reweight)),
+            dino_local_loss_schedule=linear_warmup_cosine_decay(
+                start=schedule["start"], peak=schedule["peak"], end=schedule["end"],
+                warmup_iterations=per_epoch * schedule["warmup_epochs"], total_iterations=per_epoch * epochs),
+            dino_loss_weight=1.0, dino_koleo_loss_weight=0.1, koleo_loss=KoLeoLoss(), ibot_patch_loss=ibot_loss,
+            ibot_loss_weight=1.0, gram_use_loss=True,
+            gram_loss=GramLoss(apply_norm=True, img_level=img_level, remove_neg=remove_neg, remove_only_teacher_neg=False),
+            gram_img_level=img_level, gram_loss_schedule=None, gram_loss_weight=0.7, gram_compute_stats=False)
+        total, terms = compute_losses(
+            me,
+            teacher_global=dict(cls_centered=cls_centered, masked_patch_centered=patch_centered),
+            student_global=dict(cls_after_head=s_global.unflatten(0, (2, B)), cls_pre_head=s_cls.unflatten(0, (2, B)),
+                                masked_patch_after_head=s_patch),
+            student_local=dict(cls_after_head=s_local.unflatten(0, (L, B))),
+            gram_global=dict(student_patches=gram_student, teacher_patches=gram_teacher_rows),
+            masks=masks, mask_indices_list=mask_indices, masks_weight=masks_weight, iteration=iteration)
+        total.backward()
+        scalar = lambda v: float(v.detach()) if torch.is_tensor(v) else float(v)
+        cases.append(dict(
+            name=name, B=B, L=L, K=K, K_ibot=Ki, D=D, N=N, D_patch=Dp, teacher_temp=temp,
+            global_ignore_diagonal=ignore_diagonal, reweight_dino_local_loss=reweight,
+            local_loss_weight_schedule=schedule, epochs=epochs, iterations_per_epoch=per_epoch, iteration=iteration,
+            gram_tokens_used=tokens, gram_img_level=img_level, gram_remove_neg=remove_neg, gram_loss_weight=0.7,
+            masks=[int(v) for v in masks.flatten().tolist()],
+            teacher_cls=tolist(teacher_cls), teacher_patch=tolist(teacher_patch),
+            dino_targets=tolist(cls_centered.flatten(0, 1)), ibot_targets=tolist(patch_centered),
+            student_global=tolist(s_global), student_local=tolist(s_local), student_patch=tolist(s_patch),
+            student_backbone_cls=tolist(s_cls), student_patches=tolist(s_patches), gram_teacher_patches=tolist(gram_teacher),
+            dino_local_crops_loss=scalar(terms["dino_local_crops_loss"]),
+            dino_global_crops_loss=scalar(terms["dino_global_crops_loss"]),
+            dino_local_loss_weight=scalar(terms["dino_local_loss_weight"]),
+            koleo_loss=scalar(terms["koleo_loss"]), ibot_loss=scalar(terms["ibot_loss"]),
+            gram_loss=scalar(terms["gram_loss"]), loss=scalar(total),
+            grad_student_global=tolist(s_global.grad), grad_student_local=tolist(s_local.grad),
+            grad_student_patch=tolist(s_patch.grad), grad_student_backbone_cls=tolist(s_cls.grad),
+            grad_student_patches=tolist(s_patches.grad)))
+    # Higher-resolution Gram features resized to the student's grid, as get_gram_teacher_output
+    # does (bicubic, align_corners False, no antialias), down (6×6 → 4×4) and up (3×3 → 4×4).
+    resize = []
+    g = torch.Generator().manual_seed(23)
+    for n_teacher, n_student in ((6, 4), (3, 4)):
+        teacher_patches = torch.randn(2, n_teacher * n_teacher, 3, generator=g)
+        patches_hw = teacher_patches.transpose(-2, -1).unflatten(-1, (n_teacher, n_teacher))
+        resized = torch.nn.functional.interpolate(patches_hw, size=(n_student, n_student), mode="bicubic",
+                                                  align_corners=False, antialias=False).flatten(-2, -1).transpose(-2, -1)
+        resize.append(dict(shape=list(teacher_patches.shape), grid=n_student, x=tolist(teacher_patches), y=tolist(resized)))
+    path = os.path.join(SSL_OUT, "dinov3_step_losses.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases, resize=resize), f)
+    print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# RoPE's training augmentation: the official module in training mode, its draws recovered by
+# re-seeding and drawing the same torch.empty(...).uniform_ sequence it draws (shift, jitter,
+# rescale, in that order), so the Swift test can apply the same draws.
+
+def rope_augment(v3):
+    Rope = load_module(v3, "dinov3/layers/rope_position_encoding.py").RopePositionEmbedding
+    cases = []
+    for seed, H, W, shift, jitter, rescale, normalize in ((31, 3, 4, 0.5, 1.5, 2.0, "separate"), (32, 4, 4, None, None, 2.0, "separate"),
+                                                          (33, 2, 5, 0.25, None, None, "max"), (34, 5, 3, None, 3.0, None, "min")):
+        rope = Rope(16, num_heads=2, base=100.0, normalize_coords=normalize, shift_coords=shift, jitter_coords=jitter,
+                    rescale_coords=rescale, dtype=torch.float32)
+        rope.train()
+        torch.manual_seed(seed)
+        sin, cos = rope(H=H, W=W)
+        torch.manual_seed(seed)
+        draws = {}
+        if shift is not None:
+            draws["shift"] = torch.empty(2).uniform_(-shift, shift).tolist()
+        if jitter is not None:
+            draws["jitter"] = torch.empty(2).uniform_(-np.log(jitter), np.log(jitter)).exp().tolist()
+        if rescale is not None:
+            draws["rescale"] = torch.empty(1).uniform_(-np.log(rescale), np.log(rescale)).exp().tolist()
+        cases.append(dict(H=H, W=W, head_dim=8, normalize=normalize, draws=draws, sin=tolist(sin), cos=tolist(cos)))
+    out = os.path.join(ROOT, "Tests", "DinoNNTests", "Fixtures")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "dinov3_rope_augment.json")
+    with open(path, "w") as f:
+        json.dump(dict(source="scripts/make_dinov3_fixtures.py", cases=cases), f)
+    print(f"wrote {path}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dinov3", help="a checkout of facebookresearch/dinov3 (default: git clone into a temp dir)")
     parser.add_argument("--dinov2", help="a checkout of facebookresearch/dinov2 (default: git clone into a temp dir)")
-    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head"], help="make one fixture only")
+    parser.add_argument("--only", choices=["gram", "masking", "drop_path", "head", "step_losses", "rope"], help="make one fixture only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         v3 = args.dinov3 or clone("https://github.com/facebookresearch/dinov3", os.path.join(tmp, "dinov3"))
@@ -315,6 +456,10 @@ def main():
             masking(v3)
         if args.only in (None, "head"):
             head(v3)
+        if args.only in (None, "rope"):
+            rope_augment(v3)
+        if args.only in (None, "step_losses"):
+            step_losses(v3)
         if args.only in (None, "drop_path"):
             v2 = args.dinov2 or clone("https://github.com/facebookresearch/dinov2", os.path.join(tmp, "dinov2"))
             drop_path(v2, v3)

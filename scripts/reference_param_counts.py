@@ -88,6 +88,8 @@ def main():
         "test_dinov2_reg": lambda: v2(img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=2, num_register_tokens=4),
         "test_dinov2_swiglu": lambda: v2(img_size=32, patch_size=4, embed_dim=32, depth=2, num_heads=2, ffn_layer="swiglufused"),
         "test_dinov3": lambda: v3(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2),
+        "dinov3_vit_nano_patch4": lambda: v3(img_size=32, patch_size=4, embed_dim=128, depth=6, num_heads=4),
+        "dinov3_vit_tiny_patch4": lambda: v3(img_size=32, patch_size=4, embed_dim=192, depth=12, num_heads=3),
         "test_dinov3_swiglu": lambda: v3(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, ffn_ratio=6, ffn_layer="swiglu"),
     }
     for size in ["vits14", "vitb14", "vitl14", "vitg14"]:

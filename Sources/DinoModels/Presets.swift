@@ -56,6 +56,14 @@ public enum ModelPresets {
         // 0.02): what `dino train --method dino` trains by default.
         presets["dino_vit_tiny_patch4"] = small32(dino(dimensions: 192, heads: 3, patch: 4), depth: 12)
         presets["dino_vit_nano_patch4"] = small32(dino(dimensions: 128, heads: 4, patch: 4), depth: 6)
+        // The same sizes in DINOv3's layout (RoPE, 4 storage tokens, LayerScale, masked key
+        // bias): what `dino train --method dinov3` trains by default.
+        var nano3 = small32(dinov3(dimensions: 128, depth: 6, heads: 4, ffnRatio: 4, swiglu: false), depth: 6)
+        nano3.patchSize = 4
+        presets["dinov3_vit_nano_patch4"] = nano3
+        var tiny3 = small32(dinov3(dimensions: 192, depth: 12, heads: 3, ffnRatio: 4, swiglu: false), depth: 12)
+        tiny3.patchSize = 4
+        presets["dinov3_vit_tiny_patch4"] = tiny3
         // Tiny models for tests: every family and feed-forward kind, depth 2.
         presets["test_dino"] = tiny(dino(dimensions: 32, heads: 2, patch: 8))
         presets["test_dinov2"] = tiny(dinov2(dimensions: 32, depth: 2, heads: 2, registers: 0, swiglu: false))

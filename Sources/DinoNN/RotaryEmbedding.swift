@@ -97,26 +97,63 @@ public final class RotaryEmbedding: Module {
             }
         }
         guard training else { return coords }
+        return RotaryEmbedding.augment(coords, draws: drawAugmentation())
+    }
+
+    /// One training step's augmentation draws: a shift per axis U(−s, s), a jitter factor per
+    /// axis exp(U(−ln j, ln j)), one rescale factor exp(U(−ln r, ln r)), in the reference's
+    /// order; nil for each augmentation that is off.
+    public struct AugmentationDraws: Equatable, Sendable {
+        public var shift: (Float, Float)?
+        public var jitter: (Float, Float)?
+        public var rescale: Float?
+
+        public init(shift: (Float, Float)? = nil, jitter: (Float, Float)? = nil, rescale: Float? = nil) {
+            self.shift = shift; self.jitter = jitter; self.rescale = rescale
+        }
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.shift.map { [$0.0, $0.1] } == b.shift.map { [$0.0, $0.1] } && a.jitter.map { [$0.0, $0.1] } == b.jitter.map { [$0.0, $0.1] }
+                && a.rescale == b.rescale
+        }
+    }
+
+    /// Draws this step's augmentation from `generator`.
+    public func drawAugmentation() -> AugmentationDraws {
+        var d = AugmentationDraws()
         if let shift {
             let s = generator.uniform([2], low: -shift, high: shift).scalars
-            coords = coords.map { ($0.0 + s[0], $0.1 + s[1]) }
+            d.shift = (s[0], s[1])
         }
         if let jitter {
             let l = Foundation.log(jitter)
             let j = generator.uniform([2], low: -l, high: l).scalars.map { Foundation.exp($0) }
-            coords = coords.map { ($0.0 * j[0], $0.1 * j[1]) }
+            d.jitter = (j[0], j[1])
         }
         if let rescale {
             let l = Foundation.log(rescale)
-            let r = Foundation.exp(generator.uniform([1], low: -l, high: l).scalars[0])
-            coords = coords.map { ($0.0 * r, $0.1 * r) }
+            d.rescale = Foundation.exp(generator.uniform([1], low: -l, high: l).scalars[0])
         }
+        return d
+    }
+
+    /// Coordinates after the augmentation: `(c + shift) · jitter · rescale` per axis, as
+    /// `RopePositionEmbedding.forward` applies them in training.
+    public static func augment(_ coords: [(Float, Float)], draws d: AugmentationDraws) -> [(Float, Float)] {
+        var coords = coords
+        if let s = d.shift { coords = coords.map { ($0.0 + s.0, $0.1 + s.1) } }
+        if let j = d.jitter { coords = coords.map { ($0.0 * j.0, $0.1 * j.1) } }
+        if let r = d.rescale { coords = coords.map { ($0.0 * r, $0.1 * r) } }
         return coords
     }
 
     /// The sine and cosine tables for an H × W patch grid (not differentiable).
     public func callAsFunction(height h: Int, width w: Int) -> RotaryTable {
-        let coords = coordinates(height: h, width: w)
+        table(coordinates: coordinates(height: h, width: w))
+    }
+
+    /// The sine and cosine tables of given patch coordinates (row, column).
+    public func table(coordinates coords: [(Float, Float)]) -> RotaryTable {
         let p = periods.value.scalars
         let quarter = p.count, dh = headDimensions
         var sinValues = [Float](repeating: 0, count: coords.count * dh)

@@ -206,6 +206,10 @@ public struct TrainingRun {
         guard !weights.isEmpty else {
             throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(exported.backbonePrefix)*' tensors")
         }
+        // A run trained with a norm of its own for local crops (DINOv3's
+        // `untie_global_and_local_cls_norm`) on a preset without it: that norm serves local
+        // crops in training only, never inference.
+        if !model.untieGlobalAndLocalClsNorm { weights = weights.filter { !$0.key.hasPrefix("local_cls_norm.") } }
         return (model, weights, exported.inputSize ?? model.imageSize)
     }
 

@@ -64,6 +64,32 @@ public struct MultiCropConfig: Equatable, Sendable, Codable {
     /// Solarization probability of the second global view.
     public var solarizeProbability: Double = 0.2
     public var normalization: ImageNormalization = .imageNet
+    /// DINOv3's Gram teacher crops (`crops.gram_teacher_crops_size`,
+    /// `gram_teacher_no_distortions`), or nil for none.
+    public var gramCrops: GramCrops? = nil
+    /// DINOv3's `share_color_jitter`: colour jitter and grayscale drawn once per image, before
+    /// any crop, instead of per view (default false).
+    public var shareColorJitter = false
+    /// DINOv3's `localcrops_subset_of_globalcrops` with this patch size: half of the local
+    /// views are cut from global view 1's crop and half from view 2's (before their
+    /// distortions), each after its own colour and blur, at a random whole-patch offset
+    /// `randint(0, (G − l) / p) · p` per axis (an exclusive bound, as NumPy's); nil: local views
+    /// are cropped from the image (default).
+    public var localCropsFromGlobalCrops: Int? = nil
+
+    /// A second, usually larger, rendering of each global view for DINOv3's Gram teacher: the
+    /// global crop is cut at max(global, gram) pixels and resized (bicubic) to both sizes —
+    /// before the colour and blur distortions when `noDistortions` (the Gram view has none),
+    /// after them otherwise (both share them). dinov3/data/augmentations.py.
+    public struct GramCrops: Equatable, Sendable, Codable {
+        public var size: Int
+        public var noDistortions: Bool
+
+        public init(size: Int, noDistortions: Bool) {
+            self.size = size
+            self.noDistortions = noDistortions
+        }
+    }
 
     public init(global: Crops, local: Crops, blur: Blur) {
         self.global = global
@@ -124,6 +150,8 @@ public struct MultiCropConfig: Equatable, Sendable, Codable {
 public struct MultiCropViews: Sendable {
     public var global: [RGBImage]
     public var local: [RGBImage]
+    /// The Gram teacher's renderings of the two global views (empty without `gramCrops`).
+    public var gram: [RGBImage] = []
 }
 
 /// DINO's `DataAugmentationDINO`: one image → 2 global and N local views.
@@ -138,9 +166,14 @@ public struct MultiCropAugmentation: Sendable {
     public init(_ config: MultiCropConfig) {
         precondition(config.global.count == 2, "MultiCropAugmentation: DINO uses exactly 2 global views, got \(config.global.count)")
         precondition(config.local.count >= 0, "MultiCropAugmentation: negative local view count")
+        if let p = config.localCropsFromGlobalCrops {
+            precondition(config.local.count % 2 == 0 && p >= 1 && config.local.size + p <= config.global.size
+                         && config.gramCrops.map { $0.size <= config.global.size } ?? true,
+                         "MultiCropAugmentation: local views from the global views need an even count, smaller local views and no larger Gram crops")
+        }
         self.config = config
         let flip = RandomHorizontalFlip(probability: config.flipProbability)
-        globalGeometry = [RandomResizedCrop(size: config.global.size, scale: config.global.scale,
+        globalGeometry = [RandomResizedCrop(size: max(config.global.size, config.gramCrops?.size ?? 0), scale: config.global.scale,
                                             ratio: config.ratio, filter: config.filter), flip]
         localGeometry = [RandomResizedCrop(size: config.local.size, scale: config.local.scale,
                                            ratio: config.ratio, filter: config.filter), flip]
@@ -158,20 +191,53 @@ public struct MultiCropAugmentation: Sendable {
 
     /// The views of `image`; view k draws from `generator.fork(k)` (global 0, 1, then locals).
     public func callAsFunction(_ image: RGBImage, generator: RandomGenerator) -> MultiCropViews {
-        func view(_ k: Int, geometry: [any ImageTransform], blur: RandomGaussianBlur, solarizing: Bool) -> RGBImage {
+        var gramViews: [RGBImage] = []
+        var globalBases: [RGBImage] = []
+        func resized(_ v: RGBImage, _ size: Int) -> RGBImage {
+            v.width == size && v.height == size ? v : v.resized(width: size, height: size, filter: .bicubic)
+        }
+        var source = image
+        if config.shareColorJitter {
+            let g = generator.fork(1_000_000)
+            for t in colour { source = t.apply(source, g) }
+        }
+        func view(_ k: Int, geometry: [any ImageTransform], blur: RandomGaussianBlur, solarizing: Bool, gram: Bool = false) -> RGBImage {
             let g = generator.fork(UInt64(k))
-            var v = image
+            var v = source
             for t in geometry { v = t.apply(v, g) }
-            for t in colour { v = t.apply(v, g) }
+            if gram { globalBases.append(v) }
+            let gc = gram ? config.gramCrops : nil
+            if let gc, gc.noDistortions {
+                gramViews.append(resized(v, gc.size))
+                v = resized(v, config.global.size)
+            }
+            if !config.shareColorJitter { for t in colour { v = t.apply(v, g) } }
             v = blur.apply(v, g)
             if solarizing { v = solarize.apply(v, g) }
+            if let gc, !gc.noDistortions {
+                gramViews.append(resized(v, gc.size))
+                v = resized(v, config.global.size)
+            }
             return v
         }
-        let global = [view(0, geometry: globalGeometry, blur: blurs[0], solarizing: false),
-                      view(1, geometry: globalGeometry, blur: blurs[1], solarizing: true)]
-        let local = (0..<config.local.count).map {
-            view(2 + $0, geometry: localGeometry, blur: blurs[2], solarizing: false)
+        let global = [view(0, geometry: globalGeometry, blur: blurs[0], solarizing: false, gram: true),
+                      view(1, geometry: globalGeometry, blur: blurs[1], solarizing: true, gram: true)]
+        let local: [RGBImage]
+        if let patch = config.localCropsFromGlobalCrops {
+            let (gs, ls) = (config.global.size, config.local.size)
+            local = (0..<config.local.count).map { k in
+                let g = generator.fork(UInt64(2 + k))
+                var v = globalBases[k < config.local.count / 2 ? 0 : 1]
+                if !config.shareColorJitter { for t in colour { v = t.apply(v, g) } }
+                v = blurs[2].apply(v, g)
+                let top = g.nextInt((gs - ls) / patch) * patch, left = g.nextInt((gs - ls) / patch) * patch
+                return v.cropped(top: top, left: left, height: ls, width: ls)
+            }
+        } else {
+            local = (0..<config.local.count).map {
+                view(2 + $0, geometry: localGeometry, blur: blurs[2], solarizing: false)
+            }
         }
-        return MultiCropViews(global: global, local: local)
+        return MultiCropViews(global: global, local: local, gram: gramViews)
     }
 }

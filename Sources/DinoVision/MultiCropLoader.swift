@@ -19,6 +19,8 @@ public struct MultiCropBatch: @unchecked Sendable {
     public let indices: [Int]
     /// Class label of each sample, when the dataset has labels.
     public let labels: [Int]?
+    /// (2B, 3, S, S) normalised Gram teacher views, view-major, with `gramCrops`.
+    public var gram: Tensor? = nil
 
     /// Number of samples B.
     public var count: Int { indices.count }
@@ -81,7 +83,9 @@ public struct MultiCropPipeline: Sendable {
         return MultiCropBatch(global: stackViews(globals, normalization: norm),
                               local: locals.isEmpty ? nil : stackViews(locals, normalization: norm),
                               masks: maskCollator.map { Self.shardMasks($0, views: globals.count, generator: generator, shard: shard) },
-                              indices: indices, labels: labels)
+                              indices: indices, labels: labels,
+                              gram: augmentation.config.gramCrops == nil ? nil
+                                  : stackViews((0..<2).flatMap { v in samples.map { $0.gram[v] } }, normalization: norm))
     }
 
     /// The masks of this shard's `views` global views (view-major: rows v·B + i), cut from the

@@ -45,6 +45,22 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "distill: a dino/dinov2 run whose teacher (backbone and heads) to distil.")
     var teacherRun: String?
 
+    @Option(help: "dinov3: start from an earlier run (its student and teacher; with gram.use_loss=true also its Gram teacher); the optimiser starts afresh.")
+    var from: String?
+
+    @Option(help: ArgumentHelp("dinov3: base (default) or high-res, the high-resolution adaptation (with --from RUN).",
+                               discussion: "high-res sets, before your key=value overrides: " + TrainCommand.highResolutionPhase.joined(separator: " ")))
+    var phase: String?
+
+    /// The keys `--phase high-res` sets (configs/train/dinov3_vit7b16_high_res_adapt.yaml, at
+    /// this package's scale: the learning rate a quarter of the base recipe's, as 1.25e-5 is of
+    /// the ViT-7B pretraining's 5e-5).
+    static let highResolutionPhase = [
+        "phase=\"high_res\"", "schedules=\"cosine_ramp\"", "optim.lr=0.00025", "teacher.momentum=0.999",
+        "dino.head.freeze_last_layer_epochs=0", "ibot.head.freeze_last_layer_epochs=0", "dino.koleo_group_size=16",
+        "gram.use_loss=true", "gram.rep_update=false", "gram.img_level=true", "gram.teacher_no_distortions=true", "gram.loss_weight=1.5",
+    ]
+
     @Option(help: "Folder of training images (searched recursively) or a text file listing paths.")
     var data: String
 
@@ -103,6 +119,8 @@ struct TrainCommand: ParsableCommand {
     /// method whose config lacks the key refuses it, naming its valid keys).
     var request: TrainRequest {
         var flags = overrides
+        if phase == "high-res" || phase == "high_res" { flags = TrainCommand.highResolutionPhase + flags }
+        if let phase, !["base", "high-res", "high_res"].contains(phase) { flags.append("phase=\"\(phase)\"") }   // refused, naming the values
         if let model { flags.append("model=\"\(model)\"") }
         if let epochs { flags.append("epochs=\(epochs)") }
         if let batchSize { flags.append("batch_size=\(batchSize)") }
@@ -110,6 +128,7 @@ struct TrainCommand: ParsableCommand {
         if let teacher { flags.append("teacher_model=\"\(teacher)\"") }
         if let teacherWeights { flags.append("teacher_weights=\"\(teacherWeights)\"") }
         if let teacherRun { flags.append("teacher_run=\"\(teacherRun)\"") }
+        if let from { flags.append("from=\"\(URL(fileURLWithPath: from).standardizedFileURL.path)\"") }
         return TrainRequest(method: method, resume: resume, configFile: config.map(URL.init(fileURLWithPath:)),
                             overrides: flags, runDirectory: URL(fileURLWithPath: out))
     }

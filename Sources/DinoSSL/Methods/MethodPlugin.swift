@@ -144,7 +144,7 @@ public protocol MethodPlugin: TrainingMethod {
 /// The table of registered methods, by name.
 public enum MethodRegistry {
     /// The methods of this package, in the order `dino train --help` lists them.
-    public static let builtIn: [any MethodPlugin.Type] = [DINO.self, DINOv2.self, Distillation.self]
+    public static let builtIn: [any MethodPlugin.Type] = [DINO.self, DINOv2.self, Distillation.self, DINOv3.self]
 
     nonisolated(unsafe) private static var added: [any MethodPlugin.Type] = []
     private static let lock = NSLock()

@@ -247,11 +247,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
 
     /// Stochastic depth for a student of `depth` blocks: 0.1 up to 12 (DINO's ViT-S/B), rising
     /// linearly to 0.3 at 24 (DINOv2's ViT-L) and 0.4 at 40 (ViT-g), then constant.
-    public static func automaticDropPath(depth: Int) -> Double {
-        let d = Double(depth)
-        let rate = d <= 12 ? 0.1 : d <= 24 ? 0.1 + (d - 12) / 12 * 0.2 : Swift.min(0.4, 0.3 + (d - 24) / 16 * 0.1)
-        return (rate * 1000).rounded() / 1000
-    }
+    public static func automaticDropPath(depth: Int) -> Double { AutomaticSettings.dropPath(depth: depth) }
 
     /// LayerScale's initial γ for a model of `depth` blocks: 1 up to 12 blocks (DINO's ViT-S/B
     /// train without LayerScale, which γ = 1 reproduces at the start), the reference's 1e-5
@@ -260,9 +256,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     /// the image), with CaiT's 0.1 the targets stay nearly identical (H(q̄) − H(q) 0.03–0.06
     /// nats over the first 30 steps), with 1 they carry 0.2–0.5 nats
     /// (docs/benchmarks-robustness.md).
-    public static func automaticLayerScale(depth: Int) -> Double {
-        depth <= 12 ? 1 : 1e-5
-    }
+    public static func automaticLayerScale(depth: Int) -> Double { AutomaticSettings.layerScale(depth: depth) }
 
     /// DINOv2's learning-rate scaling rule `sqrt_wrt_1024`: `base_lr · √(batch / 1024)`.
     public static func scaledLearningRate(base: Double, batchSize: Int) -> Double {

@@ -173,3 +173,20 @@ extension DataLoadingConfig {
         if prefetchBatches < 1 { throw ConfigError.invalidValue(path: "data.prefetch_batches", message: "must be at least 1") }
     }
 }
+
+extension AutomaticSettings {
+    /// Stochastic depth for a student of `depth` blocks (DINOv2 and DINOv3): 0.1 up to 12
+    /// (DINO's ViT-S/B), rising linearly to 0.3 at 24 (DINOv2's ViT-L) and 0.4 at 40 (ViT-g),
+    /// then constant (`DINOv2Config.automaticDropPath`).
+    public static func dropPath(depth: Int) -> Double {
+        let d = Double(depth)
+        let rate = d <= 12 ? 0.1 : d <= 24 ? 0.1 + (d - 12) / 12 * 0.2 : Swift.min(0.4, 0.3 + (d - 24) / 16 * 0.1)
+        return (rate * 1000).rounded() / 1000
+    }
+
+    /// LayerScale's initial γ for a model of `depth` blocks (DINOv2 and DINOv3): 1 up to 12
+    /// blocks, the references' 1e-5 beyond (`DINOv2Config.automaticLayerScale` says why).
+    public static func layerScale(depth: Int) -> Double {
+        depth <= 12 ? 1 : 1e-5
+    }
+}

@@ -49,7 +49,11 @@ public struct MultiCropBatchSource: BatchSource {
     public var itemsPerBatch: Int { batchSize }
 
     public func batches(epoch: Int, startingAt start: Int) -> AnyIterator<MultiCropInput> {
-        func input(_ b: MultiCropBatch) -> MultiCropInput { MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks) }
+        func input(_ b: MultiCropBatch) -> MultiCropInput {
+            var i = MultiCropInput(globalCrops: b.global, localCrops: b.local, masks: b.masks)
+            i.gramCrops = b.gram
+            return i
+        }
         guard let length = epochLength else {
             let it = loader.epoch(epoch, startingAt: start)
             return AnyIterator { it.next().map(input) }

@@ -12,6 +12,8 @@ public struct MultiCropInput {
     public var localCrops: Tensor?
     /// iBOT masks of the 2B global views (DINOv2/v3), or nil.
     public var masks: BatchMasks?
+    /// (2B, C, S, S): DINOv3's Gram teacher views of the global crops, or nil.
+    public var gramCrops: Tensor? = nil
 
     public init(globalCrops: Tensor, localCrops: Tensor?, masks: BatchMasks? = nil) {
         precondition(globalCrops.rank == 4 && globalCrops.shape[0] % 2 == 0,
