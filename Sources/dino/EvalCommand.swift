@@ -138,8 +138,8 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Features: cls, cls+avgpool, last4.")
     var features = "last4"
 
-    @Option(help: "Epochs per classifier.")
-    var epochs = 100
+    @Option(help: "Epochs per classifier (default: 100 with --protocol dino, 10 with dinov2/dinov3).")
+    var epochs: Int?
 
     @Option(help: "Base learning rates to sweep (per 256 images), comma-separated.")
     var lrs = "0.001,0.01,0.1,1"
@@ -150,12 +150,24 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Fraction of train held out to choose the learning rate (the classifier with --protocol dinov2).")
     var heldOut = 0.1
 
-    @Option(help: "Protocol: dino (one feature kind, a rate sweep) or dinov2 (last 1/4 blocks × avgpool × 13 rates, trained at once; cached features).")
+    @Option(help: """
+        Protocol: dino (one feature kind, a rate sweep, cached features), dinov2 (last 1/4 blocks × avgpool × 13 rates) \
+        or dinov3 (last block + avgpool × 13 rates); dinov2/dinov3 train all classifiers at once on random-resized-crop + \
+        flip views through the frozen backbone every iteration, as the references.
+        """)
     var `protocol` = "dino"
 
+    @Flag(help: "With --protocol dinov2|dinov3: one centre view per image, features computed once (fast; not the references' training).")
+    var cached = false
+
+    @Option(help: "Write the result as JSON to this file (dinov2/dinov3), besides the table.")
+    var output: String?
+
     func run() throws {
-        if `protocol` == "dinov2" { return try runDINOv2() }
-        guard `protocol` == "dino" else { throw ValidationError("--protocol is dino or dinov2, got '\(`protocol`)'") }
+        if let kind = LinearProtocolKind(rawValue: `protocol`) { return try runReference(kind) }
+        guard `protocol` == "dino" else { throw ValidationError("--protocol is dino, dinov2 or dinov3, got '\(`protocol`)'") }
+        guard !cached else { throw ValidationError("--cached goes with --protocol dinov2 or dinov3 (dino always uses cached features)") }
+        let epochs = self.epochs ?? 100
         guard let kind = FeatureKind(rawValue: features) else {
             throw ValidationError("unknown --features '\(features)'; use one of \(FeatureKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -189,40 +201,57 @@ struct EvalLinear: ParsableCommand {
 }
 
 extension EvalLinear {
-    /// DINOv2's protocol on cached features (LinearProtocol.swift).
-    func runDINOv2() throws {
+    /// DINOv2's or DINOv3's protocol (LinearProtocol.swift, LinearProtocolAugmented.swift).
+    func runReference(_ kind: LinearProtocolKind) throws {
         let (model, size) = try source.backbone()
         let trainSet = try ImageFileDataset.imageFolder(source.train), valSet = try ImageFileDataset.imageFolder(source.val)
         guard trainSet.classes == valSet.classes else {
             throw ValidationError("train classes \(trainSet.classes.prefix(5))… and val classes \(valSet.classes.prefix(5))… differ")
         }
-        let train = linearProtocolFeatures(model: model, dataset: trainSet, imageSize: size, batchSize: source.batchSize)
-        let val = linearProtocolFeatures(model: model, dataset: valSet, imageSize: size, batchSize: source.batchSize)
-        var options = LinearProtocolOptions()
-        options.epochs = epochs
+        var options = LinearProtocolOptions(kind)
+        options.epochs = epochs ?? 10
         options.heldOutFraction = heldOut
-        let bar = source.json ? nil : ProgressBar(total: epochs, label: "48 linear classifiers", itemsPerStep: nil)
-        let result = runLinearProtocol(train: train, val: val, classes: trainSet.classes.count, options: options) { done, _, loss in
+        options.cached = cached
+        try options.validate()
+        let count = options.settings(depth: Swift.min(4, model.config.depth)).count
+        let bar = source.json ? nil : ProgressBar(total: options.epochs, label: "\(count) linear classifiers", itemsPerStep: nil)
+        let issues = DataIssueLog()
+        let result = runLinearProtocol(model: model, train: trainSet, val: valSet, imageSize: size, options: options,
+                                       protocolName: kind.rawValue, featureBatchSize: source.batchSize,
+                                       workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2), issues: issues) { done, _, loss in
             bar?.update(completed: done, metrics: [("loss", loss)])
         }
         bar?.finish()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(result)
+        if let output { try data.write(to: URL(fileURLWithPath: output)) }
         if source.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(String(decoding: data, as: UTF8.self))
         } else {
-            print("DINOv2 linear protocol (cached features: one centre view per image, computed once), \(trainSet.classes.count) classes; chosen on \(Int(heldOut * 100)) % of train")
-            print("blocks  avgpool  base lr    held-out top-1  val top-1  val top-5")
-            for r in result.rows {
-                let pool = (r.setting.averagePool ? "yes" : "no").padding(toLength: 7, withPad: " ", startingAt: 0)
-                print(String(format: "%6d  ", r.setting.blocks) + pool
-                      + String(format: "  %-9g  %14.2f  %9.2f  %9.2f", r.setting.baseLearningRate, r.heldOut.top1, r.val.top1, r.val.top5))
-            }
-            let c = result.chosen
-            print(String(format: "chosen: last %d block(s), avgpool %@, base lr %g (lr %g): val top-1 %.2f, top-5 %.2f", c.setting.blocks,
-                         (c.setting.averagePool ? "yes" : "no") as NSString, c.setting.baseLearningRate, c.setting.learningRate, c.val.top1, c.val.top5))
+            print(linearProtocolTable(result, classes: trainSet.classes.count))
         }
     }
+}
+
+/// The table of a DINOv2/DINOv3 linear protocol result.
+func linearProtocolTable(_ result: LinearProtocolResult, classes: Int) -> String {
+    let training = result.training == "cached"
+        ? "CACHED features (one centre view per image, computed once; not the reference's training)"
+        : "augmented (random-resized-crop + flip views through the frozen backbone every iteration)"
+    var lines = ["\(result.protocolName.uppercased()) linear protocol, \(training)",
+                 "\(classes) classes; \(result.fitImages) train images fitted for \(result.iterations) iterations, chosen on \(result.heldOutImages) held-out train images, scored on \(result.valImages) val images",
+                 "blocks  avgpool  base lr    held-out top-1  val top-1  val top-5"]
+    for r in result.rows {
+        let pool = (r.setting.averagePool ? "yes" : "no").padding(toLength: 7, withPad: " ", startingAt: 0)
+        lines.append(String(format: "%6d  ", r.setting.blocks) + pool
+                     + String(format: "  %-9g  %14.2f  %9.2f  %9.2f", r.setting.baseLearningRate, r.heldOut.top1, r.val.top1, r.val.top5))
+    }
+    let c = result.chosen
+    lines.append(String(format: "chosen (%@): last %d block(s), avgpool %@, base lr %g (lr %g): val top-1 %.2f, top-5 %.2f",
+                        result.training as NSString, c.setting.blocks, (c.setting.averagePool ? "yes" : "no") as NSString,
+                        c.setting.baseLearningRate, c.setting.learningRate, c.val.top1, c.val.top5))
+    return lines.joined(separator: "\n")
 }
 
 struct EvalSegmentation: ParsableCommand {
