@@ -257,12 +257,21 @@ func linearProtocolTable(_ result: LinearProtocolResult, classes: Int) -> String
 struct EvalSegmentation: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segmentation",
-        abstract: "Linear semantic segmentation on frozen patch tokens (DINOv2's linear protocol).",
+        abstract: "Linear semantic segmentation on frozen patch tokens (--recipe linear: DINOv2-style probe; dinov3: DINOv3's ADE20K recipe).",
         discussion: """
-        A batch norm and a 1×1 projection to class logits per patch token, upsampled bilinearly to \
-        the image size, trained with per-pixel cross-entropy on the training masks; mean IoU and \
-        pixel accuracy on val, in percent. --masks DIR mirrors the image folders: the mask of \
-        TRAIN/A/x.png is DIR/<name of TRAIN>/A/x.png, pixel value = class index (255 ignored).
+        --recipe linear (default): a batch norm and a 1×1 projection to class logits per patch token, \
+        upsampled bilinearly to the image size, trained with per-pixel cross-entropy on features \
+        computed once (no augmentation); AdamW, poly decay. --recipe dinov3: DINOv3's ADE20K linear \
+        recipe (dinov3/eval/segmentation, config-ade20k-linear-training.yaml): random resize 0.5–2 + \
+        crop + flip + photometric distortion through the frozen backbone every iteration, Dropout2d \
+        0.1, AdamW 1e-3 with weight decay 1e-3, warm-up one-cycle schedule over --iterations, \
+        sliding-window inference, and ADE20K's reduce_zero_label (label 0 ignored, the others shifted \
+        down; --no-reduce-zero-label for masks whose 0 is a class, as scenes-dev's). Mean IoU and pixel \
+        accuracy on val, in percent. --masks DIR mirrors the image folders: the mask of TRAIN/A/x.png \
+        is DIR/<name of TRAIN>/A/x.png (or x.png beside an x.jpg image, as ADE20K's \
+        annotations/training/x.png), pixel value = class index (255 ignored). With --recipe dinov3 the \
+        image folders may be flat (ADE20K: --train images/training --val images/validation \
+        --masks annotations).
         """
     )
 
@@ -271,16 +280,35 @@ struct EvalSegmentation: ParsableCommand {
     @Option(help: "Masks folder mirroring the image folders (DIR/train/…, DIR/val/…).")
     var masks: String
 
-    @Option(help: "Epochs of the probe.")
+    @Option(help: "Recipe: linear (features once, no augmentation) or dinov3 (DINOv3's ADE20K linear recipe).")
+    var recipe = "linear"
+
+    @Option(help: "Epochs of the probe (--recipe linear).")
     var epochs = 20
 
-    @Option(help: "AdamW learning rate of the probe.")
+    @Option(help: "Iterations (--recipe dinov3; the reference: 40000 at batch 16, warm-up 1500 scaled with it).")
+    var iterations = 1000
+
+    @Option(help: "AdamW learning rate of the probe (default: 1e-3, both recipes).")
     var lr = 1e-3
 
-    @Option(help: "Images per probe step.")
+    @Option(help: "Images per probe step (default: 16, both recipes).")
     var probeBatchSize = 16
 
+    @Option(help: "Classes (--recipe dinov3; default: one more than the largest label after reduce_zero_label).")
+    var classes: Int?
+
+    @Flag(inversion: .prefixedNo, help: "ADE20K's reduce_zero_label (--recipe dinov3): 0 ignored, other labels minus 1.")
+    var reduceZeroLabel = true
+
+    @Option(help: "Probe seed (--recipe dinov3).")
+    var seed: UInt64 = 0
+
     func run() throws {
+        guard let kind = SegmentationRecipe(rawValue: recipe) else {
+            throw ValidationError("--recipe is \(SegmentationRecipe.allCases.map(\.rawValue).joined(separator: " or ")), got '\(recipe)'")
+        }
+        if kind == .dinov3 { return try runDINOv3() }
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
         let val = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.val), masksRoot: masks)
@@ -296,11 +324,41 @@ struct EvalSegmentation: ParsableCommand {
         }
         bar?.finish()
         if source.json {
-            let out: [String: Double] = ["miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]
+            let out: [String: Any] = ["recipe": "linear", "miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]
             let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("linear segmentation on \(model.embedDimensions)-wide patch tokens at \(size) px, \(scores.classIoU.count) classes")
+            print("linear segmentation (recipe linear: cached features) on \(model.embedDimensions)-wide patch tokens at \(size) px, \(scores.classIoU.count) classes")
+            print(String(format: "val mIoU %.2f, pixel accuracy %.2f", scores.miou, scores.pixelAccuracy))
+        }
+    }
+
+    func runDINOv3() throws {
+        let (model, size) = try source.backbone()
+        let train = try SegmentationMasks(images: ImageFileDataset.open(source.train), masksRoot: masks)
+        let val = try SegmentationMasks(images: ImageFileDataset.open(source.val), masksRoot: masks)
+        var config = DINOv3SegmentationConfig()
+        config.imageSize = size
+        config.iterations = iterations
+        config.learningRate = lr
+        config.batchSize = probeBatchSize
+        config.classes = classes
+        config.reduceZeroLabel = reduceZeroLabel
+        config.seed = seed
+        try config.validate()
+        let bar = source.json ? nil : ProgressBar(total: iterations, label: "dinov3 segmentation head", itemsPerStep: nil)
+        let (head, scores) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config,
+                                                            workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2)) { done, _, loss in
+            bar?.update(completed: done, metrics: [("loss", loss)])
+        }
+        bar?.finish()
+        if source.json {
+            let out: [String: Any] = ["recipe": "dinov3", "miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy,
+                                      "classes": head.classes, "iterations": iterations, "reduce_zero_label": reduceZeroLabel]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("linear segmentation (recipe dinov3: augmented crops through the frozen backbone, sliding-window inference) on \(model.embedDimensions)-wide patch tokens at \(size) px, \(head.classes) classes, \(iterations) iterations\(reduceZeroLabel ? ", reduce_zero_label" : "")")
             print(String(format: "val mIoU %.2f, pixel accuracy %.2f", scores.miou, scores.pixelAccuracy))
         }
     }
