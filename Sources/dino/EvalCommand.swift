@@ -11,8 +11,8 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation.",
-        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation; the whole suite as a report, and two reports compared.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self, EvalReport.self, EvalCompare.self]
     )
 }
 
