@@ -187,6 +187,8 @@ public struct LinearProtocolResult: Codable, Sendable {
     /// How the classifiers were trained: "augmented" (random-resized-crop + flip views through the
     /// backbone every iteration, as the references) or "cached" (one centre view, features once).
     public var training: String
+    /// RandomResizedCrop's area range of the augmented training views (nil when cached).
+    public var cropScale: [Double]? = nil
     /// Images the classifiers were trained on, held out to choose, and scored on; SGD iterations.
     public var fitImages: Int
     public var heldOutImages: Int
@@ -199,7 +201,7 @@ public struct LinearProtocolResult: Codable, Sendable {
     public var chosen: Row
 
     enum CodingKeys: String, CodingKey {
-        case protocolName = "protocol", training, rows, chosen, iterations
+        case protocolName = "protocol", training, rows, chosen, iterations, cropScale = "crop_scale"
         case fitImages = "fit_images", heldOutImages = "held_out_images", valImages = "val_images"
     }
 }

@@ -89,7 +89,9 @@ public func runLinearProtocol(model: VisionTransformer, train: ImageFileDataset,
         progress?(epoch + 1, options.epochs, lossSum / Double(Swift.max(steps, 1)))
     }
     let (rows, chosen) = grid.evaluate(heldOut: heldFeatures ?? valFeatures, val: valFeatures)
-    return LinearProtocolResult(protocolName: protocolName, training: "augmented", fitImages: fitIndices.count,
-                                heldOutImages: heldFeatures?.count ?? 0, valImages: valFeatures.count, iterations: iteration,
-                                rows: rows, chosen: chosen)
+    var result = LinearProtocolResult(protocolName: protocolName, training: "augmented", fitImages: fitIndices.count,
+                                      heldOutImages: heldFeatures?.count ?? 0, valImages: valFeatures.count, iterations: iteration,
+                                      rows: rows, chosen: chosen)
+    result.cropScale = options.cropScale
+    return result
 }

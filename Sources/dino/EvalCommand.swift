@@ -163,6 +163,9 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Write the result as JSON to this file (dinov2/dinov3), besides the table.")
     var output: String?
 
+    @Option(help: "Area range of the random-resized crops of the training views (dinov2/dinov3; the references' 0.08,1).")
+    var cropScale = "0.08,1"
+
     func run() throws {
         if let kind = LinearProtocolKind(rawValue: `protocol`) { return try runReference(kind) }
         guard `protocol` == "dino" else { throw ValidationError("--protocol is dino, dinov2 or dinov3, got '\(`protocol`)'") }
@@ -212,7 +215,8 @@ extension EvalLinear {
         options.epochs = epochs ?? 10
         options.heldOutFraction = heldOut
         options.cached = cached
-        try options.validate()
+        options.cropScale = cropScale.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        do { try options.validate() } catch { throw ValidationError("--crop-scale '\(cropScale)' or another option: \(error)") }
         let count = options.settings(depth: Swift.min(4, model.config.depth)).count
         let bar = source.json ? nil : ProgressBar(total: options.epochs, label: "\(count) linear classifiers", itemsPerStep: nil)
         let issues = DataIssueLog()
@@ -238,7 +242,8 @@ extension EvalLinear {
 func linearProtocolTable(_ result: LinearProtocolResult, classes: Int) -> String {
     let training = result.training == "cached"
         ? "CACHED features (one centre view per image, computed once; not the reference's training)"
-        : "augmented (random-resized-crop + flip views through the frozen backbone every iteration)"
+        : "augmented (random-resized-crop" + (result.cropScale.map { String(format: " of area %g–%g", $0[0], $0[1]) } ?? "")
+          + " + flip views through the frozen backbone every iteration)"
     var lines = ["\(result.protocolName.uppercased()) linear protocol, \(training)",
                  "\(classes) classes; \(result.fitImages) train images fitted for \(result.iterations) iterations, chosen on \(result.heldOutImages) held-out train images, scored on \(result.valImages) val images",
                  "blocks  avgpool  base lr    held-out top-1  val top-1  val top-5"]

@@ -71,6 +71,9 @@ struct EvalReport: ParsableCommand {
     @Option(help: "Largest depth in metres (NYU: 10; scenes-dev: 16).")
     var maxDepth = 10.0
 
+    @Option(help: "Seed of the probes (linear, segmentation, depth): their initial weights, splits and batch order.")
+    var probeSeed: UInt64 = 0
+
     @Option(help: "Images per forward pass.")
     var batchSize = 128
     @Option(help: "Kernel threads (default: all cores).")
@@ -142,6 +145,7 @@ struct EvalReport: ParsableCommand {
                     var options = LinearProtocolOptions(protocolKind)
                     options.epochs = linearEpochs
                     options.cached = linearCached
+                    options.seed = probeSeed
                     let r = runLinearProtocol(model: model, train: trainSet, val: valSet, imageSize: size, options: options,
                                               protocolName: protocolKind.rawValue, featureBatchSize: batchSize, workers: workers)
                     try JSONEncoder().encode(r).write(to: outURL.appendingPathComponent("linear.json"))
@@ -163,6 +167,7 @@ struct EvalReport: ParsableCommand {
                         options.imageSize = size
                         options.batchSize = batchSize
                         options.probe.epochs = segmentationEpochs
+                        options.probe.seed = probeSeed
                         scores = evaluateSegmentation(model: model, train: train, val: val, options: options)
                         setting = "linear recipe (features once, no augmentation), \(segmentationEpochs) epochs"
                     case .dinov3:
@@ -170,10 +175,11 @@ struct EvalReport: ParsableCommand {
                         config.imageSize = size
                         config.iterations = segmentationIterations
                         config.reduceZeroLabel = reduceZeroLabel
+                        config.seed = probeSeed
                         scores = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config, workers: workers).scores
                         setting = "dinov3 recipe (augmented crops, sliding windows), \(segmentationIterations) iterations, reduce_zero_label \(reduceZeroLabel)"
                     }
-                    return EvaluationReportSection(name: "segmentation", setting: setting + ", \(scores.classIoU.count) classes",
+                    return EvaluationReportSection(name: "segmentation", setting: setting + ", \(scores.classIoU.count) classes, probe seed \(probeSeed)",
                                                    metrics: [.init("mIoU", scores.miou), .init("pixel accuracy", scores.pixelAccuracy)], seconds: 0)
                 })
             case "depth":
@@ -188,6 +194,7 @@ struct EvalReport: ParsableCommand {
                     options.head = .recipe(.dinov2, layers: layers)
                     options.head.maxDepth = maxDepth
                     options.probe.epochs = depthEpochs
+                    options.probe.seed = probeSeed
                     let r = evaluateDepth(model: model, train: train, val: val, options: options)
                     var pictures: [String] = []
                     if let p = r.picture {

@@ -168,13 +168,13 @@ import Testing
         options.cropScale = [0.5, 1]
         var epochs = 0
         let r = runLinearProtocol(model: model, train: train, val: val, imageSize: 32, options: options, protocolName: kind.rawValue) { _, _, _ in epochs += 1 }
-        #expect(r.training == "augmented" && r.protocolName == kind.rawValue && epochs == 8)
+        #expect(r.training == "augmented" && r.protocolName == kind.rawValue && epochs == 8 && r.cropScale == [0.5, 1])
         #expect(r.fitImages == 9 && r.heldOutImages == 3 && r.valImages == 6)
         #expect(r.iterations == 2 * 8, "drop_last: 9 images in batches of 4")
         #expect(r.rows.count == (kind == .dinov2 ? 8 : 2))
         #expect(r.chosen.val.top1 >= 80, "\(r.chosen)")
         options.cached = true
         let c = runLinearProtocol(model: model, train: train, val: val, imageSize: 32, options: options, protocolName: kind.rawValue)
-        #expect(c.training == "cached" && c.iterations == 3 * 8)
+        #expect(c.training == "cached" && c.iterations == 3 * 8 && c.cropScale == nil)
     }
 }
