@@ -168,6 +168,7 @@ public struct LinearProtocolOptions: Configuration, Equatable, Sendable {
         }
         guard batchSize >= 1, epochs >= 1 else { throw bad(batchSize < 1 ? "batch_size" : "epochs", "must be ≥ 1") }
         guard heldOutFraction >= 0, heldOutFraction < 1 else { throw bad("held_out_fraction", "must be in [0, 1), got \(heldOutFraction)") }
+        guard flipProbability >= 0, flipProbability <= 1 else { throw bad("flip_probability", "must be in [0, 1], got \(flipProbability)") }
         guard cropScale.count == 2, cropScale[0] > 0, cropScale[0] <= cropScale[1] else {
             throw bad("crop_scale", "must be [low, high] with 0 < low ≤ high, got \(cropScale)")
         }
@@ -189,6 +190,8 @@ public struct LinearProtocolResult: Codable, Sendable {
     public var training: String
     /// RandomResizedCrop's area range of the augmented training views (nil when cached).
     public var cropScale: [Double]? = nil
+    /// Flip probability of the augmented training views (nil when cached).
+    public var flipProbability: Double? = nil
     /// Images the classifiers were trained on, held out to choose, and scored on; SGD iterations.
     public var fitImages: Int
     public var heldOutImages: Int
@@ -201,7 +204,7 @@ public struct LinearProtocolResult: Codable, Sendable {
     public var chosen: Row
 
     enum CodingKeys: String, CodingKey {
-        case protocolName = "protocol", training, rows, chosen, iterations, cropScale = "crop_scale"
+        case protocolName = "protocol", training, rows, chosen, iterations, cropScale = "crop_scale", flipProbability = "flip_probability"
         case fitImages = "fit_images", heldOutImages = "held_out_images", valImages = "val_images"
     }
 }

@@ -93,5 +93,6 @@ public func runLinearProtocol(model: VisionTransformer, train: ImageFileDataset,
                                       heldOutImages: heldFeatures?.count ?? 0, valImages: valFeatures.count, iterations: iteration,
                                       rows: rows, chosen: chosen)
     result.cropScale = options.cropScale
+    result.flipProbability = options.flipProbability
     return result
 }

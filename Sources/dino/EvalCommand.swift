@@ -166,6 +166,9 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Area range of the random-resized crops of the training views (dinov2/dinov3; the references' 0.08,1).")
     var cropScale = "0.08,1"
 
+    @Option(help: "Probability of the horizontal flip of the training views (dinov2/dinov3; the references' 0.5).")
+    var flip = 0.5
+
     func run() throws {
         if let kind = LinearProtocolKind(rawValue: `protocol`) { return try runReference(kind) }
         guard `protocol` == "dino" else { throw ValidationError("--protocol is dino, dinov2 or dinov3, got '\(`protocol`)'") }
@@ -216,6 +219,7 @@ extension EvalLinear {
         options.heldOutFraction = heldOut
         options.cached = cached
         options.cropScale = cropScale.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        options.flipProbability = flip
         do { try options.validate() } catch { throw ValidationError("--crop-scale '\(cropScale)' or another option: \(error)") }
         let count = options.settings(depth: Swift.min(4, model.config.depth)).count
         let bar = source.json ? nil : ProgressBar(total: options.epochs, label: "\(count) linear classifiers", itemsPerStep: nil)
@@ -243,7 +247,7 @@ func linearProtocolTable(_ result: LinearProtocolResult, classes: Int) -> String
     let training = result.training == "cached"
         ? "CACHED features (one centre view per image, computed once; not the reference's training)"
         : "augmented (random-resized-crop" + (result.cropScale.map { String(format: " of area %g–%g", $0[0], $0[1]) } ?? "")
-          + " + flip views through the frozen backbone every iteration)"
+          + (result.flipProbability.map { String(format: " + flip (p %g)", $0) } ?? "") + " views through the frozen backbone every iteration)"
     var lines = ["\(result.protocolName.uppercased()) linear protocol, \(training)",
                  "\(classes) classes; \(result.fitImages) train images fitted for \(result.iterations) iterations, chosen on \(result.heldOutImages) held-out train images, scored on \(result.valImages) val images",
                  "blocks  avgpool  base lr    held-out top-1  val top-1  val top-5"]
