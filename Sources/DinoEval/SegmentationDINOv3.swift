@@ -252,13 +252,15 @@ func dinov3SegmentationTrainSample(image: RGBImage, labels: [Int], labelWidth: I
 ///
 /// - Parameters:
 ///   - progress: (iteration done, iterations, loss of the iteration).
-/// - Returns: the trained head and mIoU / pixel accuracy on val, in percent.
+///   - pictureCount: val images drawn in the picture (image | truth | prediction rows), from the first.
+/// - Returns: the trained head, mIoU / pixel accuracy on val in percent, and the picture.
 ///
 /// Reference: Siméoni et al., "DINOv3" (2025), linear segmentation; dinov3/eval/segmentation.
 public func evaluateSegmentationDINOv3(model: VisionTransformer, train: SegmentationMasks, val: SegmentationMasks,
                                        config: DINOv3SegmentationConfig = .init(), normalization: ImageNormalization = .imageNet,
-                                       workers: Int = 1, issues: DataIssueLog = DataIssueLog(),
-                                       progress: ((Int, Int, Double) -> Void)? = nil) throws -> (head: LinearSegmentationHead, scores: SegmentationScores) {
+                                       workers: Int = 1, pictureCount: Int = 0, issues: DataIssueLog = DataIssueLog(),
+                                       progress: ((Int, Int, Double) -> Void)? = nil) throws
+    -> (head: LinearSegmentationHead, scores: SegmentationScores, picture: RGBImage?) {
     try config.validate()
     model.eval()
     let s = config.imageSize ?? model.config.imageSize
@@ -339,17 +341,20 @@ public func evaluateSegmentationDINOv3(model: VisionTransformer, train: Segmenta
         guard any else { throw DatasetError.unreadable(images.root, "no training image with a readable mask") }
         epoch += 1
     }
-    let scores = scoreSegmentationDINOv3(model: model, head: head, val: val, size: s, config: config, normalization: normalization, issues: issues)
-    return (head, scores)
+    let (scores, picture) = scoreSegmentationDINOv3(model: model, head: head, val: val, size: s, config: config, normalization: normalization,
+                                                    pictureCount: pictureCount, issues: issues)
+    return (head, scores, picture)
 }
 
-/// Sliding-window evaluation of a trained head (eval.py `evaluate_segmentation_model`, slide mode).
+/// Sliding-window evaluation of a trained head (eval.py `evaluate_segmentation_model`, slide mode),
+/// with a picture of the first `pictureCount` val images (image | truth | prediction at the mask's size).
 public func scoreSegmentationDINOv3(model: VisionTransformer, head: LinearSegmentationHead, val: SegmentationMasks, size s: Int,
-                                    config: DINOv3SegmentationConfig, normalization: ImageNormalization = .imageNet,
-                                    issues: DataIssueLog = DataIssueLog()) -> SegmentationScores {
+                                    config: DINOv3SegmentationConfig, normalization: ImageNormalization = .imageNet, pictureCount: Int = 0,
+                                    issues: DataIssueLog = DataIssueLog()) -> (scores: SegmentationScores, picture: RGBImage?) {
     let stride = config.stride ?? Swift.max(1, s * 341 / 512)
     let c = head.classes
     var confusion = ConfusionMatrix(classes: c)
+    var rows: [RGBImage] = []
     for i in 0..<val.images.count {
         guard let image = val.images.loadImage(at: i, issues: issues) else { continue }
         let mask: (labels: [Int], width: Int, height: Int)
@@ -386,6 +391,23 @@ public func scoreSegmentationDINOv3(model: VisionTransformer, head: LinearSegmen
             .permute([0, 2, 3, 1]).contiguous().reshape([-1, c]).argmax(axis: 1).indices
         let labels = config.reduceZeroLabel ? mask.labels.map { reduceZeroLabel($0, ignoreIndex: config.ignoreIndex) } : mask.labels
         confusion.add(predictions: predictions, labels: labels, ignoreIndex: config.ignoreIndex)
+        if rows.count < pictureCount {
+            let shown = image.width == mask.width && image.height == mask.height ? image : image.resized(width: mask.width, height: mask.height, filter: .bilinear)
+            rows.append(RGBImage.sideBySide([shown, labelPicture(labels, width: mask.width, height: mask.height, ignoreIndex: config.ignoreIndex),
+                                             labelPicture(predictions, width: mask.width, height: mask.height, ignoreIndex: config.ignoreIndex)]))
+        }
     }
-    return confusion.scores
+    return (confusion.scores, rows.isEmpty ? nil : RGBImage.stacked(rows))
+}
+
+/// Class k drawn in the PASCAL VOC / DAVIS palette colour of k + 1 (so class 0 is not black);
+/// ignored pixels gray.
+public func labelPicture(_ labels: [Int], width: Int, height: Int, ignoreIndex: Int = 255) -> RGBImage {
+    precondition(labels.count == width * height, "labelPicture: \(labels.count) labels for \(width)×\(height)")
+    var out = RGBImage(width: width, height: height)
+    for (p, l) in labels.enumerated() {
+        let (r, g, b) = l == ignoreIndex || l < 0 ? (128, 128, 128) : davisPaletteColour(l + 1)
+        out.pixels[3 * p] = r; out.pixels[3 * p + 1] = g; out.pixels[3 * p + 2] = b
+    }
+    return out
 }

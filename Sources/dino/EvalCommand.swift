@@ -313,11 +313,15 @@ struct EvalSegmentation: ParsableCommand {
     @Option(help: "Probe seed (--recipe dinov3).")
     var seed: UInt64 = 0
 
+    @Option(help: "Write a PNG of image | truth | prediction for the first 8 val images (--recipe dinov3).")
+    var picture: String?
+
     func run() throws {
         guard let kind = SegmentationRecipe(rawValue: recipe) else {
             throw ValidationError("--recipe is \(SegmentationRecipe.allCases.map(\.rawValue).joined(separator: " or ")), got '\(recipe)'")
         }
         if kind == .dinov3 { return try runDINOv3() }
+        guard picture == nil else { throw ValidationError("--picture goes with --recipe dinov3 (the linear recipe keeps no predictions)") }
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
         let val = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.val), masksRoot: masks)
@@ -356,11 +360,13 @@ struct EvalSegmentation: ParsableCommand {
         config.seed = seed
         try config.validate()
         let bar = source.json ? nil : ProgressBar(total: iterations, label: "dinov3 segmentation head", itemsPerStep: nil)
-        let (head, scores) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config,
-                                                            workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2)) { done, _, loss in
+        let (head, scores, image) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config,
+                                                                   workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
+                                                                   pictureCount: picture == nil ? 0 : 8) { done, _, loss in
             bar?.update(completed: done, metrics: [("loss", loss)])
         }
         bar?.finish()
+        if let picture, let image { try image.writePNG(to: URL(fileURLWithPath: picture)) }
         if source.json {
             let out: [String: Any] = ["recipe": "dinov3", "miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy,
                                       "classes": head.classes, "iterations": iterations, "reduce_zero_label": reduceZeroLabel]

@@ -161,6 +161,7 @@ struct EvalReport: ParsableCommand {
                     let val = try SegmentationMasks(images: ImageFileDataset.open(dataSegVal!), masksRoot: dataMasks!)
                     let scores: SegmentationScores
                     let setting: String
+                    var pictures: [String] = []
                     switch recipe {
                     case .linear:
                         var options = SegmentationEvaluationOptions()
@@ -176,11 +177,17 @@ struct EvalReport: ParsableCommand {
                         config.iterations = segmentationIterations
                         config.reduceZeroLabel = reduceZeroLabel
                         config.seed = probeSeed
-                        scores = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config, workers: workers).scores
+                        let r = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config, workers: workers, pictureCount: 8)
+                        scores = r.scores
+                        if let p = r.picture {
+                            try p.writePNG(to: outURL.appendingPathComponent("segmentation.png"))
+                            pictures.append("segmentation.png")
+                        }
                         setting = "dinov3 recipe (augmented crops, sliding windows), \(segmentationIterations) iterations, reduce_zero_label \(reduceZeroLabel)"
                     }
                     return EvaluationReportSection(name: "segmentation", setting: setting + ", \(scores.classIoU.count) classes, probe seed \(probeSeed)",
-                                                   metrics: [.init("mIoU", scores.miou), .init("pixel accuracy", scores.pixelAccuracy)], seconds: 0)
+                                                   metrics: [.init("mIoU", scores.miou), .init("pixel accuracy", scores.pixelAccuracy)],
+                                                   pictures: pictures, seconds: 0)
                 })
             case "depth":
                 sections.append(try timed {

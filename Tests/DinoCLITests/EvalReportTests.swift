@@ -34,7 +34,8 @@ private let evalFixtures = repository.appendingPathComponent("Tests/DinoEvalTest
         for section in report.sections {
             for p in section.pictures { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(p).path), "\(p)") }
         }
-        #expect(report.sections[3].pictures == ["depth.png"] && !report.sections[4].pictures.isEmpty)
+        #expect(report.sections[2].pictures == ["segmentation.png"] && report.sections[3].pictures == ["depth.png"]
+                && !report.sections[4].pictures.isEmpty)
         let md = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
         #expect(md.contains("| knn | top-1 |") && md.contains("| video | J&F |"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("linear.json").path))

@@ -107,7 +107,9 @@ import Testing
         config.learningRate = 3e-2
         config.imageSize = 32
         var steps = 0
-        let (head, scores) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config) { _, _, _ in steps += 1 }
+        let (head, scores, picture) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config, pictureCount: 2) { _, _, _ in steps += 1 }
+        // Two rows of image | truth | prediction at the masks' 36 × 40, 2-px gaps.
+        #expect(picture?.width == 3 * 36 + 2 * 2 && picture?.height == 2 * 40 + 2)
         #expect(steps == 60)
         // reduce_zero_label: 0 ignored, 1…3 → 0…2, so three classes.
         #expect(head.classes == 3 && scores.classIoU.count == 3)
