@@ -16,6 +16,7 @@ public struct EvaluationMetric: Codable, Equatable, Sendable {
     /// "%", "m" or "" (printed after the value).
     public var unit: String
 
+    /// A metric (a percentage that grows with quality by default).
     public init(_ name: String, _ value: Double, higherIsBetter: Bool = true, unit: String = "%") {
         self.name = name; self.value = value; self.higherIsBetter = higherIsBetter; self.unit = unit
     }
@@ -37,6 +38,7 @@ public struct EvaluationReportSection: Codable, Equatable, Sendable {
     /// Wall-clock seconds of the evaluation.
     public var seconds: Double
 
+    /// A section; `seconds` is usually filled in by whoever timed the evaluation.
     public init(name: String, setting: String, metrics: [EvaluationMetric], baselines: [EvaluationMetric] = [],
                 pictures: [String] = [], seconds: Double) {
         self.name = name; self.setting = setting; self.metrics = metrics; self.baselines = baselines
@@ -54,6 +56,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public var created: String
     public var sections: [EvaluationReportSection]
 
+    /// A report of `sections`, in the order they ran.
     public init(run: String, backbone: String, created: String, sections: [EvaluationReportSection]) {
         self.run = run; self.backbone = backbone; self.created = created; self.sections = sections
     }
@@ -107,20 +110,26 @@ extension EvaluationMetric {
 
 /// Two reports side by side: every metric of either, with the second's change.
 public struct EvaluationComparison: Codable, Equatable, Sendable {
+    /// One metric of either report.
     public struct Row: Codable, Equatable, Sendable {
+        /// Section ("knn", "depth", …) and metric name.
         public var evaluation: String
         public var metric: String
+        /// The metric in the first and the second report (nil where a report lacks it).
         public var first: Double?
         public var second: Double?
         /// second − first (nil when either is missing).
         public var delta: Double?
         /// Whether the change is an improvement (nil when no change or either is missing).
         public var better: Bool?
+        /// "%", "m" or "".
         public var unit: String
         enum CodingKeys: String, CodingKey { case evaluation, metric, first, second, delta, better, unit }
     }
+    /// The two reports' runs.
     public var first: String
     public var second: String
+    /// Every metric of either report.
     public var rows: [Row]
 
     /// Matches metrics by (evaluation, metric name), in the first report's order, then the second's new ones.
@@ -146,6 +155,7 @@ public struct EvaluationComparison: Codable, Equatable, Sendable {
         }
     }
 
+    /// The table: both values and the change, ▲ where the second is better, ▼ where worse.
     public var markdown: String {
         var lines = ["| evaluation | metric | `\(first)` | `\(second)` | Δ |", "| --- | --- | ---: | ---: | ---: |"]
         func cell(_ v: Double?, _ unit: String) -> String {

@@ -18,10 +18,14 @@ import Foundation
 /// The training views of the references' linear protocols: RandomResizedCrop(size, scale, bicubic)
 /// then a horizontal flip with probability p, normalised with ImageNet's statistics.
 public struct LinearProtocolTrainTransform: Sendable {
+    /// RandomResizedCrop(size, scale, ratio 3/4–4/3, bicubic).
     public let crop: RandomResizedCrop
+    /// RandomHorizontalFlip(p).
     public let flip: RandomHorizontalFlip
+    /// Pixel normalisation of the stacked views (ImageNet's).
     public let normalization: ImageNormalization
 
+    /// The references' views at `size` (defaults: scale 0.08–1, flip p 0.5).
     public init(size: Int, scale: [Double] = [0.08, 1], flipProbability: Double = 0.5, normalization: ImageNormalization = .imageNet) {
         crop = RandomResizedCrop(size: size, scale: scale, filter: .bicubic)
         flip = RandomHorizontalFlip(probability: flipProbability)

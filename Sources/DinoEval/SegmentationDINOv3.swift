@@ -73,8 +73,10 @@ public struct DINOv3SegmentationConfig: Configuration, Equatable, Sendable {
     public var dropout = 0.1
     /// Sliding-window stride (341 for 512 windows); nil: ⌊S · 341 / 512⌋.
     public var stride: Int? = nil
+    /// Seed of the head's initial weights, the batch order, the augmentations and dropout.
     public var seed: UInt64 = 0
 
+    /// The reference's defaults (config-ade20k-linear-training.yaml).
     public init() {}
 
     /// The warm-up length used with `iterations`.
@@ -167,11 +169,13 @@ public func segmentationCrossEntropy(logits: Tensor, labels: [Int], ignoreIndex:
 /// adjust_hue, each applied with probability 0.5; brightness and contrast clip to [0, 255] and
 /// truncate to bytes.
 public struct PhotoMetricDistortion: Sendable {
+    /// Brightness shift range ±32 (on 0–255), contrast and saturation factor ranges, hue range.
     public var brightnessDelta = 32.0
     public var contrastRange = [0.5, 1.5]
     public var saturationRange = [0.5, 1.5]
     public var hueRange = [-0.5, 0.5]
 
+    /// The reference's defaults.
     public init() {}
 
     static func uniform(_ g: RandomGenerator, _ low: Double, _ high: Double) -> Double { low + (high - low) * g.nextDouble() }
@@ -182,6 +186,8 @@ public struct PhotoMetricDistortion: Sendable {
                  pixels: image.pixels.map { UInt8(Swift.min(Swift.max(Float($0) * alpha + beta, 0), 255)) })
     }
 
+    /// The distorted image, drawing from `g` in the reference's order (brightness, mode, contrast
+    /// when mode 1, saturation, hue, contrast when mode 0).
     public func apply(_ image: RGBImage, _ g: RandomGenerator) -> RGBImage {
         var img = image
         if g.nextInt(2) == 1 { img = Self.convert(img, beta: Float(Self.uniform(g, -brightnessDelta, brightnessDelta))) }
