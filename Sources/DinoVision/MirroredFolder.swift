@@ -39,21 +39,24 @@ public struct MirroredFolder: Sendable {
         return (root as NSString).appendingPathComponent(relative)
     }
 
-    /// Path of the mirrored file of image i, which must exist.
+    /// Path of the mirrored file of image i, which must exist: the same name, or the same name
+    /// with the extension `.png` (ADE20K: images/training/x.jpg ↔ annotations/training/x.png).
     ///
     /// - Throws: `ImageDecodingError` naming the missing file and its image.
     public func existingPath(at i: Int, what: String) throws -> String {
         let p = path(at: i)
-        guard FileManager.default.fileExists(atPath: p) else {
+        if FileManager.default.fileExists(atPath: p) { return p }
+        let png = ((p as NSString).deletingPathExtension as NSString).appendingPathExtension("png")!
+        guard FileManager.default.fileExists(atPath: png) else {
             throw ImageDecodingError(path: p, reason: .unreadable("no \(what) for \(images.path(at: i))"))
         }
-        return p
+        return png
     }
 }
 
 /// Nearest-neighbour sampling of a row-major `width × height` grid to `outWidth × outHeight`
 /// (source index ⌊i · in / out⌋).
-func nearestResample<T>(_ values: [T], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [T] {
+public func nearestResample<T>(_ values: [T], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [T] {
     if width == outWidth && height == outHeight { return values }
     var out: [T] = []
     out.reserveCapacity(outWidth * outHeight)

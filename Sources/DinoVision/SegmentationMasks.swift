@@ -31,9 +31,16 @@ public struct SegmentationMasks: Sendable {
     ///
     /// - Throws: `ImageDecodingError` when the mask is missing or unreadable.
     public func labels(at i: Int, width: Int, height: Int) throws -> [Int] {
+        let mask = try nativeLabels(at: i)
+        return nearestResample(mask.labels, width: mask.width, height: mask.height, outWidth: width, outHeight: height)
+    }
+
+    /// The labels of image i at the mask's own size (the first channel's values), row-major.
+    ///
+    /// - Throws: `ImageDecodingError` when the mask is missing or unreadable.
+    public func nativeLabels(at i: Int) throws -> (labels: [Int], width: Int, height: Int) {
         let p = try folder.existingPath(at: i, what: "mask")
         let mask = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: p))
-        let first = stride(from: 0, to: mask.pixels.count, by: 3).map { Int(mask.pixels[$0]) }
-        return nearestResample(first, width: mask.width, height: mask.height, outWidth: width, outHeight: height)
+        return (stride(from: 0, to: mask.pixels.count, by: 3).map { Int(mask.pixels[$0]) }, mask.width, mask.height)
     }
 }

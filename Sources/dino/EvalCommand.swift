@@ -11,8 +11,8 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation.",
-        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self]
+        abstract: "Evaluate frozen features: weighted k-NN, a linear probe, linear segmentation, linear depth, video segmentation; the whole suite as a report, and two reports compared.",
+        subcommands: [EvalKNN.self, EvalLinear.self, EvalSegmentation.self, EvalDepth.self, EvalVideo.self, EvalReport.self, EvalCompare.self]
     )
 }
 
@@ -144,8 +144,8 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Features: cls, cls+avgpool, last4.")
     var features = "last4"
 
-    @Option(help: "Epochs per classifier.")
-    var epochs = 100
+    @Option(help: "Epochs per classifier (default: 100 with --protocol dino, 10 with dinov2/dinov3).")
+    var epochs: Int?
 
     @Option(help: "Base learning rates to sweep (per 256 images), comma-separated.")
     var lrs = "0.001,0.01,0.1,1"
@@ -156,12 +156,30 @@ struct EvalLinear: ParsableCommand {
     @Option(help: "Fraction of train held out to choose the learning rate (the classifier with --protocol dinov2).")
     var heldOut = 0.1
 
-    @Option(help: "Protocol: dino (one feature kind, a rate sweep) or dinov2 (last 1/4 blocks × avgpool × 13 rates, trained at once; cached features).")
+    @Option(help: """
+        Protocol: dino (one feature kind, a rate sweep, cached features), dinov2 (last 1/4 blocks × avgpool × 13 rates) \
+        or dinov3 (last block + avgpool × 13 rates); dinov2/dinov3 train all classifiers at once on random-resized-crop + \
+        flip views through the frozen backbone every iteration, as the references.
+        """)
     var `protocol` = "dino"
 
+    @Flag(help: "With --protocol dinov2|dinov3: one centre view per image, features computed once (fast; not the references' training).")
+    var cached = false
+
+    @Option(help: "Write the result as JSON to this file (dinov2/dinov3), besides the table.")
+    var output: String?
+
+    @Option(help: "Area range of the random-resized crops of the training views (dinov2/dinov3; the references' 0.08,1).")
+    var cropScale = "0.08,1"
+
+    @Option(help: "Probability of the horizontal flip of the training views (dinov2/dinov3; the references' 0.5).")
+    var flip = 0.5
+
     func run() throws {
-        if `protocol` == "dinov2" { return try runDINOv2() }
-        guard `protocol` == "dino" else { throw ValidationError("--protocol is dino or dinov2, got '\(`protocol`)'") }
+        if let kind = LinearProtocolKind(rawValue: `protocol`) { return try runReference(kind) }
+        guard `protocol` == "dino" else { throw ValidationError("--protocol is dino, dinov2 or dinov3, got '\(`protocol`)'") }
+        guard !cached else { throw ValidationError("--cached goes with --protocol dinov2 or dinov3 (dino always uses cached features)") }
+        let epochs = self.epochs ?? 100
         guard let kind = FeatureKind(rawValue: features) else {
             throw ValidationError("unknown --features '\(features)'; use one of \(FeatureKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -195,51 +213,80 @@ struct EvalLinear: ParsableCommand {
 }
 
 extension EvalLinear {
-    /// DINOv2's protocol on cached features (LinearProtocol.swift).
-    func runDINOv2() throws {
+    /// DINOv2's or DINOv3's protocol (LinearProtocol.swift, LinearProtocolAugmented.swift).
+    func runReference(_ kind: LinearProtocolKind) throws {
         let (model, size) = try source.backbone()
         let trainSet = try ImageFileDataset.imageFolder(source.train), valSet = try ImageFileDataset.imageFolder(source.val)
         guard trainSet.classes == valSet.classes else {
             throw ValidationError("train classes \(trainSet.classes.prefix(5))… and val classes \(valSet.classes.prefix(5))… differ")
         }
-        let train = linearProtocolFeatures(model: model, dataset: trainSet, imageSize: size, batchSize: source.batchSize)
-        let val = linearProtocolFeatures(model: model, dataset: valSet, imageSize: size, batchSize: source.batchSize)
-        var options = LinearProtocolOptions()
-        options.epochs = epochs
+        var options = LinearProtocolOptions(kind)
+        options.epochs = epochs ?? 10
         options.heldOutFraction = heldOut
-        let bar = source.json ? nil : ProgressBar(total: epochs, label: "48 linear classifiers", itemsPerStep: nil)
-        let result = runLinearProtocol(train: train, val: val, classes: trainSet.classes.count, options: options) { done, _, loss in
+        options.cached = cached
+        options.cropScale = cropScale.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        options.flipProbability = flip
+        do { try options.validate() } catch { throw ValidationError("--crop-scale '\(cropScale)' or another option: \(error)") }
+        let count = options.settings(depth: Swift.min(4, model.config.depth)).count
+        let bar = source.json ? nil : ProgressBar(total: options.epochs, label: "\(count) linear classifiers", itemsPerStep: nil)
+        let issues = DataIssueLog()
+        let result = runLinearProtocol(model: model, train: trainSet, val: valSet, imageSize: size, options: options,
+                                       protocolName: kind.rawValue, featureBatchSize: source.batchSize,
+                                       workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2), issues: issues) { done, _, loss in
             bar?.update(completed: done, metrics: [("loss", loss)])
         }
         bar?.finish()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(result)
+        if let output { try data.write(to: URL(fileURLWithPath: output)) }
         if source.json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(String(decoding: data, as: UTF8.self))
         } else {
-            print("DINOv2 linear protocol (cached features: one centre view per image, computed once), \(trainSet.classes.count) classes; chosen on \(Int(heldOut * 100)) % of train")
-            print("blocks  avgpool  base lr    held-out top-1  val top-1  val top-5")
-            for r in result.rows {
-                let pool = (r.setting.averagePool ? "yes" : "no").padding(toLength: 7, withPad: " ", startingAt: 0)
-                print(String(format: "%6d  ", r.setting.blocks) + pool
-                      + String(format: "  %-9g  %14.2f  %9.2f  %9.2f", r.setting.baseLearningRate, r.heldOut.top1, r.val.top1, r.val.top5))
-            }
-            let c = result.chosen
-            print(String(format: "chosen: last %d block(s), avgpool %@, base lr %g (lr %g): val top-1 %.2f, top-5 %.2f", c.setting.blocks,
-                         (c.setting.averagePool ? "yes" : "no") as NSString, c.setting.baseLearningRate, c.setting.learningRate, c.val.top1, c.val.top5))
+            print(linearProtocolTable(result, classes: trainSet.classes.count))
         }
     }
+}
+
+/// The table of a DINOv2/DINOv3 linear protocol result.
+func linearProtocolTable(_ result: LinearProtocolResult, classes: Int) -> String {
+    let training = result.training == "cached"
+        ? "CACHED features (one centre view per image, computed once; not the reference's training)"
+        : "augmented (random-resized-crop" + (result.cropScale.map { String(format: " of area %g–%g", $0[0], $0[1]) } ?? "")
+          + (result.flipProbability.map { String(format: " + flip (p %g)", $0) } ?? "") + " views through the frozen backbone every iteration)"
+    var lines = ["\(result.protocolName.uppercased()) linear protocol, \(training)",
+                 "\(classes) classes; \(result.fitImages) train images fitted for \(result.iterations) iterations, chosen on \(result.heldOutImages) held-out train images, scored on \(result.valImages) val images",
+                 "blocks  avgpool  base lr    held-out top-1  val top-1  val top-5"]
+    for r in result.rows {
+        let pool = (r.setting.averagePool ? "yes" : "no").padding(toLength: 7, withPad: " ", startingAt: 0)
+        lines.append(String(format: "%6d  ", r.setting.blocks) + pool
+                     + String(format: "  %-9g  %14.2f  %9.2f  %9.2f", r.setting.baseLearningRate, r.heldOut.top1, r.val.top1, r.val.top5))
+    }
+    let c = result.chosen
+    lines.append(String(format: "chosen (%@): last %d block(s), avgpool %@, base lr %g (lr %g): val top-1 %.2f, top-5 %.2f",
+                        result.training as NSString, c.setting.blocks, (c.setting.averagePool ? "yes" : "no") as NSString,
+                        c.setting.baseLearningRate, c.setting.learningRate, c.val.top1, c.val.top5))
+    return lines.joined(separator: "\n")
 }
 
 struct EvalSegmentation: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segmentation",
-        abstract: "Linear semantic segmentation on frozen patch tokens (DINOv2's linear protocol).",
+        abstract: "Linear semantic segmentation on frozen patch tokens (--recipe linear: DINOv2-style probe; dinov3: DINOv3's ADE20K recipe).",
         discussion: """
-        A batch norm and a 1×1 projection to class logits per patch token, upsampled bilinearly to \
-        the image size, trained with per-pixel cross-entropy on the training masks; mean IoU and \
-        pixel accuracy on val, in percent. --masks DIR mirrors the image folders: the mask of \
-        TRAIN/A/x.png is DIR/<name of TRAIN>/A/x.png, pixel value = class index (255 ignored).
+        --recipe linear (default): a batch norm and a 1×1 projection to class logits per patch token, \
+        upsampled bilinearly to the image size, trained with per-pixel cross-entropy on features \
+        computed once (no augmentation); AdamW, poly decay. --recipe dinov3: DINOv3's ADE20K linear \
+        recipe (dinov3/eval/segmentation, config-ade20k-linear-training.yaml): random resize 0.5–2 + \
+        crop + flip + photometric distortion through the frozen backbone every iteration, Dropout2d \
+        0.1, AdamW 1e-3 with weight decay 1e-3, warm-up one-cycle schedule over --iterations, \
+        sliding-window inference, and ADE20K's reduce_zero_label (label 0 ignored, the others shifted \
+        down; --no-reduce-zero-label for masks whose 0 is a class, as scenes-dev's). Mean IoU and pixel \
+        accuracy on val, in percent. --masks DIR mirrors the image folders: the mask of TRAIN/A/x.png \
+        is DIR/<name of TRAIN>/A/x.png (or x.png beside an x.jpg image, as ADE20K's \
+        annotations/training/x.png), pixel value = class index (255 ignored). With --recipe dinov3 the \
+        image folders may be flat (ADE20K: --train images/training --val images/validation \
+        --masks annotations).
         """
     )
 
@@ -248,19 +295,45 @@ struct EvalSegmentation: ParsableCommand {
     @Option(help: "Masks folder mirroring the image folders (DIR/train/…, DIR/val/…).")
     var masks: String
 
-    @Option(help: "Epochs of the probe.")
+    @Option(help: "Recipe: linear (features once, no augmentation) or dinov3 (DINOv3's ADE20K linear recipe).")
+    var recipe = "linear"
+
+    @Option(help: "Epochs of the probe (--recipe linear).")
     var epochs = 20
 
-    @Option(help: "AdamW learning rate of the probe.")
+    @Option(help: "Iterations (--recipe dinov3; the reference: 40000 at batch 16, warm-up 1500 scaled with it).")
+    var iterations = 1000
+
+    @Option(help: "AdamW learning rate of the probe (default: 1e-3, both recipes).")
     var lr = 1e-3
 
-    @Option(help: "Images per probe step.")
+    @Option(help: "Images per probe step (default: 16, both recipes).")
     var probeBatchSize = 16
 
-    @Option(help: "Save the trained head (.safetensors) for `dino predict --head FILE`.")
+    @Option(help: "Save the trained head (.safetensors) for `dino predict --head FILE` (--recipe linear).")
     var saveHead: String?
 
+    @Option(help: "Classes (--recipe dinov3; default: one more than the largest label after reduce_zero_label).")
+    var classes: Int?
+
+    @Flag(inversion: .prefixedNo, help: "ADE20K's reduce_zero_label (--recipe dinov3): 0 ignored, other labels minus 1.")
+    var reduceZeroLabel = true
+
+    @Option(help: "Probe seed (--recipe dinov3).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Write a PNG of image | truth | prediction for the first 8 val images (--recipe dinov3).")
+    var picture: String?
+
     func run() throws {
+        guard let kind = SegmentationRecipe(rawValue: recipe) else {
+            throw ValidationError("--recipe is \(SegmentationRecipe.allCases.map(\.rawValue).joined(separator: " or ")), got '\(recipe)'")
+        }
+        if kind == .dinov3 {
+            guard saveHead == nil else { throw ValidationError("--save-head goes with --recipe linear (the dinov3 recipe's head is not saved yet)") }
+            return try runDINOv3()
+        }
+        guard picture == nil else { throw ValidationError("--picture goes with --recipe dinov3 (the linear recipe keeps no predictions)") }
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
         let val = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.val), masksRoot: masks)
@@ -284,11 +357,43 @@ struct EvalSegmentation: ParsableCommand {
         if let saveError { throw saveError }
         bar?.finish()
         if source.json {
-            let out: [String: Double] = ["miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]
+            let out: [String: Any] = ["recipe": "linear", "miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy]
             let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("linear segmentation on \(model.embedDimensions)-wide patch tokens at \(size) px, \(scores.classIoU.count) classes")
+            print("linear segmentation (recipe linear: cached features) on \(model.embedDimensions)-wide patch tokens at \(size) px, \(scores.classIoU.count) classes")
+            print(String(format: "val mIoU %.2f, pixel accuracy %.2f", scores.miou, scores.pixelAccuracy))
+        }
+    }
+
+    func runDINOv3() throws {
+        let (model, size) = try source.backbone()
+        let train = try SegmentationMasks(images: ImageFileDataset.open(source.train), masksRoot: masks)
+        let val = try SegmentationMasks(images: ImageFileDataset.open(source.val), masksRoot: masks)
+        var config = DINOv3SegmentationConfig()
+        config.imageSize = size
+        config.iterations = iterations
+        config.learningRate = lr
+        config.batchSize = probeBatchSize
+        config.classes = classes
+        config.reduceZeroLabel = reduceZeroLabel
+        config.seed = seed
+        try config.validate()
+        let bar = source.json ? nil : ProgressBar(total: iterations, label: "dinov3 segmentation head", itemsPerStep: nil)
+        let (head, scores, image) = try evaluateSegmentationDINOv3(model: model, train: train, val: val, config: config,
+                                                                   workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
+                                                                   pictureCount: picture == nil ? 0 : 8) { done, _, loss in
+            bar?.update(completed: done, metrics: [("loss", loss)])
+        }
+        bar?.finish()
+        if let picture, let image { try image.writePNG(to: URL(fileURLWithPath: picture)) }
+        if source.json {
+            let out: [String: Any] = ["recipe": "dinov3", "miou": scores.miou, "pixel_accuracy": scores.pixelAccuracy,
+                                      "classes": head.classes, "iterations": iterations, "reduce_zero_label": reduceZeroLabel]
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("linear segmentation (recipe dinov3: augmented crops through the frozen backbone, sliding-window inference) on \(model.embedDimensions)-wide patch tokens at \(size) px, \(head.classes) classes, \(iterations) iterations\(reduceZeroLabel ? ", reduce_zero_label" : "")")
             print(String(format: "val mIoU %.2f, pixel accuracy %.2f", scores.miou, scores.pixelAccuracy))
         }
     }

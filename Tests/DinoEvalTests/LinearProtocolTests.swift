@@ -1,4 +1,5 @@
 import DinoEval
+import DinoVision
 import DinoNN
 import DinoModels
 import DinoTensor
@@ -83,5 +84,97 @@ import Testing
         #expect(r.chosen.setting.averagePool, "\(r.chosen.setting)")
         #expect(r.chosen.val.top1 > 90, "\(r.chosen.val)")
         #expect(r.rows.filter { !$0.setting.averagePool }.allSatisfy { $0.val.top1 < 75 })
+    }
+}
+
+/// DINOv3's grid and feature layout against dinov3/eval/linear.py (linear_dinov3.json, made by
+/// scripts/make_linear_fixtures.py), and the augmented training of both protocols.
+@Suite struct LinearProtocolDINOv3Tests {
+    static func fixture() throws -> [String: Any] {
+        let url = try #require(Bundle.module.url(forResource: "linear_dinov3", withExtension: "json", subdirectory: "Fixtures"))
+        return try #require(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    }
+
+    @Test func gridMatchesSetupLinearClassifiers() throws {
+        let f = try Self.fixture()
+        let grid = LinearProtocolOptions(.dinov3).settings(depth: 2)
+        #expect(grid.map(\.name) == f["names"] as! [String])
+        #expect(grid.count == 12 && grid.allSatisfy { $0.blocks == 1 && $0.averagePool })
+        // 13 optimiser groups; the first (5e-6, printed 0_00001) is replaced in place by 1e-5.
+        let groupRates = (f["lrs"] as! [NSNumber]).map(\.doubleValue)
+        #expect(groupRates.count == 13)
+        #expect(mismatch(doubles: grid.map(\.learningRate), Array(groupRates.dropFirst()), rtol: 1e-12, atol: 0) == nil)
+        #expect((f["in_dims"] as! [NSNumber]).map(\.intValue) == [Int](repeating: 32, count: 12))
+    }
+
+    /// get_intermediate_layers(n=1, return_class_token=True) + create_linear_input(1, avgpool) of a
+    /// DINOv3 ViT with 2 storage tokens and untied class/patch norms: [cls_norm(class), mean(norm(patches))].
+    @Test func featureLayoutMatchesTheReference() throws {
+        let f = try Self.fixture()
+        let configText = String(decoding: try JSONSerialization.data(withJSONObject: f["config"]!), as: UTF8.self)
+        let config = try ConfigLoader.decode(VisionTransformerConfig.self, from: JSONValue.parse(configText))
+        #expect(config.untieClsAndPatchNorms && config.numRegisterTokens == 2)
+        let model = VisionTransformer(config)
+        try model.loadWeights(from: try #require(Bundle.module.url(forResource: "linear_dinov3", withExtension: "safetensors", subdirectory: "Fixtures")))
+        model.eval()
+        let shape = (f["images_shape"] as! [NSNumber]).map(\.intValue)
+        let images = Tensor((f["images"] as! [NSNumber]).map(\.floatValue), shape: shape)
+        let features = linearProtocolFeatures(model: model, images: images, blocks: 1, labels: [0, 0, 0])
+        let x = features.input(blocks: 1, averagePool: true)
+        let wantShape = (f["linear_input_shape"] as! [NSNumber]).map(\.intValue)
+        #expect(x.shape == wantShape)
+        let want = Tensor((f["linear_input"] as! [NSNumber]).map(\.floatValue), shape: wantShape)
+        #expect(mismatch(x, want, rtol: 1e-4, atol: 1e-5) == nil)
+    }
+
+    @Test func dinov3OptionsDecodeAndValidate() throws {
+        #expect(LinearProtocolOptions(.dinov3).blocks == [1] && LinearProtocolOptions(.dinov3).averagePool == [true])
+        #expect(LinearProtocolOptions(.dinov2) == LinearProtocolOptions())
+        let o = try ConfigLoader.decode(LinearProtocolOptions.self, from: JSONValue.parse(#"{"avgpool": [true], "cached": true}"#))
+        #expect(o.averagePool == [true] && o.cached && o.settings(depth: 12).count == 24)
+        #expect(throws: ConfigError.self) { try ConfigLoader.decode(LinearProtocolOptions.self, from: JSONValue.parse(#"{"crop_scale": [0.5]}"#)) }
+        #expect(throws: ConfigError.self) { try ConfigLoader.decode(LinearProtocolOptions.self, from: JSONValue.parse(#"{"held_out_fraction": 1}"#)) }
+    }
+
+    @Test func trainViewsAreRandomResizedCropsAndFlips() {
+        var pixels: [UInt8] = []
+        for y in 0..<40 { for x in 0..<48 { pixels += [UInt8(x * 5), UInt8(y * 6), 7] } }
+        let image = RGBImage(width: 48, height: 40, pixels: pixels)
+        let t = LinearProtocolTrainTransform(size: 16)
+        let views = (0..<8).map { t.view(image, RandomGenerator(seed: UInt64($0))) }
+        #expect(views.allSatisfy { $0.width == 16 && $0.height == 16 })
+        #expect(Set(views.map(\.pixels)).count == 8)
+        // The same generator state gives the same view.
+        #expect(t.view(image, RandomGenerator(seed: 3)).pixels == views[3].pixels)
+        // Flip only (whole-image crop): either the image resized or its mirror.
+        let flipOnly = LinearProtocolTrainTransform(size: 16, scale: [1, 1], flipProbability: 1)
+        let v = flipOnly.view(image, RandomGenerator(seed: 0))
+        #expect(v.pixels[0] > v.pixels[(16 - 1) * 3], "red grows with x; the flipped view's first column must be the reddest")
+    }
+
+    @Test(arguments: [LinearProtocolKind.dinov2, .dinov3])
+    func augmentedProtocolLearnsColouredSquares(kind: LinearProtocolKind) throws {
+        let root = try SegmentationEvaluationTests.makeTree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = VisionTransformer(try ModelPresets.config(named: "test_dinov2"), generator: RandomGenerator(seed: 1))
+        model.initializeWeights(generator: RandomGenerator(seed: 2))
+        let train = try ImageFileDataset.imageFolder(root.appendingPathComponent("data/train").path)
+        let val = try ImageFileDataset.imageFolder(root.appendingPathComponent("data/val").path)
+        var options = LinearProtocolOptions(kind)
+        options.batchSize = 4
+        options.epochs = 8
+        options.heldOutFraction = 0.25
+        options.learningRates = [10, 100]
+        options.cropScale = [0.5, 1]
+        var epochs = 0
+        let r = runLinearProtocol(model: model, train: train, val: val, imageSize: 32, options: options, protocolName: kind.rawValue) { _, _, _ in epochs += 1 }
+        #expect(r.training == "augmented" && r.protocolName == kind.rawValue && epochs == 8 && r.cropScale == [0.5, 1])
+        #expect(r.fitImages == 9 && r.heldOutImages == 3 && r.valImages == 6)
+        #expect(r.iterations == 2 * 8, "drop_last: 9 images in batches of 4")
+        #expect(r.rows.count == (kind == .dinov2 ? 8 : 2))
+        #expect(r.chosen.val.top1 >= 80, "\(r.chosen)")
+        options.cached = true
+        let c = runLinearProtocol(model: model, train: train, val: val, imageSize: 32, options: options, protocolName: kind.rawValue)
+        #expect(c.training == "cached" && c.iterations == 3 * 8 && c.cropScale == nil)
     }
 }
