@@ -15,7 +15,9 @@ import Foundation
 
 /// A distillation run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
 public struct DistillationConfig: Configuration, Equatable, Sendable {
-    /// The student's model preset.
+    /// The student's model preset; several, comma-separated (`vit_nano_patch4,vit_tiny_patch4`),
+    /// train side by side from one teacher forward per batch (DINOv3's multi-distillation),
+    /// each with its own heads, optimiser and EMA, and everything else of this config shared.
     public var model = "vit_nano_patch4"
     /// The teacher's model preset, with `teacher_weights` (a backbone .safetensors file; its
     /// heads then start random and stay frozen, a fixed random projection of its features).
@@ -57,9 +59,17 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
     }
 
+    /// The students' model presets: `model` split at commas (one when alone).
+    public var studentModels: [String] {
+        model.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
     /// The DINOv2 settings of the student (no stochastic depth), whose automatic values and
-    /// schedules the run uses.
-    public var studentSettings: DINOv2Config {
+    /// schedules the run uses; of the first student when there are several.
+    public var studentSettings: DINOv2Config { studentSettings(model: studentModels[0]) }
+
+    /// The DINOv2 settings of the student `model` (one of `studentModels`).
+    public func studentSettings(model: String) -> DINOv2Config {
         var c = DINOv2Config()
         c.model = model
         c.epochs = epochs
@@ -86,7 +96,14 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
 
     /// Checks ranges and the teacher's source, naming the key of the first bad value.
     public func validate() throws {
-        try studentSettings.validate()
+        let models = studentModels
+        if let empty = models.firstIndex(where: \.isEmpty) {
+            throw ConfigError.invalidValue(path: "model", message: "'\(model)': student \(empty + 1) has no preset name")
+        }
+        if Set(models).count != models.count {
+            throw ConfigError.invalidValue(path: "model", message: "'\(model)' names a student twice (each student is named by its preset)")
+        }
+        for m in models { try studentSettings(model: m).validate() }
         if teacherRun == nil {
             guard teacherModel != nil || teacherWeights != nil else {
                 throw ConfigError.invalidValue(path: "teacher_run", message: "give a teacher: teacher_run, or teacher_model with teacher_weights")
