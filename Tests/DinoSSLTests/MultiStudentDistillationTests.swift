@@ -9,6 +9,7 @@ import DinoNN
 import DinoSSL
 import DinoTensor
 import DinoVision
+import DinoTestSupport
 import Foundation
 import Testing
 
@@ -17,9 +18,10 @@ import Testing
 
     /// The distill fixture's config (teacher: the dinov2 fixture run, 3 epochs of 2 steps)
     /// with `model` replaced, written beside the copied fixtures.
-    static func config(model: String, in scratch: URL, fixture: URL) throws -> URL {
+    static func config(model: String, in scratch: URL, fixture: URL, extra: [String: Any] = [:]) throws -> URL {
         var object = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.appendingPathComponent("config.json"))) as! [String: Any]
         object["model"] = model
+        object.merge(extra) { _, new in new }
         let url = scratch.appendingPathComponent("config-\(model).json")
         try JSONSerialization.data(withJSONObject: object).write(to: url)
         return url
@@ -39,14 +41,20 @@ import Testing
         return try CheckpointStore(directory: request.runDirectory.appendingPathComponent("checkpoints")).loadLatest()!.tensors
     }
 
-    @Test func eachStudentEndsExactlyAsWhenDistilledAlone() throws {
+    /// DINOv2's distillation (iBOT on every patch), and DINOv3's (iBOT on the masked patches of
+    /// unmasked crops, global crops shrunk by `teacher_to_student_resolution_scale`).
+    @Test(arguments: [false, true])
+    func eachStudentEndsExactlyAsWhenDistilledAlone(dinov3: Bool) throws {
         let (fixture, scratch) = try RunFixtures.copy("distill")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let both = try Self.train(TrainRequest(method: "distill", configFile: try Self.config(model: Self.students.joined(separator: ","), in: scratch, fixture: fixture),
+        let extra: [String: Any] = dinov3 ? ["ibot_patches": "masked", "teacher_to_student_resolution_scale": 2,
+                                             "crops": ["global_size": 32, "local_size": 8, "local_count": 2]] : [:]
+        let both = try Self.train(TrainRequest(method: "distill", configFile: try Self.config(model: Self.students.joined(separator: ","), in: scratch,
+                                                                                              fixture: fixture, extra: extra),
                                                runDirectory: scratch.appendingPathComponent("both")))
         var explained = Set<String>()
         for name in Self.students {
-            let alone = try Self.train(TrainRequest(method: "distill", configFile: try Self.config(model: name, in: scratch, fixture: fixture),
+            let alone = try Self.train(TrainRequest(method: "distill", configFile: try Self.config(model: name, in: scratch, fixture: fixture, extra: extra),
                                                     runDirectory: scratch.appendingPathComponent(name)))
             for (key, t) in alone {
                 // The lone run's names, under the student's prefix in the joint run; the teacher's
@@ -69,7 +77,7 @@ import Testing
     @Test func aTwoStudentRunResumesBitExactlyAndExportsEachStudent() throws {
         let (fixture, scratch) = try RunFixtures.copy("distill")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let config = try Self.config(model: Self.students.joined(separator: ","), in: scratch, fixture: fixture)
+        let config = try Self.config(model: Self.students.joined(separator: ","), in: scratch, fixture: fixture, extra: ["ibot_patches": "masked"])
         let parts = scratch.appendingPathComponent("parts"), whole = scratch.appendingPathComponent("whole")
         let first = try Self.train(TrainRequest(method: "distill", configFile: config, runDirectory: parts), maxSteps: 3)
         #expect(first.keys.contains("optimizer.test_dinov2.step") || first.keys.contains { $0.hasPrefix("optimizer.test_dinov2.") })
@@ -101,5 +109,61 @@ import Testing
         c.model = "test_dinov2, test_dinov2_reg"
         #expect(c.studentModels == Self.students)
         #expect(throws: Never.self) { try c.validate() }
+    }
+
+    /// `resizeBilinearAntialiased` against `F.interpolate(…, mode="bilinear", antialias=True)`
+    /// (scripts/make_antialiased_resize_fixture.py).
+    @Test func antialiasedResizeMatchesTorch() throws {
+        struct Case: Decodable { var shape: [Int]; var scale: Double; var input: [Double]; var output_shape: [Int]; var output: [Double] }
+        struct File: Decodable { var cases: [Case] }
+        let url = try #require(Bundle.module.url(forResource: "antialiased_resize", withExtension: "json", subdirectory: "Fixtures"))
+        for c in try JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases {
+            let y = resizeBilinearAntialiased(Tensor(doubles: c.input, shape: c.shape), height: c.output_shape[2], width: c.output_shape[3])
+            #expect(y.shape == c.output_shape)
+            #expect(mismatch(y.scalars, c.output.map { Float($0) }, rtol: 1e-5, atol: 1e-6) == nil, "scale \(c.scale)")
+        }
+    }
+
+    /// A student of `DistillationTests`' config beside a random `test_dinov2_reg` teacher.
+    static func method(ibotPatches: DistillationConfig.IBOTPatches, scale: Double? = nil) throws -> Distillation {
+        let c = DistillationTests.config()
+        let r = try c.studentSettings.resolved(datasetSize: 12)
+        let backbone = VisionTransformer(try ModelPresets.config(named: "test_dinov2_reg"), generator: RandomGenerator(seed: 4))
+        backbone.initializeWeights(generator: RandomGenerator(seed: 5))
+        let teacher = FrozenTeacher.fromBackbone(backbone, head: c.dino.head, prototypes: r.prototypes, generator: RandomGenerator(seed: 6))
+        return Distillation(students: [(name: "", settings: r)], teacher: teacher, ibotPatches: ibotPatches, resolutionScale: scale)
+    }
+
+    static func values(_ terms: [String: Tensor]) -> [String: [Float]] { terms.mapValues(\.scalars) }
+
+    /// `ibot_patches: masked` compares only the masked patches of unmasked crops: with every
+    /// patch masked it is the `all` objective exactly; with a partial mask its iBOT term
+    /// differs, the DINO terms do not, and the mask token is never used.
+    @Test func maskedIBOTReadsTheMaskIndicesOfUnmaskedCrops() throws {
+        var batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!
+        let partial = try #require(batch.masks)
+        let all = try Self.method(ibotPatches: .all).step(batch: batch, schedules: DistillationTests.values)
+        batch.masks = BatchMasks(count: partial.count, patches: partial.patches, values: Array(repeating: true, count: partial.values.count),
+                                 upperbound: partial.upperbound)
+        #expect(Self.values(try Self.method(ibotPatches: .masked).step(batch: batch, schedules: DistillationTests.values)) == Self.values(all))
+        batch.masks = partial
+        let m = try Self.method(ibotPatches: .masked)
+        let masked = m.step(batch: batch, schedules: DistillationTests.values)
+        #expect(masked[LossTerm.ibot]?.scalars != all[LossTerm.ibot]?.scalars)
+        #expect(masked[LossTerm.dinoGlobalCrops]?.scalars == all[LossTerm.dinoGlobalCrops]?.scalars)
+        masked[LossTerm.total]!.backward()
+        #expect(m.student.maskToken!.value.grad == nil)
+    }
+
+    /// `teacher_to_student_resolution_scale: 2` is the method on global crops shrunk
+    /// beforehand by `resizeBilinearAntialiased`.
+    @Test func resolutionScaleShrinksTheGlobalCropsOfTeacherAndStudents() throws {
+        var batch = RandomMaskedCrops().batches(epoch: 0, startingAt: 0).next()!
+        batch.masks = nil
+        let scaled = try Self.method(ibotPatches: .all, scale: 2).step(batch: batch, schedules: DistillationTests.values)
+        let unscaled = try Self.method(ibotPatches: .all).step(batch: batch, schedules: DistillationTests.values)
+        batch.globalCrops = resizeBilinearAntialiased(batch.globalCrops, height: 16, width: 16)
+        #expect(Self.values(try Self.method(ibotPatches: .all).step(batch: batch, schedules: DistillationTests.values)) == Self.values(scaled))
+        #expect(Self.values(scaled) != Self.values(unscaled))
     }
 }

@@ -158,6 +158,10 @@ public final class Distillation: TrainingMethod {
     public var parameterGroups: [ParameterGroup] { students.flatMap(\.parameterGroups) }
 
     public static let emaPrefix = "student_ema.backbone."
+    /// The patches of the global crops that iBOT compares.
+    public let ibotPatches: DistillationConfig.IBOTPatches
+    /// The global crops are shrunk by 1/scale before teacher and students (nil: not resized).
+    public let resolutionScale: Double?
 
     /// - Parameters:
     ///   - settings: the student's resolved DINOv2 settings (stochastic depth 0).
@@ -168,7 +172,12 @@ public final class Distillation: TrainingMethod {
 
     /// Several students of one teacher, each named (their checkpoint prefix) and with its own
     /// resolved settings; one student named "" is the single-student method.
-    public init(students: [(name: String, settings: ResolvedDINOv2Config)], teacher: FrozenTeacher) {
+    ///   - ibotPatches: the patches iBOT compares (`DistillationConfig.ibotPatches`).
+    ///   - resolutionScale: `teacher_to_student_resolution_scale`; nil: 1.
+    public init(students: [(name: String, settings: ResolvedDINOv2Config)], teacher: FrozenTeacher,
+                ibotPatches: DistillationConfig.IBOTPatches = .all, resolutionScale: Double? = nil) {
+        self.ibotPatches = ibotPatches
+        self.resolutionScale = resolutionScale == 1 ? nil : resolutionScale
         precondition(!students.isEmpty && (students.count == 1 || students.allSatisfy { !$0.name.isEmpty }),
                      "Distillation: one student, or several with names")
         self.teacher = teacher
@@ -196,26 +205,41 @@ public final class Distillation: TrainingMethod {
         let c = settings.config
         let temperature = schedules[ScheduleValues.teacherTemperature]
         let useIBOT = c.ibot.lossWeight > 0
+        // `ibot_patches: masked`: the rows of the mask indices (a batch without masked patches
+        // has no iBOT term); `all`: every row.
+        let mask: (indices: [Int], weights: Tensor)? = ibotPatches == .masked
+            ? batch.masks.flatMap { $0.indices.count > 0 ? ($0.indices.indices, $0.weights) : nil } : nil
+        let ibotOn = useIBOT && (ibotPatches == .all || mask != nil)
+        var batch = batch
+        if let scale = resolutionScale {
+            // The global crops shrunk by 1/scale (bilinear, antialiased), for teacher and students.
+            let g = batch.globalCrops
+            batch.globalCrops = resizeBilinearAntialiased(g, height: Int((Double(g.shape[2]) / scale).rounded(.down)),
+                                                          width: Int((Double(g.shape[3]) / scale).rounded(.down)))
+        }
 
-        // Teacher: global crops, every patch; once for all students.
+        // Teacher: global crops, the iBOT patches; once for all students.
         let (dinoTargets, ibotTargets, patchCount) = withNoGrad { () -> (Tensor, Tensor?, Int) in
             let f = teacher.backbone.forwardFeatures(batch.globalCrops)
             let n = f.patchTokens.shape[1]
-            let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
+            var patches = ibotOn ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil    // (2B·N, Dt)
+            if let mask { patches = patches?.indexSelect(axis: 0, indices: mask.indices) }                 // (M, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
-            let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
-            let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
+            let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N or M, K')
+            let q = centres.targets(cls: t, patches: tp, ibot: ibotOn, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
             return (q.cls, q.patches, n)
         }
 
-        // Each student: unmasked global crops, local crops; iBOT on every patch, each weighing 1/N.
+        // Each student: unmasked global crops, local crops; iBOT on every patch (each weighing
+        // 1/N) or on the masked ones (the mask weights).
         let rows = batch.globalCrops.shape[0] * patchCount
+        let weights = mask?.weights ?? (ibotOn ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
         let perStudent = students.map { s in
             let inputs = s.modules.dinov2StudentInputs(
-                batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: s.settings.config.dino.koleoLossWeight > 0,
-                teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
-                maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
+                batch, masks: nil, patchRows: { p in ibotOn ? mask.map { p.indexSelect(axis: 0, indices: $0.indices) } ?? p : nil },
+                koleo: s.settings.config.dino.koleoLossWeight > 0,
+                teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: weights)
             return DINOv2Objective.losses(inputs, config: s.settings.config, koleoShards: s.koleoShards)
         }
         if students.count == 1 { return perStudent[0] }

@@ -64,16 +64,37 @@ extension Distillation: MethodPlugin {
         for (key, size) in [("crops.global_size", settings.base.globalSize), ("crops.local_size", settings.base.localSize)] where size % patch != 0 {
             throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of the teacher's \(patch)-px patches")
         }
+        if let scale = config.teacherToStudentResolutionScale {
+            let size = Double(settings.base.globalSize) / scale
+            guard size == size.rounded(.down), Int(size) % patch == 0 else {
+                throw ConfigError.invalidValue(path: "teacher_to_student_resolution_scale", message: """
+                    global crops of \(settings.base.globalSize) px shrunk by \(scale) are \(size) px, not a whole number of the \(patch)-px patches
+                    """)
+            }
+        }
         return ResolvedDistillation(config: config, settings: settings, teacher: teacher, students: students)
     }
 
-    public static func build(_ r: ResolvedDistillation) throws -> Distillation { Distillation(students: r.students, teacher: r.teacher) }
+    public static func build(_ r: ResolvedDistillation) throws -> Distillation { Distillation(students: r.students, teacher: r.teacher, ibotPatches: r.config.ibotPatches ?? .all,
+                                                                                        resolutionScale: r.config.teacherToStudentResolutionScale)
+    }
 
     public static func batchSource(_ r: ResolvedDistillation, context: MethodContext) throws -> MultiCropBatchSource {
-        let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: nil, issues: context.issues)
+        let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: maskCollator(r), issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
                                     workers: r.settings.base.workers, prefetchBatches: r.config.data.prefetchBatches,
                                     epochLength: r.config.epochLength, placement: context.placement)
+    }
+
+    /// With `ibot_patches: masked`, DINOv3's exact-count masks on the teacher's patch grid of the
+    /// global crops the students see (after `teacher_to_student_resolution_scale`); else none.
+    static func maskCollator(_ r: ResolvedDistillation) -> MaskCollator? {
+        guard r.config.ibotPatches == .masked else { return nil }
+        let patch = r.teacher.backbone.patchSize
+        let size = Int((Double(r.settings.base.globalSize) / (r.config.teacherToStudentResolutionScale ?? 1)).rounded(.down))
+        let c = r.settings.config
+        return MaskCollator(gridSize: size / patch, ratio: c.ibot.maskRatio, probability: c.ibot.maskSampleProbability, variant: .dinov3,
+                            maxPatches: BlockMaskGenerator.referenceMaxPatches(cropSize: size, patchSize: patch))
     }
 
     public static func schedules(_ r: ResolvedDistillation) -> ScheduleSet { r.settings.schedules }
