@@ -166,4 +166,21 @@ import Testing
         #expect(Self.values(try Self.method(ibotPatches: .all).step(batch: batch, schedules: DistillationTests.values)) == Self.values(scaled))
         #expect(Self.values(scaled) != Self.values(unscaled))
     }
+
+    /// Several students under mpirun are refused by name (DinoDistributed has no rank
+    /// subgroups, which the reference spreads its students over); one student is not.
+    @Test func severalStudentsRefuseDataParallelTraining() throws {
+        let (fixture, scratch) = try RunFixtures.copy("distill")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var c = try ConfigLoader.decode(DistillationConfig.self, from: try ConfigLoader.readTree(fixture.appendingPathComponent("config.json")))
+        let dataset = try ImageFileDataset.open(RunFixtures.root.appendingPathComponent("images").path)
+        let twoRanks = MethodContext(dataset: dataset, placement: DataParallelPlacement(rank: 0, worldSize: 2),
+                                     issues: DataIssueLog(report: DataIssueLog.silent))
+        #expect(throws: Never.self) { _ = try Distillation.resolve(c, context: twoRanks) }
+        c.model = Self.students.joined(separator: ",")
+        do {
+            _ = try Distillation.resolve(c, context: twoRanks)
+            Issue.record("two students were accepted on 2 ranks")
+        } catch { #expect("\(error)".contains("2 students") && "\(error)".contains("world size 2"), "\(error)") }
+    }
 }
