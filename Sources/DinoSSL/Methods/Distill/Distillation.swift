@@ -226,7 +226,7 @@ public final class Distillation: TrainingMethod {
             if let mask { patches = patches?.indexSelect(axis: 0, indices: mask.indices) }                 // (M, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N or M, K')
-            let q = centres.targets(cls: t, patches: tp, ibot: ibotOn, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
+            let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
             return (q.cls, q.patches, n)
         }
