@@ -163,12 +163,15 @@ public struct TrainingRun {
 
     /// The backbone a run exports (its method's choice: DINO and DINOv2 their teacher,
     /// distillation its student's EMA), read from RUN/config.json.
-    public static func exportedModel(in runDirectory: URL) throws -> ExportedModel {
+    ///
+    /// - Parameter student: one of several students of a multi-student distillation run (its
+    ///   preset); nil: the run's default (the first student).
+    public static func exportedModel(in runDirectory: URL, student: String? = nil) throws -> ExportedModel {
         guard let (name, tree) = try storedConfig(in: runDirectory) else {
             throw ConfigError.unreadable(file: runDirectory.appendingPathComponent(configFileName).path, message: "missing; is this a `dino train` run?")
         }
         func read<M: MethodPlugin>(_ type: M.Type) throws -> ExportedModel {
-            try M.exportedModel(try ConfigLoader.decode(M.Config.self, from: tree))
+            try M.exportedModel(try ConfigLoader.decode(M.Config.self, from: tree), student: student)
         }
         return try read(try MethodRegistry.method(named: name))
     }
@@ -178,8 +181,8 @@ public struct TrainingRun {
     ///
     /// - Throws: `ConfigError`, `MethodError`, `CheckpointError` (no checkpoint, or one without
     ///   the backbone), `StateDictError`.
-    public static func loadBackbone(run runDirectory: URL) throws -> (model: VisionTransformer, inputSize: Int) {
-        var (config, weights, inputSize) = try backboneWeights(run: runDirectory)
+    public static func loadBackbone(run runDirectory: URL, student: String? = nil) throws -> (model: VisionTransformer, inputSize: Int) {
+        var (config, weights, inputSize) = try backboneWeights(run: runDirectory, student: student)
         config.dropPathRate = 0
         let vit = VisionTransformer(config)
         try vit.load(stateDict: weights, takingOwnership: true)
@@ -191,9 +194,9 @@ public struct TrainingRun {
     /// for a caller that builds the model itself (fine-tuning sets its own drop-path rate).
     ///
     /// - Throws: as `loadBackbone(run:)`.
-    public static func backboneWeights(run runDirectory: URL) throws
+    public static func backboneWeights(run runDirectory: URL, student: String? = nil) throws
         -> (config: VisionTransformerConfig, weights: [String: Tensor], inputSize: Int) {
-        let exported = try exportedModel(in: runDirectory)
+        let exported = try exportedModel(in: runDirectory, student: student)
         let model: VisionTransformerConfig
         do { model = try ModelPresets.config(named: exported.model) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
@@ -224,9 +227,9 @@ public struct TrainingRun {
 
     /// Writes a run's exported backbone with the official hub keys (loadable by
     /// `VisionTransformer.loadWeights` and by PyTorch's `load_state_dict`).
-    public static func exportBackbone(run runDirectory: URL, to url: URL) throws -> VisionTransformer {
-        let (model, inputSize) = try loadBackbone(run: runDirectory)
-        try model.saveWeights(to: url, metadata: ["dino.source": "exported backbone of \(runDirectory.path)",
+    public static func exportBackbone(run runDirectory: URL, to url: URL, student: String? = nil) throws -> VisionTransformer {
+        let (model, inputSize) = try loadBackbone(run: runDirectory, student: student)
+        try model.saveWeights(to: url, metadata: ["dino.source": "exported backbone of \(runDirectory.path)" + (student.map { " (student \($0))" } ?? ""),
                                                   "dino.input_size": String(inputSize)])
         return model
     }

@@ -21,6 +21,9 @@ struct EvalBackbone: ParsableArguments {
     @Option(name: .customLong("run"), help: "Run directory of `dino train` (its teacher, model and input size).")
     var runDirectory: String?
 
+    @Option(help: "With --run of a multi-student distillation: the student to evaluate (its preset; default: the first).")
+    var student: String?
+
     @Option(help: "Model preset (optional with --weights that store their config; alone: random weights).")
     var model: String?
 
@@ -35,7 +38,7 @@ struct EvalBackbone: ParsableArguments {
 
     /// The backbone in words (saved with a probe's head).
     var description: String {
-        if let runDirectory { return "--run \(runDirectory)" }
+        if let runDirectory { return "--run \(runDirectory)" + (student.map { " --student \($0)" } ?? "") }
         return [model.map { "--model \($0)" }, weights.map { "--weights \($0)" }].compactMap { $0 }.joined(separator: " ")
     }
 
@@ -44,9 +47,10 @@ struct EvalBackbone: ParsableArguments {
         if let threads { Threads.count = threads }
         if let runDirectory {
             guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
-            let (m, size) = try TrainingRun.loadBackbone(run: URL(fileURLWithPath: runDirectory))
+            let (m, size) = try TrainingRun.loadBackbone(run: URL(fileURLWithPath: runDirectory), student: student)
             return (m, inputSize ?? size)
         }
+        guard student == nil else { throw ValidationError("--student picks a student of --run RUN") }
         guard model != nil || weights != nil else {
             throw ValidationError("give --run RUN, or --weights FILE (with --model NAME unless the file stores its config), or --model NAME alone for random weights")
         }

@@ -210,8 +210,11 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output .safetensors file.")
     var out: String
 
+    @Option(help: "Multi-student distillation: the student to export (its preset; default: the first).")
+    var student: String?
+
     func run() throws {
-        let model = try TrainingRun.exportBackbone(run: URL(fileURLWithPath: runDirectory), to: URL(fileURLWithPath: out))
+        let model = try TrainingRun.exportBackbone(run: URL(fileURLWithPath: runDirectory), to: URL(fileURLWithPath: out), student: student)
         print("wrote \(out): \(model.namedTensors().count) tensors, \(model.parameterCount) parameters")
     }
 }

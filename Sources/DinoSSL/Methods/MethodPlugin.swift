@@ -139,6 +139,16 @@ public protocol MethodPlugin: TrainingMethod {
     static func describe(_ resolved: Resolved, context: MethodContext) -> String
     /// The backbone a run of this config exports, and where it is in its checkpoints.
     static func exportedModel(_ config: Config) throws -> ExportedModel
+    /// The backbone of one of several trained models (`dino export --student NAME`; multi-student
+    /// distillation); nil: the default one, `exportedModel(config)`. Default: only nil is accepted.
+    static func exportedModel(_ config: Config, student: String?) throws -> ExportedModel
+}
+
+extension MethodPlugin {
+    public static func exportedModel(_ config: Config, student: String?) throws -> ExportedModel {
+        guard let student else { return try exportedModel(config) }
+        throw MethodError.unsupported("a \(name) run trains one model; there is no student '\(student)' to choose")
+    }
 }
 
 /// The table of registered methods, by name.

@@ -10,7 +10,11 @@
 //     losses    DINOv2Objective: DINO local + global, KoLeo, iBOT on all patches (weight 1/N each)
 //     after     student EMA ← m·EMA + (1 − m)·student; centres ← EMA of the teacher outputs
 //
-// Reference: Oquab et al., "DINOv2" (2023), §5 and appendix B.
+// Several students (`model: a,b`) share the teacher's forward pass and targets, each with
+// its own heads, optimiser and EMA (DINOv3's multi-distillation).
+//
+// Reference: Oquab et al., "DINOv2" (2023), §5 and appendix B; facebookresearch/dinov3
+// dinov3/train/multidist_meta_arch.py.
 
 import DinoDistributed
 import DinoModels
@@ -76,117 +80,210 @@ public struct FrozenTeacher {
     }
 }
 
-/// DINOv2-style distillation of a frozen teacher into a student.
-public final class Distillation: TrainingMethod {
-    public typealias Batch = MultiCropInput
-
+/// One student of a distillation: backbone and heads, its EMA (the exported model), its
+/// optimiser groups and its random generator, all named under its checkpoint prefix.
+public final class DistillationStudent {
+    /// The student's name: its model preset when several students train, "" when alone.
+    public let name: String
     public let settings: ResolvedDINOv2Config
-    public let teacher: FrozenTeacher
-    /// The student: backbone, DINO head and (when the teacher has one) iBOT head.
-    public let studentModules: BackboneAndHeads
-    public var student: VisionTransformer { studentModules.backbone }
-    public var studentHead: DINOHead { studentModules.dinoHead }
-    public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
+    /// Backbone, DINO head and (when the teacher has one) iBOT head.
+    public let modules: BackboneAndHeads
     /// The exported model: an EMA of the student backbone.
-    public let studentEMA: VisionTransformer
-    /// Running centres of the teacher's DINO and iBOT outputs (softmax centring).
-    public let centres: TeacherCentres
+    public let ema: VisionTransformer
     public let parameterGroups: [ParameterGroup]
-    let studentGenerator: RandomGenerator
+    let generator: RandomGenerator
+    /// Checkpoint names: "" alone (`student.…`, `student_ema.backbone.…`, the reference's
+    /// keys), `NAME.` before them when several students train.
+    public let prefix: String
+    var koleoShards = 1
 
-    public static let emaPrefix = "student_ema.backbone."
-
-    /// - Parameters:
-    ///   - settings: the student's resolved DINOv2 settings (stochastic depth 0).
-    ///   - teacher: the frozen teacher; the student's heads get its heads' prototype counts.
-    public init(settings: ResolvedDINOv2Config, teacher: FrozenTeacher) {
+    /// Built from the seed exactly as a student distilled alone is (the same generator forks),
+    /// so that each of several students starts, and draws, as it would alone.
+    init(name: String, settings: ResolvedDINOv2Config, teacher: FrozenTeacher) {
+        self.name = name
         self.settings = settings
-        self.teacher = teacher
+        prefix = name.isEmpty ? "" : name + "."
         let c = settings.config
         let root = RandomGenerator(seed: c.seed)
-        studentGenerator = root.fork(1)
+        generator = root.fork(1)
         var model = settings.model
         model.dropPathRate = 0
         func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
             DINOHead(config: h, inputDimensions: model.embedDimensions, prototypes: prototypes)
         }
-        let student = VisionTransformer(model, generator: studentGenerator)
-        studentEMA = VisionTransformer(model, generator: root.fork(3))
-        studentModules = BackboneAndHeads(backbone: student, dinoHead: head(c.dino.head, prototypes: teacher.head.prototypes),
-                                          ibotHead: teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) })
+        let student = VisionTransformer(model, generator: generator)
+        ema = VisionTransformer(model, generator: root.fork(3))
+        modules = BackboneAndHeads(backbone: student, dinoHead: head(c.dino.head, prototypes: teacher.head.prototypes),
+                                   ibotHead: teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) })
         let initGenerator = root.fork(2)
         student.initializeWeights(generator: initGenerator)
-        studentModules.dinoHead.initializeWeights(generator: initGenerator)
-        studentModules.ibotHead?.initializeWeights(generator: initGenerator)
-        try! studentEMA.load(stateDict: student.stateDict().mapValues { $0.detach() })
-        studentEMA.freeze()
-        studentEMA.eval()
-        centres = TeacherCentres(dinoPrototypes: teacher.head.prototypes, ibotPrototypes: (teacher.ibotHead ?? teacher.head).prototypes)
-        parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
-                                                         patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
+        modules.dinoHead.initializeWeights(generator: initGenerator)
+        modules.ibotHead?.initializeWeights(generator: initGenerator)
+        try! ema.load(stateDict: student.stateDict().mapValues { $0.detach() })
+        ema.freeze()
+        ema.eval()
+        parameterGroups = modules.parameterGroups(prefix: prefix + BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
+                                                  patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
 
-    public var clippingModules: [(name: String, parameters: [Tensor])] { studentModules.clippingModules }
+    /// `student_ema.backbone.` under the student's prefix.
+    public var emaPrefix: String { prefix + Distillation.emaPrefix }
+    var generatorKey: String { prefix + "student.drop_path" }
+}
+
+/// DINOv2-style distillation of a frozen teacher into one student, or into several at once
+/// (DINOv3's multi-distillation): one teacher forward per batch gives the targets of every
+/// student; each student has its own heads, optimiser (AdamW over its own parameter groups,
+/// on the run's shared schedules) and EMA, and the total loss is the sum of theirs, so that
+/// each student's gradients are exactly those it gets alone.
+///
+/// Reference: facebookresearch/dinov3 dinov3/train/multidist_meta_arch.py
+/// (`MultiDistillationMetaArch.forward_backward`: one `get_teacher_output`, broadcast to the
+/// students' rank subgroups).
+public final class Distillation: TrainingMethod {
+    public typealias Batch = MultiCropInput
+
+    public let teacher: FrozenTeacher
+    /// The students, in the order of `model` (one when alone).
+    public let students: [DistillationStudent]
+    /// The first student's settings, modules and EMA (the only one's when alone).
+    public var settings: ResolvedDINOv2Config { students[0].settings }
+    public var studentModules: BackboneAndHeads { students[0].modules }
+    public var student: VisionTransformer { studentModules.backbone }
+    public var studentHead: DINOHead { studentModules.dinoHead }
+    public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
+    public var studentEMA: VisionTransformer { students[0].ema }
+    /// Running centres of the teacher's DINO and iBOT outputs (softmax centring), shared.
+    public let centres: TeacherCentres
+    public var parameterGroups: [ParameterGroup] { students.flatMap(\.parameterGroups) }
+
+    public static let emaPrefix = "student_ema.backbone."
+    /// The patches of the global crops that iBOT compares.
+    public let ibotPatches: DistillationConfig.IBOTPatches
+    /// The global crops are shrunk by 1/scale before teacher and students (nil: not resized).
+    public let resolutionScale: Double?
+
+    /// - Parameters:
+    ///   - settings: the student's resolved DINOv2 settings (stochastic depth 0).
+    ///   - teacher: the frozen teacher; the student's heads get its heads' prototype counts.
+    public convenience init(settings: ResolvedDINOv2Config, teacher: FrozenTeacher) {
+        self.init(students: [(name: "", settings: settings)], teacher: teacher)
+    }
+
+    /// Several students of one teacher, each named (their checkpoint prefix) and with its own
+    /// resolved settings; one student named "" is the single-student method.
+    ///   - ibotPatches: the patches iBOT compares (`DistillationConfig.ibotPatches`).
+    ///   - resolutionScale: `teacher_to_student_resolution_scale`; nil: 1.
+    public init(students: [(name: String, settings: ResolvedDINOv2Config)], teacher: FrozenTeacher,
+                ibotPatches: DistillationConfig.IBOTPatches = .all, resolutionScale: Double? = nil) {
+        self.ibotPatches = ibotPatches
+        self.resolutionScale = resolutionScale == 1 ? nil : resolutionScale
+        precondition(!students.isEmpty && (students.count == 1 || students.allSatisfy { !$0.name.isEmpty }),
+                     "Distillation: one student, or several with names")
+        self.teacher = teacher
+        self.students = students.map { DistillationStudent(name: $0.name, settings: $0.settings, teacher: teacher) }
+        centres = TeacherCentres(dinoPrototypes: teacher.head.prototypes, ibotPrototypes: (teacher.ibotHead ?? teacher.head).prototypes)
+    }
+
+    /// One AdamW per student, named by the student ("" alone: the single-student checkpoint).
+    public var optimizerGroups: [(name: String, groups: [ParameterGroup])] {
+        students.map { (name: $0.name, groups: $0.parameterGroups) }
+    }
+
+    public var clippingModules: [(name: String, parameters: [Tensor])] {
+        students.flatMap { s in s.modules.clippingModules.map { (name: s.prefix + $0.name, parameters: $0.parameters) } }
+    }
 
     /// K of the DINO head, for the trainer's collapse monitor.
     public var targetPrototypes: Int? { teacher.head.prototypes }
 
+    /// The loss terms. Alone: the DINOv2 objective's. Several students: `loss` the sum of
+    /// theirs, each student's terms as `NAME/term`, and the first student's terms under their
+    /// plain names (the teacher's entropies, the same for all, and the first student's feature
+    /// spread, for the collapse monitor).
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
         let c = settings.config
         let temperature = schedules[ScheduleValues.teacherTemperature]
         let useIBOT = c.ibot.lossWeight > 0
+        // `ibot_patches: masked`: the rows of the mask indices (a batch without masked patches
+        // has no iBOT term); `all`: every row.
+        let mask: (indices: [Int], weights: Tensor)? = ibotPatches == .masked
+            ? batch.masks.flatMap { $0.indices.count > 0 ? ($0.indices.indices, $0.weights) : nil } : nil
+        let ibotOn = useIBOT && (ibotPatches == .all || mask != nil)
+        var batch = batch
+        if let scale = resolutionScale {
+            // The global crops shrunk by 1/scale (bilinear, antialiased), for teacher and students.
+            let g = batch.globalCrops
+            batch.globalCrops = resizeBilinearAntialiased(g, height: Int((Double(g.shape[2]) / scale).rounded(.down)),
+                                                          width: Int((Double(g.shape[3]) / scale).rounded(.down)))
+        }
 
-        // Teacher: global crops, every patch.
+        // Teacher: global crops, the iBOT patches; once for all students.
         let (dinoTargets, ibotTargets, patchCount) = withNoGrad { () -> (Tensor, Tensor?, Int) in
             let f = teacher.backbone.forwardFeatures(batch.globalCrops)
             let n = f.patchTokens.shape[1]
-            let patches = useIBOT ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil  // (2B·N, Dt)
+            var patches = ibotOn ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil    // (2B·N, Dt)
+            if let mask { patches = patches?.indexSelect(axis: 0, indices: mask.indices) }                 // (M, Dt)
             let t = teacher.head(f.classToken)                                                            // (2B, K)
-            let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N, K')
+            let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N or M, K')
             let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
             return (q.cls, q.patches, n)
         }
 
-        // Student: unmasked global crops, local crops; iBOT on every patch, each weighing 1/N.
+        // Each student: unmasked global crops, local crops; iBOT on every patch (each weighing
+        // 1/N) or on the masked ones (the mask weights).
         let rows = batch.globalCrops.shape[0] * patchCount
-        let inputs = studentModules.dinov2StudentInputs(
-            batch, masks: nil, patchRows: { useIBOT ? $0 : nil }, koleo: c.dino.koleoLossWeight > 0,
-            teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets,
-            maskWeights: useIBOT ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
-        return DINOv2Objective.losses(inputs, config: c, koleoShards: koleoShards)
+        let weights = mask?.weights ?? (ibotOn ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
+        let perStudent = students.map { s in
+            let inputs = s.modules.dinov2StudentInputs(
+                batch, masks: nil, patchRows: { p in ibotOn ? mask.map { p.indexSelect(axis: 0, indices: $0.indices) } ?? p : nil },
+                koleo: s.settings.config.dino.koleoLossWeight > 0,
+                teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: weights)
+            return DINOv2Objective.losses(inputs, config: s.settings.config, koleoShards: s.koleoShards)
+        }
+        if students.count == 1 { return perStudent[0] }
+        var out = perStudent[0]
+        out[LossTerm.total] = perStudent.dropFirst().reduce(perStudent[0][LossTerm.total]!) { $0 + $1[LossTerm.total]! }
+        for (s, terms) in zip(students, perStudent) {
+            for (k, v) in terms { out[s.name + "/" + k] = v }
+        }
+        return out
     }
 
-    /// KoLeo per slice of the batch, as that many ranks compute it (`emulateRanks`); 1 by default.
-    var koleoShards = 1
-
-    /// KoLeo over each of `ranks` slices of the batch, as `ranks` ranks compute it.
-    public func emulateRanks(_ ranks: Int) { koleoShards = ranks }
+    /// KoLeo per slice of the batch, as `ranks` ranks compute it.
+    public func emulateRanks(_ ranks: Int) { for s in students { s.koleoShards = ranks } }
 
     /// The centres and Sinkhorn-Knopp sums over all ranks; the student's drop-path draws made on
     /// the global batch and sliced to this rank's rows.
     public func useCommunicator(_ communicator: any Communicator) {
         centres.communicator = communicator
         if communicator.size > 1 {
-            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
-                                                    samplesPerView: settings.config.batchSize / communicator.size))
+            for s in students {
+                s.modules.backbone.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                                   samplesPerView: s.settings.config.batchSize / communicator.size))
+            }
         }
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {
-        studentEMA.updateExponentialMovingAverage(of: student, momentum: schedules[ScheduleValues.teacherMomentum])
+        for s in students {
+            s.ema.updateExponentialMovingAverage(of: s.modules.backbone, momentum: schedules[ScheduleValues.teacherMomentum])
+        }
         centres.applyUpdate()
     }
 
     public func stateTensors() -> [String: Tensor] {
         var out = centres.stateTensors
-        for (name, p) in studentEMA.namedTensors() { out[Distillation.emaPrefix + name] = p.value }
-        out.merge(studentModules.namedTensors(prefix: BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }
+        for s in students {
+            for (name, p) in s.ema.namedTensors() { out[s.emaPrefix + name] = p.value }
+            out.merge(s.modules.namedTensors(prefix: s.prefix + BackboneAndHeads.studentPrefix, buffersOnly: true)) { a, _ in a }
+        }
         return out
     }
 
     public var randomGenerators: [String: RandomGenerator] {
-        get { ["student.drop_path": studentGenerator] }
-        set { if let g = newValue["student.drop_path"] { studentGenerator.restore(g) } }
+        get { Dictionary(uniqueKeysWithValues: students.map { ($0.generatorKey, $0.generator) }) }
+        set { for s in students { if let g = newValue[s.generatorKey] { s.generator.restore(g) } } }
     }
 }

@@ -15,7 +15,9 @@ import Foundation
 
 /// A distillation run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
 public struct DistillationConfig: Configuration, Equatable, Sendable {
-    /// The student's model preset.
+    /// The student's model preset; several, comma-separated (`vit_nano_patch4,vit_tiny_patch4`),
+    /// train side by side from one teacher forward per batch (DINOv3's multi-distillation),
+    /// each with its own heads, optimiser and EMA, and everything else of this config shared.
     public var model = "vit_nano_patch4"
     /// The teacher's model preset, with `teacher_weights` (a backbone .safetensors file; its
     /// heads then start random and stay frozen, a fixed random projection of its features).
@@ -34,8 +36,25 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var recipe = Recipe.auto
     /// Weights of DINO and KoLeo, and the student's DINO head (prototypes: the teacher head's).
     public var dino = DINOv2Config.DINO()
-    /// Weight of iBOT on every patch of the global crops, and the iBOT head.
+    /// Weight of iBOT on the patches of the global crops (`ibot_patches`), and the iBOT head;
+    /// with `ibot_patches: masked` also its mask ratio and probability.
     public var ibot = DINOv2Config.IBOT()
+    /// Which patches of the (always unmasked) global crops the iBOT term compares: `all`
+    /// (absent; DINOv2's distillation, each weighing 1/N) or `masked` (DINOv3's: the patches a
+    /// DINOv3 exact-count mask picks, each weighing 1/(its view's count), as
+    /// multidist_meta_arch.py / ssl_meta_arch.py `get_student_output` index them with
+    /// `mask_indices_list` while the student sees the crops unmasked).
+    public var ibotPatches: IBOTPatches? = nil
+    /// DINOv3's `crops.teacher_to_student_resolution_scale` (absent: 1): the global crops are
+    /// resized (bilinear, antialiased) by 1/scale before teacher and students see them, as
+    /// multidist_meta_arch.py `forward_backward` does. (The reference reads it with
+    /// `getattr(self, "crops.teacher_to_student_resolution_scale", 1.0)`, so its runs use 1.)
+    public var teacherToStudentResolutionScale: Double? = nil
+
+    /// The patches iBOT compares in distillation.
+    public enum IBOTPatches: String, Codable, Sendable, CaseIterable {
+        case all, masked
+    }
     /// Teacher temperatures and centring; `momentum` drives the student's EMA (0.992 → 1).
     public var teacher = DINOv2Config.Teacher()
     public var studentTemperature = 0.1
@@ -55,11 +74,20 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
+        case ibotPatches = "ibot_patches", teacherToStudentResolutionScale = "teacher_to_student_resolution_scale"
+    }
+
+    /// The students' model presets: `model` split at commas (one when alone).
+    public var studentModels: [String] {
+        model.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     /// The DINOv2 settings of the student (no stochastic depth), whose automatic values and
-    /// schedules the run uses.
-    public var studentSettings: DINOv2Config {
+    /// schedules the run uses; of the first student when there are several.
+    public var studentSettings: DINOv2Config { studentSettings(model: studentModels[0]) }
+
+    /// The DINOv2 settings of the student `model` (one of `studentModels`).
+    public func studentSettings(model: String) -> DINOv2Config {
         var c = DINOv2Config()
         c.model = model
         c.epochs = epochs
@@ -86,7 +114,17 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
 
     /// Checks ranges and the teacher's source, naming the key of the first bad value.
     public func validate() throws {
-        try studentSettings.validate()
+        let models = studentModels
+        if let empty = models.firstIndex(where: \.isEmpty) {
+            throw ConfigError.invalidValue(path: "model", message: "'\(model)': student \(empty + 1) has no preset name")
+        }
+        if Set(models).count != models.count {
+            throw ConfigError.invalidValue(path: "model", message: "'\(model)' names a student twice (each student is named by its preset)")
+        }
+        for m in models { try studentSettings(model: m).validate() }
+        if let s = teacherToStudentResolutionScale, !(s >= 1 && s.isFinite) {
+            throw ConfigError.invalidValue(path: "teacher_to_student_resolution_scale", message: "\(s): give a factor ≥ 1 (the crops are shrunk by it)")
+        }
         if teacherRun == nil {
             guard teacherModel != nil || teacherWeights != nil else {
                 throw ConfigError.invalidValue(path: "teacher_run", message: "give a teacher: teacher_run, or teacher_model with teacher_weights")

@@ -11,8 +11,11 @@ import Foundation
 /// loaded teacher.
 public struct ResolvedDistillation {
     public var config: DistillationConfig
+    /// The first (or only) student's settings: the run's schedules, crops and trainer options.
     public var settings: ResolvedDINOv2Config
     public var teacher: FrozenTeacher
+    /// Every student's name ("" alone, else its preset) and settings.
+    public var students: [(name: String, settings: ResolvedDINOv2Config)]
 }
 
 extension Distillation: MethodPlugin {
@@ -34,21 +37,68 @@ extension Distillation: MethodPlugin {
         try context.requireDivisibleBatch(config.batchSize)
         try config.validate()
         let settings = try config.studentSettings.resolved(datasetSize: context.dataset.count)
+        let models = config.studentModels
+        if config.ibotPatches == .masked {
+            // Not yet checked under mpirun (a rank's slice may hold no masked patch).
+            try context.requireSingleProcess("distill with ibot_patches=masked")
+        }
+        var students = [(name: models.count == 1 ? "" : models[0], settings: settings)]
+        if models.count > 1 {
+            // One process only: the reference spreads students over rank subgroups, which
+            // DinoDistributed does not have; several students under mpirun are refused.
+            try context.requireSingleProcess("distill with \(models.count) students")
+            for m in models.dropFirst() {
+                let s = try config.studentSettings(model: m).resolved(datasetSize: context.dataset.count)
+                // The batch, schedules and trainer are shared: every automatic value must agree.
+                var same = s
+                same.config.model = settings.config.model
+                same.model = settings.model
+                same.base.model = settings.base.model
+                guard same == settings else {
+                    throw ConfigError.invalidValue(path: "model", message: """
+                        student \(m) resolves automatic values (crops, schedules) other than \(models[0])'s; \
+                        set them explicitly (crops.global_size, crops.local_size, …) so that the students can share batches
+                        """)
+                }
+                students.append((name: m, settings: s))
+            }
+        }
         let teacher = try teacher(config, prototypes: settings.prototypes)
         let patch = teacher.backbone.patchSize
         for (key, size) in [("crops.global_size", settings.base.globalSize), ("crops.local_size", settings.base.localSize)] where size % patch != 0 {
             throw ConfigError.invalidValue(path: key, message: "\(size) px is not a whole number of the teacher's \(patch)-px patches")
         }
-        return ResolvedDistillation(config: config, settings: settings, teacher: teacher)
+        if let scale = config.teacherToStudentResolutionScale {
+            let size = Double(settings.base.globalSize) / scale
+            guard size == size.rounded(.down), Int(size) % patch == 0 else {
+                throw ConfigError.invalidValue(path: "teacher_to_student_resolution_scale", message: """
+                    global crops of \(settings.base.globalSize) px shrunk by \(scale) are \(size) px, not a whole number of the \(patch)-px patches
+                    """)
+            }
+        }
+        return ResolvedDistillation(config: config, settings: settings, teacher: teacher, students: students)
     }
 
-    public static func build(_ r: ResolvedDistillation) throws -> Distillation { Distillation(settings: r.settings, teacher: r.teacher) }
+    public static func build(_ r: ResolvedDistillation) throws -> Distillation { Distillation(students: r.students, teacher: r.teacher, ibotPatches: r.config.ibotPatches ?? .all,
+                                                                                        resolutionScale: r.config.teacherToStudentResolutionScale)
+    }
 
     public static func batchSource(_ r: ResolvedDistillation, context: MethodContext) throws -> MultiCropBatchSource {
-        let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: nil, issues: context.issues)
+        let pipeline = MultiCropPipeline(dataset: context.dataset, config: r.settings.multiCrop, maskCollator: maskCollator(r), issues: context.issues)
         return MultiCropBatchSource(pipeline: pipeline, batchSize: r.config.batchSize, seed: r.config.seed,
                                     workers: r.settings.base.workers, prefetchBatches: r.config.data.prefetchBatches,
                                     epochLength: r.config.epochLength, placement: context.placement)
+    }
+
+    /// With `ibot_patches: masked`, DINOv3's exact-count masks on the teacher's patch grid of the
+    /// global crops the students see (after `teacher_to_student_resolution_scale`); else none.
+    static func maskCollator(_ r: ResolvedDistillation) -> MaskCollator? {
+        guard r.config.ibotPatches == .masked else { return nil }
+        let patch = r.teacher.backbone.patchSize
+        let size = Int((Double(r.settings.base.globalSize) / (r.config.teacherToStudentResolutionScale ?? 1)).rounded(.down))
+        let c = r.settings.config
+        return MaskCollator(gridSize: size / patch, ratio: c.ibot.maskRatio, probability: c.ibot.maskSampleProbability, variant: .dinov3,
+                            maxPatches: BlockMaskGenerator.referenceMaxPatches(cropSize: size, patchSize: patch))
     }
 
     public static func schedules(_ r: ResolvedDistillation) -> ScheduleSet { r.settings.schedules }
@@ -58,14 +108,31 @@ extension Distillation: MethodPlugin {
         let c = r.config, s = r.settings, t = r.teacher
         return """
         distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
-        (\(c.teacherRun ?? c.teacherWeights ?? "random weights")) → student \(c.model) \
-        (\(s.model.embedDimensions) wide, depth \(s.model.depth)), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
+        (\(c.teacherRun ?? c.teacherWeights ?? "random weights")) → \(r.students.count == 1 ? "student" : "students") \
+        \(r.students.map { "\($0.settings.config.model) (\($0.settings.model.embedDimensions) wide, depth \($0.settings.model.depth))" }.joined(separator: ", ")), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
         \(c.epochs) epochs, batch \(c.batchSize), \(t.head.prototypes) prototypes, lr \(s.peakLearningRate), threads \(Threads.count)
         """
     }
 
-    /// The student's EMA backbone.
+    /// The student's EMA backbone; of the first student when there are several.
     public static func exportedModel(_ c: DistillationConfig) throws -> ExportedModel {
-        ExportedModel(model: c.model, inputSize: c.crops.globalSize, backbonePrefix: emaPrefix)
+        try exportedModel(c, student: nil)
+    }
+
+    /// The EMA backbone of `student` (a preset of `model`; nil: the first), whose checkpoint
+    /// tensors are `NAME.student_ema.backbone.…` when several students trained.
+    public static func exportedModel(_ c: DistillationConfig, student: String?) throws -> ExportedModel {
+        let models = c.studentModels
+        if models.count == 1 {
+            if let student, student != models[0] {
+                throw MethodError.unsupported("this distill run has one student, \(models[0]), not '\(student)'")
+            }
+            return ExportedModel(model: c.model, inputSize: c.crops.globalSize, backbonePrefix: emaPrefix)
+        }
+        let name = student ?? models[0]
+        guard models.contains(name) else {
+            throw MethodError.unsupported("this distill run's students are \(models.joined(separator: ", ")), not '\(name)'")
+        }
+        return ExportedModel(model: name, inputSize: c.crops.globalSize, backbonePrefix: name + "." + emaPrefix)
     }
 }
