@@ -3,6 +3,7 @@ import DinoNN
 import DinoTensor
 import DinoTestSupport
 import Foundation
+import DinoVision
 import Testing
 
 /// scripts/make_convnext_fixtures.py: the official DINOv3 ConvNeXt (tiny size, random
@@ -78,5 +79,26 @@ import Testing
         #expect(missing.isEmpty, "no gradient for \(missing)")
         // LayerScale starts at 1e-6, as the reference.
         #expect(model.stages[0][0].gamma?.value.scalars.allSatisfy { abs($0 - 1e-6) < 1e-12 } == true)
+    }
+}
+
+@Suite struct ConvNeXtEmbeddingTests {
+    /// `embed` on a ConvNeXt: the pooled feature as the embedding, the final 2 × 2 map (64-px
+    /// crops, stride 32) as patch tokens, each image as its own forward pass gives them.
+    @Test func embedGivesPooledFeatureAndFinalMapTokens() throws {
+        let (dir, paths) = try syntheticImageFolder(count: 3, broken: false)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 4)
+        #expect(model.patchSize == 32 && model.embedDimensions == 32)
+        let transform = EvaluationTransform(imageSize: 64)
+        let e = try model.embed(paths: paths, transform: transform, batchSize: 2, patchTokens: true)
+        #expect(e.classTokens.shape == [3, 32] && e.patchTokens?.shape == [3, 4, 32])
+        for (i, path) in e.paths.enumerated() {
+            let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+            let f = withNoGrad { model.forwardFeatures(transform(image).unsqueeze(0)) }
+            #expect(mismatch(e.classTokens.slice(axis: 0, start: i, end: i + 1), f.classToken, rtol: 1e-5, atol: 1e-5) == nil)
+            #expect(mismatch(e.patchTokens!.slice(axis: 0, start: i, end: i + 1), f.patchTokens, rtol: 1e-5, atol: 1e-5) == nil)
+        }
+        #expect(throws: EmbeddingError.self) { try model.embed(paths: [], transform: EvaluationTransform(imageSize: 48)) }
     }
 }
