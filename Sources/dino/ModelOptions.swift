@@ -40,7 +40,10 @@ struct ModelOptions: ParsableArguments {
     }
 
     func load() throws -> VisionTransformer {
-        try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
+        if let model, ConvNeXtPresets.all[model] != nil {
+            throw ValidationError("\(model) is a ConvNeXt; only `dino embed` takes ConvNeXt backbones so far")
+        }
+        return try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
                                    layout: layout.flatMap(CheckpointLayout.init(rawValue:)))
     }
 }

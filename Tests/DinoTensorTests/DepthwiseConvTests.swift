@@ -44,4 +44,18 @@ import Testing
         // No bias, a 3 × 3 filter without padding (the output smaller than the input).
         #expect(gradientMismatch([inputs[0], Sample.normal([3, 1, 3, 3], seed: 7)]) { $0[0].depthwiseConv2d(weight: $0[1], bias: nil, padding: 0) } == nil)
     }
+
+    /// The Float32 loops give the Float64 loops' gradients (the finite-difference check runs in Float64).
+    @Test func float32GradientsMatchFloat64() {
+        let seeds = (x: Sample.normal([2, 6, 5, 4], seed: 8), w: Sample.normal([4, 1, 7, 7], seed: 9), b: Sample.normal([4], seed: 10))
+        let upstream = Sample.normal([2, 6, 5, 4], seed: 11)
+        var grads: [[Tensor]] = []
+        for dtype in [DType.float32, .float64] {
+            func leaf(_ t: Tensor) -> Tensor { withNoGrad { t.to(dtype).contiguousCopy() }.requiringGrad() }
+            let (x, w, b) = (leaf(seeds.x), leaf(seeds.w), leaf(seeds.b))
+            x.depthwiseConv2d(weight: w, bias: b, padding: 3).backward(withNoGrad { upstream.to(dtype).contiguousCopy() })
+            grads.append([x.grad!, w.grad!, b.grad!].map { $0.to(.float32) })
+        }
+        for i in 0..<3 { #expect(mismatch(grads[0][i], grads[1][i], rtol: 1e-4, atol: 1e-5) == nil, "input \(i)") }
+    }
 }
