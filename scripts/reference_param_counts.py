@@ -38,6 +38,19 @@ def describe(model):
     }
 
 
+def describe_convnext(model):
+    """ConvNeXt: depth is the number of blocks over the four stages; `stages.<i>.0` stands for
+    every block of stage i. The state dict lists the final norm twice (`norm` and `norms.3`,
+    one module); parameters() counts it once."""
+    sd = model.state_dict()
+    shapes = {k: list(v.shape) for k, v in sd.items() if not re.match(r"stages\.\d+\.([1-9]\d*)\.", k)}
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "depth": sum(len(s) for s in model.stages),
+        "shapes": shapes,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dino", required=True)
@@ -51,6 +64,7 @@ def main():
     from dinov2.models import vision_transformer as v2vits
     from dinov3.hub import backbones as v3hub
     from dinov3.models.vision_transformer import DinoVisionTransformer as V3ViT
+    from dinov3.models.convnext import ConvNeXt
 
     def v2(**kw):
         base = dict(img_size=518, patch_size=14, init_values=1.0, block_chunks=0)
@@ -96,13 +110,17 @@ def main():
         builders[f"dinov2_{size}"] = (lambda s: lambda: getattr(v2hub, f"dinov2_{s}")(pretrained=False))(size)
         builders[f"dinov2_{size}_reg"] = (lambda s: lambda: getattr(v2hub, f"dinov2_{s}_reg")(pretrained=False))(size)
 
+    for size in ["tiny", "small", "base", "large"]:
+        builders[f"convnext_{size}"] = (lambda s: lambda: getattr(v3hub, f"dinov3_convnext_{s}")(pretrained=False))(size)
+    builders["test_convnext"] = lambda: ConvNeXt(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
+
     out = {}
     for name in sorted(builders):
         # DINO v1 calls .item() while building, which meta tensors refuse; its models are small.
         device = "cpu" if name.startswith(("dino_", "test_dino")) and not name.startswith("test_dinov") else "meta"
         with torch.device(device):
             model = builders[name]()
-        out[name] = describe(model)
+        out[name] = describe_convnext(model) if "convnext" in name else describe(model)
         print(f"{name:22s} {out[name]['params']:>13,d}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")

@@ -72,12 +72,41 @@ public struct ImageEmbeddings {
     }
 }
 
-extension VisionTransformer {
+/// A backbone that `embed` can run: a normalised image embedding and normalised tokens on a
+/// grid of `patchSize`-pixel cells (a ViT's patches, a ConvNeXt's final map at stride 32).
+public protocol EmbeddingBackbone: Module {
+    /// Width of the embedding and of each token.
+    var embedDimensions: Int { get }
+    /// Pixels per token along each side (the patch size, or a CNN's total stride).
+    var patchSize: Int { get }
+    /// Normalised class token (B, D) and patch tokens (B, h·w, D) of images (B, 3, H, W).
+    func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor)
+}
+
+extension VisionTransformer: EmbeddingBackbone {
+    /// `x_norm_clstoken` and `x_norm_patchtokens` of `forwardFeatures`.
+    public func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor) {
+        let f = forwardFeatures(images)
+        return (f.classToken, f.patchTokens)
+    }
+}
+
+extension ConvNeXt: EmbeddingBackbone {
+    /// The normalised pooled feature (`x_norm_clstoken`) and the normalised final map
+    /// flattened row-major (`x_norm_patchtokens`) of `forwardFeatures`.
+    public func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor) {
+        let f = forwardFeatures(images)
+        return (f.classToken, f.patchTokens)
+    }
+}
+
+extension EmbeddingBackbone {
     /// Embeds images from files in batches (decoding in parallel, one forward per batch).
     ///
     /// - Parameters:
     ///   - paths: image files.
-    ///   - transform: the evaluation transform; its crop must be a multiple of the patch size.
+    ///   - transform: the evaluation transform; its crop must be a multiple of the patch size
+    ///     (of 32 for a ConvNeXt).
     ///   - batchSize: images per forward pass.
     ///   - patchTokens: also keep the patch tokens.
     ///   - progress: called after each batch with (images done, total).
@@ -86,7 +115,7 @@ extension VisionTransformer {
                       progress: ((Int, Int) -> Void)? = nil) throws -> ImageEmbeddings {
         precondition(batchSize >= 1, "embed: batch size must be positive, got \(batchSize)")
         guard transform.imageSize % patchSize == 0 else {
-            throw EmbeddingError("image size \(transform.imageSize) is not a multiple of the patch size \(patchSize)")
+            throw EmbeddingError("image size \(transform.imageSize) is not a multiple of the patch size (or stride) \(patchSize)")
         }
         let wasTraining = training
         eval()
@@ -118,7 +147,7 @@ extension VisionTransformer {
             for i in 0..<batch.count where !ok[i] { failures.append((batch[i], errors[i])) }
             if !good.isEmpty {
                 let input = good.count == batch.count ? images : images.indexSelect(axis: 0, indices: good)
-                let features = withNoGrad { forwardFeatures(input) }
+                let features = withNoGrad { embeddingFeatures(input) }
                 classParts.append(features.classToken)
                 if keepPatches { patchParts.append(features.patchTokens) }
                 done += good.map { batch[$0] }

@@ -17,6 +17,8 @@ enum GradOp: String, CaseIterable, CustomStringConvertible {
     case clamp
     case concat
     case contiguous
+    /// Depthwise 2-D convolution of channels-last images (ConvNeXt's 7 × 7 filters).
+    case depthwiseConv2d = "depthwise_conv2d"
     case div
     case dropout
     case exp

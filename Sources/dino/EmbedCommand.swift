@@ -12,6 +12,8 @@ struct EmbedCommand: ParsableCommand {
             Evaluation transform: shorter side resized to image-size·256/224 (bicubic), centre \
             crop, ImageNet normalisation. Output: `embeddings` (N, D) and, with --patch-tokens, \
             `patch_tokens` (N, h·w, D); the image paths are in the metadata key `paths`. \
+            ConvNeXt presets (convnext_tiny, …): the normalised pooled feature and the \
+            normalised final feature map (stride 32) flattened, as DINOv3's forward_features. \
             Unreadable images are skipped and counted; their paths and reasons go to OUT.skipped.txt.
             """
     )
@@ -34,7 +36,7 @@ struct EmbedCommand: ParsableCommand {
     var batchSize: Int = 32
 
     func run() throws {
-        let model = try modelOptions.load()
+        let model = try modelOptions.loadBackbone()
         let dataset = try ImageFileDataset.open(data)
         let paths = (0..<dataset.count).map { dataset.path(at: $0) }
         let embeddings = try model.embed(paths: paths, transform: EvaluationTransform(imageSize: imageSize),

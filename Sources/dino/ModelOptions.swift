@@ -4,7 +4,7 @@ import Foundation
 
 /// The options that choose a backbone and its weights, shared by `embed` and `show`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …); optional when the weights file stores its config.")
+    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …; convnext_tiny|small|base|large for `embed`); optional when the weights file stores its config.")
     var model: String?
 
     @Option(help: "Weights (.safetensors; official, timm or transformers keys). Convert .pth files with `dino convert`.")
@@ -27,8 +27,23 @@ struct ModelOptions: ParsableArguments {
         if model == nil && weights == nil { throw ValidationError("--random-init needs --model") }
     }
 
+    /// The backbone for `embed`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name (official keys
+    /// only), else a Vision Transformer.
+    func loadBackbone() throws -> any EmbeddingBackbone {
+        if let model, ConvNeXtPresets.all[model] != nil {
+            if let layout, layout != CheckpointLayout.official.rawValue {
+                throw ValidationError("--layout \(layout): ConvNeXt weights load in the official layout only")
+            }
+            return try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
+        }
+        return try load()
+    }
+
     func load() throws -> VisionTransformer {
-        try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
+        if let model, ConvNeXtPresets.all[model] != nil {
+            throw ValidationError("\(model) is a ConvNeXt; only `dino embed` takes ConvNeXt backbones so far")
+        }
+        return try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
                                    layout: layout.flatMap(CheckpointLayout.init(rawValue:)))
     }
 }

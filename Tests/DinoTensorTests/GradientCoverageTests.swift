@@ -36,6 +36,11 @@ struct GradientCheck {
 enum GradientChecks {
     /// The ops that no PyTorch fixture with gradients reaches, each with its check.
     static let table: [GradOp: GradientCheck] = [
+        .depthwiseConv2d: GradientCheck(test: "DepthwiseConvTests.depthwiseConvGradient",
+                                        inputs: { [Sample.normal([2, 4, 5, 3], seed: 4), Sample.normal([3, 1, 7, 7], seed: 5),
+                                                   Sample.normal([3], seed: 6)] }) {
+            $0[0].depthwiseConv2d(weight: $0[1], bias: $0[2], padding: 3)
+        },
         .dropout: GradientCheck(test: "PadDropoutTests.dropoutGradientUsesTheSameMask",
                                 inputs: { [Sample.uniform([3, 5], seed: 6)] }) {
             $0[0].dropout(p: 0.25, training: true, generator: RandomGenerator(seed: 3))

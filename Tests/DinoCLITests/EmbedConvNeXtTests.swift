@@ -1,0 +1,42 @@
+// `dino embed --model convnext_* --weights FILE` through the argument parser.
+
+@testable import dino
+import DinoModels
+import DinoTensor
+import DinoVision
+import Foundation
+import Testing
+
+@Suite struct EmbedConvNeXtTests {
+    @Test func embedLoadsConvNeXtWeightsByPresetName() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-embed-convnext-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for i in 0..<3 {
+            let image = RGBImage(width: 70 + i, height: 64) { p in
+                for k in 0..<((70 + i) * 64 * 3) { p[k] = UInt8((k * (i + 5)) % 253) }
+            }
+            try image.writePNG(to: dir.appendingPathComponent("img\(i).png"))
+        }
+        // Random weights in the official layout, as a checkpoint converted with `dino convert`.
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 9)
+        let weights = dir.appendingPathComponent("convnext.safetensors")
+        try SafeTensors.write(model.stateDict(), to: weights)
+        let out = dir.appendingPathComponent("e.safetensors")
+        try EmbedCommand.parse(["--model", "test_convnext", "--weights", weights.path, "--data", dir.path,
+                                "--out", out.path, "--image-size", "64", "--patch-tokens"]).run()
+        let file = try SafeTensors.read(from: out)
+        #expect(file.tensors["embeddings"]?.shape == [3, 32])
+        #expect(file.tensors["patch_tokens"]?.shape == [3, 4, 32])
+        let expected = try model.embed(paths: (0..<3).map { dir.appendingPathComponent("img\($0).png").path },
+                                       transform: EvaluationTransform(imageSize: 64))
+        let stored = try JSONDecoder().decode([String].self, from: Data(try #require(file.metadata["paths"]).utf8))
+        #expect(stored.map { URL(fileURLWithPath: $0).lastPathComponent } == ["img0.png", "img1.png", "img2.png"])
+        #expect(file.tensors["embeddings"]!.scalars == expected.classTokens.scalars)
+        // Only the official layout is known for ConvNeXt.
+        #expect(throws: (any Error).self) {
+            try EmbedCommand.parse(["--model", "test_convnext", "--weights", weights.path, "--layout", "timm",
+                                    "--data", dir.path, "--out", out.path]).run()
+        }
+    }
+}

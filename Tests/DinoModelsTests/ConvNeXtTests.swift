@@ -1,0 +1,104 @@
+import DinoModels
+import DinoNN
+import DinoTensor
+import DinoTestSupport
+import Foundation
+import DinoVision
+import Testing
+
+/// scripts/make_convnext_fixtures.py: the official DINOv3 ConvNeXt (tiny size, random
+/// weights) and its forward_features outputs on 70 × 66 images.
+@Suite struct ConvNeXtTests {
+    static func fixture() throws -> (checkpoint: URL, io: [String: Tensor]) {
+        let dir = try #require(Bundle.module.url(forResource: "parity", withExtension: nil, subdirectory: "Fixtures"))
+        let io = try SafeTensors.read(from: dir.appendingPathComponent("convnext_official.io.safetensors")).tensors
+        return (dir.appendingPathComponent("convnext_official.safetensors"), io)
+    }
+
+    /// Pooled feature, normalised final-map tokens and pre-norm tokens within 1e-4 of the
+    /// reference, the official state dict loaded strictly (its `norms.3` alias included).
+    @Test func forwardFeaturesMatchTheReference() throws {
+        let (checkpoint, io) = try Self.fixture()
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        let images = try #require(io["images"])
+        let f = withNoGrad { model.forwardFeatures(images) }
+        #expect(f.grid.height == 2 && f.grid.width == 2)
+        #expect(close(f.classToken, io["x.cls"]) == nil)
+        #expect(close(f.patchTokens, io["x.patch"]) == nil)
+        #expect(close(f.prenorm, io["x.prenorm"]) == nil)
+        #expect(f.registerTokens.shape == [2, 0, 32])
+        // The last stage's map, channels-last here, (N, C, h, w) in the reference.
+        let map = withNoGrad { model.forwardMap(images) }
+        #expect(close(map.permute([0, 3, 1, 2]).contiguousCopy(), io["x.map"]) == nil)
+    }
+
+    @Test func aDifferingNormAliasIsRefused() throws {
+        let (checkpoint, _) = try Self.fixture()
+        var tensors = try SafeTensors.read(from: checkpoint).tensors
+        tensors["norms.3.bias"] = tensors["norms.3.bias"]! + 1
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("convnext_bad_alias_\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors.write(tensors, to: url)
+        #expect(throws: (any Error).self) { try ConvNeXt.load(preset: "test_convnext", weights: url) }
+        do { _ = try ConvNeXt.load(preset: "test_convnext", weights: url) } catch {
+            #expect("\(error)".contains("norms.3.bias"))
+        }
+    }
+
+    /// Every ConvNeXt preset against scripts/reference_param_counts.py: parameter count,
+    /// number of blocks, and the state-dict keys and shapes (block 0 of each stage standing for
+    /// the stage; the reference's `norms.3.*` alias of `norm.*` left out), allocating nothing.
+    @Test(arguments: ConvNeXtPresets.names)
+    func parameterCountAndKeysMatchReference(name: String) throws {
+        let reference = try #require(try loadReferencePresets()[name])
+        let model = ConvNeXt(try ConvNeXtPresets.config(named: name))
+        #expect(model.parameterCount == reference.params)
+        #expect(model.stages.map(\.count).reduce(0, +) == reference.depth)
+        var shapes: [String: [Int]] = [:]
+        for (key, p) in model.namedTensors() {
+            let parts = key.split(separator: ".")
+            if parts.count > 2, parts[0] == "stages", let j = Int(parts[2]), j > 0 { continue }
+            shapes[key] = p.shape
+        }
+        #expect(shapes == reference.shapes.filter { !$0.key.hasPrefix("norms.") })
+        #expect(model.namedTensors().allSatisfy { !$0.1.isMaterialized })
+    }
+
+    /// Training mode with drop path: gradients reach every parameter, and the output of a
+    /// block in evaluation is deterministic.
+    @Test func trainsWithGradientsEverywhere() throws {
+        var config = try ConvNeXtPresets.config(named: "test_convnext")
+        config.dropPathRate = 0.1
+        let model = ConvNeXt(config, generator: RandomGenerator(seed: 1))
+        model.initializeWeights(generator: RandomGenerator(seed: 2))
+        model.train()
+        let f = model.forwardFeatures(Sample.normal([4, 3, 64, 64], seed: 3))
+        #expect(f.classToken.shape == [4, 32] && f.patchTokens.shape == [4, 4, 32])
+        ((f.classToken * f.classToken).sum() + (f.patchTokens * f.patchTokens).sum()).backward()
+        let missing = model.namedParameters().filter { $0.1.grad == nil }.map(\.0)
+        #expect(missing.isEmpty, "no gradient for \(missing)")
+        // LayerScale starts at 1e-6, as the reference.
+        #expect(model.stages[0][0].gamma?.value.scalars.allSatisfy { abs($0 - 1e-6) < 1e-12 } == true)
+    }
+}
+
+@Suite struct ConvNeXtEmbeddingTests {
+    /// `embed` on a ConvNeXt: the pooled feature as the embedding, the final 2 × 2 map (64-px
+    /// crops, stride 32) as patch tokens, each image as its own forward pass gives them.
+    @Test func embedGivesPooledFeatureAndFinalMapTokens() throws {
+        let (dir, paths) = try syntheticImageFolder(count: 3, broken: false)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 4)
+        #expect(model.patchSize == 32 && model.embedDimensions == 32)
+        let transform = EvaluationTransform(imageSize: 64)
+        let e = try model.embed(paths: paths, transform: transform, batchSize: 2, patchTokens: true)
+        #expect(e.classTokens.shape == [3, 32] && e.patchTokens?.shape == [3, 4, 32])
+        for (i, path) in e.paths.enumerated() {
+            let image = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: path))
+            let f = withNoGrad { model.forwardFeatures(transform(image).unsqueeze(0)) }
+            #expect(mismatch(e.classTokens.slice(axis: 0, start: i, end: i + 1), f.classToken, rtol: 1e-5, atol: 1e-5) == nil)
+            #expect(mismatch(e.patchTokens!.slice(axis: 0, start: i, end: i + 1), f.patchTokens, rtol: 1e-5, atol: 1e-5) == nil)
+        }
+        #expect(throws: EmbeddingError.self) { try model.embed(paths: [], transform: EvaluationTransform(imageSize: 48)) }
+    }
+}
