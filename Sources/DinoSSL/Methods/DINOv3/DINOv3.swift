@@ -181,7 +181,7 @@ public final class DINOv3: TrainingMethod {
             let f = teacher.forwardFeatures(batch.globalCrops)                                      // CLS (2B, D), patches (2B, N, D)
             let patches = masks.map { f.patchTokens.reshape([-1, d]).indexSelect(axis: 0, indices: $0.indices.indices) }  // (M, D)
             let out = teacherModules.heads(cls: [f.classToken], patches: patches)
-            let t = centres.targets(cls: out.cls[0], patches: out.patches, mode: .sinkhornKnopp, temperature: temperature, momentum: 0.9)
+            let t = centres.targets(cls: out.cls[0], patches: out.patches, ibot: c.ibot.lossWeight > 0, mode: .sinkhornKnopp, temperature: temperature, momentum: 0.9)
             return (t.cls, t.patches, f.patchTokens)
         }
 
