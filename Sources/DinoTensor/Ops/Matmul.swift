@@ -99,7 +99,15 @@ extension Tensor {
 
     /// Matrix product with PyTorch's `matmul` semantics for rank ≥ 2 operands:
     /// (…, M, K) · (…, K, N) → (…, M, N), batch dimensions broadcast.
+    ///
+    /// Inside `withPrecision(.bf16)`, Float32 operands are rounded to bf16 and so is the result
+    /// (and, in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func matmul(_ other: Tensor) -> Tensor {
+        if Autocast.bf16(dtype) {
+            return withPrecision(.float32) {
+                roundedToBFloat16().matmul(other.roundedToBFloat16()).roundedToBFloat16()
+            }
+        }
         let a = self, b = other
         precondition(a.dtype == b.dtype, "matmul: dtypes \(a.dtype) and \(b.dtype) differ")
         precondition(a.rank >= 2 && b.rank >= 2,
@@ -143,7 +151,16 @@ extension Tensor {
 
     /// `x · Wᵀ + b` over the last dimension, as `torch.nn.functional.linear`:
     /// x (…, I), weight (O, I), bias (O) → (…, O).
+    ///
+    /// Inside `withPrecision(.bf16)`, x, weight, bias and the result are rounded to bf16 (and,
+    /// in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        if Autocast.bf16(dtype) {
+            return withPrecision(.float32) {
+                roundedToBFloat16().linear(weight: weight.roundedToBFloat16(), bias: bias?.roundedToBFloat16())
+                    .roundedToBFloat16()
+            }
+        }
         let x = self
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
