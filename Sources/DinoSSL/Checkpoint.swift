@@ -52,6 +52,8 @@ public struct TrainState: Codable {
     public var savedAt: String
     /// The collapse monitor's streaks (nil in checkpoints written before it was saved).
     public var collapseMonitor: CollapseMonitor.State? = nil
+    /// The products' precision of the run (nil in checkpoints written before it was saved: Float32).
+    public var precision: Precision? = nil
 
     public init(step: Int, epoch: Int, batchInEpoch: Int, batchesPerEpoch: Int,
                 generators: [String: RandomGenerator] = [:], scheduleValues: [String: Double] = [:],
