@@ -1,7 +1,7 @@
 // peak.c — the machine's arithmetic peak, measured: register-blocked loops of fused
 // multiply-adds (Float32) and of bf16 dot products (`vdpbf16ps`), with no memory traffic.
 //
-// Each loop keeps `acc` independent accumulators in vector registers (enough to cover the FMA
+// Each loop keeps independent accumulators in vector registers (enough to cover the FMA
 // latency times the number of FMA pipes on current cores: 4 cycles × 2 pipes needs 8; we keep
 // 12 ymm or 24 zmm), and updates each once per iteration:
 //     FMA:   acc_j ← acc_j · a + b                (per lane, one rounding: fmaf)
@@ -78,39 +78,247 @@ void dino_cpu_model(char *out, long capacity) {
 #endif
 }
 
-// MARK: Float32 FMA loops
-
-#define FMA_BODY(ACC, VT, FMADD, SET1, STORE, LANES)                                   \
-    VT va = SET1(a), vb = SET1(b), r[ACC];                                             \
-    for (int j = 0; j < ACC; j++) r[j] = SET1(init + (float)j);                        \
-    for (long i = 0; i < iterations; i++) {                                            \
-        _Pragma("clang loop unroll(full)") for (int j = 0; j < ACC; j++)               \
-            r[j] = FMADD(r[j], va, vb);                                                \
-                                                                                       \
-    }                                                                                  \
-    for (int j = 0; j < ACC; j++) STORE(out + j * LANES, r[j]);
+// MARK: Peak loops
+//
+// The loops are inline assembly, not intrinsics: SwiftPM compiles C targets at -O0 in debug
+// builds, where intrinsics would load and store every accumulator on each iteration. Here the
+// accumulators live in fixed registers (zmm0–23 or ymm0–11) whatever the optimisation level.
+//   vfmadd213ps b, a, acc:  acc ← acc · a + b (one rounding)
+//   vdpbf16ps  b, a, acc:   acc ← acc + a[2i]·b[2i] + a[2i+1]·b[2i+1] per Float32 lane
 
 #if PK_X86
-__attribute__((target("avx2,fma"))) static void fma_avx2(long iterations, float init, float a, float b,
-                                                          float *out) {
-    FMA_BODY(12, __m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_storeu_ps, 8)
+__attribute__((target("avx2,fma"))) static void fma_avx2(long iterations, float init, float a, float b, float *out) {
+    float ab[2] = {a, b};
+    float inits[12];
+    for (int j = 0; j < 12; j++) inits[j] = init + (float)j;
+    __asm__ volatile(
+        "vbroadcastss 0(%[ab]), %%ymm14\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm15\n\t"
+        "vbroadcastss 0(%[in]), %%ymm0\n\t"
+        "vbroadcastss 4(%[in]), %%ymm1\n\t"
+        "vbroadcastss 8(%[in]), %%ymm2\n\t"
+        "vbroadcastss 12(%[in]), %%ymm3\n\t"
+        "vbroadcastss 16(%[in]), %%ymm4\n\t"
+        "vbroadcastss 20(%[in]), %%ymm5\n\t"
+        "vbroadcastss 24(%[in]), %%ymm6\n\t"
+        "vbroadcastss 28(%[in]), %%ymm7\n\t"
+        "vbroadcastss 32(%[in]), %%ymm8\n\t"
+        "vbroadcastss 36(%[in]), %%ymm9\n\t"
+        "vbroadcastss 40(%[in]), %%ymm10\n\t"
+        "vbroadcastss 44(%[in]), %%ymm11\n\t"
+        "test %[n], %[n]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm0\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm1\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm2\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm3\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm4\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm5\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm6\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm7\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm8\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm9\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm10\n\t"
+        "vfmadd213ps %%ymm15, %%ymm14, %%ymm11\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%ymm0, 0(%[out])\n\t"
+        "vmovups %%ymm1, 32(%[out])\n\t"
+        "vmovups %%ymm2, 64(%[out])\n\t"
+        "vmovups %%ymm3, 96(%[out])\n\t"
+        "vmovups %%ymm4, 128(%[out])\n\t"
+        "vmovups %%ymm5, 160(%[out])\n\t"
+        "vmovups %%ymm6, 192(%[out])\n\t"
+        "vmovups %%ymm7, 224(%[out])\n\t"
+        "vmovups %%ymm8, 256(%[out])\n\t"
+        "vmovups %%ymm9, 288(%[out])\n\t"
+        "vmovups %%ymm10, 320(%[out])\n\t"
+        "vmovups %%ymm11, 352(%[out])\n\t"
+        : [n] "+r"(iterations)
+        : [ab] "r"(ab), [in] "r"(inits), [out] "r"(out)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm14", "xmm15");
 }
 
-__attribute__((target("avx512f,fma"))) static void fma_avx512(long iterations, float init, float a, float b,
-                                                               float *out) {
-    FMA_BODY(24, __m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_storeu_ps, 16)
+__attribute__((target("avx512f,fma"))) static void fma_avx512(long iterations, float init, float a, float b, float *out) {
+    float ab[2] = {a, b};
+    float inits[24];
+    for (int j = 0; j < 24; j++) inits[j] = init + (float)j;
+    __asm__ volatile(
+        "vbroadcastss 0(%[ab]), %%zmm30\n\t"
+        "vbroadcastss 4(%[ab]), %%zmm31\n\t"
+        "vbroadcastss 0(%[in]), %%zmm0\n\t"
+        "vbroadcastss 4(%[in]), %%zmm1\n\t"
+        "vbroadcastss 8(%[in]), %%zmm2\n\t"
+        "vbroadcastss 12(%[in]), %%zmm3\n\t"
+        "vbroadcastss 16(%[in]), %%zmm4\n\t"
+        "vbroadcastss 20(%[in]), %%zmm5\n\t"
+        "vbroadcastss 24(%[in]), %%zmm6\n\t"
+        "vbroadcastss 28(%[in]), %%zmm7\n\t"
+        "vbroadcastss 32(%[in]), %%zmm8\n\t"
+        "vbroadcastss 36(%[in]), %%zmm9\n\t"
+        "vbroadcastss 40(%[in]), %%zmm10\n\t"
+        "vbroadcastss 44(%[in]), %%zmm11\n\t"
+        "vbroadcastss 48(%[in]), %%zmm12\n\t"
+        "vbroadcastss 52(%[in]), %%zmm13\n\t"
+        "vbroadcastss 56(%[in]), %%zmm14\n\t"
+        "vbroadcastss 60(%[in]), %%zmm15\n\t"
+        "vbroadcastss 64(%[in]), %%zmm16\n\t"
+        "vbroadcastss 68(%[in]), %%zmm17\n\t"
+        "vbroadcastss 72(%[in]), %%zmm18\n\t"
+        "vbroadcastss 76(%[in]), %%zmm19\n\t"
+        "vbroadcastss 80(%[in]), %%zmm20\n\t"
+        "vbroadcastss 84(%[in]), %%zmm21\n\t"
+        "vbroadcastss 88(%[in]), %%zmm22\n\t"
+        "vbroadcastss 92(%[in]), %%zmm23\n\t"
+        "test %[n], %[n]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm0\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm1\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm2\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm3\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm4\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm5\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm6\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm7\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm8\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm9\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm10\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm11\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm12\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm13\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm14\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm15\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm16\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm17\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm18\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm19\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm20\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm21\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm22\n\t"
+        "vfmadd213ps %%zmm31, %%zmm30, %%zmm23\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%zmm0, 0(%[out])\n\t"
+        "vmovups %%zmm1, 64(%[out])\n\t"
+        "vmovups %%zmm2, 128(%[out])\n\t"
+        "vmovups %%zmm3, 192(%[out])\n\t"
+        "vmovups %%zmm4, 256(%[out])\n\t"
+        "vmovups %%zmm5, 320(%[out])\n\t"
+        "vmovups %%zmm6, 384(%[out])\n\t"
+        "vmovups %%zmm7, 448(%[out])\n\t"
+        "vmovups %%zmm8, 512(%[out])\n\t"
+        "vmovups %%zmm9, 576(%[out])\n\t"
+        "vmovups %%zmm10, 640(%[out])\n\t"
+        "vmovups %%zmm11, 704(%[out])\n\t"
+        "vmovups %%zmm12, 768(%[out])\n\t"
+        "vmovups %%zmm13, 832(%[out])\n\t"
+        "vmovups %%zmm14, 896(%[out])\n\t"
+        "vmovups %%zmm15, 960(%[out])\n\t"
+        "vmovups %%zmm16, 1024(%[out])\n\t"
+        "vmovups %%zmm17, 1088(%[out])\n\t"
+        "vmovups %%zmm18, 1152(%[out])\n\t"
+        "vmovups %%zmm19, 1216(%[out])\n\t"
+        "vmovups %%zmm20, 1280(%[out])\n\t"
+        "vmovups %%zmm21, 1344(%[out])\n\t"
+        "vmovups %%zmm22, 1408(%[out])\n\t"
+        "vmovups %%zmm23, 1472(%[out])\n\t"
+        : [n] "+r"(iterations)
+        : [ab] "r"(ab), [in] "r"(inits), [out] "r"(out)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
 }
 
-__attribute__((target("avx512f,avx512bf16"))) static void dp_bf16(long iterations, float init, uint32_t pa,
-                                                                   uint32_t pb, float *out) {
-    __m512bh va = (__m512bh)_mm512_set1_epi32((int)pa), vb = (__m512bh)_mm512_set1_epi32((int)pb);
-    __m512 r[24];
-    for (int j = 0; j < 24; j++) r[j] = _mm512_set1_ps(init + (float)j);
-    for (long i = 0; i < iterations; i++) {
-        _Pragma("clang loop unroll(full)") for (int j = 0; j < 24; j++) r[j] = _mm512_dpbf16_ps(r[j], va, vb);
-
-    }
-    for (int j = 0; j < 24; j++) _mm512_storeu_ps(out + j * 16, r[j]);
+__attribute__((target("avx512f,avx512bf16"))) static void dp_bf16(long iterations, float init, uint32_t pa, uint32_t pb, float *out) {
+    uint32_t ab[2] = {pa, pb};
+    float inits[24];
+    for (int j = 0; j < 24; j++) inits[j] = init + (float)j;
+    __asm__ volatile(
+        "vpbroadcastd 0(%[ab]), %%zmm30\n\t"
+        "vpbroadcastd 4(%[ab]), %%zmm31\n\t"
+        "vbroadcastss 0(%[in]), %%zmm0\n\t"
+        "vbroadcastss 4(%[in]), %%zmm1\n\t"
+        "vbroadcastss 8(%[in]), %%zmm2\n\t"
+        "vbroadcastss 12(%[in]), %%zmm3\n\t"
+        "vbroadcastss 16(%[in]), %%zmm4\n\t"
+        "vbroadcastss 20(%[in]), %%zmm5\n\t"
+        "vbroadcastss 24(%[in]), %%zmm6\n\t"
+        "vbroadcastss 28(%[in]), %%zmm7\n\t"
+        "vbroadcastss 32(%[in]), %%zmm8\n\t"
+        "vbroadcastss 36(%[in]), %%zmm9\n\t"
+        "vbroadcastss 40(%[in]), %%zmm10\n\t"
+        "vbroadcastss 44(%[in]), %%zmm11\n\t"
+        "vbroadcastss 48(%[in]), %%zmm12\n\t"
+        "vbroadcastss 52(%[in]), %%zmm13\n\t"
+        "vbroadcastss 56(%[in]), %%zmm14\n\t"
+        "vbroadcastss 60(%[in]), %%zmm15\n\t"
+        "vbroadcastss 64(%[in]), %%zmm16\n\t"
+        "vbroadcastss 68(%[in]), %%zmm17\n\t"
+        "vbroadcastss 72(%[in]), %%zmm18\n\t"
+        "vbroadcastss 76(%[in]), %%zmm19\n\t"
+        "vbroadcastss 80(%[in]), %%zmm20\n\t"
+        "vbroadcastss 84(%[in]), %%zmm21\n\t"
+        "vbroadcastss 88(%[in]), %%zmm22\n\t"
+        "vbroadcastss 92(%[in]), %%zmm23\n\t"
+        "test %[n], %[n]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm0\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm1\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm2\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm3\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm4\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm5\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm6\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm7\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm8\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm9\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm10\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm11\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm12\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm13\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm14\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm15\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm16\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm17\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm18\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm19\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm20\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm21\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm22\n\t"
+        "vdpbf16ps %%zmm31, %%zmm30, %%zmm23\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vmovups %%zmm0, 0(%[out])\n\t"
+        "vmovups %%zmm1, 64(%[out])\n\t"
+        "vmovups %%zmm2, 128(%[out])\n\t"
+        "vmovups %%zmm3, 192(%[out])\n\t"
+        "vmovups %%zmm4, 256(%[out])\n\t"
+        "vmovups %%zmm5, 320(%[out])\n\t"
+        "vmovups %%zmm6, 384(%[out])\n\t"
+        "vmovups %%zmm7, 448(%[out])\n\t"
+        "vmovups %%zmm8, 512(%[out])\n\t"
+        "vmovups %%zmm9, 576(%[out])\n\t"
+        "vmovups %%zmm10, 640(%[out])\n\t"
+        "vmovups %%zmm11, 704(%[out])\n\t"
+        "vmovups %%zmm12, 768(%[out])\n\t"
+        "vmovups %%zmm13, 832(%[out])\n\t"
+        "vmovups %%zmm14, 896(%[out])\n\t"
+        "vmovups %%zmm15, 960(%[out])\n\t"
+        "vmovups %%zmm16, 1024(%[out])\n\t"
+        "vmovups %%zmm17, 1088(%[out])\n\t"
+        "vmovups %%zmm18, 1152(%[out])\n\t"
+        "vmovups %%zmm19, 1216(%[out])\n\t"
+        "vmovups %%zmm20, 1280(%[out])\n\t"
+        "vmovups %%zmm21, 1344(%[out])\n\t"
+        "vmovups %%zmm22, 1408(%[out])\n\t"
+        "vmovups %%zmm23, 1472(%[out])\n\t"
+        : [n] "+r"(iterations)
+        : [ab] "r"(ab), [in] "r"(inits), [out] "r"(out)
+        : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm30", "xmm31");
 }
 #endif
 

@@ -112,7 +112,7 @@ public enum PeakBenchmark {
     }
 
     /// The Float32 peak of this machine with `threads` threads: the faster of the FMA loops.
-    public static func float32Peak(threads: Int, iterations: Int = 2_000_000, repeats: Int = 3) -> Double? {
+    public static func float32Peak(threads: Int, iterations: Int = 4_000_000, repeats: Int = 3) -> Double? {
         [PeakKernel.fmaAVX512, .fmaAVX2].compactMap { measure($0, threads: threads, iterations: iterations, repeats: repeats) }
             .map(\.gflops).max()
     }

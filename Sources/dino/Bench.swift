@@ -66,7 +66,7 @@ struct BenchOps: ParsableCommand {
     func run() throws {
         let cases = selectedCases
         let nameWidth = cases.map(\.name.count).max() ?? 4
-        // The measured Float32 peak of each thread count (about 0.1 s each), for the peak column.
+        // The measured Float32 peak of each thread count (about 0.2 s each), for the peak column.
         var peaks: [Int: Double] = [:]
         if !noPeak {
             for t in Set(threadCounts) { peaks[t] = PeakBenchmark.float32Peak(threads: t) }
