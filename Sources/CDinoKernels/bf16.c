@@ -25,3 +25,15 @@ void dino_round_bf16(const float *x, float *y, long count) {
         memcpy(y + i, &u, 4);
     }
 }
+
+void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst) {
+    for (long i = 0; i < rows; i++) {
+        const float *s = src + i * row_stride;
+        uint16_t *d = dst + i * cols;
+        for (long j = 0; j < cols; j++) {
+            uint32_t u;
+            memcpy(&u, s + j * col_stride, 4);
+            d[j] = (uint16_t)(round_bits(u) >> 16);
+        }
+    }
+}

@@ -138,6 +138,23 @@ import Testing
         #expect(meanRelative(y32, f.outputs[0]) > 0x1p-9, "the Float32 block is within the bf16 bound")
     }
 
+    @Test func nativeAndEmulatedProductsAgree() throws {
+        // On a CPU without AVX512_BF16 both runs take the emulated path and agree trivially.
+        let f = try fixture("block")
+        func run() -> (Tensor, [Tensor]) { runBlock(f, .bf16) }
+        let (yn, gn) = run()
+        let (ye, ge) = Autocast.withEmulatedBF16 { run() }
+        // Same bf16 inputs, Float32 sums in another order: equal, or a bf16 ulp apart where a
+        // sum straddles a rounding boundary, which then moves later values by about as much.
+        #expect(relativeToMax(yn, ye) <= 0x1p-6)
+        for i in gn.indices { #expect(relativeToMax(gn[i], ge[i]) <= 0x1p-6, "grad \(i)") }
+        let x = Sample.normal([37, 70], seed: 3), w = Sample.normal([50, 70], seed: 4)
+        let a = withPrecision(.bf16) { x.linear(weight: w) }
+        let b = Autocast.withEmulatedBF16 { withPrecision(.bf16) { x.linear(weight: w) } }
+        #expect(elementwise(a, b, rel: 0x1p-7) == nil)
+        print("bf16 products on this CPU: \(Autocast.hasNativeBF16 ? "native (oneDNN bf16 matmul)" : "emulated")")
+    }
+
     @Test func precisionIsScopedAndFloat64IsNeverCast() {
         #expect(Autocast.precision == .float32)
         let a = Tensor([1.00390625, 3], shape: [1, 2]), b = Tensor([1, 1], shape: [2, 1])   // 1 + 2⁻⁸: a tie

@@ -37,6 +37,22 @@ public enum Autocast {
     /// The products' precision here: `.float32` unless inside `withPrecision(.bf16)`.
     public static var precision: Precision { current }
 
+    @TaskLocal static var allowNative = true
+
+    /// Whether the bf16 products may use the native kernel (oneDNN's bf16 matmul on CPUs with
+    /// AVX512_BF16) here; false inside `withEmulatedBF16`.
+    static var native: Bool { allowNative }
+
+    /// Whether this CPU runs autocast's products natively (AVX512_BF16 and oneDNN's bf16
+    /// matmul); false: they are emulated (Float32 GEMM on rounded values).
+    public static var hasNativeBF16: Bool { NativeBF16.shared != nil }
+
+    /// Runs `body` with the bf16 products emulated even where a native kernel exists (tests,
+    /// benchmarks comparing the two paths).
+    public static func withEmulatedBF16<R>(_ body: () throws -> R) rethrows -> R {
+        try $allowNative.withValue(false) { try body() }
+    }
+
     /// Whether a Float32 product here rounds to bf16.
     @inline(__always)
     static func bf16(_ dtype: DType) -> Bool { current == .bf16 && dtype == .float32 }
@@ -65,6 +81,7 @@ extension Tensor {
             let n = shapeCount(x.shape)
             let src = c.pointer(Float.self), dst = out.pointer(Float.self)
             parallelFor(n, grain: 1 << 16) { r in dino_round_bf16(src + r.lowerBound, dst + r.lowerBound, r.count) }
+            out.storage.bf16Operand = true
         }
         return Tensor.record(out, op: .roundBF16, inputs: [x]) { g in
             [x.requiresGrad ? (g.dtype == .float32 ? g.roundedToBFloat16() : g) : nil]

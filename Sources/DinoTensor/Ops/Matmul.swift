@@ -48,6 +48,13 @@ func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
     }
     switch dtype {
     case .float32:
+        // Autocast's products (both operands from `roundedToBFloat16()`): the native bf16
+        // kernel where there is one (NativeBF16.swift); alpha is 1 and beta 0 or 1 there.
+        if a.tensor.storage.bf16Operand && b.tensor.storage.bf16Operand && alpha == 1 && (beta == 0 || beta == 1)
+            && Autocast.native, let native = NativeBF16.shared,
+           native.gemm(a, b, m: m, n: n, k: k, into: c.assumingMemoryBound(to: Float.self), ldc: ldc, accumulate: beta == 1) {
+            return
+        }
         let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
         let pc = c.assumingMemoryBound(to: Float.self)
         let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
