@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import DinoBench
+import DinoTensor
 import Foundation
 
 struct Bench: ParsableCommand {
@@ -40,11 +41,17 @@ struct BenchOps: ParsableCommand {
     @Flag(help: "Skip measuring the Float32 peak per thread count (then no peak column).")
     var noPeak = false
 
+    @Option(help: "Precision of the products: float32, bf16 (native where the CPU has AVX512_BF16), or bf16-emulated.")
+    var precision: String = "float32"
+
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0, got \(warmup)") }
         guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--threads needs positive integers separated by commas, got '\(threads)'")
+        }
+        guard ["float32", "bf16", "bf16-emulated"].contains(precision) else {
+            throw ValidationError("--precision must be float32, bf16 or bf16-emulated, got '\(precision)'")
         }
         if let filter, selectedCases.isEmpty {
             throw ValidationError("no case matches --filter '\(filter)'; cases: "
@@ -79,11 +86,20 @@ struct BenchOps: ParsableCommand {
             }
             print(BenchTable.header(nameWidth: nameWidth, peak: !noPeak))
         }
-        OpsBenchmark.run(cases, threads: threadCounts, warmup: warmup, repeats: repeats) { result in
-            let peak = peaks[result.threads]
-            print(json ? result.jsonLine(peak: peak)
-                       : BenchTable.row(result, nameWidth: nameWidth, peak: noPeak ? nil : .some(peak)))
-            fflush(stdout)
+        let run = {
+            OpsBenchmark.run(cases, threads: threadCounts, warmup: warmup, repeats: repeats) { result in
+                let peak = peaks[result.threads]
+                print(json ? result.jsonLine(peak: peak)
+                           : BenchTable.row(result, nameWidth: nameWidth, peak: noPeak ? nil : .some(peak)))
+                fflush(stdout)
+            }
+        }
+        // bf16: the products as autocast runs them (rounding of operands and results included);
+        // the peak column stays the Float32 peak.
+        switch precision {
+        case "bf16": withPrecision(.bf16) { run() }
+        case "bf16-emulated": Autocast.withEmulatedBF16 { withPrecision(.bf16) { run() } }
+        default: run()
         }
     }
 }
