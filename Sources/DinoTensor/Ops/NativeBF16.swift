@@ -26,6 +26,7 @@ final class NativeBF16: @unchecked Sendable {
     private struct Key: Hashable { let m, n, k, ldc: Int; let accumulate: Bool }
     private var primitives: [Key: dnnl_primitive_t] = [:]
     private let lock = NSLock()
+    private let execution = NSLock()
 
     private init?() {
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success,
@@ -107,6 +108,10 @@ final class NativeBF16: @unchecked Sendable {
         else { return false }
         var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: ma), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: mb),
                     dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: mc)]
+        // One stream: executions are serialised (concurrent callers are tests; a training step
+        // calls from one thread).
+        execution.lock()
+        defer { execution.unlock() }
         omp_set_num_threads(Int32(Threads.count))
         let status = dnnl_primitive_execute(p, stream, 3, &args)
         dnnl_stream_wait(stream)
