@@ -390,6 +390,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                                reason: reason, config: config)
         state.collapseMonitor = monitor.state
         state.precision = options.precision
+        if options.precision == .bf16 { state.bf16Products = Trainer.bf16Products }
         var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
         if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
         // The other ranks go on once the checkpoint is on disk (a restart finds it).
@@ -407,6 +408,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         guard (s.precision ?? .float32) == options.precision else {
             throw CheckpointError.mismatch("it was trained with precision \((s.precision ?? .float32).rawValue), "
                                            + "the run now asks for \(options.precision.rawValue) (set `precision` back to resume)")
+        }
+        if options.precision == .bf16, let saved = s.bf16Products, saved != Trainer.bf16Products {
+            say("note: the checkpoint's bf16 products ran \(saved), here they run \(Trainer.bf16Products): "
+                + "the resumed run is close to, not bit-exact with, an uninterrupted one")
         }
         var rest = c.tensors
         var optimizerStates: [[String: Tensor]] = []
@@ -564,6 +569,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         }
         return started
     }
+
+    /// How bf16 products run on this CPU: "native" or "emulated" (saved in the train state).
+    static var bf16Products: String { Autocast.hasNativeBF16 ? "native" : "emulated" }
 
     /// One optimisation step; returns the values to log (loss terms, schedule values, grad norm).
     func trainStep(_ batch: Method.Batch, _ values: ScheduleValues, groups: [ParameterGroup]) throws -> [String: Double] {

@@ -37,7 +37,9 @@ private func trainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOpti
         let t = try trainer(resumed, dir, options(.bf16))
         #expect(try t.run() == .completed)
         #expect(resumed.weight.scalars == reference.weight.scalars && resumed.bias.scalars == reference.bias.scalars)
-        #expect(try #require(try t.checkpoints.loadLatest()).state.precision == .bf16)
+        let state = try #require(try t.checkpoints.loadLatest()).state
+        #expect(state.precision == .bf16)
+        #expect(state.bf16Products == (Autocast.hasNativeBF16 ? "native" : "emulated"))
     }
 
     @Test func resumingWithAnotherPrecisionIsRefused() throws {
