@@ -85,7 +85,7 @@ let package = Package(
         // (docs/library.md lists its signatures).
         .target(name: "Dino", dependencies: ["DinoTensor", "DinoModels", "DinoVision", "DinoSSL", "DinoEval", "DinoCuration"]),
         // Timed cases behind `dino bench`; the PyTorch peer is scripts/bench_ops_torch.py.
-        .target(name: "DinoBench", dependencies: ["DinoTensor"]),
+        .target(name: "DinoBench", dependencies: ["CDinoKernels", "DinoTensor"]),
         .executableTarget(
             name: "dino",
             dependencies: [

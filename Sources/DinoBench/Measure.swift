@@ -67,10 +67,21 @@ public struct BenchResult: Sendable, Equatable {
     }
 
     /// One JSON object on one line: `{"name":…,"threads":…,"ms":…,"gflops"|"gbps":…,"repeats":…}`.
-    public var jsonLine: String {
+    public var jsonLine: String { jsonLine(peak: nil) }
+
+    /// The rate as a fraction of `peak` (GFLOP/s, `dino bench peak`) for FLOP cases; nil for
+    /// byte cases or without a peak.
+    public func fractionOfPeak(_ peak: Double?) -> Double? {
+        guard case .flops = work, let peak, peak > 0 else { return nil }
+        return rate / peak
+    }
+
+    /// As `jsonLine`, with `"peak_fraction"` (rate / peak) added for FLOP cases when `peak` is given.
+    public func jsonLine(peak: Double?) -> String {
         let key = if case .flops = work { "gflops" } else { "gbps" }
+        let fraction = fractionOfPeak(peak).map { ",\"peak_fraction\":\(format($0, 4))" } ?? ""
         return "{\"name\":\"\(name)\",\"threads\":\(threads),\"ms\":\(format(seconds * 1e3, 4)),"
-            + "\"\(key)\":\(format(rate, 3)),\"repeats\":\(repeats)}"
+            + "\"\(key)\":\(format(rate, 3))\(fraction),\"repeats\":\(repeats)}"
     }
 }
 
@@ -108,16 +119,20 @@ public func measure(_ benchCase: BenchCase, threads: Int, warmup: Int, repeats: 
 /// Fixed-width table rows, printable one at a time as results come: name, threads, median ms,
 /// rate and unit, detail. `nameWidth` is the width of the name column.
 public enum BenchTable {
-    /// The header line.
-    public static func header(nameWidth: Int) -> String {
-        pad("name", nameWidth) + "  thr   time ms        rate  unit      what"
+    /// The header line; with `peak`, a "peak" column (the rate as a percentage of the
+    /// measured Float32 peak of the same thread count, `dino bench peak`).
+    public static func header(nameWidth: Int, peak: Bool = false) -> String {
+        pad("name", nameWidth) + "  thr   time ms        rate  unit    " + (peak ? "   peak" : "") + "  what"
     }
 
-    /// One result as a line under `header`.
-    public static func row(_ r: BenchResult, nameWidth: Int) -> String {
-        pad(r.name, nameWidth) + "  " + padLeft(String(r.threads), 3) + "  "
+    /// One result as a line under `header`; `peak` (GFLOP/s) fills the peak column when the
+    /// header has it (pass `.some(nil)` for a blank cell).
+    public static func row(_ r: BenchResult, nameWidth: Int, peak: Double?? = nil) -> String {
+        var cell = ""
+        if let peak { cell = " " + padLeft(r.fractionOfPeak(peak).map { format($0 * 100, 1) + "%" } ?? "", 6) }
+        return pad(r.name, nameWidth) + "  " + padLeft(String(r.threads), 3) + "  "
             + padLeft(format(r.seconds * 1e3, 3), 8) + "  " + padLeft(format(r.rate, 1), 10)
-            + "  " + pad(r.unit, 8) + "  " + r.detail
+            + "  " + pad(r.unit, 8) + cell + "  " + r.detail
     }
 }
 

@@ -52,6 +52,12 @@ public struct TrainState: Codable {
     public var savedAt: String
     /// The collapse monitor's streaks (nil in checkpoints written before it was saved).
     public var collapseMonitor: CollapseMonitor.State? = nil
+    /// The products' precision of the run (nil in checkpoints written before it was saved: Float32).
+    public var precision: Precision? = nil
+    /// With bf16: how the products ran, "native" (oneDNN's bf16 matmul, AVX512_BF16) or
+    /// "emulated" (Float32 GEMM on rounded values). They sum in different orders, so a resume
+    /// on the other kind of CPU is not bit-exact (the trainer says so).
+    public var bf16Products: String? = nil
 
     public init(step: Int, epoch: Int, batchInEpoch: Int, batchesPerEpoch: Int,
                 generators: [String: RandomGenerator] = [:], scheduleValues: [String: Double] = [:],

@@ -162,6 +162,10 @@ public struct TrainerOptions: Configuration, Equatable {
     /// Stop the run, without writing a checkpoint of the collapsed state, when a collapse has
     /// lasted a whole window; the checkpoints written before it are kept.
     public var stopOnCollapse = false
+    /// Precision of the matrix products in the step's forward (and so its backward): `float32`
+    /// or `bf16` (PyTorch's CPU autocast; DinoTensor/Ops/Autocast.swift). Saved in the train
+    /// state; resuming with another precision is refused (it would not be bit-exact).
+    public var precision = Precision.float32
 
     public init() {}
 
@@ -192,7 +196,7 @@ public struct TrainerOptions: Configuration, Equatable {
         case checkpointEverySteps = "checkpoint_every_steps"
         case keepCheckpoints = "keep_checkpoints", maxMinutes = "max_minutes", maxSteps = "max_steps"
         case logEverySteps = "log_every_steps", tensorBoard = "tensorboard"
-        case collapseMonitor = "collapse_monitor", stopOnCollapse = "stop_on_collapse"
+        case collapseMonitor = "collapse_monitor", stopOnCollapse = "stop_on_collapse", precision
     }
 }
 
@@ -385,6 +389,8 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                                lastLoss: lastLoss, elapsedSeconds: elapsedBefore + (clock() - sessionStart),
                                reason: reason, config: config)
         state.collapseMonitor = monitor.state
+        state.precision = options.precision
+        if options.precision == .bf16 { state.bf16Products = Trainer.bf16Products }
         var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
         if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
         // The other ranks go on once the checkpoint is on disk (a restart finds it).
@@ -398,6 +404,14 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         let s = c.state
         guard s.batchesPerEpoch == data.batchesPerEpoch else {
             throw CheckpointError.mismatch("it was saved with \(s.batchesPerEpoch) batches per epoch, the data now gives \(data.batchesPerEpoch)")
+        }
+        guard (s.precision ?? .float32) == options.precision else {
+            throw CheckpointError.mismatch("it was trained with precision \((s.precision ?? .float32).rawValue), "
+                                           + "the run now asks for \(options.precision.rawValue) (set `precision` back to resume)")
+        }
+        if options.precision == .bf16, let saved = s.bf16Products, saved != Trainer.bf16Products {
+            say("note: the checkpoint's bf16 products ran \(saved), here they run \(Trainer.bf16Products): "
+                + "the resumed run is close to, not bit-exact with, an uninterrupted one")
         }
         var rest = c.tensors
         var optimizerStates: [[String: Tensor]] = []
@@ -556,10 +570,14 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         return started
     }
 
+    /// How bf16 products run on this CPU: "native" or "emulated" (saved in the train state).
+    static var bf16Products: String { Autocast.hasNativeBF16 ? "native" : "emulated" }
+
     /// One optimisation step; returns the values to log (loss terms, schedule values, grad norm).
     func trainStep(_ batch: Method.Batch, _ values: ScheduleValues, groups: [ParameterGroup]) throws -> [String: Double] {
         groups.zeroGrad()
-        let terms = method.step(batch: batch, schedules: values)
+        // Autocast covers the forward; the backward keeps each op's recorded precision.
+        let terms = withPrecision(options.precision) { method.step(batch: batch, schedules: values) }
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
         let termValues = try averagedOverRanks(terms.mapValues { Double($0.item()) })
         guard termValues["loss"]!.isFinite else {

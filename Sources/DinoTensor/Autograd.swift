@@ -51,6 +51,8 @@ enum GradOp: String, CaseIterable, CustomStringConvertible {
     case relu
     case reshape
     case residual
+    /// Float32 → bfloat16 rounding at an autocast boundary (Autocast.swift).
+    case roundBF16 = "round_bf16"
     case rotaryEmbedding = "rotary_embedding"
     case rsqrt
     case scaledDotProductAttention
@@ -228,7 +230,9 @@ extension Tensor {
             return ready
         }
 
-        withNoGrad {
+        // Products in backward closures run in Float32: the bf16 roundings of an autocast op's
+        // backward are recorded nodes of their own (Autocast.swift), whatever the caller's precision.
+        withNoGrad { withPrecision(.float32) {
             for t in order.reversed() {
                 if t.isLeaf {
                     finishLeaf(t)
@@ -240,7 +244,7 @@ extension Tensor {
                 // The input gradients are released before the leaves adopt theirs.
                 for leaf in propagate(t, g, node) { finishLeaf(leaf) }
             }
-        }
+        } }
     }
 
     /// True when this tensor is contiguous over its whole storage and neither it nor its

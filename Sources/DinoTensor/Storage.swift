@@ -11,6 +11,10 @@ public final class TensorStorage: @unchecked Sendable {
     public let dtype: DType
     public let count: Int
     public let raw: UnsafeMutableRawPointer
+    /// Set on the results of `roundedToBFloat16()` (Autocast.swift): the buffer holds operands
+    /// of bf16 products, which `gemm` hands to the native bf16 kernel when there is one. A
+    /// routing hint only: the native path rounds what it reads, so a later write is harmless.
+    var bf16Operand = false
 
     /// Set once, before the first buffer: freed buffers stay mapped for the next step
     /// (`dino_configure_allocator`).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DinoModels
+import DinoTensor
 import DinoVision
 import Foundation
 
@@ -35,17 +36,22 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Images per forward pass.")
     var batchSize: Int = 32
 
+    @Option(help: "Precision of the matrix products: float32, or bf16 (PyTorch's CPU autocast: bfloat16 inputs and outputs, Float32 accumulation; emulated).")
+    var precision: Precision = .float32
+
     func run() throws {
         let model = try modelOptions.loadBackbone()
         let dataset = try ImageFileDataset.open(data)
         let paths = (0..<dataset.count).map { dataset.path(at: $0) }
-        let embeddings = try model.embed(paths: paths, transform: EvaluationTransform(imageSize: imageSize),
-                                         batchSize: batchSize, patchTokens: patchTokens) { done, total in
-            FileHandle.standardError.write(Data("\rembedded \(done)/\(total)".utf8))
+        let embeddings = try withPrecision(precision) {
+            try model.embed(paths: paths, transform: EvaluationTransform(imageSize: imageSize),
+                            batchSize: batchSize, patchTokens: patchTokens) { done, total in
+                FileHandle.standardError.write(Data("\rembedded \(done)/\(total)".utf8))
+            }
         }
         FileHandle.standardError.write(Data("\n".utf8))
         try embeddings.write(to: URL(fileURLWithPath: out), metadata: [
-            "model": modelOptions.model ?? "", "image_size": "\(imageSize)",
+            "model": modelOptions.model ?? "", "image_size": "\(imageSize)", "precision": precision.rawValue,
             "weights": modelOptions.weights.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "random",
         ])
         print("wrote \(embeddings.paths.count) embeddings of width \(model.embedDimensions) to \(out)")

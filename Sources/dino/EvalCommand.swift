@@ -36,6 +36,16 @@ struct EvalBackbone: ParsableArguments {
     @Option(help: "Kernel threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Precision of the backbone's matrix products: float32, or bf16 (PyTorch's CPU autocast: bfloat16 inputs, Float32 accumulation; emulated). Applies to the backbone's features only, as dinov2's evaluations autocast the feature model only.")
+    var precision: Precision = .float32
+
+    /// Refuses `--precision bf16` in an evaluation that does not apply it yet.
+    func requireFloat32(_ command: String) throws {
+        if precision != .float32 {
+            throw ValidationError("--precision \(precision.rawValue) is not supported by `dino eval \(command)` yet (knn and linear apply it); leave it out")
+        }
+    }
+
     /// The backbone in words (saved with a probe's head).
     var description: String {
         if let runDirectory { return "--run \(runDirectory)" + (student.map { " --student \($0)" } ?? "") }
@@ -92,7 +102,9 @@ struct EvalSource: ParsableArguments {
         }
         func extract(_ set: ImageFileDataset, _ label: String) -> LabelledFeatures {
             let bar = json ? nil : ProgressBar(total: set.count, label: "features \(label)", itemsPerStep: 1)
-            let f = extractor.extract(set, kind: kind) { done, _ in bar?.update(completed: done) }
+            let f = withPrecision(backboneOptions.precision) {
+                extractor.extract(set, kind: kind) { done, _ in bar?.update(completed: done) }
+            }
             bar?.finish()
             return f
         }
@@ -219,6 +231,7 @@ struct EvalLinear: ParsableCommand {
 extension EvalLinear {
     /// DINOv2's or DINOv3's protocol (LinearProtocol.swift, LinearProtocolAugmented.swift).
     func runReference(_ kind: LinearProtocolKind) throws {
+        try source.backboneOptions.requireFloat32("linear --protocol \(kind.rawValue)")
         let (model, size) = try source.backbone()
         let trainSet = try ImageFileDataset.imageFolder(source.train), valSet = try ImageFileDataset.imageFolder(source.val)
         guard trainSet.classes == valSet.classes else {
@@ -338,6 +351,7 @@ struct EvalSegmentation: ParsableCommand {
             return try runDINOv3()
         }
         guard picture == nil else { throw ValidationError("--picture goes with --recipe dinov3 (the linear recipe keeps no predictions)") }
+        try source.backboneOptions.requireFloat32("segmentation")
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.train), masksRoot: masks)
         let val = try SegmentationMasks(images: ImageFileDataset.imageFolder(source.val), masksRoot: masks)
@@ -371,6 +385,7 @@ struct EvalSegmentation: ParsableCommand {
     }
 
     func runDINOv3() throws {
+        try source.backboneOptions.requireFloat32("segmentation")
         let (model, size) = try source.backbone()
         let train = try SegmentationMasks(images: ImageFileDataset.open(source.train), masksRoot: masks)
         let val = try SegmentationMasks(images: ImageFileDataset.open(source.val), masksRoot: masks)
@@ -402,3 +417,5 @@ struct EvalSegmentation: ParsableCommand {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}

@@ -58,6 +58,7 @@ struct EvalDepth: ParsableCommand {
     func run() throws {
         guard let r = DepthHeadRecipe(rawValue: recipe) else { throw ValidationError("--recipe is dinov2 or dinov3, got '\(recipe)'") }
         guard layers == 1 || layers == 4 else { throw ValidationError("--layers is 1 or 4, got \(layers)") }
+        try source.backboneOptions.requireFloat32("depth")
         let (model, size) = try source.backbone()
         let train = try DepthMaps(images: ImageFileDataset.imageFolder(source.train), depthRoot: depth)
         let val = try DepthMaps(images: ImageFileDataset.imageFolder(source.val), depthRoot: depth)

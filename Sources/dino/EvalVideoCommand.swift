@@ -49,6 +49,7 @@ struct EvalVideo: ParsableCommand {
     var json = false
 
     func run() throws {
+        try backboneOptions.requireFloat32("video")
         let (model, _) = try backboneOptions.load()
         let dataset = try DAVISDataset(root: data, set: set)
         var options = VideoEvaluationOptions()

@@ -45,6 +45,12 @@ enum GradientChecks {
                                 inputs: { [Sample.uniform([3, 5], seed: 6)] }) {
             $0[0].dropout(p: 0.25, training: true, generator: RandomGenerator(seed: 3))
         },
+        // Float32 rounds (forward and gradient) and is checked against torch's autocast in
+        // BF16Tests; in Float64 (never cast) it is the identity, which this checks.
+        .roundBF16: GradientCheck(test: "BF16Tests.roundingGradientIsIdentityInFloat64",
+                                  inputs: { [Sample.normal([3, 4], seed: 5)] }) {
+            $0[0].roundedToBFloat16() * $0[0]
+        },
         .residual: GradientCheck(test: "ResidualTests.gradientsWithLayerScaleAndDropPath",
                                  inputs: { [Sample.normal([3, 2, 4], seed: 1), Sample.normal([3, 2, 4], seed: 2),
                                             Sample.uniform([4], seed: 3)] }) {

@@ -111,6 +111,49 @@ void dino_attention_backward(dino_head_operand q, dino_head_operand k, dino_head
                              long z_begin, long z_end, long nq, long nk, long d, float scale,
                              float *dq, float *dk, float *dv);
 
+// MARK: CPU features and arithmetic peak (peak.c)
+
+#include <stdint.h>
+
+enum {
+    DINO_CPU_AVX2_FMA = 1,      ///< AVX2 and FMA, with the OS saving ymm state
+    DINO_CPU_AVX512F = 2,       ///< AVX-512 F (and FMA), with the OS saving zmm and opmask state
+    DINO_CPU_AVX512_BF16 = 4,   ///< AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): cpuid leaf 7.1 EAX bit 5
+    DINO_CPU_AMX_BF16 = 8,      ///< AMX-BF16 with tile state enabled by the OS (not used yet)
+};
+enum { DINO_PEAK_AVX2 = 1, DINO_PEAK_AVX512 = 2 };
+
+/// The DINO_CPU_* bits of this CPU, from cpuid and xgetbv (0 off x86).
+int dino_cpu_features(void);
+
+/// The CPU's brand string (cpuid 0x80000002–4), trimmed, NUL-terminated in `capacity` bytes;
+/// empty where there is none.
+void dino_cpu_model(char *out, long capacity);
+
+/// Float32 FMA peak loop, variant DINO_PEAK_AVX2 (12 ymm accumulators) or DINO_PEAK_AVX512
+/// (24 zmm): every lane of accumulator j starts at init + j and runs `iterations` times
+/// acc ← fmaf(acc, a, b). Writes the accumulators to `out` (accumulator-major, lanes
+/// contiguous) and returns the number of lanes written (FLOP per iteration = 2 × that), or 0
+/// when the CPU lacks the variant (nothing written). `out` must hold 384 floats.
+long dino_peak_fma_f32(int variant, long iterations, float init, float a, float b, float *out);
+
+/// bf16 dot-product peak loop (vdpbf16ps, 24 zmm accumulators): every lane of accumulator j
+/// starts at init + j and runs `iterations` times acc ← acc + a0·b0 + a1·b1, a0…b1 bf16 bit
+/// patterns. Writes 384 floats to `out` and returns the lanes written (FLOP per iteration
+/// = 4 × that), or 0 without AVX512_BF16.
+long dino_peak_dot_bf16(long iterations, float init, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1,
+                        float *out);
+
+// MARK: bfloat16 rounding (bf16.c)
+
+/// y[i] = x[i] rounded to bfloat16 (nearest, ties to even; NaN → 0xFFFF, subnormals kept),
+/// stored back as float (the low 16 bits zero). x and y may be the same buffer.
+void dino_round_bf16(const float *x, float *y, long count);
+
+/// dst (rows × cols, row-major, contiguous) = the bf16 bit patterns of src[i·row_stride +
+/// j·col_stride], rounded as dino_round_bf16: the operands of oneDNN's bf16 matmul.
+void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst);
+
 #ifdef __cplusplus
 }
 #endif

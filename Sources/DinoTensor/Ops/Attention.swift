@@ -30,6 +30,13 @@ extension Tensor {
     /// `torch.nn.functional.scaled_dot_product_attention`.
     public static func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor,
                                                  scale: Double? = nil) -> Tensor {
+        if Autocast.bf16(query.dtype) {
+            // PyTorch's CPU autocast lists scaled_dot_product_attention among the bf16 ops.
+            return withPrecision(.float32) {
+                scaledDotProductAttention(query: query.roundedToBFloat16(), key: key.roundedToBFloat16(),
+                                          value: value.roundedToBFloat16(), scale: scale).roundedToBFloat16()
+            }
+        }
         let (q, k, v) = (query, key, value)
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4,
                      "scaledDotProductAttention: query, key and value must be (B, H, N, Dh), got \(fmt(q.shape)), \(fmt(k.shape)), \(fmt(v.shape))")

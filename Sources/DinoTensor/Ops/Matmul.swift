@@ -48,6 +48,13 @@ func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
     }
     switch dtype {
     case .float32:
+        // Autocast's products (both operands from `roundedToBFloat16()`): the native bf16
+        // kernel where there is one (NativeBF16.swift); alpha is 1 and beta 0 or 1 there.
+        if a.tensor.storage.bf16Operand && b.tensor.storage.bf16Operand && alpha == 1 && (beta == 0 || beta == 1)
+            && Autocast.native, let native = NativeBF16.shared,
+           native.gemm(a, b, m: m, n: n, k: k, into: c.assumingMemoryBound(to: Float.self), ldc: ldc, accumulate: beta == 1) {
+            return
+        }
         let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
         let pc = c.assumingMemoryBound(to: Float.self)
         let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
@@ -99,7 +106,15 @@ extension Tensor {
 
     /// Matrix product with PyTorch's `matmul` semantics for rank ≥ 2 operands:
     /// (…, M, K) · (…, K, N) → (…, M, N), batch dimensions broadcast.
+    ///
+    /// Inside `withPrecision(.bf16)`, Float32 operands are rounded to bf16 and so is the result
+    /// (and, in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func matmul(_ other: Tensor) -> Tensor {
+        if Autocast.bf16(dtype) {
+            return withPrecision(.float32) {
+                roundedToBFloat16().matmul(other.roundedToBFloat16()).roundedToBFloat16()
+            }
+        }
         let a = self, b = other
         precondition(a.dtype == b.dtype, "matmul: dtypes \(a.dtype) and \(b.dtype) differ")
         precondition(a.rank >= 2 && b.rank >= 2,
@@ -143,7 +158,16 @@ extension Tensor {
 
     /// `x · Wᵀ + b` over the last dimension, as `torch.nn.functional.linear`:
     /// x (…, I), weight (O, I), bias (O) → (…, O).
+    ///
+    /// Inside `withPrecision(.bf16)`, x, weight, bias and the result are rounded to bf16 (and,
+    /// in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        if Autocast.bf16(dtype) {
+            return withPrecision(.float32) {
+                roundedToBFloat16().linear(weight: weight.roundedToBFloat16(), bias: bias?.roundedToBFloat16())
+                    .roundedToBFloat16()
+            }
+        }
         let x = self
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")

@@ -28,6 +28,7 @@
 
 import DinoModels
 import DinoNN
+import DinoTensor
 import Foundation
 
 /// A DINO training run's settings (JSON/YAML keys in snake_case, unknown keys rejected).
@@ -74,6 +75,11 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     public var crops = Crops()
     /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
     /// checkpoints written before it are kept; none of the collapsed state is written).
+    /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
+    /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
+    /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
+    /// with another precision is refused.
+    public var precision = Precision.float32
     public var stopOnCollapse = false
     /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
     public var collapseMonitor = CollapseMonitorOptions()
@@ -147,7 +153,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         case model, epochs, seed, head, teacher, optim, crops, data, recipe
         case dropPathRate = "drop_path_rate", batchSize = "batch_size", studentTemperature = "student_temperature"
         case layerScaleInit = "layer_scale_init", koleoLossWeight = "koleo_loss_weight"
-        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor", precision
     }
 
     // MARK: Validation
@@ -261,6 +267,7 @@ extension ResolvedDINOConfig {
         o.clipGrad = (config.optim.clipGrad ?? 0) > 0 ? config.optim.clipGrad : nil
         o.clipMode = config.optim.clipMode
         o.stopOnCollapse = config.stopOnCollapse
+        o.precision = config.precision
         o.collapseMonitor = config.collapseMonitor
         return o
     }

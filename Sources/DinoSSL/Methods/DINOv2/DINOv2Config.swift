@@ -9,6 +9,7 @@
 
 import DinoModels
 import DinoNN
+import DinoTensor
 import DinoVision
 import Foundation
 
@@ -55,6 +56,11 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     public var data = DataLoadingConfig()
     /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
     /// checkpoints written before it are kept; none of the collapsed state is written).
+    /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
+    /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
+    /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
+    /// with another precision is refused.
+    public var precision = Precision.float32
     public var stopOnCollapse = false
     /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
     public var collapseMonitor = CollapseMonitorOptions()
@@ -204,7 +210,7 @@ public struct DINOv2Config: Configuration, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case model, epochs, seed, dino, ibot, teacher, student, optim, crops, data, recipe
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
-        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor", precision
     }
 
     /// Checks ranges, naming the key of the first bad value.
@@ -355,6 +361,7 @@ extension ResolvedDINOv2Config {
         o.adamBeta1 = config.optim.adamBeta1
         o.adamBeta2 = config.optim.adamBeta2
         o.stopOnCollapse = config.stopOnCollapse
+        o.precision = config.precision
         o.collapseMonitor = config.collapseMonitor
         return o
     }

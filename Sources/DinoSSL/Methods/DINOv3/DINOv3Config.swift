@@ -67,6 +67,11 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     /// `student.resume_from_teacher_chkpt` does; nil: a fresh start (reference: none).
     public var from: String? = nil
     /// Stop the run when the collapse monitor has seen a collapse for a whole window.
+    /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
+    /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
+    /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
+    /// with another precision is refused.
+    public var precision = Precision.float32
     public var stopOnCollapse = false
     public var collapseMonitor = CollapseMonitorOptions()
 
@@ -393,7 +398,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         case model, epochs, seed, dino, ibot, gram, teacher, student, optim, crops, data, recipe, schedules, from, phase
         case multiResolution = "multi_resolution"
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
-        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor", precision
     }
 
     /// Checks ranges, naming the key of the first bad value.
@@ -660,6 +665,7 @@ extension ResolvedDINOv3Config {
         o.adamBeta1 = config.optim.adamBeta1
         o.adamBeta2 = config.optim.adamBeta2
         o.stopOnCollapse = config.stopOnCollapse
+        o.precision = config.precision
         o.collapseMonitor = config.collapseMonitor
         return o
     }

@@ -10,6 +10,7 @@
 
 import DinoModels
 import DinoNN
+import DinoTensor
 import DinoVision
 import Foundation
 
@@ -63,6 +64,11 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public var data = DataLoadingConfig()
     /// Stop the run when the collapse monitor has seen a collapse for a whole window (the
     /// checkpoints written before it are kept; none of the collapsed state is written).
+    /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
+    /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
+    /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
+    /// with another precision is refused.
+    public var precision = Precision.float32
     public var stopOnCollapse = false
     /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
     public var collapseMonitor = CollapseMonitorOptions()
@@ -73,7 +79,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         case model, epochs, seed, dino, ibot, teacher, optim, crops, data, recipe
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
-        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor"
+        case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor", precision
         case ibotPatches = "ibot_patches", teacherToStudentResolutionScale = "teacher_to_student_resolution_scale"
     }
 
@@ -108,6 +114,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         c.crops = crops
         c.data = data
         c.stopOnCollapse = stopOnCollapse
+        c.precision = precision
         c.collapseMonitor = collapseMonitor
         return c
     }

@@ -1,0 +1,69 @@
+// `precision: bf16` in the trainer: the step's products run in bf16 (the run differs from
+// Float32), the precision is saved in the train state, a resume is bit-exact, and a resume
+// with another precision is refused.
+
+import DinoNN
+import DinoSSL
+import DinoTensor
+import Foundation
+import Testing
+
+private func trainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOptions) throws -> Trainer<ToyRegression, ToyData> {
+    let t = try Trainer(method: method, data: ToyData(), schedules: toySchedules(epochs: options.epochs, perEpoch: 8),
+                        options: options, runDirectory: dir, config: .object(["test": .string("toy")]))
+    t.log = { _ in }
+    return t
+}
+
+@Suite struct TrainerPrecisionTests {
+    func options(_ precision: Precision, epochs: Int = 2, maxSteps: Int? = nil) -> TrainerOptions {
+        var o = quietOptions(epochs: epochs)
+        o.precision = precision
+        o.maxSteps = maxSteps
+        return o
+    }
+
+    @Test func bf16RunResumesBitExactlyAndRecordsItsPrecision() throws {
+        let reference = ToyRegression()
+        let refTrainer = try trainer(reference, temporaryDirectory("bf16-ref"), options(.bf16))
+        #expect(try refTrainer.run() == .completed)
+        let float32 = ToyRegression()
+        _ = try trainer(float32, temporaryDirectory("bf16-f32"), options(.float32)).run()
+        #expect(float32.weight.scalars != reference.weight.scalars, "bf16 products changed nothing")
+
+        let dir = temporaryDirectory("bf16-resume")
+        _ = try trainer(ToyRegression(), dir, options(.bf16, maxSteps: 5)).run()
+        let resumed = ToyRegression(seed: 999)
+        let t = try trainer(resumed, dir, options(.bf16))
+        #expect(try t.run() == .completed)
+        #expect(resumed.weight.scalars == reference.weight.scalars && resumed.bias.scalars == reference.bias.scalars)
+        let state = try #require(try t.checkpoints.loadLatest()).state
+        #expect(state.precision == .bf16)
+        #expect(state.bf16Products == (Autocast.hasNativeBF16 ? "native" : "emulated"))
+    }
+
+    @Test func resumingWithAnotherPrecisionIsRefused() throws {
+        let dir = temporaryDirectory("bf16-mismatch")
+        _ = try trainer(ToyRegression(), dir, options(.bf16, maxSteps: 3)).run()
+        #expect(throws: CheckpointError.mismatch("it was trained with precision bf16, the run now asks for float32 (set `precision` back to resume)")) {
+            try trainer(ToyRegression(), dir, options(.float32)).run()
+        }
+    }
+
+    @Test func precisionKeyDecodesAndABadValueIsAnError() throws {
+        #expect(try ConfigLoader.decode(TrainerOptions.self, from: .object(["precision": .string("bf16")])).precision == .bf16)
+        for type in [DINOConfig.self, DINOv2Config.self, DINOv3Config.self] as [any Configuration.Type] {
+            func load<T: Configuration>(_ t: T.Type, _ value: String) throws -> T {
+                try ConfigLoader.load(T.self, overrides: ["precision=\(value)"])
+            }
+            _ = try load(type, "bf16")
+            do {
+                _ = try load(type, "fp16")
+                Issue.record("\(type): precision=fp16 was accepted")
+            } catch {
+                #expect("\(error)".contains("precision"), "\(type): \(error)")
+            }
+        }
+        #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["precision=bf16"]).precision == .bf16)
+    }
+}
