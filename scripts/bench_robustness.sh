@@ -7,7 +7,7 @@
 #   scripts/bench_robustness.sh all                  the whole protocol (see the budget below)
 #   scripts/bench_robustness.sh table                the markdown table of everything in OUT
 #
-# Methods: dino, dinov2, distill (distill's teacher is the dinov2 run of the same set and seed,
+# Methods: dino, dinov2, distill, dinov3 (distill's teacher is the dinov2 run of the same set and seed,
 # trained first if missing). Sets (../shared/datasets):
 #   digits            1198 / 599 8×8 handwritten digits, k-NN top-1
 #   glyphs            glyphs-dev, k-NN top-1 on the TUNE half of its val typefaces
@@ -19,8 +19,8 @@
 #
 # Budget (2 cores, idle, 2 threads): a 10-epoch vit_nano_patch4 run takes about 4 min on digits,
 # 15 on glyphs, 30 on wild, 12 on scenes, plus about 10 s of k-NN per epoch; one method × one seed
-# over the four sets about 65 minutes; the whole protocol (3 methods × 4 sets × 3 seeds, plus one
-# vit_tiny_patch4 run) about 10 hours — run it in pieces across sessions; every piece appends to
+# over the four sets about 65 minutes; the whole protocol (4 methods × 4 sets × 3 seeds, plus one
+# vit_tiny_patch4 run) about 13 hours — run it in pieces across sessions; every piece appends to
 # OUT/results.jsonl and a finished piece is skipped when run again.
 #
 # Environment: DINO (binary), OUT (default runs/robustness), THREADS (default: all cores),
@@ -165,7 +165,7 @@ PY
 case "${1:-}" in
     table) table ;;
     all)
-        for seed in 0 1 2; do for set in digits glyphs scenes wild; do for method in dino dinov2 distill; do
+        for seed in 0 1 2; do for set in digits glyphs scenes wild; do for method in dino dinov2 distill dinov3; do
             piece "$method:$set:$seed"
         done; done; done
         for method in dino dinov2; do piece "$method:glyphs:0:vit_tiny_patch4"; done
