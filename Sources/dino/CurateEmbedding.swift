@@ -23,7 +23,7 @@ struct CurateEmbeddingOptions: ParsableArguments {
     var descriptor: String = "cls"
     @Option(help: "copy-detection: images to learn the whitening on (default: the pool itself; DINO used 20k YFCC images).")
     var whiteningImages: String?
-    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop — a run's own crop size with --run; 320 for copy-detection, a square resize).")
+    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop — a run's own crop size with --run; 320 for copy-detection, a square resize; 32 for pixels, a box resize).")
     var imageSize: Int?
     @Option(help: "Images per forward pass when embedding.")
     var batchSize: Int = 32
