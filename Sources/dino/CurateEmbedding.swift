@@ -19,18 +19,18 @@ struct CurateEmbeddingOptions: ParsableArguments {
     var weights: String?
     @Flag(help: "Embed with random weights (only for trying the pipeline).")
     var randomInit = false
-    @Option(help: "Descriptor: cls (class token) or copy-detection (class token ⊕ GeM patch tokens, whitened).")
+    @Option(help: "Descriptor: cls (class token), copy-detection (class token ⊕ GeM patch tokens, whitened) or pixels (no model: the grey image box-resized to --image-size, centred, L2-normalised; a baseline).")
     var descriptor: String = "cls"
     @Option(help: "copy-detection: images to learn the whitening on (default: the pool itself; DINO used 20k YFCC images).")
     var whiteningImages: String?
-    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop — a run's own crop size with --run; 320 for copy-detection, a square resize).")
+    @Option(help: "Side of the image given to the model (default 224 for cls, a centre crop — a run's own crop size with --run; 320 for copy-detection, a square resize; 32 for pixels, a box resize).")
     var imageSize: Int?
     @Option(help: "Images per forward pass when embedding.")
     var batchSize: Int = 32
 
     func validate() throws {
-        guard ["cls", "copy-detection"].contains(descriptor) else {
-            throw ValidationError("--descriptor '\(descriptor)': use cls or copy-detection")
+        guard ["cls", "copy-detection", "pixels"].contains(descriptor) else {
+            throw ValidationError("--descriptor '\(descriptor)': use cls, copy-detection or pixels")
         }
         if runDirectory != nil && (model != nil || weights != nil || randomInit) {
             throw ValidationError("give --run RUN, or --model/--weights, not both")
@@ -47,6 +47,7 @@ struct CurateEmbeddingOptions: ParsableArguments {
             return t
         }
         guard let source else { throw ValidationError("give the images (a folder or list) or an --embeddings file") }
+        if descriptor == "pixels" { return try cached(try pixels(source, side: size), cache: cache, size: size) }
         let vit: VisionTransformer
         var size = self.size
         if let runDirectory {
@@ -70,6 +71,11 @@ struct CurateEmbeddingOptions: ParsableArguments {
             table = try EmbeddingTable(paths: table.paths, vectors: whitening!.apply(table.vectors))
         }
         table.normalizeRows()
+        return try cached(table, cache: cache, size: size)
+    }
+
+    /// Writes `table` as `cache` when given (with its paths and how it was made).
+    func cached(_ table: EmbeddingTable, cache: URL?, size: Int) throws -> EmbeddingTable {
         if let cache {
             try SafeTensors.write(["embeddings": table.vectors], metadata: [
                 "paths": String(decoding: try JSONEncoder().encode(table.paths), as: UTF8.self),
@@ -80,7 +86,28 @@ struct CurateEmbeddingOptions: ParsableArguments {
     }
 
     /// The input side unless a run says otherwise.
-    var size: Int { imageSize ?? (descriptor == "cls" ? 224 : 320) }
+    var size: Int { imageSize ?? (descriptor == "cls" ? 224 : descriptor == "pixels" ? 32 : 320) }
+
+    /// `PixelDescriptor` rows of every readable image of `source` (no model).
+    func pixels(_ source: String, side: Int) throws -> EmbeddingTable {
+        let paths = try paths(source)
+        var rows = [[Float]?](repeating: nil, count: paths.count)
+        var errors = [String?](repeating: nil, count: paths.count)
+        rows.withUnsafeMutableBufferPointer { out in
+            errors.withUnsafeMutableBufferPointer { err in
+                DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+                    do { out[i] = PixelDescriptor.descriptor(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: paths[i])), side: side) }
+                    catch { err[i] = "\(error)" }
+                }
+            }
+        }
+        let good = paths.indices.filter { rows[$0] != nil }
+        report(paths.indices.compactMap { i in errors[i].map { (paths[i], $0) } })
+        let t = Tensor(zeros: [good.count, side * side])
+        let p = t.pointer(Float.self)
+        for (r, i) in good.enumerated() { rows[i]!.withUnsafeBufferPointer { (p + r * side * side).update(from: $0.baseAddress!, count: side * side) } }
+        return try EmbeddingTable(paths: good.map { paths[$0] }, vectors: t)
+    }
 
     func paths(_ source: String) throws -> [String] {
         let dataset = try ImageFileDataset.open(source)
