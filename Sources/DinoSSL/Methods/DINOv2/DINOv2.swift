@@ -52,27 +52,9 @@ public final class DINOv2: TrainingMethod {
     public init(settings: ResolvedDINOv2Config) {
         self.settings = settings
         let c = settings.config
-        let root = RandomGenerator(seed: c.seed)
-        studentGenerator = root.fork(1)
-        var teacherModel = settings.model
-        teacherModel.dropPathRate = 0
-        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
-            DINOHead(config: h, inputDimensions: settings.model.embedDimensions, prototypes: prototypes)
-        }
-        func modules(_ backbone: VisionTransformer) -> BackboneAndHeads {
-            BackboneAndHeads(backbone: backbone, dinoHead: head(c.dino.head, prototypes: settings.prototypes),
-                             ibotHead: c.ibot.separateHead ? head(c.ibot.head, prototypes: settings.ibotPrototypes) : nil)
-        }
-        studentModules = modules(VisionTransformer(settings.model, generator: studentGenerator))
-        teacherModules = modules(VisionTransformer(teacherModel, generator: root.fork(3)))
-        let initGenerator = root.fork(2)
-        for m in studentModules.modules {
-            switch m.module {
-            case let v as VisionTransformer: v.initializeWeights(generator: initGenerator)
-            case let h as DINOHead: h.initializeWeights(generator: initGenerator)
-            default: preconditionFailure("DINOv2: unexpected module \(m.name)")
-            }
-        }
+        (studentModules, teacherModules, studentGenerator) = BackboneAndHeads.studentAndTeacher(
+            model: settings.model, dinoHead: c.dino.head, prototypes: settings.prototypes,
+            ibotHead: c.ibot.separateHead ? c.ibot.head : nil, ibotPrototypes: settings.ibotPrototypes, seed: c.seed, method: "DINOv2")
         for (s, t) in zip(studentModules.modules, teacherModules.modules) {
             try! t.module.load(stateDict: s.module.stateDict().mapValues { $0.detach() })
             t.module.freeze()

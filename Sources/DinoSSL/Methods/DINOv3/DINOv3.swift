@@ -62,27 +62,9 @@ public final class DINOv3: TrainingMethod {
     public init(settings: ResolvedDINOv3Config) throws {
         self.settings = settings
         let c = settings.config
-        let root = RandomGenerator(seed: c.seed)
-        studentGenerator = root.fork(1)
-        var teacherModel = settings.model
-        teacherModel.dropPathRate = 0
-        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
-            DINOHead(config: h, inputDimensions: settings.model.embedDimensions, prototypes: prototypes)
-        }
-        func modules(_ backbone: VisionTransformer) -> BackboneAndHeads {
-            BackboneAndHeads(backbone: backbone, dinoHead: head(c.dino.head, prototypes: settings.prototypes),
-                             ibotHead: head(c.ibot.head, prototypes: settings.ibotPrototypes))
-        }
-        studentModules = modules(VisionTransformer(settings.model, generator: studentGenerator))
-        teacherModules = modules(VisionTransformer(teacherModel, generator: root.fork(3)))
-        let initGenerator = root.fork(2)
-        for m in studentModules.modules {
-            switch m.module {
-            case let v as VisionTransformer: v.initializeWeights(generator: initGenerator)
-            case let h as DINOHead: h.initializeWeights(generator: initGenerator)
-            default: preconditionFailure("DINOv3: unexpected module \(m.name)")
-            }
-        }
+        (studentModules, teacherModules, studentGenerator) = BackboneAndHeads.studentAndTeacher(
+            model: settings.model, dinoHead: c.dino.head, prototypes: settings.prototypes,
+            ibotHead: c.ibot.head, ibotPrototypes: settings.ibotPrototypes, seed: c.seed, method: "DINOv3")
         // `--from RUN`: the student and the teacher of an earlier run.
         if let w = settings.initialWeights {
             for (prefix, target) in [(BackboneAndHeads.studentPrefix, studentModules), (BackboneAndHeads.teacherPrefix, teacherModules)] {
@@ -110,7 +92,9 @@ public final class DINOv3: TrainingMethod {
             t.module.eval()
         }
         if c.gram.useLoss && !c.gram.emaTeacher {
-            let g = VisionTransformer(teacherModel, generator: root.fork(4))
+            var gramModel = settings.model
+            gramModel.dropPathRate = 0
+            let g = VisionTransformer(gramModel, generator: RandomGenerator(seed: c.seed).fork(4))
             if let w = settings.gramTeacherWeights {
                 do { try g.load(stateDict: DINOv3.addingLocalClassNorm(w, model: settings.model)) } catch {
                     throw ConfigError.invalidValue(path: "gram.ckpt", message: "\(c.gram.ckpt ?? c.from ?? "?"): its teacher backbone does not fit \(c.model): \(error)")

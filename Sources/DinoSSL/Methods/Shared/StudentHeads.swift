@@ -112,6 +112,45 @@ public struct BackboneAndHeads {
     }
 }
 
+
+extension BackboneAndHeads {
+    /// A student and a teacher of the same architecture (the teacher without stochastic depth),
+    /// the student's modules initialised as the reference's (trunc-normal ViT, DINO heads),
+    /// from the generators `seed` forks: 1 the student's (kept for its drop path), 2 the
+    /// initialisation, 3 the teacher's construction. The teacher's weights are left to the
+    /// caller (a copy of the student, or a run's). DINOv2 and DINOv3 build theirs with it.
+    ///
+    /// - Parameters:
+    ///   - ibotHead: the iBOT head's config, nil when iBOT shares the DINO head.
+    ///   - method: named in the failure for an unexpected module.
+    static func studentAndTeacher(model: VisionTransformerConfig, dinoHead: HeadConfig, prototypes: Int,
+                                  ibotHead: HeadConfig?, ibotPrototypes: Int, seed: UInt64, method: String)
+        -> (student: BackboneAndHeads, teacher: BackboneAndHeads, studentGenerator: RandomGenerator) {
+        let root = RandomGenerator(seed: seed)
+        let studentGenerator = root.fork(1)
+        var teacherModel = model
+        teacherModel.dropPathRate = 0
+        func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
+            DINOHead(config: h, inputDimensions: model.embedDimensions, prototypes: prototypes)
+        }
+        func modules(_ backbone: VisionTransformer) -> BackboneAndHeads {
+            BackboneAndHeads(backbone: backbone, dinoHead: head(dinoHead, prototypes: prototypes),
+                             ibotHead: ibotHead.map { head($0, prototypes: ibotPrototypes) })
+        }
+        let student = modules(VisionTransformer(model, generator: studentGenerator))
+        let teacher = modules(VisionTransformer(teacherModel, generator: root.fork(3)))
+        let initGenerator = root.fork(2)
+        for m in student.modules {
+            switch m.module {
+            case let v as VisionTransformer: v.initializeWeights(generator: initGenerator)
+            case let h as DINOHead: h.initializeWeights(generator: initGenerator)
+            default: preconditionFailure("\(method): unexpected module \(m.name)")
+            }
+        }
+        return (student, teacher, studentGenerator)
+    }
+}
+
 extension DINOHead {
     /// The head's groups, with the last layer on the `last_layer_lr` schedule (frozen by a
     /// zero learning rate at the start, as DINOv2's `is_last_layer` groups).
