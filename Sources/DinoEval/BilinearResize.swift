@@ -45,14 +45,10 @@ public func linearResizeMatrix(from n: Int, to m: Int, dtype: DType = .float32) 
 /// Reference: `F.interpolate(x, (H, W), mode="bilinear", align_corners=False)`.
 public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
     precondition(x.rank == 4, "resizeBilinear: input must be (N, C, h, w), got \(x.shape)")
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (h, w) = (x.shape[2], x.shape[3])
     if h == height && w == width { return x }
-    let aw = linearResizeMatrix(from: w, to: width, dtype: x.dtype)            // (W, w)
-    let ah = linearResizeMatrix(from: h, to: height, dtype: x.dtype)           // (H, h)
-    let rows = x.contiguous().reshape([n * c * h, w]).matmul(aw.transposed(0, 1))       // (N·C·h, W)
-    let cols = rows.reshape([n * c, h, width]).permute([0, 2, 1]).contiguous()
-        .reshape([n * c * width, h]).matmul(ah.transposed(0, 1))                          // (N·C·W, H)
-    return cols.reshape([n, c, width, height]).permute([0, 1, 3, 2]).contiguous()         // (N, C, H, W)
+    return resizeSeparable(x, heightMatrix: linearResizeMatrix(from: h, to: height, dtype: x.dtype),
+                           widthMatrix: linearResizeMatrix(from: w, to: width, dtype: x.dtype))
 }
 
 /// Bilinear resize of channels-last (N, h, w, C) to (N, H, W, C), the same numbers as

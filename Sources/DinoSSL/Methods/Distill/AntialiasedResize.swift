@@ -41,12 +41,8 @@ public func antialiasedLinearResizeMatrix(from n: Int, to m: Int, scale: Double?
 /// Reference: `F.interpolate(x, size=(H, W), mode="bilinear", antialias=True)`.
 public func resizeBilinearAntialiased(_ x: Tensor, height: Int, width: Int) -> Tensor {
     precondition(x.rank == 4, "resizeBilinearAntialiased: input must be (N, C, h, w), got \(x.shape)")
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (h, w) = (x.shape[2], x.shape[3])
     if h == height && w == width { return x }
-    let aw = antialiasedLinearResizeMatrix(from: w, to: width, dtype: x.dtype)            // (W, w)
-    let ah = antialiasedLinearResizeMatrix(from: h, to: height, dtype: x.dtype)           // (H, h)
-    let rows = x.contiguous().reshape([n * c * h, w]).matmul(aw.transposed(0, 1))         // (N·C·h, W)
-    let cols = rows.reshape([n * c, h, width]).permute([0, 2, 1]).contiguous()
-        .reshape([n * c * width, h]).matmul(ah.transposed(0, 1))                          // (N·C·W, H)
-    return cols.reshape([n, c, width, height]).permute([0, 1, 3, 2]).contiguous()         // (N, C, H, W)
+    return resizeSeparable(x, heightMatrix: antialiasedLinearResizeMatrix(from: h, to: height, dtype: x.dtype),
+                           widthMatrix: antialiasedLinearResizeMatrix(from: w, to: width, dtype: x.dtype))
 }
