@@ -11,6 +11,10 @@ import Foundation
 
 /// Writes one JSON object per logged step, plus TensorBoard scalars.
 public final class MetricsLogger {
+    /// The key of each step's wall time in seconds, logged by the trainer: the one value of a
+    /// line that is not bit-exact across a resume.
+    public static let stepSecondsKey = "step_seconds"
+
     /// RUN/metrics.jsonl.
     public let url: URL
     /// The TensorBoard writer, when enabled.

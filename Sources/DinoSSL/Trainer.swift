@@ -514,7 +514,11 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                     throw TrainerError.dataExhausted(epoch: epoch, index: batchInEpoch, expected: perEpoch)
                 }
                 let values = schedules.values(at: step, epoch: epoch)
+                let stepStart = monotonicSeconds()
                 var logged = try trainStep(batch, values, groups: groups)
+                // Wall time of the step (forward, backward, gradient reduction, optimiser, EMA),
+                // from the real clock: a measurement, never an input of the run's decisions.
+                logged[MetricsLogger.stepSecondsKey] = monotonicSeconds() - stepStart
                 let collapsed = report(monitor.observe(step: step, values: logged), bar: bar)
                 if monitor.prototypes != nil || logged[CollapseMonitor.featureStd] != nil {
                     logged["collapse"] = monitor.active.isEmpty ? 0 : 1
