@@ -22,6 +22,9 @@
 #   r3t1     3 ranks × 1 thread, batch 3b, overlap  (oversubscribed on a 2-core machine)
 #   r3t1-no  the same, --no-gradient-overlap
 #
+# Environment: DINO (binary), DATA (image folder), MODEL, GLOBAL and LOCAL (crop sizes) to
+# try the script on something small (MODEL=vit_nano_patch4 GLOBAL=32 LOCAL=16).
+#
 # Budget: on the project's 2-core AMD EPYC about 25 minutes with the defaults (each step
 # about 40 GFLOP per image). Run it alone: another process on the cores changes every figure.
 set -euo pipefail
@@ -33,8 +36,11 @@ DINO=$(realpath "${DINO:-.build/release/dino}")
 DATA=${DATA:-../shared/datasets/glyphs-dev/train}
 MPI=(mpirun --oversubscribe --allow-run-as-root --bind-to none --mca mpi_yield_when_idle 1
      --mca btl vader,self --mca btl_vader_single_copy_mechanism none)
-ARGS=(--method dino --model vit_small --data "$DATA" --epochs 1 --max-steps "$STEPS" --quiet --seed 0
-      head.prototypes=65536 crops.global_size=224 crops.local_size=96 crops.local_count=2 log_every_steps=1)
+MODEL=${MODEL:-vit_small}
+GLOBAL=${GLOBAL:-224}
+LOCAL=${LOCAL:-96}
+ARGS=(--method dino --model "$MODEL" --data "$DATA" --epochs 1 --max-steps "$STEPS" --log-every-steps 1 --quiet --seed 0
+      head.prototypes=65536 crops.global_size="$GLOBAL" crops.local_size="$LOCAL" crops.local_count=2)
 mkdir -p "$OUT"
 : > "$OUT/summary.jsonl"
 

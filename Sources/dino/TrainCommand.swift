@@ -79,6 +79,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Also write a checkpoint every this many steps.")
     var checkpointEverySteps: Int?
 
+    @Option(help: "Write a line to RUN/metrics.jsonl (and TensorBoard) every this many steps (default 10; the last step of each epoch always).")
+    var logEverySteps: Int?
+
     @Option(help: "Images per step.")
     var batchSize: Int?
 
@@ -157,6 +160,8 @@ struct TrainCommand: ParsableCommand {
         communicator.barrier(label: "start")
         if let threads { Threads.count = threads }
         let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet, everySteps = checkpointEverySteps
+        let logEvery = logEverySteps
+        if let logEvery, logEvery < 1 { throw ValidationError("--log-every-steps must be at least 1, got \(logEvery)") }
         let issues = DataIssueLog(report: DataIssueLog.silent)
         let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
                                   stopSignal: StopSignal(), issues: issues, communicator: communicator) { o in
@@ -164,6 +169,7 @@ struct TrainCommand: ParsableCommand {
             o.maxSteps = maxSteps
             o.progress = !quiet
             if let everySteps { o.checkpointEverySteps = everySteps }
+            if let logEvery { o.logEverySteps = logEvery }
         }
         run.trainer.verifyReplicas = verifyReplicas
         run.trainer.overlapGradientReduction = !noGradientOverlap

@@ -121,3 +121,32 @@ let fixtureRuns = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(lines == ["/d/a.png: corrupt or truncated image (bad CRC)", "/d/b.jpg: empty file (0 bytes)"])
     }
 }
+
+@Suite struct TrainLoggingTests {
+    /// `--log-every-steps 1` writes a metrics line for every step, each with its wall time;
+    /// the default (10) only the epoch's last step here (4 images, batch 2: 2 steps); 0 is
+    /// refused, naming the flag.
+    @Test func logEveryStepsSetsTheMetricsInterval() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cli-log-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = fixtureRuns.appendingPathComponent("images").path
+        func lines(_ run: URL) throws -> [[String: Double]] {
+            try MetricsLogger.read(run.appendingPathComponent("metrics.jsonl"))
+        }
+        let every = scratch.appendingPathComponent("every"), plain = scratch.appendingPathComponent("plain")
+        try TrainCommand.parse(["--data", images, "--out", every.path, "--log-every-steps", "1"]
+                               + DINOv3ContinuationTests.tiny).run()
+        try TrainCommand.parse(["--data", images, "--out", plain.path] + DINOv3ContinuationTests.tiny).run()
+        let logged = try lines(every)
+        #expect(logged.map { $0["step"]! } == [0, 1])
+        #expect(logged.allSatisfy { ($0[MetricsLogger.stepSecondsKey] ?? -1) > 0 })
+        #expect(try lines(plain).map { $0["step"]! } == [1])
+        do {
+            try TrainCommand.parse(["--data", images, "--out", scratch.appendingPathComponent("zero").path,
+                                    "--log-every-steps", "0"] + DINOv3ContinuationTests.tiny).run()
+            Issue.record("--log-every-steps 0 was accepted")
+        } catch {
+            #expect("\(error)".contains("--log-every-steps"), "\(error)")
+        }
+    }
+}
