@@ -124,3 +124,33 @@ struct ConvNeXtCrops {
         #expect(r.base.globalSize == 64 && r.model.embedDimensions == 32)
     }
 }
+
+/// scripts/make_convnext_student_fixtures.py: the reference ConvNeXt (`test_convnext` size,
+/// pseudo patch size 4) — its `get_intermediate_layers(n=1, return_class_token=True,
+/// norm=True)` on a 64-px image (the tokens a ConvNeXt student feeds its heads) and the
+/// gradient of every parameter under a fixed linear read-out of them.
+@Suite struct ConvNeXtStudentGoldenTests {
+    @Test func headInputsAndGradientsMatchTheReference() throws {
+        let url = try #require(Bundle.module.url(forResource: "convnext_student", withExtension: "safetensors", subdirectory: "Fixtures"))
+        let f = try SafeTensors.read(from: url).tensors
+        var weights: [String: Tensor] = [:]
+        for (k, t) in f where k.hasPrefix("weight.") { weights[String(k.dropFirst("weight.".count))] = t }
+        let model = ConvNeXt(try ConvNeXtPresets.config(named: "test_convnext"))
+        try model.load(stateDict: weights)
+        let out = model.studentFeatures(try #require(f["images"]), masks: nil, local: false, patchGrid: (height: 16, width: 16))
+        let (cls, patches) = (try #require(f["cls"]), try #require(f["patches"]))
+        #expect(out.classToken.shape == cls.shape && out.patchTokens.shape == patches.shape)
+        #expect(mismatch(out.classToken, cls, rtol: 1e-4, atol: 1e-5) == nil)
+        #expect(mismatch(out.patchTokens, patches, rtol: 1e-4, atol: 1e-5) == nil)
+        let loss = (out.classToken * f["r_cls"]!).sum() + (out.patchTokens * f["r_patch"]!).sum()
+        loss.backward()
+        var checked = 0
+        for (name, p) in model.namedParameters() {
+            let expected = try #require(f["grad." + name], "no reference gradient for \(name)")
+            let got = try #require(p.value.grad, "\(name) has no gradient")
+            #expect(mismatch(got.reshape(expected.shape), expected, rtol: 1e-3, atol: 1e-4) == nil, "\(name)")
+            checked += 1
+        }
+        #expect(checked == f.keys.filter { $0.hasPrefix("grad.") }.count)
+    }
+}
