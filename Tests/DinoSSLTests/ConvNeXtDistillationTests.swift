@@ -31,7 +31,7 @@ struct ConvNeXtCrops {
     static let values = ScheduleValues(iteration: 0, epoch: 0, values: ["teacher_temp": 0.04, "momentum": 0.9])
 
     /// `test_convnext` distilled from a random `test_dinov2_reg` (4-px patches).
-    static func method() throws -> Distillation {
+    static func method(ibotPatches: DistillationConfig.IBOTPatches = .all) throws -> Distillation {
         var c = DistillationTests.config()
         c.model = "test_convnext"
         c.batchSize = 2
@@ -41,7 +41,24 @@ struct ConvNeXtCrops {
         let backbone = VisionTransformer(try ModelPresets.config(named: "test_dinov2_reg"), generator: RandomGenerator(seed: 4))
         backbone.initializeWeights(generator: RandomGenerator(seed: 5))
         let teacher = FrozenTeacher.fromBackbone(backbone, head: c.dino.head, prototypes: r.prototypes, generator: RandomGenerator(seed: 6))
-        return Distillation(settings: r, teacher: teacher)
+        return Distillation(students: [(name: "", settings: r)], teacher: teacher, ibotPatches: ibotPatches)
+    }
+
+    /// `ibot_patches: masked`: masks on the teacher's 16 × 16 grid pick rows of the resized
+    /// map; with every patch masked it is the `all` objective exactly, with a partial mask only
+    /// the iBOT term changes.
+    @Test func maskedIBOTIndexesTheResizedMap() throws {
+        var batch = ConvNeXtCrops().batches(epoch: 0, startingAt: 0).next()!
+        let all = try Self.method().step(batch: batch, schedules: Self.values)
+        let partial = MaskCollator(gridSize: 16, probability: 1).masks(count: 4, generator: RandomGenerator(seed: 9))
+        batch.masks = BatchMasks(count: partial.count, patches: partial.patches, values: Array(repeating: true, count: partial.values.count),
+                                 upperbound: partial.upperbound)
+        let full = try Self.method(ibotPatches: .masked).step(batch: batch, schedules: Self.values)
+        #expect(mismatch(full[LossTerm.ibot]!, all[LossTerm.ibot]!, rtol: 1e-5, atol: 1e-6) == nil)
+        batch.masks = partial
+        let masked = try Self.method(ibotPatches: .masked).step(batch: batch, schedules: Self.values)
+        #expect(masked[LossTerm.ibot]?.scalars != all[LossTerm.ibot]?.scalars)
+        #expect(masked[LossTerm.dinoGlobalCrops]?.scalars == all[LossTerm.dinoGlobalCrops]?.scalars)
     }
 
     @Test func theStudentIsAConvNeXtWithoutStochasticDepthAndEveryParameterLearns() throws {
