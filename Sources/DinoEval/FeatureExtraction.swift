@@ -63,16 +63,17 @@ public struct LabelledFeatures {
     public var skipped: Int
 }
 
-/// Runs a frozen backbone over an image set.
+/// Runs a frozen backbone over an image set: a ViT for every feature kind, any other
+/// embedding backbone (a ConvNeXt) for its normalised global feature (`cls`) only.
 public struct FeatureExtractor {
-    public let model: VisionTransformer
+    public let model: any EmbeddingBackbone
     public let transform: EvaluationTransform
     /// Images per forward pass.
     public var batchSize: Int
     /// Decoding threads.
     public var workers: Int
 
-    public init(model: VisionTransformer, transform: EvaluationTransform, batchSize: Int = 128, workers: Int = 2) {
+    public init(model: any EmbeddingBackbone, transform: EvaluationTransform, batchSize: Int = 128, workers: Int = 2) {
         precondition(batchSize >= 1, "FeatureExtractor: batch size must be positive")
         self.model = model
         self.transform = transform
@@ -83,10 +84,14 @@ public struct FeatureExtractor {
     /// The features of one batch of normalised images (B, C, S, S) → (B, F), off the tape.
     public func features(_ images: Tensor, kind: FeatureKind) -> Tensor {
         withNoGrad {
+            guard let vit = model as? VisionTransformer else {
+                precondition(kind == .cls, "FeatureExtractor: a \(type(of: model)) gives only `cls` features, not `\(kind.rawValue)`")
+                return model.embeddingFeatures(images).classToken                            // (B, D)
+            }
             switch kind {
-            case .cls: return model(images)
-            case .clsPatchMean: return model.linearProbeFeatures(images, lastBlocks: 1, averagePool: true)
-            case .lastFourCLS: return model.linearProbeFeatures(images, lastBlocks: Swift.min(4, model.config.depth))
+            case .cls: return vit(images)
+            case .clsPatchMean: return vit.linearProbeFeatures(images, lastBlocks: 1, averagePool: true)
+            case .lastFourCLS: return vit.linearProbeFeatures(images, lastBlocks: Swift.min(4, vit.config.depth))
             }
         }
     }
@@ -117,7 +122,7 @@ public struct FeatureExtractor {
             done += indices.count
             progress?(done, dataset.count)
         }
-        let d = kind.dimensions(embedDimensions: model.embedDimensions, depth: model.config.depth)
+        let d = kind.dimensions(embedDimensions: model.embedDimensions, depth: (model as? VisionTransformer)?.config.depth ?? 1)
         let all = parts.isEmpty ? Tensor.zeros([0, d]) : Tensor.concat(parts, axis: 0)
         return LabelledFeatures(features: all, labels: labels, classes: dataset.classes, skipped: dataset.count - labels.count)
     }

@@ -230,6 +230,32 @@ public final class ConvNeXt: Module {
             prenorm: patches, grid: (h, w))
     }
 
+    /// The class token and patch tokens on a ViT's patch grid, as the reference's
+    /// `get_intermediate_layers(x, n=1, return_class_token=True, norm=True)` with its pseudo
+    /// `patch_size`: the pooled feature of the final map (not resized) and the final map resized
+    /// to `grid` (bilinear, antialiased; plain bilinear when enlarging), both through the final
+    /// norm: `cls = LN(mean_{ij} x_ij)`, `patches = LN(resize(x, grid))` row-major. With the
+    /// map's own grid this is `forwardFeatures`.
+    ///
+    /// images (B, C, H, W) → class token (B, D), patch tokens (B, gh·gw, D)
+    ///
+    /// Reference: dinov3/models/convnext.py `_get_intermediate_layers` (the
+    /// `nn.functional.interpolate(x, size=(h // patch_size, w // patch_size), mode="bilinear",
+    /// antialias=True)`), `get_intermediate_layers`.
+    public func forwardFeatures(_ images: Tensor, patchGrid grid: (height: Int, width: Int)) -> (classToken: Tensor, patchTokens: Tensor) {
+        precondition(grid.height > 0 && grid.width > 0, "ConvNeXt: patch grid \(grid) must be positive")
+        let map = forwardMap(images)                                          // (B, h, w, C)
+        let (b, h, w, c) = (map.shape[0], map.shape[1], map.shape[2], map.shape[3])
+        let pooled = map.mean(axes: [1, 2])                                   // (B, C)
+        var grown = map
+        if (h, w) != (grid.height, grid.width) {
+            grown = resizeBilinearAntialiased(map.permute([0, 3, 1, 2]), height: grid.height, width: grid.width)   // (B, C, gh, gw)
+                .permute([0, 2, 3, 1])                                        // (B, gh, gw, C)
+        }
+        let patches = grown.contiguous().reshape([b, grid.height * grid.width, c])           // (B, gh·gw, C)
+        return (norm(pooled), norm(patches))
+    }
+
     /// The normalised pooled feature (B, D): the backbone's image embedding.
     public func callAsFunction(_ images: Tensor) -> Tensor {
         forwardFeatures(images).classToken

@@ -190,6 +190,35 @@ public struct TrainingRun {
         return (vit, inputSize)
     }
 
+    /// The exported backbone of a run's newest checkpoint as an embedding backbone, in
+    /// evaluation mode, and its input size: a DINOv3 ConvNeXt for a distillation's ConvNeXt
+    /// student (official keys), else the ViT of `loadBackbone`.
+    ///
+    /// - Throws: as `loadBackbone(run:)`.
+    public static func loadEmbeddingBackbone(run runDirectory: URL, student: String? = nil) throws -> (model: any EmbeddingBackbone, inputSize: Int) {
+        let exported = try exportedModel(in: runDirectory, student: student)
+        guard var config = ConvNeXtPresets.all[exported.model] else {
+            let (vit, size) = try loadBackbone(run: runDirectory, student: student)
+            return (vit, size)
+        }
+        config.dropPathRate = 0
+        let model = ConvNeXt(config)
+        try model.load(stateDict: try exportedWeights(run: runDirectory, prefix: exported.backbonePrefix), takingOwnership: true)
+        model.eval()
+        return (model, exported.inputSize ?? config.imageSize)
+    }
+
+    /// The tensors under `prefix` of a run's newest checkpoint, without it.
+    static func exportedWeights(run runDirectory: URL, prefix: String) throws -> [String: Tensor] {
+        let checkpoint = try newestCheckpoint(of: runDirectory)
+        var weights: [String: Tensor] = [:]
+        for (k, t) in checkpoint.tensors where k.hasPrefix(prefix) { weights[String(k.dropFirst(prefix.count))] = t }
+        guard !weights.isEmpty else {
+            throw CheckpointError.mismatch("\(checkpoint.url.lastPathComponent) holds no '\(prefix)*' tensors")
+        }
+        return weights
+    }
+
     /// The architecture, weights (official keys) and input size of a run's exported backbone,
     /// for a caller that builds the model itself (fine-tuning sets its own drop-path rate).
     ///
@@ -197,6 +226,9 @@ public struct TrainingRun {
     public static func backboneWeights(run runDirectory: URL, student: String? = nil) throws
         -> (config: VisionTransformerConfig, weights: [String: Tensor], inputSize: Int) {
         let exported = try exportedModel(in: runDirectory, student: student)
+        if ConvNeXtPresets.all[exported.model] != nil {
+            throw MethodError.unsupported("\(runDirectory.lastPathComponent)'s exported backbone is the ConvNeXt \(exported.model); only `dino export` and `dino eval knn` take ConvNeXt students so far")
+        }
         let model: VisionTransformerConfig
         do { model = try ModelPresets.config(named: exported.model) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
@@ -227,10 +259,17 @@ public struct TrainingRun {
 
     /// Writes a run's exported backbone with the official hub keys (loadable by
     /// `VisionTransformer.loadWeights` and by PyTorch's `load_state_dict`).
-    public static func exportBackbone(run runDirectory: URL, to url: URL, student: String? = nil) throws -> VisionTransformer {
-        let (model, inputSize) = try loadBackbone(run: runDirectory, student: student)
-        try model.saveWeights(to: url, metadata: ["dino.source": "exported backbone of \(runDirectory.path)" + (student.map { " (student \($0))" } ?? ""),
-                                                  "dino.input_size": String(inputSize)])
+    /// A ConvNeXt student is written with the official keys (without the reference's `norms.3`
+    /// alias of `norm`), which `ConvNeXt.load(preset:weights:)` and `dino embed` read.
+    public static func exportBackbone(run runDirectory: URL, to url: URL, student: String? = nil) throws -> any EmbeddingBackbone {
+        let (model, inputSize) = try loadEmbeddingBackbone(run: runDirectory, student: student)
+        let metadata = ["dino.source": "exported backbone of \(runDirectory.path)" + (student.map { " (student \($0))" } ?? ""),
+                        "dino.input_size": String(inputSize)]
+        if let vit = model as? VisionTransformer {
+            try vit.saveWeights(to: url, metadata: metadata)
+        } else {
+            try SafeTensors.write(model.stateDict(), metadata: metadata, to: url)
+        }
         return model
     }
 }

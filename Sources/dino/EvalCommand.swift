@@ -52,6 +52,28 @@ struct EvalBackbone: ParsableArguments {
         return [model.map { "--model \($0)" }, weights.map { "--weights \($0)" }].compactMap { $0 }.joined(separator: " ")
     }
 
+    /// The backbone as an embedding backbone (evaluation mode) and its input size: also a
+    /// ConvNeXt (a run's ConvNeXt student, or a `--model convnext_*` preset), for the
+    /// evaluations that read only the global feature (`knn`).
+    func loadEmbedding() throws -> (any EmbeddingBackbone, Int) {
+        if let threads { Threads.count = threads }
+        if let runDirectory {
+            guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
+            let (m, size) = try TrainingRun.loadEmbeddingBackbone(run: URL(fileURLWithPath: runDirectory), student: student)
+            return (m, inputSize ?? size)
+        }
+        if let model, ConvNeXtPresets.all[model] != nil {
+            guard student == nil else { throw ValidationError("--student picks a student of --run RUN") }
+            if weights == nil {
+                FileHandle.standardError.write(Data("note: no --weights: randomly initialised \(model) (seed 0)\n".utf8))
+            }
+            let c = try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
+            return (c, inputSize ?? c.config.imageSize)
+        }
+        let (vit, size) = try load()
+        return (vit, size)
+    }
+
     /// The backbone (evaluation mode) and its input size.
     func load() throws -> (VisionTransformer, Int) {
         if let threads { Threads.count = threads }
@@ -93,7 +115,10 @@ struct EvalSource: ParsableArguments {
 
     /// Train and validation features.
     func features(kind: FeatureKind) throws -> (train: LabelledFeatures, val: LabelledFeatures) {
-        let (model, size) = try backbone()
+        let (model, size) = try backboneOptions.loadEmbedding()
+        guard kind == .cls || model is VisionTransformer else {
+            throw ValidationError("--features \(kind.rawValue) needs a ViT; a \(type(of: model)) gives its global feature only (--features cls)")
+        }
         let extractor = FeatureExtractor(model: model, transform: .forInput(size: size), batchSize: batchSize,
                                          workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
         let trainSet = try ImageFileDataset.imageFolder(train), valSet = try ImageFileDataset.imageFolder(val)

@@ -33,7 +33,7 @@ struct TrainCommand: ParsableCommand {
             + "robustness protocol's full results will decide."))
     var method: String?
 
-    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill.")
+    @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill (also convnext_tiny|small|base|large, test_convnext).")
     var model: String?
 
     @Option(help: "distill: the teacher's model preset (with --teacher-weights).")

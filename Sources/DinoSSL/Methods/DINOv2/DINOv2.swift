@@ -34,8 +34,8 @@ public final class DINOv2: TrainingMethod {
     /// Student and teacher: backbone, DINO head and (when `ibot.separate_head`) iBOT head.
     public let studentModules: BackboneAndHeads
     public let teacherModules: BackboneAndHeads
-    public var student: VisionTransformer { studentModules.backbone }
-    public var teacher: VisionTransformer { teacherModules.backbone }
+    public var student: VisionTransformer { studentModules.backbone as! VisionTransformer }   // built as one (studentAndTeacher)
+    public var teacher: VisionTransformer { teacherModules.backbone as! VisionTransformer }
     public var studentHead: DINOHead { studentModules.dinoHead }
     public var teacherHead: DINOHead { teacherModules.dinoHead }
     public var studentIBOTHead: DINOHead? { studentModules.ibotHead }

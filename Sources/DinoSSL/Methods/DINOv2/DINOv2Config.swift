@@ -305,9 +305,14 @@ extension DINOv2Config {
     ///
     /// - Throws: `ConfigError` for bad values, an unknown model, crops that are not whole
     ///   patches, or a data set smaller than one batch.
-    public func resolved(datasetSize: Int) throws -> ResolvedDINOv2Config {
+    ///
+    /// - Parameter distilled: the settings of a distillation's student, which sees its crops
+    ///   unmasked (no mask token needed for iBOT) and may be a ConvNeXt preset.
+    public func resolved(datasetSize: Int, distilled: Bool = false) throws -> ResolvedDINOv2Config {
         try validate()
-        var base = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
+        var inputs = automaticInputs
+        inputs.allowsConvNeXt = distilled
+        var base = try AutomaticSettings.resolve(inputs, datasetSize: datasetSize)
         let reference = recipe == .reference
         var model = base.model
         model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : DINOv2Config.automaticDropPath(depth: model.depth))
@@ -316,7 +321,7 @@ extension DINOv2Config {
             model.layerScaleInit = student.layerScale ?? (reference ? 1e-5 : DINOv2Config.automaticLayerScale(depth: model.depth))
         }
         base.model = model
-        if ibot.lossWeight > 0 && !model.maskToken {
+        if ibot.lossWeight > 0 && !model.maskToken && !distilled {
             throw ConfigError.invalidValue(path: "model", message: "\(self.model) has no mask token, which iBOT needs (set ibot.loss_weight=0)")
         }
         let ibotPrototypes = ibot.separateHead ? (ibot.head.prototypes ?? base.prototypes) : base.prototypes

@@ -43,8 +43,8 @@ public final class DINOv3: TrainingMethod {
     /// Student and teacher: backbone, DINO head and iBOT head (always separate).
     public let studentModules: BackboneAndHeads
     public let teacherModules: BackboneAndHeads
-    public var student: VisionTransformer { studentModules.backbone }
-    public var teacher: VisionTransformer { teacherModules.backbone }
+    public var student: VisionTransformer { studentModules.backbone as! VisionTransformer }   // built as one (studentAndTeacher)
+    public var teacher: VisionTransformer { teacherModules.backbone as! VisionTransformer }
     /// The frozen Gram teacher (with `gram.use_loss` and not `gram.ema_teacher`).
     public let gramTeacher: VisionTransformer?
     /// (2) Float64: whether the Gram teacher holds weights, and how many refreshes it had.

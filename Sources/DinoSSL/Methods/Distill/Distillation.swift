@@ -6,7 +6,9 @@
 //     teacher   backbone(2 global crops) → CLS (2B, Dt), every patch (2B·N, Dt); its heads →
 //               targets: softmax centring (EMA centres) or Sinkhorn-Knopp          (no gradient)
 //     student   backbone(global crops, unmasked) → CLS (2B, Ds), every patch (2B·N, Ds);
-//               backbone(local crops) → CLS; its heads (same prototypes as the teacher's)
+//               backbone(local crops) → CLS; its heads (same prototypes as the teacher's).
+//               A ConvNeXt student: CLS = LN(mean of its final map), patches = LN(its final
+//               map resized, bilinear antialiased, to the teacher's patch grid)
 //     losses    DINOv2Objective: DINO local + global, KoLeo, iBOT on all patches (weight 1/N each)
 //     after     student EMA ← m·EMA + (1 − m)·student; centres ← EMA of the teacher outputs
 //
@@ -88,8 +90,8 @@ public final class DistillationStudent {
     public let settings: ResolvedDINOv2Config
     /// Backbone, DINO head and (when the teacher has one) iBOT head.
     public let modules: BackboneAndHeads
-    /// The exported model: an EMA of the student backbone.
-    public let ema: VisionTransformer
+    /// The exported model: an EMA of the student backbone (a ViT, or a ConvNeXt).
+    public let ema: any StudentBackbone
     public let parameterGroups: [ParameterGroup]
     let generator: RandomGenerator
     /// Checkpoint names: "" alone (`student.…`, `student_ema.backbone.…`, the reference's
@@ -106,13 +108,11 @@ public final class DistillationStudent {
         let c = settings.config
         let root = RandomGenerator(seed: c.seed)
         generator = root.fork(1)
-        var model = settings.model
-        model.dropPathRate = 0
+        let student = Self.backbone(settings, generator: generator)
+        ema = Self.backbone(settings, generator: root.fork(3))
         func head(_ h: HeadConfig, prototypes: Int) -> DINOHead {
-            DINOHead(config: h, inputDimensions: model.embedDimensions, prototypes: prototypes)
+            DINOHead(config: h, inputDimensions: student.embedDimensions, prototypes: prototypes)
         }
-        let student = VisionTransformer(model, generator: generator)
-        ema = VisionTransformer(model, generator: root.fork(3))
         modules = BackboneAndHeads(backbone: student, dinoHead: head(c.dino.head, prototypes: teacher.head.prototypes),
                                    ibotHead: teacher.ibotHead.map { head(c.ibot.head, prototypes: $0.prototypes) })
         let initGenerator = root.fork(2)
@@ -124,6 +124,19 @@ public final class DistillationStudent {
         ema.eval()
         parameterGroups = modules.parameterGroups(prefix: prefix + BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
                                                   patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
+    }
+
+    /// The student's backbone, without stochastic depth: a DINOv3 ConvNeXt for a
+    /// `ConvNeXtPresets` name (its preset's LayerScale 1e-6, as the reference builds its
+    /// ConvNeXt students with the constructor's defaults), else the resolved ViT.
+    static func backbone(_ settings: ResolvedDINOv2Config, generator: RandomGenerator) -> any StudentBackbone {
+        if var c = ConvNeXtPresets.all[settings.config.model] {
+            c.dropPathRate = 0
+            return ConvNeXt(c, generator: generator)
+        }
+        var model = settings.model
+        model.dropPathRate = 0
+        return VisionTransformer(model, generator: generator)
     }
 
     /// `student_ema.backbone.` under the student's prefix.
@@ -149,10 +162,12 @@ public final class Distillation: TrainingMethod {
     /// The first student's settings, modules and EMA (the only one's when alone).
     public var settings: ResolvedDINOv2Config { students[0].settings }
     public var studentModules: BackboneAndHeads { students[0].modules }
-    public var student: VisionTransformer { studentModules.backbone }
+    /// The first student's backbone and EMA as ViTs (`studentModules.backbone`, `students[0].ema`
+    /// for any backbone).
+    public var student: VisionTransformer { studentModules.backbone as! VisionTransformer }
     public var studentHead: DINOHead { studentModules.dinoHead }
     public var studentIBOTHead: DINOHead? { studentModules.ibotHead }
-    public var studentEMA: VisionTransformer { students[0].ema }
+    public var studentEMA: VisionTransformer { students[0].ema as! VisionTransformer }
     /// Running centres of the teacher's DINO and iBOT outputs (softmax centring), shared.
     public let centres: TeacherCentres
     public var parameterGroups: [ParameterGroup] { students.flatMap(\.parameterGroups) }
@@ -219,7 +234,7 @@ public final class Distillation: TrainingMethod {
         }
 
         // Teacher: global crops, the iBOT patches; once for all students.
-        let (dinoTargets, ibotTargets, patchCount) = withNoGrad { () -> (Tensor, Tensor?, Int) in
+        let (dinoTargets, ibotTargets, grid) = withNoGrad { () -> (Tensor, Tensor?, (height: Int, width: Int)) in
             let f = teacher.backbone.forwardFeatures(batch.globalCrops)
             let n = f.patchTokens.shape[1]
             var patches = ibotOn ? f.patchTokens.reshape([-1, teacher.backbone.embedDimensions]) : nil    // (2B·N, Dt)
@@ -228,18 +243,22 @@ public final class Distillation: TrainingMethod {
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N or M, K')
             let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
                                     momentum: c.teacher.centerMomentum)
-            return (q.cls, q.patches, n)
+            precondition(n == f.grid.height * f.grid.width)
+            return (q.cls, q.patches, f.grid)
         }
+        let patchCount = grid.height * grid.width
 
         // Each student: unmasked global crops, local crops; iBOT on every patch (each weighing
-        // 1/N) or on the masked ones (the mask weights).
+        // 1/N) or on the masked ones (the mask weights), its patch tokens on the teacher's grid
+        // (a ConvNeXt's final map resized to it).
         let rows = batch.globalCrops.shape[0] * patchCount
         let weights = mask?.weights ?? (ibotOn ? Tensor.full([rows], 1 / Double(patchCount)) : nil)
         let perStudent = students.map { s in
             let inputs = s.modules.dinov2StudentInputs(
                 batch, masks: nil, patchRows: { p in ibotOn ? mask.map { p.indexSelect(axis: 0, indices: $0.indices) } ?? p : nil },
                 koleo: s.settings.config.dino.koleoLossWeight > 0,
-                teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: weights)
+                teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: weights,
+                patchGrid: ibotOn ? grid : nil)
             return DINOv2Objective.losses(inputs, config: s.settings.config, koleoShards: s.koleoShards)
         }
         if students.count == 1 { return perStudent[0] }

@@ -36,7 +36,7 @@ extension Distillation: MethodPlugin {
     public static func resolve(_ config: DistillationConfig, context: MethodContext) throws -> ResolvedDistillation {
         try context.requireDivisibleBatch(config.batchSize)
         try config.validate()
-        let settings = try config.studentSettings.resolved(datasetSize: context.dataset.count)
+        let settings = try config.studentSettings.resolved(datasetSize: context.dataset.count, distilled: true)
         let models = config.studentModels
         if config.ibotPatches == .masked {
             // Not yet checked under mpirun (a rank's slice may hold no masked patch).
@@ -48,7 +48,7 @@ extension Distillation: MethodPlugin {
             // DinoDistributed does not have; several students under mpirun are refused.
             try context.requireSingleProcess("distill with \(models.count) students")
             for m in models.dropFirst() {
-                let s = try config.studentSettings(model: m).resolved(datasetSize: context.dataset.count)
+                let s = try config.studentSettings(model: m).resolved(datasetSize: context.dataset.count, distilled: true)
                 // The batch, schedules and trainer are shared: every automatic value must agree.
                 var same = s
                 same.config.model = settings.config.model
@@ -74,6 +74,14 @@ extension Distillation: MethodPlugin {
                 throw ConfigError.invalidValue(path: "teacher_to_student_resolution_scale", message: """
                     global crops of \(settings.base.globalSize) px shrunk by \(scale) are \(size) px, not a whole number of the \(patch)-px patches
                     """)
+            }
+        }
+        // A ConvNeXt student sees whole 32-px cells of its final map (the crops it sees: the
+        // global ones after the resolution scale, the local ones).
+        let studentGlobal = Int((Double(settings.base.globalSize) / (config.teacherToStudentResolutionScale ?? 1)).rounded(.down))
+        for m in models where ConvNeXtPresets.all[m] != nil {
+            for (key, size) in [("crops.global_size", studentGlobal), ("crops.local_size", settings.base.localSize)] where size % 32 != 0 {
+                throw ConfigError.invalidValue(path: key, message: "the ConvNeXt student \(m) sees \(size)-px crops, not a whole number of its 32-px cells")
             }
         }
         return ResolvedDistillation(config: config, settings: settings, teacher: teacher, students: students)
@@ -109,7 +117,7 @@ extension Distillation: MethodPlugin {
         return """
         distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
         (\(c.teacherRun ?? c.teacherWeights ?? "random weights")) → \(r.students.count == 1 ? "student" : "students") \
-        \(r.students.map { "\($0.settings.config.model) (\($0.settings.model.embedDimensions) wide, depth \($0.settings.model.depth))" }.joined(separator: ", ")), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
+        \(r.students.map { "\($0.settings.config.model) (\($0.settings.model.embedDimensions) wide, \(ConvNeXtPresets.all[$0.settings.config.model] == nil ? "depth" : "ConvNeXt blocks") \($0.settings.model.depth))" }.joined(separator: ", ")), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
         \(c.epochs) epochs, batch \(c.batchSize), \(t.head.prototypes) prototypes, lr \(s.peakLearningRate), threads \(Threads.count)
         """
     }

@@ -35,6 +35,9 @@ public struct AutomaticSettings: Equatable, Sendable {
         public var koleoLossWeight: Double? = nil
         /// The reference's teacher momentum, reached at ImageNet size (DINO 0.996, DINOv2 0.992).
         public var referenceTeacherMomentum = 0.996
+        /// Whether `model` may name a ConvNeXt preset (distillation's students only); its
+        /// geometry then stands in for a ViT's (`VisionTransformerConfig.convNeXtGeometry`).
+        public var allowsConvNeXt = false
     }
 
     /// The student's architecture: the preset with the run's stochastic depth and LayerScale.
@@ -105,8 +108,15 @@ public struct AutomaticSettings: Equatable, Sendable {
     ///   a data set smaller than one batch.
     public static func resolve(_ i: Inputs, datasetSize: Int) throws -> AutomaticSettings {
         var model: VisionTransformerConfig
-        do { model = try ModelPresets.config(named: i.model) } catch let e as PresetError {
-            throw ConfigError.invalidValue(path: "model", message: e.description)
+        if let convNeXt = ConvNeXtPresets.all[i.model] {
+            guard i.allowsConvNeXt else {
+                throw ConfigError.invalidValue(path: "model", message: "\(i.model) is a ConvNeXt; only distillation (method distill) trains ConvNeXt students")
+            }
+            model = .convNeXtGeometry(convNeXt)
+        } else {
+            do { model = try ModelPresets.config(named: i.model) } catch let e as PresetError {
+                throw ConfigError.invalidValue(path: "model", message: e.description)
+            }
         }
         guard datasetSize >= i.batchSize else {
             throw ConfigError.invalidValue(path: "batch_size", message: "\(i.batchSize) is larger than the data set (\(datasetSize) images); lower it")
@@ -188,5 +198,25 @@ extension AutomaticSettings {
     /// blocks, the references' 1e-5 beyond (`DINOv2Config.automaticLayerScale` says why).
     public static func layerScale(depth: Int) -> Double {
         depth <= 12 ? 1 : 1e-5
+    }
+}
+
+extension VisionTransformerConfig {
+    /// What the automatic values read from a model (input size, the stride of its tokens,
+    /// width, depth), for a ConvNeXt student: its image size, stride 32 as the patch size, the
+    /// last stage's width, its total number of blocks, no mask token and no LayerScale to decide.
+    /// Never built as a ViT: distillation builds the ConvNeXt itself (`DistillationStudent`).
+    static func convNeXtGeometry(_ c: ConvNeXtConfig) -> VisionTransformerConfig {
+        var v = VisionTransformerConfig()
+        v.imageSize = c.imageSize
+        v.patchSize = c.stride
+        v.inChannels = c.inChannels
+        v.embedDimensions = c.dims[3]
+        v.depth = c.depths.reduce(0, +)
+        v.numHeads = 1
+        v.maskToken = false
+        v.layerScaleInit = nil
+        v.learnedPosition = nil
+        return v
     }
 }

@@ -11,9 +11,10 @@ import DinoModels
 import DinoNN
 import DinoTensor
 
-/// A backbone with its DINO head and, when separate, its iBOT head.
+/// A backbone (a ViT; in distillation also a ConvNeXt) with its DINO head and, when
+/// separate, its iBOT head.
 public struct BackboneAndHeads {
-    public let backbone: VisionTransformer
+    public let backbone: any StudentBackbone
     public let dinoHead: DINOHead
     public let ibotHead: DINOHead?
 
@@ -22,7 +23,7 @@ public struct BackboneAndHeads {
     public static let studentPrefix = "student."
     public static let teacherPrefix = "teacher."
 
-    public init(backbone: VisionTransformer, dinoHead: DINOHead, ibotHead: DINOHead?) {
+    public init(backbone: any StudentBackbone, dinoHead: DINOHead, ibotHead: DINOHead?) {
         self.backbone = backbone
         self.dinoHead = dinoHead
         self.ibotHead = ibotHead
@@ -78,12 +79,15 @@ public struct BackboneAndHeads {
     ///   - patchRows: picks the rows (M, D) for the iBOT term from the global crops' patch
     ///     tokens (2B·N, D) — the masked ones (DINOv2), all (distillation) — or nil for none.
     ///   - koleo: whether the backbone CLS tokens are passed on for KoLeo.
+    ///   - patchGrid: the teacher's patch grid of the global crops, for a backbone whose own grid
+    ///     differs (a ConvNeXt's map is resized to it); nil: the backbone's own.
     public func dinov2StudentInputs(_ batch: MultiCropInput, masks: Tensor?, patchRows: (Tensor) -> Tensor?, koleo: Bool,
-                                    teacherTargets: Tensor, teacherPatchTargets: Tensor?, maskWeights: Tensor?) -> DINOv2LossInputs {
-        let global = backbone.forwardFeatures(batch.globalCrops, masks: masks)                  // CLS (2B, D), patches (2B, N, D)
+                                    teacherTargets: Tensor, teacherPatchTargets: Tensor?, maskWeights: Tensor?,
+                                    patchGrid: (height: Int, width: Int)? = nil) -> DINOv2LossInputs {
+        let global = backbone.studentFeatures(batch.globalCrops, masks: masks, local: false, patchGrid: patchGrid)   // CLS (2B, D), patches (2B, N, D)
         var cls = [global.classToken]
         if let local = batch.localCrops {
-            cls.insert(backbone.forwardFeatures(local, local: true).classToken, at: 0)          // (L·B, D) first
+            cls.insert(backbone.studentFeatures(local, masks: nil, local: true, patchGrid: nil).classToken, at: 0)   // (L·B, D) first
         }
         let patches = patchRows(global.patchTokens.reshape([-1, backbone.embedDimensions]))     // (M, D)
         let out = heads(cls: cls, patches: patches)

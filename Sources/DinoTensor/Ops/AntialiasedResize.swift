@@ -1,12 +1,13 @@
-// Antialiased bilinear downscaling of image tensors, as two matrix products: DINOv3's
+// Antialiased bilinear resizing of (N, C, h, w) maps, as two matrix products: DINOv3's
 // `teacher_to_student_resolution_scale` shrinks the global crops with
-// `F.interpolate(x, scale_factor=1/s, mode="bilinear", antialias=True)`.
+// `F.interpolate(x, scale_factor=1/s, mode="bilinear", antialias=True)`, and its ConvNeXt
+// resizes its final map to a ViT's patch grid with the same call (convnext.py
+// `_get_intermediate_layers`). Upscaling, the weights are plain bilinear ones.
 //
 // Reference: PyTorch aten/src/ATen/native/UpSample.h / UpSampleKernel.cpp
 // (`_upsample_bilinear2d_aa`, `HelperInterpAALinear`: PIL's triangle filter widened by the
-// scale when downscaling); facebookresearch/dinov3 dinov3/train/multidist_meta_arch.py.
-
-import DinoTensor
+// scale when downscaling); facebookresearch/dinov3 dinov3/train/multidist_meta_arch.py,
+// dinov3/models/convnext.py.
 
 /// The (m, n) matrix of antialiased linear resampling from n samples to m: output i is centred
 /// at `c = s·(i + ½)`, s = n/m, and reads inputs j in [⌊c − r + ½⌋, ⌊c + r + ½⌋) with

@@ -1,0 +1,70 @@
+// `dino train --method distill --model test_dinov2,test_convnext`: a ViT and a ConvNeXt student
+// of one teacher run; the run resumes bit-exactly; the ConvNeXt student exports with the
+// official keys and is evaluated by `dino eval knn --run RUN --student test_convnext`.
+
+@testable import dino
+import DinoModels
+import DinoNN
+import DinoSSL
+import DinoTensor
+import Foundation
+import Testing
+
+@Suite struct ConvNeXtStudentCLITests {
+    static func train(_ run: URL, extra: [String] = []) throws {
+        try TrainCommand.parse(["--method", "distill", "--data", fixtureRuns.appendingPathComponent("images").path, "--out", run.path,
+                                "--teacher-run", fixtureRuns.appendingPathComponent("dinov2").path,
+                                "--model", "test_dinov2,test_convnext", "--batch-size", "2", "--epochs", "2", "--quiet",
+                                "dino.head.hidden_dimensions=16", "dino.head.bottleneck_dimensions=8",
+                                "ibot.head.hidden_dimensions=16", "ibot.head.bottleneck_dimensions=8",
+                                "crops.global_size=64", "crops.local_size=32", "crops.local_count=2", "data.workers=1"] + extra).run()
+    }
+
+    @Test func aConvNeXtStudentTrainsResumesExportsAndIsEvaluated() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("convnext-student-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let whole = scratch.appendingPathComponent("whole"), parts = scratch.appendingPathComponent("parts")
+        try Self.train(whole)
+        let reference = try #require(try CheckpointStore(directory: whole.appendingPathComponent("checkpoints")).loadLatest())
+        #expect(reference.state.step == 4)
+        #expect(reference.tensors["test_convnext.student.backbone.stages.2.1.dwconv.weight"] != nil)
+        #expect(reference.tensors["test_convnext.student_ema.backbone.norm.weight"] != nil)
+        let lines = try String(contentsOf: whole.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let last = try JSONDecoder().decode([String: Double].self, from: Data(lines.last!.utf8))
+        #expect(last["test_convnext/ibot_loss"].map(\.isFinite) == true)
+
+        // Stopped after three steps and resumed: every tensor as in the run that went through.
+        try Self.train(parts, extra: ["--max-steps", "3"])
+        try TrainCommand.parse(["--resume", "--out", parts.path, "--data", fixtureRuns.appendingPathComponent("images").path, "--quiet"]).run()
+        let resumed = try #require(try CheckpointStore(directory: parts.appendingPathComponent("checkpoints")).loadLatest())
+        #expect(Set(resumed.tensors.keys) == Set(reference.tensors.keys))
+        #expect(resumed.state.step == 4)
+        for (k, t) in reference.tensors { #expect(resumed.tensors[k]?.scalars == t.scalars, "\(k)") }
+
+        // Export: the EMA with the official keys, loadable as the preset.
+        let file = scratch.appendingPathComponent("convnext.safetensors")
+        try ExportCommand.parse(["--run", whole.path, "--out", file.path, "--student", "test_convnext"]).run()
+        let exported = try ConvNeXt.load(preset: "test_convnext", weights: file)
+        #expect(exported.norm.weight.value.scalars == reference.tensors["test_convnext.student_ema.backbone.norm.weight"]?.scalars)
+
+        // k-NN through the CLI on a two-class folder of the fixture images.
+        let data = scratch.appendingPathComponent("labelled")
+        for (split, files) in [("train", ["A", "B", "C", "D"]), ("val", ["A", "D"])] {
+            for (i, f) in files.enumerated() {
+                let dir = data.appendingPathComponent(split).appendingPathComponent(i % 2 == 0 ? "even" : "odd")
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(at: fixtureRuns.appendingPathComponent("images/\(f).png"), to: dir.appendingPathComponent("\(f).png"))
+            }
+        }
+        let (model, size) = try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).loadEmbedding()
+        #expect(model is ConvNeXt && size == 64)
+        try EvalKNN.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
+                           "--val", data.appendingPathComponent("val").path, "--k", "1", "--json"]).run()
+        // The ViT-only evaluations say so.
+        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).load() }
+        #expect(throws: (any Error).self) {
+            try EvalLinear.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
+                                  "--val", data.appendingPathComponent("val").path]).run()
+        }
+    }
+}
