@@ -7,8 +7,10 @@ import Foundation
 import Testing
 
 /// A tiny DINO: the `test_dino` preset (width 32, depth 2, patch 8, 32 px), 64 prototypes.
-func tinyDINO(freezeEpochs: Double = 0, seed: UInt64 = 0, images: Int = 64, batch: Int = 4, koleo: Double = 0) throws -> DINO {
+func tinyDINO(freezeEpochs: Double = 0, seed: UInt64 = 0, images: Int = 64, batch: Int = 4, koleo: Double = 0,
+              centering: CenteringMode = .centering) throws -> DINO {
     var c = DINOConfig()
+    c.teacher.centering = centering
     c.koleoLossWeight = koleo
     c.model = "test_dino"
     c.epochs = 2
@@ -138,6 +140,33 @@ struct RandomCrops: BatchSource {
         let t1 = before.fc1.weight.value.scalars
         #expect(mismatch(t1, zip(t0, s1).map { 0.9 * $0 + 0.1 * $1 }, rtol: 1e-6, atol: 1e-7) == nil)
         #expect(mismatch(dino.center.scalars, expectedCenter, rtol: 1e-6, atol: 1e-7) == nil)
+    }
+
+    /// `teacher.centering=sinkhorn_knopp` takes the targets from Sinkhorn-Knopp (DINOv2's, 3
+    /// iterations) instead of the centred softmax, and leaves the centre alone; the key is
+    /// optional in a config and rejects unknown values.
+    @Test func sinkhornKnoppCenteringReplacesTheCentredSoftmax() throws {
+        let batch = RandomCrops().batches(epoch: 0, startingAt: 0).next()!
+        let values = ScheduleValues(iteration: 0, epoch: 0, values: ["teacher_temp": 0.04, "momentum": 0.9])
+        let sk = try tinyDINO(centering: .sinkhornKnopp), plain = try tinyDINO()
+        sk.student.eval()
+        plain.student.eval()
+        let t = sk.teacherOutput(batch)                                                 // (2B, K)
+        let q = TeacherTargets.sinkhornKnopp(teacherOutput: t, temperature: 0.04)
+        let s = withNoGrad {                                                            // (V·B, K)
+            sk.studentHead(Tensor.concat([sk.student(batch.globalCrops),
+                                          sk.student.forwardFeatures(batch.localCrops!, local: true).classToken], axis: 0))
+        }
+        let expected = DINOLoss.loss(studentOutput: s, teacherProbabilities: q, studentTemperature: 0.1).item()
+        let terms = sk.step(batch: batch, schedules: values)
+        #expect(abs(terms["loss"]!.item() - expected) <= 1e-5 * abs(expected))
+        #expect(abs(plain.step(batch: batch, schedules: values)["loss"]!.item() - expected) > 1e-3)
+        sk.afterOptimizerStep(schedules: values)
+        #expect(sk.center.scalars.allSatisfy { $0 == 0 })
+
+        #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["teacher.centering=sinkhorn_knopp"]).teacher.centering == .sinkhornKnopp)
+        #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["epochs=3"]).teacher.centering == .centering)
+        #expect(throws: (any Error).self) { try ConfigLoader.load(DINOConfig.self, overrides: ["teacher.centering=median"]) }
     }
 
     @Test func trainingResumesBitExactly() throws {

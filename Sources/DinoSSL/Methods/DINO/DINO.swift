@@ -116,13 +116,22 @@ public final class DINO: TrainingMethod {
 
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
         let t = teacherOutput(batch)                                                     // (2B, K)
-        let q = TeacherTargets.softmaxCentered(teacherOutput: t, center: center,
-                                               temperature: schedules[ScheduleValues.teacherTemperature])
+        let temperature = schedules[ScheduleValues.teacherTemperature]
+        let q: Tensor                                                                    // (2B, K)
+        switch settings.config.teacher.centering {
+        case .centering:
+            q = TeacherTargets.softmaxCentered(teacherOutput: t, center: center, temperature: temperature)
+        case .sinkhornKnopp:
+            q = TeacherTargets.sinkhornKnopp(teacherOutput: t, prototypes: settings.prototypes, temperature: temperature,
+                                             samples: t.shape[0] * communicator.size, communicator: communicator)!
+        }
         let (cls, s) = studentForward(batch)                                             // (2B, D), (V·B, K)
         var loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
                                  studentTemperature: settings.config.studentTemperature)
-        nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum,
-                                                  communicator: communicator)
+        if settings.config.teacher.centering == .centering {
+            nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum,
+                                                      communicator: communicator)
+        }
         var terms: [String: Tensor] = [:]
         if settings.koleoLossWeight > 0 {
             let koleo = KoLeoLoss.sumOverGlobalCrops(cls, shards: koleoShards) * settings.koleoLossWeight

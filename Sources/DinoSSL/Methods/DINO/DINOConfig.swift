@@ -112,10 +112,15 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         /// Momentum of the centre's EMA (reference `center_momentum`: 0.9); 1 keeps the centre at
         /// 0, i.e. no centring (the DINO paper's collapse ablation, Fig. 7).
         public var centerMomentum = 0.9
+        /// The teacher's normalisation: `centering` (the DINO paper's softmax of the centred
+        /// outputs, the reference and the default) or `sinkhorn_knopp` (DINOv2's, 3 iterations,
+        /// no centre; not in the DINO reference — for comparison on small data,
+        /// docs/benchmarks-robustness.md).
+        public var centering = CenteringMode.centering
 
         public init() {}
         enum CodingKeys: String, CodingKey {
-            case momentum, temperature
+            case momentum, temperature, centering
             case warmupTemperature = "warmup_temperature", warmupTemperatureEpochs = "warmup_temperature_epochs"
             case centerMomentum = "center_momentum"
         }
