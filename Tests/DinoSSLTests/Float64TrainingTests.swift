@@ -7,6 +7,7 @@
 import DinoNN
 import DinoSSL
 import DinoTensor
+import DinoTestSupport
 import DinoVision
 import Foundation
 import Testing
@@ -43,40 +44,13 @@ enum Float64Runs {
         #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps \(steps)"))
         return try #require(try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).loadLatest())
     }
-
-    /// The largest relative difference over the tensors of `a` (optimiser state left out):
-    /// max |a − b| / max |b| of each tensor, the worst tensor named.
-    ///
-    /// - Parameter skipKeyBias: leave out the key third of every `attn.qkv.bias`. Its exact
-    ///   gradient is 0 (softmax is unchanged by adding one value to every logit of a row), so
-    ///   after a few AdamW steps it holds rounding noise divided by its own size: in Float32
-    ///   of order 1e-2 relative to the rest of the bias, in Float64 far smaller. A comparison
-    ///   of Float32 with Float64 has nothing to compare there (the query and value thirds stay in).
-    static func maxRelativeDifference(_ a: [String: Tensor], _ b: [String: Tensor],
-                                      skipKeyBias: Bool = false) -> (value: Double, tensor: String) {
-        var worst = (value: 0.0, tensor: "")
-        for (name, x) in a where !name.hasPrefix("optimizer.") {
-            guard let y = b[name] else { return (.infinity, name + " (missing)") }
-            var xs = x.to(.float64).doubles, ys = y.to(.float64).doubles
-            if skipKeyBias && name.hasSuffix("attn.qkv.bias") {
-                let d = xs.count / 3
-                xs.removeSubrange(d..<(2 * d))
-                ys.removeSubrange(d..<(2 * d))
-            }
-            let scale = ys.map(abs).max() ?? 0
-            let difference = zip(xs, ys).map { abs($0 - $1) }.max() ?? 0
-            let r = difference == 0 ? 0 : difference / Swift.max(scale, .leastNormalMagnitude)
-            if r > worst.value { worst = (r, name) }
-        }
-        return worst
-    }
 }
 
 @Suite struct Float64TrainingTests {
     /// Three steps of `method` in Float64 and in Float32 from the same Float32 initialisation and
     /// the same batches: every tensor of the Float64 run is Float64, and the two runs agree to
     /// 1e-4 relative, the Float32 run's own rounding (the key bias aside, see
-    /// `maxRelativeDifference`; the measured worst is printed). With `resume`, the Float64 run
+    /// DinoTestSupport's `maxRelativeDifference`; the measured worst is printed). With `resume`, the Float64 run
     /// stopped after 1 step and resumed to 3 ends bit-exactly where the uninterrupted one does
     /// (parameters, teacher, centres and AdamW's state), and resuming it in Float32 is refused.
     func agreesWithFloat32(_ method: String, resume: Bool) throws {
@@ -89,7 +63,7 @@ enum Float64Runs {
         let notDouble = double.tensors.filter { $0.value.dtype != .float64 }.keys.sorted()
         #expect(notDouble.isEmpty, "tensors of the float64 run in Float32: \(notDouble.prefix(5))")
         #expect(Set(double.tensors.keys) == Set(single.tensors.keys))
-        let worst = Float64Runs.maxRelativeDifference(double.tensors, single.tensors, skipKeyBias: true)
+        let worst = maxRelativeDifference(double.tensors, single.tensors, skipKeyBias: true)
         print("\(method) float64 vs float32, 3 steps: max relative difference \(worst.value) (\(worst.tensor))")
         #expect(worst.value <= 1e-4, "\(method): \(worst.tensor) differs by \(worst.value) relative")
         guard resume else { return }
