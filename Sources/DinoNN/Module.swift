@@ -48,7 +48,8 @@ public final class Parameter: @unchecked Sendable, CustomStringConvertible {
 
     public let shape: [Int]
     public let kind: ParameterKind
-    public let dtype: DType
+    /// The element type (changed only by `cast(to:)`).
+    public private(set) var dtype: DType
     /// True for parameters of the patch embedding (DINOv2 trains them with a smaller rate).
     public var isPatchEmbedding = false
     /// Depth of the layer that owns the parameter, for layer-wise learning-rate decay:
@@ -108,6 +109,19 @@ public final class Parameter: @unchecked Sendable, CustomStringConvertible {
 
     /// Gradient accumulated on the tensor, if any.
     public var grad: Tensor? { storage?.grad }
+
+    /// Converts the parameter to `target`: the values (exactly, when widening), a new leaf
+    /// that keeps the old one's `requiresGrad` (a frozen teacher stays frozen); the gradient
+    /// is dropped. An unallocated parameter is filled in `target` when first read. Tensors
+    /// taken from `value` before the cast (optimiser groups) still point to the old one.
+    public func cast(to target: DType) {
+        guard target != dtype else { return }
+        dtype = target
+        guard let old = storage else { return }
+        let t = withNoGrad { old.detach().to(target) }
+        t.requiresGrad = old.requiresGrad
+        storage = t
+    }
 
     public var description: String { "Parameter(\(kind), shape: \(shape))" }
 }
@@ -256,6 +270,13 @@ open class Module {
     /// Clears accumulated gradients.
     public final func zeroGrad() {
         for p in parameters() where p.isMaterialized { p.value.zeroGrad() }
+    }
+
+    /// Converts every parameter and buffer below to `dtype` (`Parameter.cast(to:)`), e.g. a
+    /// model initialised in Float32 to Float64 for `precision: float64`. Call it before
+    /// optimiser groups are taken from the parameters.
+    public final func cast(to dtype: DType) {
+        for (_, p) in namedTensors() { p.cast(to: dtype) }
     }
 
     /// Marks every parameter below as belonging to layer `index` (layer-wise lr decay).

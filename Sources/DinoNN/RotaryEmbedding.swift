@@ -174,6 +174,8 @@ public final class RotaryEmbedding: Module {
             }
         }
         let shape = [coords.count, dh]
-        return RotaryTable(sin: Tensor(sinValues, shape: shape), cos: Tensor(cosValues, shape: shape))
+        // Computed in Float32 as the reference; a Float64 model gets the same values widened.
+        let dtype = periods.dtype
+        return RotaryTable(sin: Tensor(sinValues, shape: shape).to(dtype), cos: Tensor(cosValues, shape: shape).to(dtype))
     }
 }

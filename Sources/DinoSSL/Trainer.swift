@@ -163,8 +163,10 @@ public struct TrainerOptions: Configuration, Equatable {
     /// lasted a whole window; the checkpoints written before it are kept.
     public var stopOnCollapse = false
     /// Precision of the matrix products in the step's forward (and so its backward): `float32`
-    /// or `bf16` (PyTorch's CPU autocast; DinoTensor/Ops/Autocast.swift). Saved in the train
-    /// state; resuming with another precision is refused (it would not be bit-exact).
+    /// or `bf16` (PyTorch's CPU autocast; DinoTensor/Ops/Autocast.swift); or `float64`, the
+    /// whole step in Float64 for numerical checks (the method builds its modules, centres and
+    /// batches in Float64; AdamW's moments follow the parameters). Saved in the train state;
+    /// resuming with another precision is refused (it would not be bit-exact).
     public var precision = Precision.float32
 
     public init() {}
@@ -338,6 +340,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             }
         }
         precondition(data.batchesPerEpoch > 0, "Trainer: the batch source has no batches")
+        if options.precision == .float64,
+           let (name, p) = groups.namedParameters.first(where: { $0.1.dtype != .float64 }) {
+            throw ConfigError.invalidValue(path: "precision", message: "float64 asked for, but the method built parameter '\(name)' in \(p.dtype) (float64 is implemented for dino and dinov2)")
+        }
         let perOptimizer = method.optimizerGroups
         precondition(!perOptimizer.isEmpty && (perOptimizer.count == 1 || perOptimizer.allSatisfy { !$0.name.isEmpty })
                      && Set(perOptimizer.map(\.name)).count == perOptimizer.count,
@@ -583,7 +589,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         // Autocast covers the forward; the backward keeps each op's recorded precision.
         let terms = withPrecision(options.precision) { method.step(batch: batch, schedules: values) }
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
-        let termValues = try averagedOverRanks(terms.mapValues { Double($0.item()) })
+        let termValues = try averagedOverRanks(terms.mapValues { t in
+            precondition(t.count == 1, "Trainer: loss term of shape \(t.shape) is not a scalar")
+            return t.doubles[0]                                     // exact for Float32 and Float64 terms
+        })
         guard termValues["loss"]!.isFinite else {
             throw TrainerError.nonFiniteLoss(step: step, epoch: epoch, terms: termValues,
                                              lastCheckpoint: lastCheckpoint?.path)

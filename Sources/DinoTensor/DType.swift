@@ -1,7 +1,8 @@
 // Element types of a tensor and the scalar protocol the generic kernels are written against.
 //
 // Float32 is the working type of every model. Float64 exists so that gradients can be
-// checked by finite differences to many digits (the same kernels, specialised for Double).
+// checked by finite differences to many digits (the same kernels, specialised for Double),
+// and for training runs that are numerical checks (`Precision.float64`).
 
 import RealModule
 

@@ -144,7 +144,19 @@ public struct BatchMasks: Sendable, Equatable {
     }
 
     /// Per masked patch, 1 / (masked patches of its view): DINOv2's `masks_weight`, rank 1.
-    public var weights: Tensor {
+    public var weights: Tensor { weights(dtype: .float32) }
+
+    /// `weights` in `dtype`, each 1/m computed in that dtype (Float64 for `precision: float64`).
+    public func weights(dtype: DType) -> Tensor {
+        if dtype == .float64 {
+            var w = [Double]()
+            w.reserveCapacity(indices.count)
+            for b in 0..<count {
+                let m = maskedCount(view: b)
+                w.append(contentsOf: repeatElement(1 / Double(max(m, 1)), count: m))
+            }
+            return Tensor(doubles: w, shape: [w.count])
+        }
         var w = [Float]()
         w.reserveCapacity(indices.count)
         for b in 0..<count {

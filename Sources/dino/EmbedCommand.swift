@@ -39,6 +39,12 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Precision of the matrix products: float32, or bf16 (PyTorch's CPU autocast: bfloat16 inputs and outputs, Float32 accumulation; emulated).")
     var precision: Precision = .float32
 
+    func validate() throws {
+        if precision == .float64 {
+            throw ValidationError("--precision float64 is a training option (precision=float64 for dino and dinov2); embed takes float32 or bf16")
+        }
+    }
+
     func run() throws {
         let model = try modelOptions.loadBackbone()
         let dataset = try ImageFileDataset.open(data)

@@ -39,6 +39,13 @@ struct EvalBackbone: ParsableArguments {
     @Option(help: "Precision of the backbone's matrix products: float32, or bf16 (PyTorch's CPU autocast: bfloat16 inputs, Float32 accumulation; emulated). Applies to the backbone's features only, as dinov2's evaluations autocast the feature model only.")
     var precision: Precision = .float32
 
+    /// `float64` is a training precision (`precision=float64` of dino and dinov2).
+    func validate() throws {
+        if precision == .float64 {
+            throw ValidationError("--precision float64 is a training option (precision=float64 for dino and dinov2); evaluations take float32 or bf16")
+        }
+    }
+
     /// Refuses `--precision bf16` in an evaluation that does not apply it yet.
     func requireFloat32(_ command: String) throws {
         if precision != .float32 {

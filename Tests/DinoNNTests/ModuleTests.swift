@@ -106,6 +106,23 @@ final class Toy: Module {
         #expect(toy.parameters().allSatisfy { $0.value.requiresGrad })
     }
 
+    /// `cast(to:)` widens every parameter and buffer exactly, keeps a frozen one frozen and a
+    /// trainable one trainable, and fills an unallocated one in the new dtype.
+    @Test func castWidensEveryTensorAndKeepsFreezing() {
+        let toy = Toy()
+        toy.proj.weight.fillNormal(std: 1, generator: RandomGenerator(seed: 2))
+        let before = toy.proj.weight.value.scalars
+        toy.blocks[0].freeze()
+        #expect(!toy.classToken.isMaterialized)
+        toy.cast(to: .float64)
+        #expect(toy.namedTensors().allSatisfy { $0.1.dtype == .float64 && $0.1.value.dtype == .float64 })
+        #expect(toy.proj.weight.value.doubles == before.map(Double.init))
+        #expect(toy.blocks[0].parameters().allSatisfy { !$0.value.requiresGrad })
+        #expect(toy.proj.parameters().allSatisfy { $0.value.requiresGrad })
+        #expect(!toy.buffer.value.requiresGrad && toy.buffer.value.doubles == [7, 7])
+        #expect(toy.classToken.value.doubles == [0, 0, 0])
+    }
+
     @Test func truncatedNormalStaysInBounds() {
         let p = Parameter(shape: [2000], kind: .weight)
         p.fillTruncatedNormal(std: 1, low: -0.5, high: 0.5, generator: RandomGenerator(seed: 3))

@@ -28,13 +28,23 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
     case float32
     /// bfloat16 inputs, Float32 accumulation, bfloat16 outputs (PyTorch's CPU autocast).
     case bf16
+    /// Everything in Float64 — parameters, optimiser state, batches, losses — for numerical
+    /// checks (a training option: the methods build their modules in Float64; products never
+    /// round inside `withPrecision(.float64)`). Slower than Float32: the fused C kernels are
+    /// Float32-only and Float64 runs their generic Swift twins.
+    case float64
+
+    /// The dtype of a run's parameters and activations in this precision: Float64 for
+    /// `.float64`, Float32 otherwise (bf16 tensors are Float32 tensors, see above).
+    public var dtype: DType { self == .float64 ? .float64 : .float32 }
 }
 
 /// The precision of products on the current thread or task.
 public enum Autocast {
     @TaskLocal static var current = Precision.float32
 
-    /// The products' precision here: `.float32` unless inside `withPrecision(.bf16)`.
+    /// The products' precision here: `.float32` unless inside `withPrecision(.bf16)` (or
+    /// `.float64`, where Float32 products run as with `.float32`).
     public static var precision: Precision { current }
 
     @TaskLocal static var allowNative = true

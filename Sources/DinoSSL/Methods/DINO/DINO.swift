@@ -40,6 +40,9 @@ public final class DINO: TrainingMethod {
     /// The running centre of the teacher outputs, (1, K); updated in place.
     public let center: Tensor
     public let settings: ResolvedDINOConfig
+    /// The dtype of the modules, the centre and the batches in the step: Float64 for
+    /// `precision: float64`, else Float32.
+    public let dtype: DType
     /// Drop-path masks of the student.
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
@@ -84,7 +87,12 @@ public final class DINO: TrainingMethod {
         teacherHead.freeze()
         teacher.eval()
         teacherHead.eval()
-        center = Tensor.zeros([1, settings.prototypes])
+        // precision: float64 — the Float32 initialisation widened, before the groups take the tensors.
+        dtype = settings.config.precision.dtype
+        if dtype != .float32 {
+            for m: Module in [student, studentHead, teacher, teacherHead] { m.cast(to: dtype) }
+        }
+        center = Tensor.zeros([1, settings.prototypes], dtype: dtype)
         parameterGroups = (student.parameterGroups(prefix: DINO.studentBackbonePrefix)
                            + studentHead.parameterGroups(prefix: DINO.studentHeadPrefix)).merged()
     }
@@ -115,6 +123,7 @@ public final class DINO: TrainingMethod {
     public var targetPrototypes: Int? { settings.prototypes }
 
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
+        let batch = batch.converted(to: dtype)
         let t = teacherOutput(batch)                                                     // (2B, K)
         let temperature = schedules[ScheduleValues.teacherTemperature]
         let q: Tensor                                                                    // (2B, K)

@@ -77,8 +77,9 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
     /// checkpoints written before it are kept; none of the collapsed state is written).
     /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
     /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
-    /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
-    /// with another precision is refused.
+    /// autocast; DinoTensor/Ops/Autocast.swift), or `float64` (parameters, optimiser state,
+    /// centres and batches in Float64, for numerical checks; slower). Recorded in the
+    /// checkpoints' config; a resume with another precision is refused.
     public var precision = Precision.float32
     public var stopOnCollapse = false
     /// The collapse monitor's window and thresholds (CollapseMonitor.swift).

@@ -31,6 +31,9 @@ public final class DINOv2: TrainingMethod {
     public typealias Batch = MultiCropInput
 
     public let settings: ResolvedDINOv2Config
+    /// The dtype of the modules, the centres and the batches in the step: Float64 for
+    /// `precision: float64`, else Float32.
+    public let dtype: DType
     /// Student and teacher: backbone, DINO head and (when `ibot.separate_head`) iBOT head.
     public let studentModules: BackboneAndHeads
     public let teacherModules: BackboneAndHeads
@@ -60,7 +63,12 @@ public final class DINOv2: TrainingMethod {
             t.module.freeze()
             t.module.eval()
         }
-        centres = TeacherCentres(dinoPrototypes: settings.prototypes, ibotPrototypes: settings.ibotPrototypes)
+        // precision: float64 — the Float32 initialisation widened, before the groups take the tensors.
+        dtype = c.precision.dtype
+        if dtype != .float32 {
+            for m in studentModules.modules + teacherModules.modules { m.module.cast(to: dtype) }
+        }
+        centres = TeacherCentres(dinoPrototypes: settings.prototypes, ibotPrototypes: settings.ibotPrototypes, dtype: dtype)
         parameterGroups = studentModules.parameterGroups(prefix: BackboneAndHeads.studentPrefix, layerDecay: c.optim.layerwiseDecay,
                                                          patchEmbedLRMultiplier: c.optim.patchEmbedLRMultiplier)
     }
@@ -73,13 +81,14 @@ public final class DINOv2: TrainingMethod {
     /// The masked patches of the iBOT term, or nil when iBOT is off or nothing is masked.
     func masked(_ batch: MultiCropInput) -> (indices: [Int], weights: Tensor, tensor: Tensor)? {
         guard settings.config.ibot.lossWeight > 0, let m = batch.masks, m.indices.count > 0 else { return nil }
-        return (m.indices.indices, m.weights, m.tensor)
+        return (m.indices.indices, m.weights(dtype: dtype), m.tensor)
     }
 
     /// K of the DINO head, for the trainer's collapse monitor.
     public var targetPrototypes: Int? { settings.prototypes }
 
     public func step(batch: MultiCropInput, schedules: ScheduleValues) -> [String: Tensor] {
+        let batch = batch.converted(to: dtype)
         let c = settings.config
         let temperature = schedules[ScheduleValues.teacherTemperature]
         let mask = masked(batch)
@@ -104,7 +113,7 @@ public final class DINOv2: TrainingMethod {
         // Across ranks every rank logs the same terms: a rank whose slice of the global batch's masks holds
         // no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).
         if centres.communicator.size > 1 && c.ibot.lossWeight > 0 && terms[LossTerm.ibot] == nil {
-            terms[LossTerm.ibot] = Tensor.zeros([])
+            terms[LossTerm.ibot] = Tensor.zeros([], dtype: dtype)
         }
         return terms
     }

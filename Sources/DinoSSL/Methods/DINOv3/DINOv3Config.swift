@@ -70,7 +70,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
     /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
     /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
-    /// with another precision is refused.
+    /// with another precision is refused. (`float64` is refused: only dino and dinov2 have it.)
     public var precision = Precision.float32
     public var stopOnCollapse = false
     public var collapseMonitor = CollapseMonitorOptions()
@@ -406,6 +406,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         func check(_ ok: Bool, _ key: String, _ message: String) throws {
             if !ok { throw ConfigError.invalidValue(path: key, message: message) }
         }
+        try check(precision != .float64, "precision", "float64 is implemented for dino and dinov2 only; use float32 or bf16")
         try check(epochs >= 1, "epochs", "\(epochs) must be at least 1")
         try check(epochLength.map { $0 >= 1 } ?? true, "epoch_length", "must be at least 1, or null for one pass over the data")
         try check(batchSize >= 2, "batch_size", "\(batchSize) must be at least 2 (KoLeo needs a neighbour)")

@@ -67,7 +67,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     /// Precision of the matrix products: `float32`, or `bf16` (bfloat16 inputs and outputs,
     /// Float32 accumulation, Float32 master weights, optimiser and losses: PyTorch's CPU
     /// autocast; DinoTensor/Ops/Autocast.swift). Recorded in the checkpoints' config; a resume
-    /// with another precision is refused.
+    /// with another precision is refused. (`float64` is refused: only dino and dinov2 have it.)
     public var precision = Precision.float32
     public var stopOnCollapse = false
     /// The collapse monitor's window and thresholds (CollapseMonitor.swift).
@@ -121,6 +121,9 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
 
     /// Checks ranges and the teacher's source, naming the key of the first bad value.
     public func validate() throws {
+        if precision == .float64 {
+            throw ConfigError.invalidValue(path: "precision", message: "float64 is implemented for dino and dinov2 only; use float32 or bf16")
+        }
         let models = studentModels
         if let empty = models.firstIndex(where: \.isEmpty) {
             throw ConfigError.invalidValue(path: "model", message: "'\(model)': student \(empty + 1) has no preset name")

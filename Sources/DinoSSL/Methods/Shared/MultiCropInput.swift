@@ -31,6 +31,16 @@ public struct MultiCropInput {
         self.masks = masks
     }
 
+    /// The crops in `dtype` (Float64 for `precision: float64`: the Float32 pipeline's images
+    /// widened exactly); the same batch when they are already in it. The masks stay as they
+    /// are (their tensors are made in the dtype asked for: `BatchMasks.weights(dtype:)`).
+    public func converted(to dtype: DType) -> MultiCropInput {
+        guard globalCrops.dtype != dtype else { return self }
+        var out = MultiCropInput(globalCrops: globalCrops.to(dtype), localCrops: localCrops?.to(dtype), masks: masks)
+        out.gramCrops = gramCrops?.to(dtype)
+        return out
+    }
+
     /// B, the number of images.
     public var images: Int { globalCrops.shape[0] / 2 }
     /// V, the number of views (2 + L).

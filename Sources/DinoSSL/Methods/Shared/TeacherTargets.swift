@@ -240,9 +240,10 @@ public final class TeacherCentres {
     public static let dinoKey = "dino_loss.center"
     public static let ibotKey = "ibot_patch_loss.center"
 
-    public init(dinoPrototypes: Int, ibotPrototypes: Int) {
-        dino = Tensor.zeros([1, dinoPrototypes])
-        ibot = Tensor.zeros([1, ibotPrototypes])
+    /// - Parameter dtype: the teacher's dtype (Float64 for `precision: float64`).
+    public init(dinoPrototypes: Int, ibotPrototypes: Int, dtype: DType = .float32) {
+        dino = Tensor.zeros([1, dinoPrototypes], dtype: dtype)
+        ibot = Tensor.zeros([1, ibotPrototypes], dtype: dtype)
     }
 
     /// The teacher's targets for its CLS outputs `cls` (R, K) and patch outputs `patches`
