@@ -19,6 +19,8 @@ forward and backward as for a ViT, the optimiser's share given); alpha and beta 
     python3 scripts/distributed_cost_model.py --seconds-per-image 0.45 --params 44e6 \\
         --per-node-batch 32 --optimizer-seconds 0.05
     # check against measurements: --nodes 2,3 --gbits 0 --bandwidth-gbs 0.2 --alpha-us 30
+    python3 scripts/distributed_cost_model.py --check OUT/summary.jsonl --params 44e6 \\
+        --bandwidth-gbs 0.5 --alpha-us 100      # OUT from scripts/bench_distributed_step.sh
 """
 import argparse
 
@@ -51,9 +53,43 @@ def step_time(n, per_node_batch, seconds_per_image, grad_bytes, beta, alpha, opt
     return step, max(0.0, end - compute)
 
 
+def check(summary_path, params, bandwidth, alpha_us, optimizer_seconds):
+    """Predicted against measured step times of scripts/bench_distributed_step.sh's arms.
+
+    Each rank count's compute is measured, not modelled: the no-overlap arm's step time less
+    its wait for the all-reduces (what the ranks compute when they do not communicate, with
+    whatever they take from each other's cores and memory). The model then predicts the
+    communication: the no-overlap step (compute + every bucket's all-reduce after backward)
+    and the overlapped one (buckets started as backward produces them)."""
+    import json
+    arms = {r["arm"]: r for r in (json.loads(l) for l in open(summary_path) if l.strip())}
+    grad_bytes = int(params * 4)
+    print(f"gradients {grad_bytes / 2**20:.1f} MiB in {len(buckets(grad_bytes))} buckets; "
+          f"bus bandwidth {bandwidth:g} GB/s, alpha {alpha_us:g} us")
+    print(f"{'arm':>8} {'ranks':>5} {'compute s':>9} {'measured s':>10} {'predicted s':>11} {'error':>7}")
+    worst = 0.0
+    for n in sorted({r["ranks"] for r in arms.values() if r["ranks"] > 1}):
+        plain, overlapped = arms.get(f"r{n}t1-no"), arms.get(f"r{n}t1")
+        if plain is None:
+            continue
+        per_rank = plain["global_batch"] // n
+        compute = plain["step_seconds"] - plain["comm_wait_seconds"] - optimizer_seconds
+        for arm, overlap in ((overlapped, True), (plain, False)):
+            if arm is None:
+                continue
+            t, _ = step_time(n, per_rank, compute / per_rank, grad_bytes, bandwidth * 1e9, alpha_us * 1e-6,
+                             optimizer_seconds, overlap=overlap)
+            err = t / arm["step_seconds"] - 1
+            worst = max(worst, abs(err))
+            print(f"{arm['arm']:>8} {n:>5} {compute:>9.3f} {arm['step_seconds']:>10.3f} {t:>11.3f} {err:>+7.1%}")
+    print(f"worst error {worst:.1%} ({'within' if worst <= 0.2 else 'outside'} ±20 %)")
+
+
 def main():
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("--seconds-per-image", type=float, required=True, help="measured compute per image on one node")
+    a.add_argument("--check", metavar="SUMMARY", help="compare with scripts/bench_distributed_step.sh's summary.jsonl "
+                   "(uses --params, --bandwidth-gbs, --alpha-us, --optimizer-seconds)")
+    a.add_argument("--seconds-per-image", type=float, help="measured compute per image on one node")
     a.add_argument("--params", type=float, required=True, help="trained parameters (Float32 gradients)")
     a.add_argument("--per-node-batch", type=int, default=32)
     a.add_argument("--optimizer-seconds", type=float, default=0.0, help="clip + AdamW + EMA per step")
@@ -63,6 +99,10 @@ def main():
     a.add_argument("--alpha-us", type=float, default=20.0, help="latency per message in microseconds")
     a.add_argument("--efficiency", type=float, default=0.8, help="share of the link rate an all-reduce reaches")
     args = a.parse_args()
+    if args.check:
+        return check(args.check, args.params, args.bandwidth_gbs, args.alpha_us, args.optimizer_seconds)
+    if args.seconds_per_image is None:
+        a.error("--seconds-per-image is required (or --check SUMMARY)")
     grad_bytes = int(args.params * 4)
     print(f"gradients {grad_bytes / 2**20:.1f} MiB in {len(buckets(grad_bytes))} buckets; "
           f"compute {args.seconds_per_image * args.per_node_batch:.3f} s per step per node")
