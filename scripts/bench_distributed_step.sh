@@ -8,7 +8,7 @@
 #   scripts/bench_distributed_step.sh OUT [STEPS] [PER_RANK_BATCH]
 #   DINO=.build/release/dino scripts/bench_distributed_step.sh /tmp/ddp 8 8
 #
-# Each arm trains STEPS steps (default 8) of `dino train --method dino --model vit_small`
+# Each arm trains STEPS steps (default 8) of `dino train --method dino --model dino_vits16`
 # on glyphs-dev/train (the pixels do not matter for timing) with crops 2 × 224 px + 2 × 96 px,
 # and reads `step_seconds` and `comm_wait_seconds` (rank 0) from its metrics.jsonl; the
 # first 2 steps (allocations, warm-up) are dropped and the median of the rest reported in
@@ -36,7 +36,7 @@ DINO=$(realpath "${DINO:-.build/release/dino}")
 DATA=${DATA:-../shared/datasets/glyphs-dev/train}
 MPI=(mpirun --oversubscribe --allow-run-as-root --bind-to none --mca mpi_yield_when_idle 1
      --mca btl vader,self --mca btl_vader_single_copy_mechanism none)
-MODEL=${MODEL:-vit_small}
+MODEL=${MODEL:-dino_vits16}
 GLOBAL=${GLOBAL:-224}
 LOCAL=${LOCAL:-96}
 ARGS=(--method dino --model "$MODEL" --data "$DATA" --epochs 1 --max-steps "$STEPS" --log-every-steps 1 --quiet --seed 0
