@@ -35,6 +35,7 @@ final class FinetuneLowShotTests: XCTestCase {
         XCTAssertEqual(c.layerDecay, 0.5)
         XCTAssertEqual(c.cropScaleMin, 0.35)
         XCTAssertEqual(c.pooling, .classToken)
+        XCTAssertEqual(c.hflip, 0.5)
         // Everything else is MAE's.
         var mae = FinetuneConfig()
         (mae.recipe, mae.headInit, mae.mixup, mae.autoAugment, mae.randomErasing, mae.smoothing) =
@@ -79,6 +80,7 @@ final class FinetuneLowShotTests: XCTestCase {
         fails(["head_init=zeros"], "head_init")
         fails(["head_inti=linear"], "head_inti")
         fails(["recipe=low_shot", "batch_size=3"], "batch_size")
+        fails(["hflip=1.5"], "hflip")
     }
 
     func record(_ f: (inout FinetuneConfig) -> Void = { _ in }) -> FinetuneRecord {

@@ -79,6 +79,9 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
     public var randomErasing = 0.25
     /// Smallest crop area of RandomResizedCrop (timm: 0.08; the largest is 1).
     public var cropScaleMin = 0.08
+    /// Probability of the horizontal flip of a training view (timm `transforms_imagenet_train`'s
+    /// `hflip`: 0.5, as MAE; 0 for data whose mirror image is another class or no class, e.g. glyphs).
+    public var hflip = 0.5
     /// What the head reads (MAE: global pool + fc_norm).
     public var pooling = ClassifierPooling.globalPool
     /// Maximum total gradient norm; nil: no clipping (MAE's default).
@@ -201,13 +204,14 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
         }
         try check((0...1).contains(randomErasing), "random_erasing", "must lie in [0, 1]")
         try check(cropScaleMin > 0 && cropScaleMin <= 1, "crop_scale_min", "must lie in (0, 1]")
+        try check((0...1).contains(hflip), "hflip", "must lie in [0, 1]")
         try check(clipGrad.map { $0 > 0 } ?? true, "clip_grad", "must be positive, or null")
         try check(labelFraction.map { $0 > 0 && $0 <= 1 } ?? true, "label_fraction", "must lie in (0, 1], or null for all labels")
         try check(inputSize.map { $0 >= 1 } ?? true, "input_size", "must be positive")
     }
 
     enum CodingKeys: String, CodingKey {
-        case epochs, blr, lr, smoothing, mixup, pooling, seed
+        case epochs, blr, lr, smoothing, mixup, pooling, seed, hflip
         case batchSize = "batch_size", minLR = "min_lr", warmupEpochs = "warmup_epochs", weightDecay = "weight_decay"
         case layerDecay = "layer_decay", dropPath = "drop_path", autoAugment = "auto_augment"
         case randomErasing = "random_erasing", cropScaleMin = "crop_scale_min", clipGrad = "clip_grad"

@@ -94,18 +94,21 @@ public struct FinetuneTrainTransform: Sendable {
     public var crop: RandomResizedCrop
     public var randAugment: RandAugmentPolicy?
     public var erasing: RandomErasing
+    /// Probability of the horizontal flip (`hflip`).
+    public var flip: Double
     public var normalization = ImageNormalization.imageNet
 
     public init(size: Int, config: FinetuneConfig) throws {
         crop = RandomResizedCrop(size: size, scale: [config.cropScaleMin, 1], filter: .bicubic)
         randAugment = config.autoAugment.isEmpty ? nil : try RandAugmentPolicy(parsing: config.autoAugment)
         erasing = RandomErasing(probability: config.randomErasing)
+        flip = config.hflip
     }
 
     /// (3·S·S) normalised floats.
     public func apply(_ image: RGBImage, _ g: RandomGenerator) -> [Float] {
         var view = crop.apply(image, g.fork(1))
-        view = RandomHorizontalFlip(probability: 0.5).apply(view, g.fork(2))
+        view = RandomHorizontalFlip(probability: flip).apply(view, g.fork(2))
         if let randAugment { view = randAugment.apply(view, g.fork(3)) }
         var out = [Float](repeating: 0, count: 3 * view.pixelCount)
         out.withUnsafeMutableBufferPointer { normalization.write(view, to: $0.baseAddress!) }
