@@ -109,7 +109,7 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
     ///   mixup.mixup, mixup.cutmix 0, auto_augment "", random_erasing 0
     ///                              SimCLR/SimCLRv2 fine-tuning on 1 %/10 %: random crop and flip only
     ///   smoothing 0, weight_decay 0, drop_path 0
-    ///                              SimCLR (App. B.5) and SimCLRv2: "no regularisation (including weight decay)"
+    ///                              SimCLR (App. B.5) and SimCLRv2: no regularisation, weight decay included
     ///   blr 1e-3                   LP-FT: a small rate keeps the pretrained features (chosen on a
     ///                              held-out part of glyphs-dev's train split, docs/finetune.md)
     ///   layer_decay 0.5            stronger than MAE's 0.65: lower blocks move less (our choice)

@@ -58,6 +58,7 @@ public enum FinetuneError: Error, CustomStringConvertible, Equatable {
     case classesDiffer(train: String, val: String)
     case tooFewImages(kept: Int, batchSize: Int)
     case notAClassifier(String)
+    case tooFewForLinearHead(kept: Int)
 
     public var description: String {
         switch self {
@@ -65,6 +66,7 @@ public enum FinetuneError: Error, CustomStringConvertible, Equatable {
         case .nothingToResume(let p): return "\(p) holds no \(FinetuneRun.recordName) to resume"
         case .classesDiffer(let t, let v): return "the class folders of \(t) and \(v) differ"
         case .tooFewImages(let k, let b): return "only \(k) training images are kept, fewer than one batch of \(b); lower --batch-size"
+        case .tooFewForLinearHead(let k): return "head_init linear needs at least 3 readable labelled images to fit the probe and hold a fifth out to choose its rate, got \(k); use head_init=random"
         case .notAClassifier(let p): return "\(p) holds no 'dino.classifier' metadata: is it the model.safetensors of `dino finetune`?"
         }
     }
@@ -349,7 +351,7 @@ public func fitLinearHead(_ model: ImageClassifier, dataset: ImageFileDataset, i
     let options = linearHeadProbeOptions(seed: seed)
     let heldOut = Int((Double(labels.count) * options.heldOutFraction).rounded())
     guard labels.count - heldOut >= 1, heldOut >= 1 else {
-        throw FinetuneError.tooFewImages(kept: labels.count, batchSize: 2)
+        throw FinetuneError.tooFewForLinearHead(kept: labels.count)
     }
     let probe = LinearProbe(options: options)
     let result = probe.run(trainFeatures: features, trainLabels: labels, evalFeatures: features, evalLabels: labels,
