@@ -22,8 +22,12 @@
 # (≤ PRETRAIN_MINUTES) + 4 fine-tuning arms + 2 linear arms, at most about 4 hours and
 # typically well under one.
 #
+# The recipe: `dino finetune`'s default `recipe: auto`, i.e. the low-shot recipe (LP-FT head,
+# crop and flip only) at 1 % and 10 % of glyphs-dev; RECIPE="recipe=mae" runs MAE's.
+#
 # Environment: DINO (binary, default .build/release/dino), DATA (default
-# ../shared/datasets/glyphs-dev), THREADS (default: all cores), FRACTIONS, ARM_MINUTES,
+# ../shared/datasets/glyphs-dev), VAL (the split scored, default DATA/val; to compare recipes,
+# a tuning split of train from scripts/make_tune_split.py, never the val split reported), THREADS (default: all cores), FRACTIONS, ARM_MINUTES,
 # PRETRAIN_MINUTES, RECIPE (extra key=value overrides for every fine-tuning arm, e.g.
 # "blr=1e-3 crop_scale_min=0.35"), MODEL (default vit_nano_patch4), EPOCHS (overrides the
 # epochs of every fine-tuning arm), BATCH (overrides the batch size). A 2-minute smoke test
@@ -34,6 +38,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
 DATA=${DATA:-../shared/datasets/glyphs-dev}
+VAL=${VAL:-$DATA/val}
 THREADS=${THREADS:-$(nproc)}
 FRACTIONS=${FRACTIONS:-"0.01 0.1"}
 ARM_MINUTES=${ARM_MINUTES:-45}
@@ -64,7 +69,7 @@ finetune() {  # finetune NAME FRACTION BACKBONE-FLAGS… → one JSON line
         "$DINO" finetune --out "$dir" --resume --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json > "$dir/stdout.json" || true
     else
         # shellcheck disable=SC2086
-        "$DINO" finetune "$@" --train "$DATA/train" --val "$DATA/val" --out "$dir" --label-fraction "$fraction" \
+        "$DINO" finetune "$@" --train "$DATA/train" --val "$VAL" --out "$dir" --label-fraction "$fraction" \
             --batch-size "$batch" --epochs "$epochs" --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json $RECIPE \
             > "$dir.stdout.json"
         mv "$dir.stdout.json" "$dir/stdout.json"
@@ -74,8 +79,10 @@ finetune() {  # finetune NAME FRACTION BACKBONE-FLAGS… → one JSON line
 import json, sys, os
 d, name, fraction, status, seconds = sys.argv[1:]
 ev = json.load(open(os.path.join(d, "eval.json"))) if os.path.exists(os.path.join(d, "eval.json")) else {}
+lp_path = os.path.join(d, "linear_probe.json")
+lp = json.load(open(lp_path)) if os.path.exists(lp_path) else {}
 print(json.dumps({"arm": name, "fraction": float(fraction), "status": status, "seconds": int(seconds),
-                  "top1": ev.get("top1"), "top5": ev.get("top5")}))
+                  "top1": ev.get("top1"), "top5": ev.get("top5"), "step0_top1": lp.get("val_top1")}))
 PY
 }
 
@@ -89,7 +96,7 @@ linear() {  # linear FRACTION: the probe on the pretrained arm's labelled images
         ln -s "$(cd "$(dirname "$path")" && pwd)/$(basename "$path")" "$dir/train/$cls/"
     done < "$subset"
     local start=$SECONDS
-    "$DINO" eval linear --run "$run" --train "$dir/train" --val "$DATA/val" --held-out 0.2 --threads "$THREADS" --json \
+    "$DINO" eval linear --run "$run" --train "$dir/train" --val "$VAL" --held-out 0.2 --threads "$THREADS" --json \
         > "$dir/linear.json"
     python3 - "$dir/linear.json" "$fraction" $((SECONDS - start)) >> "$results" <<'PY'
 import json, sys
@@ -108,9 +115,9 @@ done
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| arm | labels | top-1 | top-5 | minutes | status |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| arm | labels | top-1 | top-5 | top-1 at step 0 (LP head) | minutes | status |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for r in rows:
     fmt = lambda v: "—" if v is None else f"{v:.2f}"
-    print(f"| {r['arm']} | {100 * r['fraction']:g} % | {fmt(r['top1'])} | {fmt(r['top5'])} | {r['seconds'] / 60:.1f} | {r['status']} |")
+    print(f"| {r['arm']} | {100 * r['fraction']:g} % | {fmt(r['top1'])} | {fmt(r['top5'])} | {fmt(r.get('step0_top1'))} | {r['seconds'] / 60:.1f} | {r['status']} |")
 PY

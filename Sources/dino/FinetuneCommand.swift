@@ -21,7 +21,11 @@ struct FinetuneCommand: ParsableCommand {
         at most 10 % of the run) \
         and a per-iteration cosine, label smoothing 0.1, mixup 0.8 / CutMix 1.0, RandAugment \
         rand-m9-mstd0.5-inc1, random erasing 0.25, global pool + fc_norm (--pooling cls_token for the \
-        class token). Settings: the defaults, then --config FILE, then key=value overrides \
+        class token). --recipe low-shot (automatic when the labelled set has at most 128 images per class: \
+        --recipe auto, the default) starts from LP-FT's linear-probe head (--head-init linear) and fine-tunes \
+        with crop and flip only, no mixup, CutMix, RandAugment, erasing, smoothing, weight decay or drop \
+        path, blr 1e-3, layer decay 0.5, crops of at least 35 %, the class token (docs/finetune.md); --recipe mae keeps MAE's. \
+        Settings: the recipe's values, then --config FILE, then key=value overrides \
         (e.g. mixup.mixup=0 warmup_epochs=1), then the flags. OUT receives finetune.json, \
         checkpoints/, metrics.jsonl, tensorboard/, and at the end model.safetensors (the classifier, \
         for `dino predict`) and eval.json. Ctrl-C writes a checkpoint; --resume continues.
@@ -70,6 +74,12 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Head input: global_pool (mean patch token + fc_norm) or cls_token.")
     var pooling: String?
 
+    @Option(help: "Recipe: auto (low-shot when at most 128 labelled images per class, else mae), mae, low-shot.")
+    var recipe: String?
+
+    @Option(help: "Head initialisation: random (MAE) or linear (LP-FT: the linear probe on the frozen backbone).")
+    var headInit: String?
+
     @Option(help: "Input side in pixels (default: the run's global crop size, or the model's).")
     var inputSize: Int?
 
@@ -114,6 +124,8 @@ struct FinetuneCommand: ParsableCommand {
         if let dropPath { o.append("drop_path=\(dropPath)") }
         if let pooling { o.append("pooling=\"\(pooling)\"") }
         if let inputSize { o.append("input_size=\(inputSize)") }
+        if let recipe { o.append("recipe=\"\(recipe.replacingOccurrences(of: "-", with: "_"))\"") }
+        if let headInit { o.append("head_init=\"\(headInit)\"") }
         if let seed { o.append("seed=\(seed)") }
         return o
     }
@@ -152,13 +164,23 @@ struct FinetuneCommand: ParsableCommand {
             run = try FinetuneRun.resume(runDirectory: outURL, workers: workers, stopSignal: StopSignal(), configure: configure)
         } else {
             guard let train, let val else { throw ValidationError("give --train DIR and --val DIR (ImageFolder)") }
-            let recipe = try ConfigLoader.load(FinetuneConfig.self, file: config.map(URL.init(fileURLWithPath:)),
-                                               overrides: settingOverrides)
+            let recipe = try FinetuneConfig.load(file: config.map(URL.init(fileURLWithPath:)), overrides: settingOverrides,
+                                                 train: train)
             let record = FinetuneRecord(config: recipe, initialization: try initialization(), train: train, val: val)
             run = try FinetuneRun(record: record, runDirectory: outURL, workers: workers, stopSignal: StopSignal(),
                                   configure: configure)
         }
         if !json { print(run.summary) }
+        if let fit = run.linearHead {
+            // LP-FT's first stage on val, before any fine-tuning step: the probe's own accuracy
+            // on the classifier's features (OUT/linear_probe.json; measured, never used to choose).
+            let acc = evaluateClassifier(run.model, dataset: run.valSet, size: run.inputSize, workers: workers)
+            let object: [String: Any] = ["lr": fit.probe.learningRate, "held_out_top1": fit.heldOutTop1,
+                                         "val_top1": acc.top1, "val_top5": acc.top5, "val_images": acc.images]
+            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                .write(to: outURL.appendingPathComponent("linear_probe.json"))
+            if !json { print(String(format: "linear probe head (step 0): val top-1 %.2f, top-5 %.2f", acc.top1, acc.top5)) }
+        }
         let outcome = try run.run()
         guard case .completed = outcome else {
             if case .stopped(let reason) = outcome { print("stopped: \(reason); continue with `dino finetune --out \(out) --resume`") }
@@ -170,7 +192,8 @@ struct FinetuneCommand: ParsableCommand {
             let object: [String: Any] = [
                 "top1": acc.top1, "top5": acc.top5, "val_images": acc.images, "train_images": run.trainIndices.count,
                 "label_fraction": run.record.config.labelFraction ?? 1, "initialization": run.record.initialization.description,
-                "layer_decay": run.layerDecay, "drop_path": run.dropPath, "steps": run.trainer.step, "model": modelURL.path,
+                "layer_decay": run.layerDecay, "drop_path": run.dropPath,
+                "recipe": run.record.config.recipe.rawValue, "head_init": run.record.config.headInit.rawValue, "steps": run.trainer.step, "model": modelURL.path,
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         } else {

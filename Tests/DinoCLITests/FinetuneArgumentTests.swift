@@ -21,6 +21,8 @@ import Testing
         #expect(throws: (any Error).self) { try FinetuneCommand.parse(base + ["--init", "pretrained", "--model", "m"]).initialization() }
         let c = try FinetuneCommand.parse(base + ["--run", "R", "--label-fraction", "0.1", "--pooling", "cls_token", "smoothing=0"])
         #expect(c.settingOverrides == ["smoothing=0", "label_fraction=0.1", "pooling=\"cls_token\""])
+        let r = try FinetuneCommand.parse(base + ["--run", "R", "--recipe", "low-shot", "--head-init", "random"])
+        #expect(r.settingOverrides == ["recipe=\"low_shot\"", "head_init=\"random\""])
     }
 
     @Test func finetuneStopResumeExportAndPredict() throws {

@@ -58,6 +58,7 @@ public enum FinetuneError: Error, CustomStringConvertible, Equatable {
     case classesDiffer(train: String, val: String)
     case tooFewImages(kept: Int, batchSize: Int)
     case notAClassifier(String)
+    case tooFewForLinearHead(kept: Int)
 
     public var description: String {
         switch self {
@@ -65,6 +66,7 @@ public enum FinetuneError: Error, CustomStringConvertible, Equatable {
         case .nothingToResume(let p): return "\(p) holds no \(FinetuneRun.recordName) to resume"
         case .classesDiffer(let t, let v): return "the class folders of \(t) and \(v) differ"
         case .tooFewImages(let k, let b): return "only \(k) training images are kept, fewer than one batch of \(b); lower --batch-size"
+        case .tooFewForLinearHead(let k): return "head_init linear needs at least 3 readable labelled images to fit the probe and hold a fifth out to choose its rate, got \(k); use head_init=random"
         case .notAClassifier(let p): return "\(p) holds no 'dino.classifier' metadata: is it the model.safetensors of `dino finetune`?"
         }
     }
@@ -87,6 +89,8 @@ public final class FinetuneRun {
     public let inputSize: Int
     public let layerDecay: Double
     public let dropPath: Double
+    /// With `head_init: linear` on a new run: the linear probe the head was copied from.
+    public let linearHead: LinearHeadFit?
     public var model: ImageClassifier { method.model }
 
     /// Builds a run. A new run (`resume` false) writes OUT/finetune.json and must not have
@@ -123,6 +127,12 @@ public final class FinetuneRun {
         dropPath = rate
         let classifier = ImageClassifier(backbone: backbone, classes: trainSet.classes.count, pooling: config.pooling,
                                          generator: root.fork(2))
+        // LP-FT: the head starts from the linear probe on the frozen backbone (a resumed run
+        // reads it from its checkpoint instead).
+        linearHead = config.headInit == .linear && !hasCheckpoints
+            ? try fitLinearHead(classifier, dataset: trainSet, indices: trainIndices, size: size, seed: config.seed,
+                                workers: workers, issues: issues)
+            : nil
         method = FinetuneMethod(model: classifier, layerDecay: decay, generator: dropPathGenerator)
         let source = try FinetuneBatchSource(dataset: trainSet, indices: trainIndices, size: size, classes: trainSet.classes.count,
                                              config: config, workers: workers, issues: issues)
@@ -220,9 +230,10 @@ public final class FinetuneRun {
         return "fine-tuning \(record.initialization.description) (\(model.backbone.config.depth) blocks, \(model.backbone.embedDimensions) wide) "
             + "on \(trainIndices.count)/\(trainSet.count) train images" + (c.labelFraction.map { " (label fraction \($0))" } ?? "")
             + ", \(trainSet.classes.count) classes, \(inputSize) px; \(c.epochs) epochs × \(trainer.data.batchesPerEpoch) steps of \(c.batchSize); "
-            + String(format: "lr %.3g (warm-up %g epochs), layer decay %.2f, drop path %.2f, %@", c.peakLearningRate,
-                     c.resolvedWarmupEpochs, layerDecay, dropPath,
-                     c.pooling.rawValue as NSString)
+            + String(format: "recipe %@, lr %.3g (warm-up %g epochs), layer decay %.2f, drop path %.2f, %@, head %@",
+                     c.recipe.rawValue as NSString, c.peakLearningRate, c.resolvedWarmupEpochs, layerDecay, dropPath,
+                     c.pooling.rawValue as NSString, c.headInit.rawValue as NSString)
+            + (linearHead.map { String(format: " (linear probe: lr %g, held-out top-1 %.1f)", $0.probe.learningRate, $0.heldOutTop1) } ?? "")
     }
 
     /// Trains to the end or a stop (the Trainer's `run`).
@@ -298,4 +309,55 @@ extension ImageClassifier {
         model.train(false)
         return (model, info)
     }
+}
+
+// MARK: - LP-FT
+
+/// The linear probe a `head_init: linear` head was copied from.
+public struct LinearHeadFit {
+    /// The sweep (held-out part of the labelled images), the chosen rate, and the accuracy of
+    /// the probe trained with it on all labelled images, measured on those images.
+    public var probe: LinearProbeResult
+    /// The fitted head (C, D), (C).
+    public var classifier: LinearClassifier
+    /// Held-out top-1 of the chosen rate (nan without a sweep).
+    public var heldOutTop1: Double {
+        probe.sweep.first { $0.learningRate == probe.learningRate }?.heldOut.top1 ?? .nan
+    }
+}
+
+/// The linear probe's settings for LP-FT's first stage: `LinearProbe`'s defaults (DINO's
+/// `eval_linear.py` classifier, SGD, 100 epochs, rates 1e-3…1 per 256 images) with a fifth
+/// of the labelled images held out to choose the rate (as scripts/bench_finetune.sh's probe).
+public func linearHeadProbeOptions(seed: UInt64) -> LinearProbeOptions {
+    var o = LinearProbeOptions()
+    o.heldOutFraction = 0.2
+    o.seed = seed
+    return o
+}
+
+/// LP-FT's first stage: fits `LinearProbe` on the classifier's own head input
+/// (`classifierFeatures`: evaluation view, evaluation mode, frozen backbone) of the labelled
+/// images, and copies its weight and bias into `model.head`, so that before the first
+/// fine-tuning step the classifier predicts what the probe predicts.
+///
+/// Reference: Kumar et al., "Fine-Tuning can Distort Pretrained Features and Underperform
+/// Out-of-Distribution" (ICLR 2022), §3 (LP-FT: "first train a linear probe, then fine-tune
+/// the entire model starting from it").
+public func fitLinearHead(_ model: ImageClassifier, dataset: ImageFileDataset, indices: [Int], size: Int, seed: UInt64,
+                          workers: Int = 1, issues: DataIssueLog = DataIssueLog()) throws -> LinearHeadFit {
+    let (features, kept) = classifierFeatures(model, dataset: dataset, indices: indices, size: size, workers: workers, issues: issues)
+    let labels = kept.map { dataset.label(at: $0)! }
+    let options = linearHeadProbeOptions(seed: seed)
+    let heldOut = Int((Double(labels.count) * options.heldOutFraction).rounded())
+    guard labels.count - heldOut >= 1, heldOut >= 1 else {
+        throw FinetuneError.tooFewForLinearHead(kept: labels.count)
+    }
+    let probe = LinearProbe(options: options)
+    let result = probe.run(trainFeatures: features, trainLabels: labels, evalFeatures: features, evalLabels: labels,
+                           classes: model.classes)
+    let classifier = probe.train(features: features, labels: labels, classes: model.classes, learningRate: result.learningRate)
+    model.head.weight.value = classifier.weight.to(model.head.weight.dtype).contiguousCopy()
+    model.head.bias!.value = classifier.bias.to(model.head.bias!.dtype).contiguousCopy()
+    return LinearHeadFit(probe: result, classifier: classifier)
 }

@@ -94,18 +94,21 @@ public struct FinetuneTrainTransform: Sendable {
     public var crop: RandomResizedCrop
     public var randAugment: RandAugmentPolicy?
     public var erasing: RandomErasing
+    /// Probability of the horizontal flip (`hflip`).
+    public var flip: Double
     public var normalization = ImageNormalization.imageNet
 
     public init(size: Int, config: FinetuneConfig) throws {
         crop = RandomResizedCrop(size: size, scale: [config.cropScaleMin, 1], filter: .bicubic)
         randAugment = config.autoAugment.isEmpty ? nil : try RandAugmentPolicy(parsing: config.autoAugment)
         erasing = RandomErasing(probability: config.randomErasing)
+        flip = config.hflip
     }
 
     /// (3·S·S) normalised floats.
     public func apply(_ image: RGBImage, _ g: RandomGenerator) -> [Float] {
         var view = crop.apply(image, g.fork(1))
-        view = RandomHorizontalFlip(probability: 0.5).apply(view, g.fork(2))
+        view = RandomHorizontalFlip(probability: flip).apply(view, g.fork(2))
         if let randAugment { view = randAugment.apply(view, g.fork(3)) }
         var out = [Float](repeating: 0, count: 3 * view.pixelCount)
         out.withUnsafeMutableBufferPointer { normalization.write(view, to: $0.baseAddress!) }
@@ -179,25 +182,46 @@ public func topClasses(_ logits: Tensor, k: Int) -> [[(index: Int, probability: 
 
 /// Logits of every readable image of a set with the evaluation view (resize and centre crop
 /// as `EvaluationTransform.forInput`), in data set order, and the indices they belong to.
-public func classifierLogits(_ model: ImageClassifier, dataset: ImageFileDataset, size: Int, batchSize: Int = 64,
-                             workers: Int = 1, issues: DataIssueLog = DataIssueLog()) -> (logits: Tensor, indices: [Int]) {
+public func classifierLogits(_ model: ImageClassifier, dataset: ImageFileDataset, indices: [Int]? = nil, size: Int,
+                             batchSize: Int = 64, workers: Int = 1,
+                             issues: DataIssueLog = DataIssueLog()) -> (logits: Tensor, indices: [Int]) {
+    let (out, kept) = classifierOutputs(model, dataset: dataset, indices: indices, size: size, batchSize: batchSize,
+                                        workers: workers, issues: issues, width: model.classes) { model($0) }
+    return (out, kept)
+}
+
+/// The head's input (`ImageClassifier.features`, (N, D)) of the readable images among
+/// `indices` (all when nil) with the evaluation view, in evaluation mode, and the data set
+/// indices they belong to: what the linear probe of `head_init: linear` is fitted on.
+public func classifierFeatures(_ model: ImageClassifier, dataset: ImageFileDataset, indices: [Int]? = nil, size: Int,
+                               batchSize: Int = 64, workers: Int = 1,
+                               issues: DataIssueLog = DataIssueLog()) -> (features: Tensor, indices: [Int]) {
+    let (out, kept) = classifierOutputs(model, dataset: dataset, indices: indices, size: size, batchSize: batchSize,
+                                        workers: workers, issues: issues, width: model.backbone.embedDimensions) { model.features($0) }
+    return (out, kept)
+}
+
+/// `f` of batches of evaluation views (evaluation mode, no gradient), concatenated (N, width).
+func classifierOutputs(_ model: ImageClassifier, dataset: ImageFileDataset, indices: [Int]?, size: Int, batchSize: Int,
+                       workers: Int, issues: DataIssueLog, width: Int, _ f: (Tensor) -> Tensor) -> (Tensor, [Int]) {
     let t = EvaluationTransform.forInput(size: size)
+    let chosen = indices ?? Array(0..<dataset.count)
     model.train(false)
     defer { model.train(true) }
     let loader = DataLoader<RGBImage, (Tensor, [Int])>(
-        count: dataset.count,
+        count: chosen.count,
         options: LoaderOptions(batchSize: batchSize, shuffle: false, dropLast: false, workers: workers),
-        sample: { i, _ in dataset.loadImage(at: i, options: DecodeOptions(minimumShorterSide: t.resizeSize), issues: issues).map { t.view($0) } },
-        collate: { images, indices, _ in (stackViews(images, normalization: t.normalization), indices) })
+        sample: { i, _ in dataset.loadImage(at: chosen[i], options: DecodeOptions(minimumShorterSide: t.resizeSize), issues: issues).map { t.view($0) } },
+        collate: { images, positions, _ in (stackViews(images, normalization: t.normalization), positions.map { chosen[$0] }) })
     var parts: [Tensor] = []
-    var indices: [Int] = []
+    var kept: [Int] = []
     withNoGrad {
         for (images, idx) in loader.epoch(0) {
-            parts.append(model(images))
-            indices += idx
+            parts.append(f(images))
+            kept += idx
         }
     }
-    return (parts.isEmpty ? Tensor.zeros([0, model.classes]) : Tensor.concat(parts, axis: 0), indices)
+    return (parts.isEmpty ? Tensor.zeros([0, width]) : Tensor.concat(parts, axis: 0), kept)
 }
 
 /// Top-1/top-5 on a labelled set (MAE's `evaluate`: `accuracy(output, target, topk=(1, 5))`).
