@@ -103,30 +103,31 @@ final class MPITrainingTests: XCTestCase {
     /// and --emulate-ranks 2, 3 steps; every tensor of both final checkpoints (parameters,
     /// teacher, centre) agrees to 1e-10 relative (the measured worst is printed).
     func testDINOFloat64MatchesOneProcess() throws {
-        try float64MatchesOneProcess(method: "dino")
+        try float64MatchesOneProcess(method: "dino", ranks: 2)
     }
 
-    /// dinov2 (DINO + iBOT, softmax centring, KoLeo and the iBOT centre per rank) the same way.
+    /// dinov2 (DINO + iBOT, softmax centring, KoLeo and the iBOT centre per rank) the same way,
+    /// on 3 ranks against --emulate-ranks 3.
     func testDINOv2Float64MatchesOneProcess() throws {
-        try float64MatchesOneProcess(method: "dinov2")
+        try float64MatchesOneProcess(method: "dinov2", ranks: 3)
     }
 
-    func float64MatchesOneProcess(method: String) throws {
+    func float64MatchesOneProcess(method: String, ranks n: Int) throws {
         _ = try MPISupport.mpirun()
-        let one = MPISupport.temporary("\(method)-f64-1of2"), two = MPISupport.temporary("\(method)-f64-2")
+        let one = MPISupport.temporary("\(method)-f64-1of\(n)"), two = MPISupport.temporary("\(method)-f64-\(n)")
         defer { for d in [one, two] { try? FileManager.default.removeItem(at: d) } }
-        for (ranks, dir, extra) in [(0, one, ["--emulate-ranks", "2"]), (2, two, [])] {
+        for (ranks, dir, extra) in [(0, one, ["--emulate-ranks", "\(n)"]), (n, two, [])] {
             let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3,
                                                                                   extra: ["precision=float64"] + extra))
             XCTAssertEqual(r.status, 0, "\(ranks) ranks:\n\(r.output)")
         }
         let ta = try MPISupport.finalTensors(two), tb = try MPISupport.finalTensors(one)
         XCTAssertEqual(Set(ta.keys), Set(tb.keys))
-        let notDouble = (ta.filter { $0.value.dtype != .float64 }.keys.map { "2 ranks: " + $0 }
+        let notDouble = (ta.filter { $0.value.dtype != .float64 }.keys.map { "\(n) ranks: " + $0 }
                          + tb.filter { $0.value.dtype != .float64 }.keys.map { "one process: " + $0 }).sorted()
         XCTAssertTrue(notDouble.isEmpty, "tensors in Float32: \(notDouble.prefix(5))")
         let worst = maxRelativeDifference(ta, tb), apartFromKeyBias = maxRelativeDifference(ta, tb, skipKeyBias: true)
-        print("\(method) float64, 2 ranks vs one process, 3 steps: max relative difference \(worst.value) (\(worst.tensor)); "
+        print("\(method) float64, \(n) ranks vs one process, 3 steps: max relative difference \(worst.value) (\(worst.tensor)); "
               + "\(apartFromKeyBias.value) (\(apartFromKeyBias.tensor)) without the key bias")
         XCTAssertLessThanOrEqual(worst.value, 1e-10, "\(method): \(worst.tensor) differs by \(worst.value) relative")
     }
