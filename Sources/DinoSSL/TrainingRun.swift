@@ -82,7 +82,7 @@ public struct TrainingRun {
         let source = try M.batchSource(resolved, context: context)
         var options = M.trainerOptions(resolved)
         configure(&options)
-        let tree = try TrainingRun.recordedTree(config, method: M.name)
+        let tree = try TrainingRun.recordedTree(M.recorded(config), method: M.name)
         if communicator.isMain {
             try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
             try TrainingRun.writeConfig(tree, to: runDirectory)
@@ -148,9 +148,11 @@ public struct TrainingRun {
     public static func storedConfig(in runDirectory: URL) throws -> (method: String, config: JSONValue)? {
         let url = runDirectory.appendingPathComponent(configFileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let (method, config) = try splitMethod(try ConfigLoader.readTree(url))
-        if let method { return (method, config) }
-        return (legacyMethod(of: config), config)
+        let (stored, config) = try splitMethod(try ConfigLoader.readTree(url))
+        let method = stored ?? legacyMethod(of: config)
+        func migrate<M: MethodPlugin>(_ type: M.Type) -> JSONValue { M.migrateStoredConfig(config) }
+        guard let plugin = try? MethodRegistry.method(named: method) else { return (method, config) }
+        return (method, migrate(plugin))
     }
 
     /// The method of a RUN/config.json written before the `"method"` key existed.

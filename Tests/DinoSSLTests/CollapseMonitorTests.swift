@@ -87,9 +87,12 @@ import Testing
 /// Runs made to collapse on purpose, on the bundled glyphs-mini set with the `test_dino`
 /// preset: the warning comes within the window, and `stop_on_collapse` stops the run.
 @Suite struct CollapsingRunTests {
-    /// DINO's small-data settings with the given overrides, monitored over `window` steps.
+    /// DINO's small-data settings with the given overrides, monitored over `window` steps; the
+    /// centred softmax of the DINO paper (the collapses made here are its failure modes:
+    /// Sinkhorn-Knopp, the automatic choice, balances the prototypes by construction).
     static func config(window: Int, stop: Bool, _ change: (inout DINOConfig) -> Void) -> DINOConfig {
         var c = DINORunTests.smallConfig
+        c.teacher.centering = .centering
         c.epochs = 4
         c.collapseMonitor.windowSteps = window
         c.stopOnCollapse = stop

@@ -8,7 +8,7 @@ import Testing
 
 /// A tiny DINO: the `test_dino` preset (width 32, depth 2, patch 8, 32 px), 64 prototypes.
 func tinyDINO(freezeEpochs: Double = 0, seed: UInt64 = 0, images: Int = 64, batch: Int = 4, koleo: Double = 0,
-              centering: CenteringMode = .centering) throws -> DINO {
+              centering: CenteringMode? = .centering) throws -> DINO {
     var c = DINOConfig()
     c.teacher.centering = centering
     c.koleoLossWeight = koleo
@@ -144,7 +144,8 @@ struct RandomCrops: BatchSource {
 
     /// `teacher.centering=sinkhorn_knopp` takes the targets from Sinkhorn-Knopp (DINOv2's, 3
     /// iterations) instead of the centred softmax, and leaves the centre alone; the key is
-    /// optional in a config and rejects unknown values.
+    /// automatic (Sinkhorn-Knopp; the centred softmax with `recipe=reference`) and rejects
+    /// unknown values.
     @Test func sinkhornKnoppCenteringReplacesTheCentredSoftmax() throws {
         let batch = RandomCrops().batches(epoch: 0, startingAt: 0).next()!
         let values = ScheduleValues(iteration: 0, epoch: 0, values: ["teacher_temp": 0.04, "momentum": 0.9])
@@ -165,7 +166,13 @@ struct RandomCrops: BatchSource {
         #expect(sk.center.scalars.allSatisfy { $0 == 0 })
 
         #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["teacher.centering=sinkhorn_knopp"]).teacher.centering == .sinkhornKnopp)
-        #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["epochs=3"]).teacher.centering == .centering)
+        let auto = try ConfigLoader.load(DINOConfig.self, overrides: ["epochs=3"])
+        #expect(auto.teacher.centering == nil && auto.teacher.centeringMode(recipe: auto.recipe) == .sinkhornKnopp)
+        let reference = try ConfigLoader.load(DINOConfig.self, overrides: ["recipe=reference"])
+        #expect(reference.teacher.centeringMode(recipe: reference.recipe) == .centering)
+        // The automatic mode trains exactly as the explicit Sinkhorn-Knopp.
+        #expect(try tinyDINO(centering: nil).step(batch: batch, schedules: values)["loss"]!.item()
+                == (try tinyDINO(centering: .sinkhornKnopp)).step(batch: batch, schedules: values)["loss"]!.item())
         #expect(throws: (any Error).self) { try ConfigLoader.load(DINOConfig.self, overrides: ["teacher.centering=median"]) }
     }
 

@@ -51,7 +51,9 @@ let glyphsMini = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps 2"))
         let stored = try #require(try TrainingRun.storedConfig(in: run))
         #expect(stored.method == "dino")
-        #expect(try ConfigLoader.decode(DINOConfig.self, from: stored.config) == c)
+        // As recorded: the config with its automatic centring written out.
+        #expect(try ConfigLoader.decode(DINOConfig.self, from: stored.config) == DINO.recorded(c))
+        #expect(DINO.recorded(c).teacher.centering == .sinkhornKnopp)
 
         let (teacher, size) = try TrainingRun.loadBackbone(run: run)
         #expect(size == 32)

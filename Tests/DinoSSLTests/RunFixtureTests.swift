@@ -64,12 +64,39 @@ enum RunFixtures {
     /// A fixture run stopped after 3 of 6 steps, resumed by today's code, ends bit for bit where
     /// today's code ends the same run uninterrupted; and that run logs the losses the old code
     /// logged (exactly, at the thread count the fixtures were made with).
+    /// A dino RUN/config.json written before `teacher.centering` existed is read with the
+    /// centred softmax it used; a new run records the automatic choice (Sinkhorn-Knopp), so
+    /// that its resume keeps it whatever the default becomes.
+    @Test func dinoRunsRecordTheirCentring() throws {
+        let (parts, scratch) = try RunFixtures.copy("dino")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let raw = try ConfigLoader.readTree(parts.appendingPathComponent(TrainingRun.configFileName))
+        #expect(raw["teacher"]?["centering"] == nil)
+        #expect(try TrainingRun.storedConfig(in: parts)?.config["teacher"]?["centering"] == .string("centering"))
+        let fresh = scratch.appendingPathComponent("fresh")
+        let (method, tree) = try TrainRequest(method: "dino", overrides: ["epochs=1", "batch_size=2", "model=test_dino",
+                                                                           "head.prototypes=16", "head.hidden_dimensions=24",
+                                                                           "head.bottleneck_dimensions=8", "crops.local_count=2"],
+                                              runDirectory: fresh).resolve()
+        _ = try TrainingRun(method: method, configTree: tree, dataPath: RunFixtures.root.appendingPathComponent("images").path,
+                            runDirectory: fresh, issues: DataIssueLog(report: DataIssueLog.silent)) { o in
+            o.progress = false
+            o.tensorBoard = false
+        }
+        let recorded = try ConfigLoader.readTree(fresh.appendingPathComponent(TrainingRun.configFileName))
+        #expect(recorded["teacher"]?["centering"] == .string("sinkhorn_knopp"))
+        #expect(try TrainingRun.storedConfig(in: fresh)?.config["teacher"]?["centering"] == .string("sinkhorn_knopp"))
+    }
+
     @Test(arguments: ["dino", "dinov2", "distill"])
     func oldRunResumesBitExactlyAndLossesAreUnchanged(_ method: String) throws {
         let (parts, scratch) = try RunFixtures.copy(method)
         defer { try? FileManager.default.removeItem(at: scratch) }
+        // The same run uninterrupted: its config as today's code reads the old RUN/config.json
+        // (with the values of keys recorded only since, e.g. dino's `teacher.centering`).
         let config = scratch.appendingPathComponent("config-\(method).json")
-        try FileManager.default.copyItem(at: parts.appendingPathComponent("config.json"), to: config)
+        try TrainingRun.writeConfig(try #require(try TrainingRun.storedConfig(in: parts)).config, to: scratch)
+        try FileManager.default.moveItem(at: scratch.appendingPathComponent(TrainingRun.configFileName), to: config)
         // Resumed as `dino train --resume` does: the method read from the old config (no "method").
         let resumed = try Self.train(TrainRequest(resume: true, runDirectory: parts))
         let whole = scratch.appendingPathComponent("whole")

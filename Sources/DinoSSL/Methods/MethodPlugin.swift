@@ -142,9 +142,19 @@ public protocol MethodPlugin: TrainingMethod {
     /// The backbone of one of several trained models (`dino export --student NAME`; multi-student
     /// distillation); nil: the default one, `exportedModel(config)`. Default: only nil is accepted.
     static func exportedModel(_ config: Config, student: String?) throws -> ExportedModel
+    /// The config as RUN/config.json records it: automatic choices whose default may change
+    /// between versions written out, so that `--resume` keeps what the run started with.
+    /// Default: the config unchanged.
+    static func recorded(_ config: Config) -> Config
+    /// A RUN/config.json tree written by an older version, given the values that version used
+    /// for keys it did not record. Default: the tree unchanged.
+    static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue
 }
 
 extension MethodPlugin {
+    public static func recorded(_ config: Config) -> Config { config }
+    public static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue { tree }
+
     public static func exportedModel(_ config: Config, student: String?) throws -> ExportedModel {
         guard let student else { return try exportedModel(config) }
         throw MethodError.unsupported("a \(name) run trains one model; there is no student '\(student)' to choose")

@@ -119,6 +119,9 @@ public final class DINO: TrainingMethod {
         withNoGrad { teacherHead(teacher(batch.globalCrops)) }                           // (2B, K)
     }
 
+    /// The teacher's normalisation (`teacher.centering`, decided for the recipe).
+    var centering: CenteringMode { settings.config.teacher.centeringMode(recipe: settings.config.recipe) }
+
     /// K of the DINO head, for the trainer's collapse monitor.
     public var targetPrototypes: Int? { settings.prototypes }
 
@@ -127,7 +130,7 @@ public final class DINO: TrainingMethod {
         let t = teacherOutput(batch)                                                     // (2B, K)
         let temperature = schedules[ScheduleValues.teacherTemperature]
         let q: Tensor                                                                    // (2B, K)
-        switch settings.config.teacher.centering {
+        switch centering {
         case .centering:
             q = TeacherTargets.softmaxCentered(teacherOutput: t, center: center, temperature: temperature)
         case .sinkhornKnopp:
@@ -137,7 +140,7 @@ public final class DINO: TrainingMethod {
         let (cls, s) = studentForward(batch)                                             // (2B, D), (V·B, K)
         var loss = DINOLoss.loss(studentOutput: s, teacherProbabilities: q,
                                  studentTemperature: settings.config.studentTemperature)
-        if settings.config.teacher.centering == .centering {
+        if centering == .centering {
             nextCenter = TeacherTargets.updatedCenter(center, teacherOutput: t, momentum: settings.config.teacher.centerMomentum,
                                                       communicator: communicator)
         }

@@ -23,6 +23,8 @@
 //                              linearly to 0.02, 0.02, 0.99 at 20 000 images (LightlyTrain)
 //   KoLeo weight               the reference's 0 at ImageNet size, rising linearly to DINOv2's
 //                              0.1 at 20 000 images (measured: docs/benchmarks-dino.md, "KoLeo")
+//   teacher normalisation      Sinkhorn-Knopp (DINOv2's); the reference's centred softmax with
+//                              recipe=reference (measured: docs/benchmarks-robustness.md)
 //
 // `recipe=reference` gives every automatic value its reference setting whatever the data.
 
@@ -114,12 +116,23 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         /// 0, i.e. no centring (the DINO paper's collapse ablation, Fig. 7).
         public var centerMomentum = 0.9
         /// The teacher's normalisation: `centering` (the DINO paper's softmax of the centred
-        /// outputs, the reference and the default) or `sinkhorn_knopp` (DINOv2's, 3 iterations,
-        /// no centre; not in the DINO reference — for comparison on small data,
-        /// docs/benchmarks-robustness.md).
-        public var centering = CenteringMode.centering
+        /// outputs with the EMA centre, the reference) or `sinkhorn_knopp` (DINOv2's, 3
+        /// iterations, no centre); nil: auto (`centeringMode(recipe:)`: Sinkhorn-Knopp, the
+        /// reference's centring with `recipe=reference`). On 1198 digits the centred softmax
+        /// drifted to near-uniform targets and ended below its random initialisation at one seed
+        /// of three; Sinkhorn-Knopp kept them informative at all three
+        /// (docs/benchmarks-robustness.md). RUN/config.json records the mode a run uses; runs
+        /// recorded before the key existed used `centering`.
+        public var centering: CenteringMode? = nil
 
         public init() {}
+
+        /// The normalisation a run uses: `centering`, or when automatic Sinkhorn-Knopp (the DINO
+        /// paper's centred softmax with `recipe=reference`).
+        public func centeringMode(recipe: Recipe) -> CenteringMode {
+            centering ?? (recipe == .reference ? .centering : .sinkhornKnopp)
+        }
+
         enum CodingKeys: String, CodingKey {
             case momentum, temperature, centering
             case warmupTemperature = "warmup_temperature", warmupTemperatureEpochs = "warmup_temperature_epochs"

@@ -47,6 +47,25 @@ extension DINO: MethodPlugin {
         """
     }
 
+    /// RUN/config.json records the teacher's normalisation the run uses (`teacher.centering`
+    /// is automatic, and its automatic value changed once).
+    public static func recorded(_ config: DINOConfig) -> DINOConfig {
+        var c = config
+        c.teacher.centering = c.teacher.centeringMode(recipe: c.recipe)
+        return c
+    }
+
+    /// Runs recorded before `teacher.centering` existed used the centred softmax.
+    public static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue {
+        guard case .object(var root) = tree else { return tree }
+        var teacher: [String: JSONValue] = [:]
+        if case .object(let t)? = root["teacher"] { teacher = t }
+        guard teacher["centering"] == nil else { return tree }
+        teacher["centering"] = .string(CenteringMode.centering.rawValue)
+        root["teacher"] = .object(teacher)
+        return .object(root)
+    }
+
     /// The teacher backbone (and its head, for distillation).
     public static func exportedModel(_ c: DINOConfig) throws -> ExportedModel {
         ExportedModel(model: c.model, inputSize: c.crops.globalSize, backbonePrefix: teacherBackbonePrefix,
