@@ -2,7 +2,7 @@
 // as one process, resuming with another number of ranks, and a rank killed mid-run.
 //
 // Every run is `dino train` on the test models for a few steps, one kernel thread per rank,
-// with --verify-replicas (the trainer gathers a hash of every rank's parameters after every
+// with --verify-replicas (the trainer gathers a hash of every rank's parameters and method state after every
 // step and fails the run when one differs: bit-identical replicas after every step).
 
 import DinoSSL
