@@ -37,13 +37,15 @@ extension Trainer {
         return Dictionary(uniqueKeysWithValues: zip(names, sums.map { $0 / n }))
     }
 
-    /// 1 when every rank holds bit-identical parameters: each rank's FNV-1a hash of its
-    /// parameters' bytes, gathered by an all-reduce (rank r fills slot r).
+    /// 1 when every rank holds bit-identical parameters and method state (teacher, centres,
+    /// dinov3's Gram teacher): each rank's FNV-1a hash of their bytes (the state in the order
+    /// of its names), gathered by an all-reduce (rank r fills slot r).
     ///
     /// - Throws: `DistributedError.placement` naming the ranks that differ from rank 0.
     func checkReplicas() throws -> Double {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for p in method.parameterGroups.allParameters {
+        let state = method.stateTensors().sorted { $0.key < $1.key }.map(\.value)
+        for p in method.parameterGroups.allParameters + state {
             let c = p.contiguousCopy()
             let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(c.reduceBuffer.pointer), count: c.count * c.dtype.size)
             hash = fnv1a(bytes, hash)

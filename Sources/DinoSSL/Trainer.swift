@@ -293,8 +293,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     public let communicator: any Communicator
     /// DDP's gradient buckets when there are several ranks.
     public let reducer: GradientReducer?
-    /// After every step, check that the parameters of all ranks are bit-identical (a hash of
-    /// each rank's parameters, gathered by an all-reduce), logged as `replicas_identical`;
+    /// After every step, check that the parameters and method state (teacher, centres, Gram
+    /// teacher) of all ranks are bit-identical (a hash of each rank's, gathered by an
+    /// all-reduce), logged as `replicas_identical`;
     /// a difference stops the run. For tests and debugging; off by default.
     public var verifyReplicas = false
     /// Start each gradient bucket's all-reduce during backward, as soon as it is ready (DDP);

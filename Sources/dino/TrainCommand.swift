@@ -103,7 +103,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Under mpirun: seconds a collective may take before the whole job stops (PyTorch's default: 1800).")
     var collectiveTimeout: Double = Communicators.defaultTimeoutSeconds
 
-    @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters (logged as replicas_identical).")
+    @Flag(help: "Under mpirun: check after every step that all ranks hold bit-identical parameters and method state (teacher, centres; logged as replicas_identical).")
     var verifyReplicas = false
 
     @Flag(help: "Under mpirun: start the gradient all-reduces after backward instead of during it (to measure the overlap).")

@@ -71,7 +71,8 @@ enum MPISupport {
     /// path on (dino: per-sample masks at its default 0.1; dinov2: batch subsets at 0.2, both
     /// drawn on the global batch), KoLeo on (per rank, as the reference: the one-process run
     /// passes `--emulate-ranks N` to compute it per slice); dinov2 with softmax centring (its
-    /// iBOT centre the mean of the ranks' means, emulated too), distill with Sinkhorn-Knopp.
+    /// iBOT centre the mean of the ranks' means, emulated too), distill with Sinkhorn-Knopp;
+    /// dinov3 with the Gram loss (per rank, emulated as KoLeo is).
     static func trainArguments(method: String, out: URL, steps: Int, extra: [String] = []) -> [String] {
         let common = ["train", "--method", method, "--data", images, "--out", out.path, "--max-steps", String(steps),
                       "--batch-size", "12", "--quiet", "--threads", "1"]
@@ -79,6 +80,20 @@ enum MPISupport {
         case "dino":
             return common + ["--model", "test_dino", "head.hidden_dimensions=32", "head.bottleneck_dimensions=16", "head.prototypes=64",
                              "data.workers=1"] + extra
+        case "dinov3":
+            // Small heads and crops (32 px global, 16 px local: 4×4 and 2×2 patches of 8); drop
+            // path on exact batch subsets at 0.2, RoPE shift, jitter and rescale on; the Gram
+            // loss over the batch (img_level false) from step 1 (the Gram teacher loaded from
+            // the EMA teacher then), refreshed after every step from step 2. No learning-rate
+            // warm-up, so that 3 steps move the weights enough for a per-rank term computed on
+            // the whole batch instead (KoLeo or Gram without --emulate-ranks: 1.2e-3) to fail
+            // the 1e-4 comparison (measured with the emulation: 3.3e-7).
+            return common + ["--model", "test_dinov3", "data.workers=1", "student.drop_path_rate=0.2", "optim.warmup_epochs=0",
+                             "dino.head.prototypes=16", "dino.head.hidden_dimensions=24", "dino.head.bottleneck_dimensions=8",
+                             "ibot.head.prototypes=12", "ibot.head.hidden_dimensions=24", "ibot.head.bottleneck_dimensions=8",
+                             "crops.global_size=32", "crops.local_size=16", "crops.local_count=2",
+                             "student.rope_shift_coords=0.1", "student.rope_jitter_coords=1.2",
+                             "gram.use_loss=true", "gram.it_load_ema_teacher=1", "gram.update_frequency=1", "gram.it_first_update=2"] + extra
         case "distill":
             return common + ["--model", "test_dinov2", "data.workers=1", "teacher.centering=sinkhorn_knopp"] + extra
         default:

@@ -312,6 +312,28 @@ struct RandomDINOv3Crops: BatchSource {
         }
     }
 
+    /// Under mpirun: the global batch must divide among the ranks, and a KoLeo group that spans
+    /// ranks (the reference's differentiable all-gather) is refused naming the key; a group of
+    /// the images per rank, or of a divisor of them, is accepted.
+    @Test func dataParallelResolveRefusesKoLeoGroupsAcrossRanks() throws {
+        let images = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("data/glyphs-mini/train")                                      // 416 images
+        let dataset = try ImageFileDataset.open(images.path)
+        let twoRanks = MethodContext(dataset: dataset, placement: DataParallelPlacement(rank: 0, worldSize: 2),
+                                     issues: DataIssueLog(report: DataIssueLog.silent))
+        for g in [nil, 2, 4] as [Int?] {
+            #expect(throws: Never.self) { _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = 8; $0.dino.koleoGroupSize = g }, context: twoRanks) }
+        }
+        for (batch, g, expected) in [(8, 8, "spans several ranks"), (12, 4, "does not divide the 6 images per rank"), (5, nil, "does not divide among 2 ranks")] as [(Int, Int?, String)] {
+            do {
+                _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = batch; $0.dino.koleoGroupSize = g }, context: twoRanks)
+                Issue.record("batch \(batch), KoLeo group \(g.map(String.init) ?? "null") was accepted on 2 ranks")
+            } catch {
+                #expect("\(error)".contains(expected) && "\(error)".contains(g == nil ? "batch_size" : "dino.koleo_group_size"), "\(error)")
+            }
+        }
+    }
+
     @Test func koleoOverGroupsIsTheMeanOfTheGroups() {
         let cls = RandomGenerator(seed: 5).normal([8, 6], dtype: .float64)                      // 2 crops × 4 images
         let logits = RandomGenerator(seed: 6).normal([8, 5], dtype: .float64)

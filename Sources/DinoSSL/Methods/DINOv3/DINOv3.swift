@@ -16,9 +16,15 @@
 //     after     teacher ← EMA(student); every `update_frequency` steps from `it_first_update`
 //               (at most `max_updates` times): Gram teacher ← EMA teacher's backbone
 //
+// Across ranks (mpirun, docs/distributed.md): Sinkhorn-Knopp's sums, B and `n_masked_patches`
+// are all-reduced (TeacherTargets); KoLeo and the Gram loss are per rank, as in the reference
+// (one process computes them per slice with `emulateRanks`); masks, the drop-path subset and
+// the RoPE augmentation are drawn for the global batch, identically on every rank.
+//
 // Reference: facebookresearch/dinov3 dinov3/train/ssl_meta_arch.py (`SSLMetaArch`),
 // dinov3/train/train.py (`do_train`: the Gram teacher's load and refreshes).
 
+import DinoDistributed
 import DinoModels
 import DinoNN
 import DinoTensor
@@ -53,6 +59,9 @@ public final class DINOv3: TrainingMethod {
     let centres: TeacherCentres
     let studentGenerator: RandomGenerator
     public let parameterGroups: [ParameterGroup]
+    /// KoLeo and the Gram loss per slice of the batch, as that many ranks compute them
+    /// (`emulateRanks`); 1 by default.
+    var rankSlices = 1
 
     public var gramTeacherInitialized: Bool { gramState.doubles[0] != 0 }
     public var gramUpdates: Int { Int(gramState.doubles[1]) }
@@ -197,20 +206,42 @@ public final class DINOv3: TrainingMethod {
                 target = teacherPatches
             }
             var (s, t) = (global.patchTokens, target)
+            // On one process emulating N ranks, the image (row) of each Gram row's rank.
+            let images = s.shape[0], perImage = s.shape[1]
+            var rowImages = Array(0..<images)
             if c.gram.tokensUsed != .all {
                 let values = batch.masks?.values ?? [Bool](repeating: false, count: s.shape[0] * s.shape[1])
                 let keep = values.indices.filter { values[$0] == (c.gram.tokensUsed == .masked) }
                 s = s.reshape([-1, d]).indexSelect(axis: 0, indices: keep)                         // (M', D)
                 t = t.reshape([-1, d]).indexSelect(axis: 0, indices: keep)
+                rowImages = keep.map { $0 / perImage }
             }
-            gram = GramInputs(student: s, teacher: t, imageLevel: c.gram.imgLevel, normalize: c.gram.normalized,
-                              negatives: c.gram.negatives)
+            var g = GramInputs(student: s, teacher: t, imageLevel: c.gram.imgLevel, normalize: c.gram.normalized,
+                               negatives: c.gram.negatives)
+            // The reference's Gram loss is per rank (DDP averages the ranks' gradients). Per
+            // image (`img_level`) the mean over equal slices is the global mean; over the batch
+            // or the chosen tokens it is not, so one process emulating N ranks takes the loss
+            // of each rank's rows and averages.
+            if rankSlices > 1 && !c.gram.imgLevel {
+                let b = images / 2, perRank = b / rankSlices
+                let rank = rowImages.map { ($0 % b) / perRank }
+                g.rowGroups = (0..<rankSlices).map { r in rank.indices.filter { rank[$0] == r } }
+            }
+            gram = g
             weights.gram = schedules[DINOv3.gramWeightSchedule]
         }
         if c.dino.reweightDinoLocalLoss { weights.dinoLocal = schedules[DINOv3.localWeightSchedule] }
+        // KoLeo per rank (the reference's non-distributed KoLeoLoss): over this rank's slice,
+        // or on one process emulating N ranks over each of the N slices.
+        let koleoGroup = c.dino.koleoGroupSize ?? (rankSlices > 1 ? c.batchSize / rankSlices : nil)
         var terms = DINOv3Objective.losses(inputs, gram: gram, weights: weights, ignoreDiagonal: c.dino.globalIgnoreDiagonal,
-                                           studentTemperature: c.studentTemperature, koleoGroupSize: c.dino.koleoGroupSize)
+                                           studentTemperature: c.studentTemperature, koleoGroupSize: koleoGroup)
         if c.gram.useLoss && !gramReady { terms[LossTerm.gram] = Tensor(scalar: 0) }
+        // Across ranks every rank logs the same terms: a rank whose slice of the global batch's
+        // masks holds no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).
+        if centres.communicator.size > 1 && weights.ibot != 0 && terms[LossTerm.ibot] == nil {
+            terms[LossTerm.ibot] = Tensor(scalar: 0)
+        }
         terms.merge(TargetEntropy.teacherEntropies(dinoTargets)) { a, _ in a }
         terms[LossTerm.featureStd] = CollapseMonitor.featureSpread(global.classToken)
         return terms
@@ -230,6 +261,22 @@ public final class DINOv3: TrainingMethod {
                 .reshape([1, side * side, d])
         }
         return Tensor.concat(images, axis: 0)                                                    // (B, side², D)
+    }
+
+    /// KoLeo and the Gram loss over each of `ranks` slices of the batch, as `ranks` ranks
+    /// compute them (Sinkhorn-Knopp needs nothing: its sums are global on the ranks too).
+    public func emulateRanks(_ ranks: Int) { rankSlices = ranks }
+
+    /// DINOv3's collectives: Sinkhorn-Knopp's sums, B and the masked-patch count over all
+    /// ranks (`TeacherCentres.targets`); the student's drop-path subsets are drawn on the
+    /// global batch and sliced to this rank's rows. The RoPE augmentation is one draw per
+    /// forward pass from the student's generator, which every rank advances identically.
+    public func useCommunicator(_ communicator: any Communicator) {
+        centres.communicator = communicator
+        if communicator.size > 1 {
+            student.setDropPathShard(DropPath.Shard(index: communicator.rank, count: communicator.size,
+                                                    samplesPerView: settings.config.batchSize / communicator.size))
+        }
     }
 
     public func afterOptimizerStep(schedules: ScheduleValues) {

@@ -185,7 +185,9 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// KoLeo's nearest neighbours searched within groups of this many images of each
         /// global crop (reference `koleo_loss_distributed` with
         /// `koleo_distributed_loss_group_size`: off; 16 in the high-resolution phase); the
-        /// batch must be a multiple. Null: the whole batch.
+        /// batch must be a multiple. Null: the whole batch (under mpirun each rank's slice, the
+        /// reference's `KoLeoLoss`). Under mpirun a group must lie within a rank's images
+        /// (docs/distributed.md).
         public var koleoGroupSize: Int? = nil
         /// Multiply the local DINO term by `local_loss_weight_schedule` (reference
         /// `reweight_dino_local_loss`: false).

@@ -53,6 +53,10 @@ public struct GramInputs {
     public var imageLevel: Bool
     public var normalize: Bool
     public var negatives: GramLoss.Negatives
+    /// On one process emulating N ranks: the rows (first axis of `student`) of each rank; the
+    /// term is then the mean over the ranks of each one's Gram loss, as the ranks' losses
+    /// average under DDP. nil: one loss over all rows.
+    public var rowGroups: [[Int]]? = nil
 
     public init(student: Tensor, teacher: Tensor, imageLevel: Bool, normalize: Bool = true, negatives: GramLoss.Negatives = .keep) {
         self.student = student; self.teacher = teacher; self.imageLevel = imageLevel
@@ -138,8 +142,12 @@ public enum DINOv3Objective {
                                                       studentTemperature: studentTemperature) * w.ibot
         }
         if let g = gram {
-            terms[LossTerm.gram] = GramLoss.loss(student: g.student, teacher: g.teacher, imageLevel: g.imageLevel,
-                                                 normalize: g.normalize, negatives: g.negatives) * w.gram
+            let parts = (g.rowGroups ?? [Array(0..<g.student.shape[0])]).map { rows -> Tensor in
+                let (s, t) = g.rowGroups == nil ? (g.student, g.teacher)
+                    : (g.student.indexSelect(axis: 0, indices: rows), g.teacher.indexSelect(axis: 0, indices: rows))
+                return GramLoss.loss(student: s, teacher: t, imageLevel: g.imageLevel, normalize: g.normalize, negatives: g.negatives)
+            }
+            terms[LossTerm.gram] = parts.dropFirst().reduce(parts[0], +) * (w.gram / Double(parts.count))
         }
         precondition(!terms.isEmpty, "DINOv3Objective: every term is switched off")
         let ordered = [LossTerm.dinoLocalCrops, LossTerm.dinoGlobalCrops, LossTerm.koleo, LossTerm.ibot, LossTerm.gram].compactMap { terms[$0] }

@@ -12,7 +12,18 @@ extension DINOv3: MethodPlugin {
     public static let summary = "DINOv3: DINOv2's recipe, SK, RoPE + Gram anchoring (Siméoni 2025)"
 
     public static func resolve(_ config: DINOv3Config, context: MethodContext) throws -> ResolvedDINOv3Config {
-        try context.requireSingleProcess(name)
+        try context.requireDivisibleBatch(config.batchSize)
+        let ranks = context.placement.worldSize
+        if ranks > 1, let g = config.dino.koleoGroupSize, g > config.batchSize / ranks {
+            // The reference's KoLeoLossDistributed all-gathers the CLS features of a group of
+            // ranks (with gradients flowing back through the gather); not done here.
+            throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) spans several ranks (\(config.batchSize / ranks) images per rank): "
+                + "KoLeo's nearest neighbours across ranks need a differentiable all-gather, which data-parallel training does not have; "
+                + "use a group of at most \(config.batchSize / ranks) images, or null (KoLeo per rank)")
+        }
+        if ranks > 1, let g = config.dino.koleoGroupSize, (config.batchSize / ranks) % g != 0 {
+            throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) does not divide the \(config.batchSize / ranks) images per rank")
+        }
         var r = try config.resolved(datasetSize: context.dataset.count)
         if let from = config.from {
             r.initialWeights = try checkpointTensors(from, key: "from")
@@ -74,13 +85,15 @@ extension DINOv3: MethodPlugin {
 
     public static func build(_ resolved: ResolvedDINOv3Config) throws -> DINOv3 { try DINOv3(settings: resolved) }
 
-    /// One multi-crop loader per resolution (one in the base phase), combined per batch.
+    /// One multi-crop loader per resolution (one in the base phase), combined per batch; each
+    /// yields this rank's slice of every global batch, and the resolution of a batch is drawn
+    /// from (seed, step), the same on every rank.
     public static func batchSource(_ r: ResolvedDINOv3Config, context: MethodContext) throws -> MultiResolutionBatchSource {
         let sources = r.resolutions.map { res in
             MultiCropBatchSource(pipeline: MultiCropPipeline(dataset: context.dataset, config: r.multiCrop(res),
                                                              maskCollator: r.maskCollator(globalSize: res.globalSize), issues: context.issues),
                                  batchSize: r.config.batchSize, seed: r.config.seed, workers: r.base.workers,
-                                 prefetchBatches: r.config.data.prefetchBatches)
+                                 prefetchBatches: r.config.data.prefetchBatches, placement: context.placement)
         }
         return MultiResolutionBatchSource(sources: sources, ratios: r.resolutions.map(\.ratio), seed: r.config.seed,
                                           epochLength: r.config.epochLength)
