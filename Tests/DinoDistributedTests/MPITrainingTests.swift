@@ -78,6 +78,35 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
+    /// distill with `ibot_patches: masked` and two students (`--model test_dinov2,test_dinov2_swiglu`)
+    /// on 2 ranks against one process with --emulate-ranks 2, 2 steps, softmax centring. The
+    /// teacher (a 1-step dinov2 run) has a separate iBOT head, so the students have one too. The
+    /// global batch of 4 has 8 global views, of which int(8 · 0.2) = 1 is masked: every step one
+    /// rank holds no masked patch, takes part in the iBOT centre with nothing (the centre is the
+    /// other rank's mean, not half of it) and all-reduces zeros for its students' iBOT heads.
+    /// Every student trains on every rank, on the rank's slice; each student's gradients are
+    /// averaged over all ranks, as in the one-process run with the same global batch.
+    func testDistillMaskedWithTwoStudentsMatchesOneProcess() throws {
+        _ = try MPISupport.mpirun()
+        let teacher = MPISupport.temporary("distill-teacher"), one = MPISupport.temporary("students-1of2")
+        let two = MPISupport.temporary("students-2")
+        defer { for d in [teacher, one, two] { try? FileManager.default.removeItem(at: d) } }
+        let t = try MPISupport.train(ranks: 0, MPISupport.trainArguments(method: "dinov2", out: teacher, steps: 1,
+                                                                          extra: ["ibot.separate_head=true"]))
+        XCTAssertEqual(t.status, 0, "teacher:\n\(t.output)")
+        for (ranks, dir, emulate) in [(0, one, ["--emulate-ranks", "2"]), (2, two, [])] {
+            let r = try MPISupport.train(ranks: ranks, [
+                "train", "--method", "distill", "--data", MPISupport.images, "--out", dir.path, "--max-steps", "2",
+                "--batch-size", "4", "--quiet", "--threads", "1", "--teacher-run", teacher.path,
+                "--model", "test_dinov2,test_dinov2_swiglu", "data.workers=1", "teacher.centering=centering",
+                "ibot_patches=masked", "ibot.mask_sample_probability=0.2"] + emulate)
+            XCTAssertEqual(r.status, 0, "two students on \(ranks) ranks:\n\(r.output)")
+        }
+        let tensors = try MPISupport.finalTensors(two)
+        XCTAssertNotNil(tensors["test_dinov2_swiglu.student.ibot_head.last_layer.weight_g"], "the students have no iBOT head of their own")
+        try assertSameTraining(two, one)
+    }
+
     /// - Parameter then: more checks with a finished one-process run, before it is removed.
     func matchesOneProcess(method: String, then: (URL) throws -> Void = { _ in }) throws {
         _ = try MPISupport.mpirun()
