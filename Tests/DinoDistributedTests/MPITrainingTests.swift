@@ -84,7 +84,7 @@ final class MPITrainingTests: XCTestCase {
     /// global batch of 4 has 8 global views, of which int(8 · 0.25) = 2 are masked; with seed 2
     /// (checked by hand when the test was written) step 1 puts 19 masked patches on one rank and
     /// 32 on the other (the iBOT centre is the mean of the two ranks' means, which the one-process
-    /// run emulates: 1.2e-3 off without --emulate-ranks), and step 2 puts all 51 on rank 1, so
+    /// run emulates: 3.5e-3 off without --emulate-ranks), and step 2 puts all 51 on rank 1, so
     /// rank 0 takes part in the iBOT centre with nothing (the centre is rank 1's mean) and
     /// all-reduces zeros for its students' iBOT heads.
     /// Every student trains on every rank, on the rank's slice; each student's gradients are
@@ -95,14 +95,17 @@ final class MPITrainingTests: XCTestCase {
         let two = MPISupport.temporary("students-2")
         defer { for d in [teacher, one, two] { try? FileManager.default.removeItem(at: d) } }
         let t = try MPISupport.train(ranks: 0, MPISupport.trainArguments(method: "dinov2", out: teacher, steps: 1,
-                                                                          extra: ["ibot.separate_head=true"]))
+                                                                          extra: ["ibot.separate_head=true", "ibot.head.hidden_dimensions=32",
+                                                                                 "ibot.head.bottleneck_dimensions=16"]))
         XCTAssertEqual(t.status, 0, "teacher:\n\(t.output)")
         for (ranks, dir, emulate) in [(0, one, ["--emulate-ranks", "2"]), (2, two, [])] {
             let r = try MPISupport.train(ranks: ranks, [
                 "train", "--method", "distill", "--data", MPISupport.images, "--out", dir.path, "--max-steps", "2",
                 "--batch-size", "4", "--quiet", "--threads", "1", "--teacher-run", teacher.path,
                 "--model", "test_dinov2,test_dinov2_swiglu", "data.workers=1", "teacher.centering=centering",
-                "ibot_patches=masked", "ibot.mask_sample_probability=0.25", "seed=2"] + emulate)
+                "ibot_patches=masked", "ibot.mask_sample_probability=0.25", "seed=2",
+                "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
+                "ibot.head.hidden_dimensions=32", "ibot.head.bottleneck_dimensions=16"] + emulate)
             XCTAssertEqual(r.status, 0, "two students on \(ranks) ranks:\n\(r.output)")
         }
         let tensors = try MPISupport.finalTensors(two)
