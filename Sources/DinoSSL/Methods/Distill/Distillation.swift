@@ -152,7 +152,9 @@ public final class DistillationStudent {
 ///
 /// Reference: facebookresearch/dinov3 dinov3/train/multidist_meta_arch.py
 /// (`MultiDistillationMetaArch.forward_backward`: one `get_teacher_output`, broadcast to the
-/// students' rank subgroups).
+/// students' rank subgroups). Under mpirun every rank runs every student on its slice of the
+/// global batch instead (no rank subgroups here), which gives the one-process result with the
+/// same global batch (docs/distributed.md, "Several distillation students").
 public final class Distillation: TrainingMethod {
     public typealias Batch = MultiCropInput
 
