@@ -108,6 +108,45 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
+    /// distill with `ibot_patches: masked` and two students (`--model test_dinov2,test_dinov2_swiglu`)
+    /// on 2 ranks against one process with --emulate-ranks 2, 2 steps, softmax centring. The
+    /// teacher (a 1-step dinov2 run) has a separate iBOT head, so the students have one too. The
+    /// global batch of 4 has 8 global views, of which int(8 · 0.25) = 2 are masked; with seed 2
+    /// (checked by hand when the test was written) step 1 puts 19 masked patches on one rank and
+    /// 32 on the other (the iBOT centre is the mean of the two ranks' means, which the one-process
+    /// run emulates: 3.5e-3 off without --emulate-ranks), and step 2 puts all 51 on rank 1, so
+    /// rank 0 takes part in the iBOT centre with nothing (the centre is rank 1's mean) and
+    /// all-reduces zeros for its students' iBOT heads. Then the same with Sinkhorn-Knopp (rank 0
+    /// calls its sums with nothing at step 2; B is the all-reduced number of masked patches).
+    /// Every student trains on every rank, on the rank's slice; each student's gradients are
+    /// averaged over all ranks, as in the one-process run with the same global batch.
+    func testDistillMaskedWithTwoStudentsMatchesOneProcess() throws {
+        _ = try MPISupport.mpirun()
+        let teacher = MPISupport.temporary("distill-teacher"), one = MPISupport.temporary("students-1of2")
+        let two = MPISupport.temporary("students-2")
+        defer { for d in [teacher, one, two] { try? FileManager.default.removeItem(at: d) } }
+        let t = try MPISupport.train(ranks: 0, MPISupport.trainArguments(method: "dinov2", out: teacher, steps: 1,
+                                                                          extra: ["ibot.separate_head=true", "ibot.head.hidden_dimensions=32",
+                                                                                 "ibot.head.bottleneck_dimensions=16"]))
+        XCTAssertEqual(t.status, 0, "teacher:\n\(t.output)")
+        for centering in ["centering", "sinkhorn_knopp"] {
+            for (ranks, dir, emulate) in [(0, one, ["--emulate-ranks", "2"]), (2, two, [])] {
+                try? FileManager.default.removeItem(at: dir)
+                let r = try MPISupport.train(ranks: ranks, [
+                    "train", "--method", "distill", "--data", MPISupport.images, "--out", dir.path, "--max-steps", "2",
+                    "--batch-size", "4", "--quiet", "--threads", "1", "--teacher-run", teacher.path,
+                    "--model", "test_dinov2,test_dinov2_swiglu", "data.workers=1", "teacher.centering=" + centering,
+                    "ibot_patches=masked", "ibot.mask_sample_probability=0.25", "seed=2",
+                    "dino.head.hidden_dimensions=32", "dino.head.bottleneck_dimensions=16",
+                    "ibot.head.hidden_dimensions=32", "ibot.head.bottleneck_dimensions=16"] + emulate)
+                XCTAssertEqual(r.status, 0, "two students on \(ranks) ranks, \(centering):\n\(r.output)")
+            }
+            let tensors = try MPISupport.finalTensors(two)
+            XCTAssertNotNil(tensors["test_dinov2_swiglu.student.ibot_head.last_layer.weight_g"], "the students have no iBOT head of their own")
+            try assertSameTraining(two, one)
+        }
+    }
+
     /// - Parameters:
     ///   - rankCounts: the numbers of ranks compared with one process for 3 steps (the first
     ///     is then resumed on 3 ranks).

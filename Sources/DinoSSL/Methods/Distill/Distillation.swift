@@ -152,7 +152,9 @@ public final class DistillationStudent {
 ///
 /// Reference: facebookresearch/dinov3 dinov3/train/multidist_meta_arch.py
 /// (`MultiDistillationMetaArch.forward_backward`: one `get_teacher_output`, broadcast to the
-/// students' rank subgroups).
+/// students' rank subgroups). Under mpirun every rank runs every student on its slice of the
+/// global batch instead (no rank subgroups here), which gives the one-process result with the
+/// same global batch (docs/distributed.md, "Several distillation students").
 public final class Distillation: TrainingMethod {
     public typealias Batch = MultiCropInput
 
@@ -242,7 +244,7 @@ public final class Distillation: TrainingMethod {
             let t = teacher.head(f.classToken)                                                            // (2B, K)
             let tp = patches.map { (teacher.ibotHead ?? teacher.head)($0) }                               // (2B·N or M, K')
             let q = centres.targets(cls: t, patches: tp, ibot: useIBOT, mode: c.teacher.centeringMode(recipe: c.recipe), temperature: temperature,
-                                    momentum: c.teacher.centerMomentum)
+                                    momentum: c.teacher.centerMomentum, patchGroups: emulatedPatchGroups(batch, mask?.indices))
             precondition(n == f.grid.height * f.grid.width)
             return (q.cls, q.patches, f.grid)
         }
@@ -259,7 +261,14 @@ public final class Distillation: TrainingMethod {
                 koleo: s.settings.config.dino.koleoLossWeight > 0,
                 teacherTargets: dinoTargets, teacherPatchTargets: ibotTargets, maskWeights: weights,
                 patchGrid: ibotOn ? grid : nil)
-            return DINOv2Objective.losses(inputs, config: s.settings.config, koleoShards: s.koleoShards)
+            var terms = DINOv2Objective.losses(inputs, config: s.settings.config, koleoShards: s.koleoShards)
+            // Across ranks every rank logs the same terms: a rank whose slice of the global
+            // batch's masks holds no masked patch has an iBOT term of 0 (a separate iBOT head's
+            // gradients then all-reduce as zeros from it).
+            if centres.communicator.size > 1 && useIBOT && terms[LossTerm.ibot] == nil {
+                terms[LossTerm.ibot] = Tensor.zeros([], dtype: terms[LossTerm.total]!.dtype)
+            }
+            return terms
         }
         if students.count == 1 { return perStudent[0] }
         var out = perStudent[0]
@@ -270,8 +279,19 @@ public final class Distillation: TrainingMethod {
         return out
     }
 
-    /// KoLeo per slice of the batch, as `ranks` ranks compute it.
+    /// KoLeo per slice of the batch, and with `ibot_patches: masked` the iBOT centre as the
+    /// mean of the slices' means, as `ranks` ranks compute them. (With iBOT on every patch each
+    /// slice has as many patches, and the mean of the means is the mean.)
     public func emulateRanks(_ ranks: Int) { for s in students { s.koleoShards = ranks } }
+
+    /// With `emulateRanks` and `ibot_patches: masked`, the slice (rank) of each masked patch:
+    /// its view row v·B + i is on rank i / (B / ranks). nil when not emulating.
+    func emulatedPatchGroups(_ batch: MultiCropInput, _ indices: [Int]?) -> [Int]? {
+        let ranks = students[0].koleoShards
+        guard ranks > 1, let indices, let masks = batch.masks else { return nil }
+        let b = masks.count / 2, perRank = b / ranks
+        return indices.map { (($0 / masks.patches) % b) / perRank }
+    }
 
     /// The centres and Sinkhorn-Knopp sums over all ranks; the student's drop-path draws made on
     /// the global batch and sliced to this rank's rows.

@@ -38,15 +38,12 @@ extension Distillation: MethodPlugin {
         try config.validate()
         let settings = try config.studentSettings.resolved(datasetSize: context.dataset.count, distilled: true)
         let models = config.studentModels
-        if config.ibotPatches == .masked {
-            // Not yet checked under mpirun (a rank's slice may hold no masked patch).
-            try context.requireSingleProcess("distill with ibot_patches=masked")
-        }
+        // Under mpirun, `ibot_patches: masked` takes each rank's views of the global batch's
+        // masks (a rank may hold no masked patch: it then takes part in the iBOT collectives
+        // with nothing), and several students all train on every rank (each on the rank's
+        // slice; the reference gives each student a rank subgroup instead): docs/distributed.md.
         var students = [(name: models.count == 1 ? "" : models[0], settings: settings)]
         if models.count > 1 {
-            // One process only: the reference spreads students over rank subgroups, which
-            // DinoDistributed does not have; several students under mpirun are refused.
-            try context.requireSingleProcess("distill with \(models.count) students")
             for m in models.dropFirst() {
                 let s = try config.studentSettings(model: m).resolved(datasetSize: context.dataset.count, distilled: true)
                 // The batch, schedules and trainer are shared: every automatic value must agree.
