@@ -192,7 +192,7 @@ final class MPITrainingTests: XCTestCase {
         defer { for d in [one, two] { try? FileManager.default.removeItem(at: d) } }
         for (ranks, dir, extra) in [(0, one, ["--emulate-ranks", "\(n)"]), (n, two, [])] {
             let r = try MPISupport.train(ranks: ranks, MPISupport.trainArguments(method: method, out: dir, steps: 3,
-                                                                                  extra: ["precision=float64"] + extra))
+                                                                                  extra: ["precision=float64"] + extra, warmup: true))
             XCTAssertEqual(r.status, 0, "\(ranks) ranks:\n\(r.output)")
         }
         let ta = try MPISupport.finalTensors(two), tb = try MPISupport.finalTensors(one)
