@@ -7,6 +7,8 @@
 // set to −1, `nn.PairwiseDistance(2, eps=1e-8)` (which adds eps to the difference before the
 // norm) and −mean log(d + eps). DINOv2 applies it with weight 0.1 to the student backbone's
 // normalised CLS tokens of each global crop separately (never between two crops of one image).
+// Also dinov3's `KoLeoLossDistributed` (topk 1): a rank's rows against the group of ranks they
+// belong to, all-gathered with gradients (`lossOverRanks`).
 // What it is not: differentiable through the choice of neighbour (an argmax, as in the
 // reference); gradients flow to both ends of each nearest pair.
 
