@@ -11,6 +11,7 @@ typedef int (*init_thread_fn)(int *, char ***, int, int *);
 typedef int (*void_fn)(void);
 typedef int (*comm_int_fn)(void *, int *);
 typedef int (*iallreduce_fn)(const void *, void *, int, void *, void *, void *, void **);
+typedef int (*iallgather_fn)(const void *, int, void *, void *, int, void *, void *, void **);
 typedef int (*ibcast_fn)(void *, int, void *, int, void *, void **);
 typedef int (*ibarrier_fn)(void *, void **);
 typedef int (*test_fn)(void **, int *, void *);
@@ -23,6 +24,7 @@ static struct {
     void_fn finalize;
     comm_int_fn comm_rank, comm_size;
     iallreduce_fn iallreduce;
+    iallgather_fn iallgather;
     ibcast_fn ibcast;
     ibarrier_fn ibarrier;
     test_fn test;
@@ -59,6 +61,7 @@ int dino_mpi_load(const char *path, char *error, size_t capacity) {
     RESOLVE(comm_rank, "MPI_Comm_rank");
     RESOLVE(comm_size, "MPI_Comm_size");
     RESOLVE(iallreduce, "MPI_Iallreduce");
+    RESOLVE(iallgather, "MPI_Iallgather");
     RESOLVE(ibcast, "MPI_Ibcast");
     RESOLVE(ibarrier, "MPI_Ibarrier");
     RESOLVE(test, "MPI_Test");
@@ -86,6 +89,12 @@ int dino_mpi_iallreduce_sum(void *buffer, long count, int is_double, dino_mpi_ha
     if (count > INT_MAX) return -1;
     return mpi.iallreduce((void *)1 /* MPI_IN_PLACE */, buffer, (int)count, is_double ? mpi.type_double : mpi.type_float,
                           mpi.op_sum, mpi.comm_world, request);
+}
+
+int dino_mpi_iallgather(const void *send, void *receive, long count, int is_double, dino_mpi_handle *request) {
+    if (count > INT_MAX) return -1;
+    void *type = is_double ? mpi.type_double : mpi.type_float;
+    return mpi.iallgather(send, (int)count, type, receive, (int)count, type, mpi.comm_world, request);
 }
 
 int dino_mpi_ibcast_bytes(void *buffer, long bytes, int root, dino_mpi_handle *request) {

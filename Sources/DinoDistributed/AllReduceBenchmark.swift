@@ -2,8 +2,8 @@
 //
 // What it is: for each buffer size, `repeats` timed in-place sums (Float32) after one untimed
 // one, each checked exactly: rank r's element i holds (r + 1) + (i mod 7), so the sum is
-// W(W+1)/2 + W·(i mod 7), exact in Float32 for the world sizes used. Also a broadcast from the
-// last rank and a barrier, checked. Bandwidth as nccl-tests reports it: algorithm bandwidth
+// W(W+1)/2 + W·(i mod 7), exact in Float32 for the world sizes used. Also all-gathers (Float32
+// and Float64), a broadcast from the last rank and a barrier, checked. Bandwidth as nccl-tests reports it: algorithm bandwidth
 // bytes / t, bus bandwidth 2(W−1)/W · bytes / t (the bytes each rank sends in a ring).
 // What it is not: a tuner; Open MPI picks the algorithm (its `coll_tuned` decision rules).
 // Reference: NVIDIA nccl-tests doc/PERFORMANCE.md (algbw, busbw).
@@ -27,7 +27,7 @@ public enum AllReduceBenchmark {
         public let description: String
     }
 
-    /// Checks an all-reduce, a broadcast and a barrier on `communicator` with `count` values.
+    /// Checks an all-reduce, an all-gather, a broadcast and a barrier on `communicator` with `count` values.
     ///
     /// - Throws: `Mismatch` naming the first wrong element.
     public static func check(_ communicator: any Communicator, count: Int) throws {
@@ -50,6 +50,25 @@ public enum AllReduceBenchmark {
                 throw Mismatch(description: "rank \(r): all-reduce element \(i) is \(a[i]), \(b[i]); expected \(ea), \(eb)")
             }
         }
+        // All-gathers: rank r sends n values (r + 1)·1000 + i (Float32 with n = 5, Float64 with
+        // n = 3, both in flight at once); every rank receives them all in rank order.
+        var ga = (0..<5).map { Float((r + 1) * 1000 + $0) }, gb = (0..<3).map { Double((r + 1) * 1000 + $0) + 0.25 }
+        var ra = [Float](repeating: -1, count: 5 * w), rb = [Double](repeating: -1, count: 3 * w)
+        ga.withUnsafeMutableBufferPointer { pa in
+            gb.withUnsafeMutableBufferPointer { pb in
+                ra.withUnsafeMutableBufferPointer { qa in
+                    rb.withUnsafeMutableBufferPointer { qb in
+                        let ha = communicator.startAllGather(.float32(pa.baseAddress!, count: 5), into: .float32(qa.baseAddress!, count: qa.count), label: "check Float32")
+                        let hb = communicator.startAllGather(.float64(pb.baseAddress!, count: 3), into: .float64(qb.baseAddress!, count: qb.count), label: "check Float64")
+                        ha.wait()
+                        hb.wait()
+                    }
+                }
+            }
+        }
+        let ea = (0..<w).flatMap { q in (0..<5).map { Float((q + 1) * 1000 + $0) } }
+        let eb = (0..<w).flatMap { q in (0..<3).map { Double((q + 1) * 1000 + $0) + 0.25 } }
+        guard ra == ea && rb == eb else { throw Mismatch(description: "rank \(r): all-gather gave \(ra), \(rb); expected \(ea), \(eb)") }
         var c = [UInt8](repeating: UInt8(r), count: 64)
         c.withUnsafeMutableBytes { communicator.broadcast($0, root: w - 1, label: "check broadcast") }
         guard c.allSatisfy({ $0 == UInt8(w - 1) }) else { throw Mismatch(description: "rank \(r): broadcast gave \(c.prefix(4))") }

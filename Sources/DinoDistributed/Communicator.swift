@@ -1,6 +1,7 @@
 // The collectives of data-parallel training, behind one small protocol.
 //
 // What it is: `Communicator` (rank, size, in-place all-reduce sums of Float32/Float64 buffers,
+// all-gathers of equal-sized Float32/Float64 buffers in rank order,
 // started asynchronously and waited for through a `CollectiveHandle`, broadcast from a root,
 // barrier), the single-process implementation every run uses by default, and the choice of
 // implementation from the environment (`Communicators.fromEnvironment`: Open MPI when the
@@ -9,7 +10,7 @@
 // their callers (the trainer's buckets, the methods' documented hooks); a collective that does
 // not complete within the communicator's timeout stops the whole job (PyTorch's
 // `init_process_group(timeout=)`), so collectives return no errors.
-// Reference: PyTorch torch/distributed/distributed_c10d.py (`all_reduce`, `broadcast`,
+// Reference: PyTorch torch/distributed/distributed_c10d.py (`all_reduce`, `all_gather`, `broadcast`,
 // `barrier`, `async_op=True` → `Work.wait()`).
 
 import DinoTensor
@@ -19,6 +20,12 @@ import Foundation
 public enum ReduceBuffer {
     case float32(UnsafeMutablePointer<Float>, count: Int)
     case float64(UnsafeMutablePointer<Double>, count: Int)
+
+    /// True for Float64 elements.
+    public var isFloat64: Bool {
+        if case .float64 = self { return true }
+        return false
+    }
 
     /// Elements in the buffer.
     public var count: Int {
@@ -117,6 +124,10 @@ public protocol Communicator: AnyObject, Sendable {
     var size: Int { get }
     /// Starts `buffer ← Σ_ranks buffer` in place; `label` names it in a timeout's message.
     func startAllReduceSum(_ buffer: ReduceBuffer, label: String) -> CollectiveHandle
+    /// Starts `receive ← concat_ranks send`: every rank contributes `send.count` values (the
+    /// same count on every rank, same element type), and every rank receives all of them in
+    /// rank order, `size × send.count` values (MPI_Allgather; PyTorch's `all_gather`).
+    func startAllGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) -> CollectiveHandle
     /// Starts copying `root`'s `bytes` into every other rank's `bytes`.
     func startBroadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int, label: String) -> CollectiveHandle
     /// Starts a barrier: complete once every rank has started it.
@@ -132,6 +143,31 @@ extension Communicator {
     /// `buffer ← Σ_ranks buffer`, waited for.
     public func allReduceSum(_ buffer: ReduceBuffer, label: String) {
         startAllReduceSum(buffer, label: label).wait()
+    }
+
+    /// `receive ← concat_ranks send`, waited for.
+    public func allGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) {
+        startAllGather(send, into: receive, label: label).wait()
+    }
+
+    /// Checks an all-gather's buffers: one element type, `size × send.count` values received.
+    func checkAllGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) {
+        precondition(send.isFloat64 == receive.isFloat64, "Communicator.allGather: '\(label)' sends and receives different element types")
+        precondition(receive.count == size * send.count,
+                     "Communicator.allGather: '\(label)' receives \(receive.count) values, not \(size) ranks × \(send.count)")
+    }
+
+    /// The rows of every rank's `t` (same shape and dtype on every rank), concatenated in rank
+    /// order along axis 0: `[size · n, …]` from `[n, …]` (`t` itself on one process). Not
+    /// differentiable; see `GatherRows` for the op with gradients.
+    public func allGather(_ t: Tensor, label: String) -> Tensor {
+        if size == 1 { return t }
+        let send = t.detach().contiguousCopy()
+        var shape = t.shape
+        shape[0] *= size
+        let out = Tensor.zeros(shape, dtype: t.dtype)
+        allGather(send.reduceBuffer, into: out.reduceBuffer, label: label)
+        return out
     }
 
     /// Every rank's `bytes` ← root's, waited for.
@@ -203,6 +239,14 @@ public final class SingleProcessCommunicator: Communicator {
     public let size = 1
     public init() {}
     public func startAllReduceSum(_ buffer: ReduceBuffer, label: String) -> CollectiveHandle { .completed(label) }
+    /// Copies `send` into `receive` (the gather over one rank), unless they are the same memory.
+    public func startAllGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) -> CollectiveHandle {
+        checkAllGather(send, into: receive, label: label)
+        if send.pointer != receive.pointer {
+            receive.pointer.copyMemory(from: UnsafeRawPointer(send.pointer), byteCount: send.byteCount)
+        }
+        return .completed(label)
+    }
     public func startBroadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int, label: String) -> CollectiveHandle {
         precondition(root == 0, "SingleProcessCommunicator: broadcast from rank \(root) of 1")
         return .completed(label)

@@ -4,7 +4,7 @@
 // no link-time dependency, so `dino` builds and runs where Open MPI is not installed). One
 // thread, started here, calls MPI_Init_thread (MPI_THREAD_FUNNELED, checked), then every MPI
 // function: callers enqueue requests and wait on handles; the thread starts them as
-// non-blocking collectives (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier) in the order they were
+// non-blocking collectives (MPI_Iallreduce, MPI_Iallgather, MPI_Ibcast, MPI_Ibarrier) in the order they were
 // enqueued and polls MPI_Test on those in flight. Open MPI 4 makes progress on a non-blocking
 // collective only inside MPI calls, so the polling is what moves a bucket's all-reduce forward
 // while backward computes the next bucket's gradients (PyTorch's ProcessGroupMPI also runs a
@@ -29,6 +29,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     enum Request {
         case allReduce(ReduceBuffer)
+        case allGather(ReduceBuffer, into: ReduceBuffer)
         case broadcast(UnsafeMutableRawBufferPointer, root: Int)
         case barrier
     }
@@ -67,6 +68,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func startAllReduceSum(_ buffer: ReduceBuffer, label: String) -> CollectiveHandle {
         enqueue(.allReduce(buffer), label: "all-reduce of \(label) (\(buffer.count) values)")
+    }
+
+    public func startAllGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) -> CollectiveHandle {
+        checkAllGather(send, into: receive, label: label)
+        return enqueue(.allGather(send, into: receive), label: "all-gather of \(label) (\(send.count) values per rank)")
     }
 
     public func startBroadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int, label: String) -> CollectiveHandle {
@@ -186,6 +192,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                     case .float32(let p, let n): code = dino_mpi_iallreduce_sum(p, n, 0, &r)
                     case .float64(let p, let n): code = dino_mpi_iallreduce_sum(p, n, 1, &r)
                     }
+                case .allGather(let send, let receive):
+                    code = dino_mpi_iallgather(send.pointer, receive.pointer, send.count, send.isFloat64 ? 1 : 0, &r)
                 case .broadcast(let bytes, let root):
                     code = dino_mpi_ibcast_bytes(bytes.baseAddress, bytes.count, Int32(root), &r)
                 case .barrier:

@@ -16,6 +16,9 @@ enum GradOp: String, CaseIterable, CustomStringConvertible {
     case addScalar = "add_scalar"
     case clamp
     case concat
+    /// An op recorded by code outside DinoTensor with a backward of its own
+    /// (`Tensor.recordWithBackward`): the differentiable all-gather of data-parallel training.
+    case external
     case contiguous
     /// Depthwise 2-D convolution of channels-last images (ConvNeXt's 7 × 7 filters).
     case depthwiseConv2d = "depthwise_conv2d"
@@ -125,6 +128,16 @@ extension Tensor {
             output.node = GradNode(op: op, inputs: inputs, backward: backward)
         }
         return output
+    }
+
+    /// Records `output`, computed from `inputs` by the caller, on the tape with the caller's
+    /// `backward` (which runs with recording off and returns one gradient, or nil, per input, of
+    /// the input's shape). For ops whose backward is not a tensor computation, such as the
+    /// all-gather of data-parallel training whose backward is an all-reduce (PyTorch's
+    /// `torch.autograd.Function`). `output` must be a fresh tensor, not on the tape.
+    public static func recordWithBackward(_ output: Tensor, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        precondition(output.node == nil, "recordWithBackward: the output is already on the tape")
+        return record(output, op: .external, inputs: inputs, backward: backward)
     }
 
     /// Computes gradients of this tensor with respect to every leaf that requires one.

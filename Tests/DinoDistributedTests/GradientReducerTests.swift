@@ -76,6 +76,11 @@ final class RecordingCommunicator: Communicator, @unchecked Sendable {
         }
         return SingleProcessCommunicator().startBarrier(label: label)
     }
+    /// The partner holds the same values: `send` twice.
+    func startAllGather(_ send: ReduceBuffer, into receive: ReduceBuffer, label: String) -> CollectiveHandle {
+        for r in 0..<2 { (receive.pointer + r * send.byteCount).copyMemory(from: UnsafeRawPointer(send.pointer), byteCount: send.byteCount) }
+        return SingleProcessCommunicator().startBarrier(label: label)
+    }
     func startBroadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int, label: String) -> CollectiveHandle {
         SingleProcessCommunicator().startBarrier(label: label)
     }

@@ -312,22 +312,26 @@ struct RandomDINOv3Crops: BatchSource {
         }
     }
 
-    /// Under mpirun: the global batch must divide among the ranks, and a KoLeo group that spans
-    /// ranks (the reference's differentiable all-gather) is refused naming the key; a group of
-    /// the images per rank, or of a divisor of them, is accepted.
-    @Test func dataParallelResolveRefusesKoLeoGroupsAcrossRanks() throws {
+    /// Under mpirun: the global batch must divide among the ranks; a KoLeo group that spans
+    /// ranks is accepted when it is whole ranks (the reference's KoLeoLossDistributed, gathered)
+    /// and refused naming the key otherwise (on 3 ranks of 4 images, a group of 6, which the
+    /// reference refuses too); a group within a rank must divide its images.
+    @Test func dataParallelResolveChecksKoLeoGroupsAcrossRanks() throws {
         let images = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("data/glyphs-mini/train")                                      // 416 images
         let dataset = try ImageFileDataset.open(images.path)
-        let twoRanks = MethodContext(dataset: dataset, placement: DataParallelPlacement(rank: 0, worldSize: 2),
-                                     issues: DataIssueLog(report: DataIssueLog.silent))
-        for g in [nil, 2, 4] as [Int?] {
-            #expect(throws: Never.self) { _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = 8; $0.dino.koleoGroupSize = g }, context: twoRanks) }
+        func ranks(_ n: Int) -> MethodContext {
+            MethodContext(dataset: dataset, placement: DataParallelPlacement(rank: 0, worldSize: n), issues: DataIssueLog(report: DataIssueLog.silent))
         }
-        for (batch, g, expected) in [(8, 8, "spans several ranks"), (12, 4, "does not divide the 6 images per rank"), (5, nil, "does not divide among 2 ranks")] as [(Int, Int?, String)] {
+        for g in [nil, 2, 4, 8] as [Int?] {
+            #expect(throws: Never.self) { _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = 8; $0.dino.koleoGroupSize = g }, context: ranks(2)) }
+        }
+        #expect(throws: Never.self) { _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = 12; $0.dino.koleoGroupSize = 12 }, context: ranks(3)) }
+        for (n, batch, g, expected) in [(3, 12, 6, "not a multiple of the 4 images per rank"), (2, 12, 4, "does not divide the 6 images per rank"),
+                                        (2, 5, nil, "does not divide among 2 ranks")] as [(Int, Int, Int?, String)] {
             do {
-                _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = batch; $0.dino.koleoGroupSize = g }, context: twoRanks)
-                Issue.record("batch \(batch), KoLeo group \(g.map(String.init) ?? "null") was accepted on 2 ranks")
+                _ = try DINOv3.resolve(tinyDINOv3Config { $0.batchSize = batch; $0.dino.koleoGroupSize = g }, context: ranks(n))
+                Issue.record("batch \(batch), KoLeo group \(g.map(String.init) ?? "null") was accepted on \(n) ranks")
             } catch {
                 #expect("\(error)".contains(expected) && "\(error)".contains(g == nil ? "batch_size" : "dino.koleo_group_size"), "\(error)")
             }

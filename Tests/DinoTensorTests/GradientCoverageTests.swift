@@ -51,6 +51,10 @@ enum GradientChecks {
                                   inputs: { [Sample.normal([3, 4], seed: 5)] }) {
             $0[0].roundedToBFloat16() * $0[0]
         },
+        .external: GradientCheck(test: "ExternalOpTests.recordWithBackwardRunsTheCallersBackward",
+                                 inputs: { [Sample.normal([3, 2], seed: 7)] }) {
+            ExternalOpTests.square($0[0]) * $0[0]
+        },
         .residual: GradientCheck(test: "ResidualTests.gradientsWithLayerScaleAndDropPath",
                                  inputs: { [Sample.normal([3, 2, 4], seed: 1), Sample.normal([3, 2, 4], seed: 2),
                                             Sample.uniform([4], seed: 3)] }) {

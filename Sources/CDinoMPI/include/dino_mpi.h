@@ -38,6 +38,9 @@ int dino_mpi_rank(int *rank);           // MPI_Comm_rank(MPI_COMM_WORLD)
 int dino_mpi_size(int *size);           // MPI_Comm_size(MPI_COMM_WORLD)
 // MPI_Iallreduce(MPI_IN_PLACE, buffer, count, float or double, MPI_SUM, MPI_COMM_WORLD, request)
 int dino_mpi_iallreduce_sum(void *buffer, long count, int is_double, dino_mpi_handle *request);
+// MPI_Iallgather(send, count, float or double, receive, count, float or double, MPI_COMM_WORLD,
+// request): every rank's `count` values, in rank order, into `receive` (size × count values).
+int dino_mpi_iallgather(const void *send, void *receive, long count, int is_double, dino_mpi_handle *request);
 // MPI_Ibcast(buffer, bytes, MPI_BYTE, root, MPI_COMM_WORLD, request)
 int dino_mpi_ibcast_bytes(void *buffer, long bytes, int root, dino_mpi_handle *request);
 // MPI_Ibarrier(MPI_COMM_WORLD, request)

@@ -232,10 +232,14 @@ public final class DINOv3: TrainingMethod {
         }
         if c.dino.reweightDinoLocalLoss { weights.dinoLocal = schedules[DINOv3.localWeightSchedule] }
         // KoLeo per rank (the reference's non-distributed KoLeoLoss): over this rank's slice,
-        // or on one process emulating N ranks over each of the N slices.
+        // or on one process emulating N ranks over each of the N slices. With
+        // `dino.koleo_group_size` (KoLeoLossDistributed) a group larger than a rank's images
+        // is all-gathered over its ranks; on one process, the groups of the whole batch (the
+        // mean over groups is the mean over the ranks' losses, with or without --emulate-ranks).
         let koleoGroup = c.dino.koleoGroupSize ?? (rankSlices > 1 ? c.batchSize / rankSlices : nil)
         var terms = DINOv3Objective.losses(inputs, gram: gram, weights: weights, ignoreDiagonal: c.dino.globalIgnoreDiagonal,
-                                           studentTemperature: c.studentTemperature, koleoGroupSize: koleoGroup)
+                                           studentTemperature: c.studentTemperature, koleoGroupSize: koleoGroup,
+                                           koleoRanks: centres.communicator)
         if c.gram.useLoss && !gramReady { terms[LossTerm.gram] = Tensor(scalar: 0) }
         // Across ranks every rank logs the same terms: a rank whose slice of the global batch's
         // masks holds no masked patch has an iBOT term of 0 (its iBOT head's gradients all-reduce as zeros).

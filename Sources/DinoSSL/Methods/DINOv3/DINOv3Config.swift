@@ -186,8 +186,8 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// global crop (reference `koleo_loss_distributed` with
         /// `koleo_distributed_loss_group_size`: off; 16 in the high-resolution phase); the
         /// batch must be a multiple. Null: the whole batch (under mpirun each rank's slice, the
-        /// reference's `KoLeoLoss`). Under mpirun a group must lie within a rank's images
-        /// (docs/distributed.md).
+        /// reference's `KoLeoLoss`). Under mpirun a group larger than a rank's images is
+        /// all-gathered over whole ranks (`KoLeoLossDistributed`; docs/distributed.md).
         public var koleoGroupSize: Int? = nil
         /// Multiply the local DINO term by `local_loss_weight_schedule` (reference
         /// `reweight_dino_local_loss`: false).

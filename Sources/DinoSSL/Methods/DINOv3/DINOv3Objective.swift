@@ -19,6 +19,7 @@
 // they sum to "loss" (the reference logs the unscaled terms; here, as for DINOv2, every logged
 // term is what it adds to the loss).
 
+import DinoDistributed
 import DinoTensor
 
 extension LossTerm {
@@ -110,9 +111,12 @@ public enum DINOv3Objective {
     ///   - koleoGroupSize: KoLeo's neighbours searched within groups of this many images of
     ///     each global crop (`KoLeoLossDistributed` with `loss_group_size`, as one process sees
     ///     the ranks of a group together: the mean over groups); nil: the whole batch.
+    ///   - koleoRanks: under data-parallel training, the ranks' communicator: a group larger
+    ///     than this rank's images of a crop is formed over the ranks by a differentiable
+    ///     all-gather (`KoLeoLoss.lossOverRanks`, the reference's `KoLeoLossDistributed`).
     public static func losses(_ inputs: DINOv2LossInputs, gram: GramInputs?, weights w: DINOv3LossWeights,
                               ignoreDiagonal: Bool, studentTemperature: Double, koleoEps: Double = 1e-8,
-                              koleoGroupSize: Int? = nil) -> [String: Tensor] {
+                              koleoGroupSize: Int? = nil, koleoRanks: (any Communicator)? = nil) -> [String: Tensor] {
         guard let studentLocal = inputs.studentLocal else { preconditionFailure("DINOv3Objective: DINOv3 needs local crops") }
         var terms: [String: Tensor] = [:]
         let l = studentLocal.shape[0] / (inputs.studentGlobal.shape[0] / 2)
@@ -126,7 +130,12 @@ public enum DINOv3Objective {
         if w.koleo != 0, let cls = inputs.studentBackboneCls {
             // sum_g KoLeo(cls_g) / 2 · koleo_scale 2.
             let b = cls.shape[0] / 2
-            if let g = koleoGroupSize, g < b {
+            if let g = koleoGroupSize, g > b, let ranks = koleoRanks, ranks.size > 1 {
+                // Groups spanning ranks: this rank's rows against its group's, gathered.
+                let perCrop = cls.chunk(2, axis: 0)                                                        // 2 × (b, D)
+                let l = perCrop.map { KoLeoLoss.lossOverRanks($0, groupSize: g, communicator: ranks, eps: koleoEps) }
+                terms[LossTerm.koleo] = (l[0] + l[1]) * w.koleo
+            } else if let g = koleoGroupSize, g < b {
                 precondition(b % g == 0, "DINOv3Objective: KoLeo groups of \(g) do not divide \(b) images")
                 let groups = cls.chunk(2 * b / g, axis: 0).map { KoLeoLoss.loss($0, eps: koleoEps) }       // crop-major: groups never straddle crops
                 terms[LossTerm.koleo] = groups.dropFirst().reduce(groups[0], +) * (w.koleo * 2 / Double(groups.count))

@@ -14,15 +14,18 @@ extension DINOv3: MethodPlugin {
     public static func resolve(_ config: DINOv3Config, context: MethodContext) throws -> ResolvedDINOv3Config {
         try context.requireDivisibleBatch(config.batchSize)
         let ranks = context.placement.worldSize
-        if ranks > 1, let g = config.dino.koleoGroupSize, g > config.batchSize / ranks {
-            // The reference's KoLeoLossDistributed all-gathers the CLS features of a group of
-            // ranks (with gradients flowing back through the gather); not done here.
-            throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) spans several ranks (\(config.batchSize / ranks) images per rank): "
-                + "KoLeo's nearest neighbours across ranks need a differentiable all-gather, which data-parallel training does not have; "
-                + "use a group of at most \(config.batchSize / ranks) images, or null (KoLeo per rank)")
-        }
-        if ranks > 1, let g = config.dino.koleoGroupSize, (config.batchSize / ranks) % g != 0 {
-            throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) does not divide the \(config.batchSize / ranks) images per rank")
+        if ranks > 1, let g = config.dino.koleoGroupSize {
+            let perRank = config.batchSize / ranks
+            // A group spanning ranks is all-gathered (KoLeoLossDistributed), which needs whole
+            // ranks in a group (the reference raises "Loss group size … must be a multiple of
+            // local batch size"); a group within a rank must divide its images.
+            if g > perRank && g % perRank != 0 {
+                throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) spans several ranks but is not a multiple of the "
+                    + "\(perRank) images per rank (the reference's KoLeoLossDistributed refuses it too)")
+            }
+            if g <= perRank && perRank % g != 0 {
+                throw ConfigError.invalidValue(path: "dino.koleo_group_size", message: "\(g) does not divide the \(perRank) images per rank")
+            }
         }
         var r = try config.resolved(datasetSize: context.dataset.count)
         if let from = config.from {

@@ -7,9 +7,12 @@
 // set to −1, `nn.PairwiseDistance(2, eps=1e-8)` (which adds eps to the difference before the
 // norm) and −mean log(d + eps). DINOv2 applies it with weight 0.1 to the student backbone's
 // normalised CLS tokens of each global crop separately (never between two crops of one image).
+// Also dinov3's `KoLeoLossDistributed` (topk 1): a rank's rows against the group of ranks they
+// belong to, all-gathered with gradients (`lossOverRanks`).
 // What it is not: differentiable through the choice of neighbour (an argmax, as in the
 // reference); gradients flow to both ends of each nearest pair.
 
+import DinoDistributed
 import DinoTensor
 
 /// The Kozachenko-Leonenko differential-entropy estimator as a loss.
@@ -25,13 +28,20 @@ public enum KoLeoLoss {
     /// The nearest neighbour of each row of L2-normalised `z` (B, D) by dot product, excluding
     /// itself (the reference's diagonal filled with −1; ties go to the lowest index).
     public static func nearestNeighbours(_ z: Tensor) -> [Int] {
-        precondition(z.rank == 2, "KoLeoLoss.nearestNeighbours: features must be (B, D), got \(z.shape)")
-        let b = z.shape[0]
-        let dots = withNoGrad { z.detach().matmul(z.detach().transposed(0, 1)) }.doubles   // (B, B)
+        nearestNeighbours(z, among: z, selfOffset: 0)
+    }
+
+    /// The nearest neighbour in `members` (G, D) of each row i of `z` (B, D), by dot product,
+    /// excluding member `selfOffset + i` (row i itself: `KoLeoLossDistributed.pairwise_NNs_inner`
+    /// fills `dots[i, rank_in_group · B + i]` with −1).
+    public static func nearestNeighbours(_ z: Tensor, among members: Tensor, selfOffset: Int) -> [Int] {
+        precondition(z.rank == 2 && members.rank == 2, "KoLeoLoss.nearestNeighbours: features must be (B, D) and (G, D), got \(z.shape), \(members.shape)")
+        let b = z.shape[0], g = members.shape[0]
+        let dots = withNoGrad { z.detach().matmul(members.detach().transposed(0, 1)) }.doubles   // (B, G)
         return (0..<b).map { i in
             var best = 0, bestValue = -Double.infinity
-            for j in 0..<b {
-                let v = j == i ? -1 : dots[i * b + j]
+            for j in 0..<g {
+                let v = j == selfOffset + i ? -1 : dots[i * g + j]
                 if v > bestValue { best = j; bestValue = v }
             }
             return best
@@ -50,6 +60,34 @@ public enum KoLeoLoss {
         let z = features.l2Normalized(axis: -1, eps: eps)                     // (B, D)
         let neighbours = z.indexSelect(axis: 0, indices: nearestNeighbours(z)) // (B, D)
         let distances = ((z - neighbours) + eps).pow(2).sum(axes: [1]).sqrt()  // (B)
+        return -(distances + eps).log().mean()
+    }
+
+    /// This rank's KoLeo loss with neighbours searched in a group of ranks
+    /// (`KoLeoLossDistributed.forward`, `topk` 1):
+    ///
+    ///     z = normalize(x)                  (B, D), this rank's rows
+    ///     Z = all_gather(z)                 (W·B, D), rank order, with gradients (allGatherRows)
+    ///     group k = rank / (G / B): Z[k·G ..< (k+1)·G], this rank at offset (rank mod G/B) · B
+    ///     L = −1/B Σ_i log(‖z_i − Z_{n(i)} + ε‖₂ + ε),  n(i) the nearest other group member
+    ///
+    /// The mean over ranks of L is the mean over groups of `loss(group)` on one process.
+    ///
+    /// - Parameters:
+    ///   - features: (B, D) this rank's features (one global crop's CLS tokens).
+    ///   - groupSize: G, a multiple of B dividing W·B (`loss_group_size`; the reference raises
+    ///     otherwise, and `DINOv3.resolve` refuses it).
+    public static func lossOverRanks(_ features: Tensor, groupSize: Int, communicator: any Communicator, eps: Double = 1e-8) -> Tensor {
+        let b = features.shape[0], w = communicator.size
+        precondition(groupSize % b == 0 && (w * b) % groupSize == 0,
+                     "KoLeoLoss: a group of \(groupSize) is not a multiple of the \(b) rows per rank dividing \(w * b)")
+        let z = features.l2Normalized(axis: -1, eps: eps)                                          // (B, D)
+        let all = communicator.allGatherRows(z, label: "KoLeo features")                           // (W·B, D)
+        let ranksPerGroup = groupSize / b, group = communicator.rank / ranksPerGroup
+        let members = all.slice(axis: 0, start: group * groupSize, end: (group + 1) * groupSize)   // (G, D)
+        let nearest = nearestNeighbours(z, among: members, selfOffset: (communicator.rank % ranksPerGroup) * b)
+        let neighbours = members.indexSelect(axis: 0, indices: nearest)                           // (B, D)
+        let distances = ((z - neighbours) + eps).pow(2).sum(axes: [1]).sqrt()                     // (B)
         return -(distances + eps).log().mean()
     }
 
