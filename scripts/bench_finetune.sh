@@ -25,6 +25,10 @@
 # The recipe: `dino finetune`'s default `recipe: auto`, i.e. the low-shot recipe (LP-FT head,
 # crop and flip only) at 1 % and 10 % of glyphs-dev; RECIPE="recipe=mae" runs MAE's.
 #
+# Flips: glyphs are not mirror-symmetric (a mirrored letter is another letter or none), so the
+# fine-tuning arms run with hflip=0 (HFLIP, a property of the data, not of the recipe; set
+# HFLIP=0.5 for natural images).
+#
 # Environment: DINO (binary, default .build/release/dino), DATA (default
 # ../shared/datasets/glyphs-dev), VAL (the split scored, default DATA/val; to compare recipes,
 # a tuning split of train from scripts/make_tune_split.py, never the val split reported), THREADS (default: all cores), FRACTIONS, ARM_MINUTES,
@@ -44,6 +48,7 @@ FRACTIONS=${FRACTIONS:-"0.01 0.1"}
 ARM_MINUTES=${ARM_MINUTES:-45}
 PRETRAIN_MINUTES=${PRETRAIN_MINUTES:-40}
 RECIPE=${RECIPE:-}
+HFLIP=${HFLIP:-0}
 MODEL=${MODEL:-vit_nano_patch4}
 EPOCHS=${EPOCHS:-}
 out=${1:?usage: scripts/bench_finetune.sh OUT [RUN]}
@@ -70,7 +75,7 @@ finetune() {  # finetune NAME FRACTION BACKBONE-FLAGS… → one JSON line
     else
         # shellcheck disable=SC2086
         "$DINO" finetune "$@" --train "$DATA/train" --val "$VAL" --out "$dir" --label-fraction "$fraction" \
-            --batch-size "$batch" --epochs "$epochs" --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json $RECIPE \
+            --batch-size "$batch" --epochs "$epochs" --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json "hflip=$HFLIP" $RECIPE \
             > "$dir.stdout.json"
         mv "$dir.stdout.json" "$dir/stdout.json"
     fi

@@ -33,7 +33,7 @@ final class FinetuneLowShotTests: XCTestCase {
         XCTAssertEqual(c.dropPath, 0)
         XCTAssertEqual(c.blr, 1e-3)
         XCTAssertEqual(c.layerDecay, 0.5)
-        XCTAssertEqual(c.cropScaleMin, 0.35)
+        XCTAssertEqual(c.cropScaleMin, 0.6)
         XCTAssertEqual(c.pooling, .classToken)
         XCTAssertEqual(c.hflip, 0.5)
         // Everything else is MAE's.
