@@ -161,7 +161,6 @@ struct TrainCommand: ParsableCommand {
         if let threads { Threads.count = threads }
         let maxMinutes = self.maxMinutes, maxSteps = self.maxSteps, quiet = self.quiet, everySteps = checkpointEverySteps
         let logEvery = logEverySteps
-        if let logEvery, logEvery < 1 { throw ValidationError("--log-every-steps must be at least 1, got \(logEvery)") }
         let issues = DataIssueLog(report: DataIssueLog.silent)
         let run = try TrainingRun(method: method, configTree: tree, dataPath: data, runDirectory: URL(fileURLWithPath: out),
                                   stopSignal: StopSignal(), issues: issues, communicator: communicator) { o in
