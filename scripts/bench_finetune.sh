@@ -34,7 +34,9 @@
 # a tuning split of train from scripts/make_tune_split.py, never the val split reported), THREADS (default: all cores), FRACTIONS, ARM_MINUTES,
 # PRETRAIN_MINUTES, RECIPE (extra key=value overrides for every fine-tuning arm, e.g.
 # "blr=1e-3 crop_scale_min=0.35"), MODEL (default vit_nano_patch4), EPOCHS (overrides the
-# epochs of every fine-tuning arm), BATCH (overrides the batch size). A 2-minute smoke test
+# epochs of every fine-tuning arm), BATCH (overrides the batch size), SEED (default 0: the
+# fine-tuning seed, which also draws the labelled subset the linear arm then uses; one OUT per
+# seed), RANDOM_ARM (default 1; 0 skips the random-init arm, e.g. for the extra seeds). A 2-minute smoke test
 # of the script itself:
 #   DINO=.build/debug/dino DATA=data/glyphs-mini MODEL=test_dino FRACTIONS=0.1 EPOCHS=2 BATCH=16 \
 #   PRETRAIN_MINUTES=0.2 scripts/bench_finetune.sh /tmp/bench-ft-smoke
@@ -49,6 +51,8 @@ ARM_MINUTES=${ARM_MINUTES:-45}
 PRETRAIN_MINUTES=${PRETRAIN_MINUTES:-40}
 RECIPE=${RECIPE:-}
 HFLIP=${HFLIP:-0}
+SEED=${SEED:-0}
+RANDOM_ARM=${RANDOM_ARM:-1}
 MODEL=${MODEL:-vit_nano_patch4}
 EPOCHS=${EPOCHS:-}
 out=${1:?usage: scripts/bench_finetune.sh OUT [RUN]}
@@ -74,7 +78,7 @@ finetune() {  # finetune NAME FRACTION BACKBONE-FLAGS… → one JSON line
         "$DINO" finetune --out "$dir" --resume --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json > "$dir/stdout.json" || true
     else
         # shellcheck disable=SC2086
-        "$DINO" finetune "$@" --train "$DATA/train" --val "$VAL" --out "$dir" --label-fraction "$fraction" \
+        "$DINO" finetune "$@" --train "$DATA/train" --val "$VAL" --out "$dir" --label-fraction "$fraction" --seed "$SEED" \
             --batch-size "$batch" --epochs "$epochs" --max-minutes "$ARM_MINUTES" --threads "$THREADS" --quiet --json "hflip=$HFLIP" $RECIPE \
             > "$dir.stdout.json"
         mv "$dir.stdout.json" "$dir/stdout.json"
@@ -113,7 +117,7 @@ PY
 
 for f in $FRACTIONS; do
     finetune "ft-pre-$f" "$f" --run "$run"
-    finetune "ft-rand-$f" "$f" --init random --model "$MODEL"
+    if [ "$RANDOM_ARM" = 1 ]; then finetune "ft-rand-$f" "$f" --init random --model "$MODEL"; fi
     linear "$f"
 done
 
