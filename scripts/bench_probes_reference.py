@@ -373,7 +373,7 @@ def propagate_clip(feats, first_mask, grid, patch, size, n_last=7, topk=5, r=6):
         avg = F.interpolate(avg, scale_factor=patch, mode="bilinear", align_corners=False, recompute_scale_factor=False)[0]
         avg = norm_mask(avg)
         _, seg = torch.max(avg, dim=0)
-        seg = np.array(seg.squeeze().cpu(), dtype=np.uint8)
+        seg = seg.squeeze().cpu().numpy().astype(np.uint8)
         out.append(np.array(Image.fromarray(seg).resize((size[1], size[0]), 0)))
     return out
 
