@@ -5,9 +5,11 @@
 # ours / reference (below 1: ours is faster). docs/benchmarks-eval.md, "Probe heads beside the
 # reference modules".
 #
-# Wall-clock budget: about 10 minutes on 2 idle cores with the defaults (each side: per probe one
-# untimed run and 3 timed runs; writing the features file once, ~20 s). Run it on an idle machine:
-# medians resist noise, not a build or a benchmark running beside this one.
+# Wall-clock budget: at most 10 minutes on 2 idle cores with the defaults, about 5 estimated (each
+# side: per probe one untimed run and 3 timed runs, ours ~20 s and the reference ~55 s per round of
+# the four probes in single-thread smoke runs; writing the features file once, ~5 s). Run it on an
+# idle machine: medians resist noise, not a build or a benchmark running beside this one (a busy
+# machine makes PyTorch's 2-thread runs 10–15× slower than its 1-thread runs).
 #
 # Usage: scripts/bench_probes.sh [--threads 2] [--repeats 3] [--segmentation-epochs 1]
 #            [--depth-epochs 1] [--linear-epochs 10] [--probes segmentation,depth,video,linear]
@@ -35,7 +37,7 @@ fi
 
 flags=$(sed -n 's/^flags\s*: //p' /proc/cpuinfo | head -1)
 isa=$(for f in sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16; do
-          [[ " $flags " == *" $f "* ]] && printf '%s ' "$f"; done)
+          if [[ " $flags " == *" $f "* ]]; then printf '%s ' "$f"; fi; done)
 echo "machine: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "ISA: ${isa:-baseline x86-64}"
 echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-<unset>} OMP_NUM_THREADS=${OMP_NUM_THREADS-<unset>}"
