@@ -63,6 +63,8 @@ for r in ours["results"]:
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
     scores = f"{fmt(r['score'])} | {fmt(q['score'])} {r['score_name']}"
     print(f"{r['probe']:<14} {r['median_s']:8.3f} {q['median_s']:12.3f} {r['median_s'] / q['median_s']:9.3f}   {scores:<28} {r['work']}")
+for q in ref["results"]:
+    print(f"reference {q['probe']}: {q['work']}")
 print("scores come from random features and differ by the initialisation: they show the work was done, nothing more")
 EOF
 echo "JSON kept in $out" >&2
