@@ -106,18 +106,25 @@ public final class LinearSegmentationHead {
     /// Logits on the patch grid: (N, h, w, D) → (N, C, h, w). While `training`, normalises with
     /// the batch's statistics and updates the running ones.
     public func logits(_ features: Tensor, training: Bool) -> Tensor {
+        gridLogits(features, training: training).permute([0, 3, 1, 2]).contiguous()      // (N, C, h, w)
+    }
+
+    /// Logits on the patch grid, channels last: (N, h, w, D) → (N, h, w, C).
+    func gridLogits(_ features: Tensor, training: Bool) -> Tensor {
         precondition(features.rank == 4 && features.shape[3] == dimensions,
                      "LinearSegmentationHead: features must be (N, h, w, \(dimensions)), got \(features.shape)")
         let (n, h, w) = (features.shape[0], features.shape[1], features.shape[2])
         let x = features.reshape([n * h * w, dimensions])                                   // (R, D)
         let y = batchNorm(x, training: training).linear(weight: weight, bias: bias)         // (R, C)
-        return y.reshape([n, h, w, classes]).permute([0, 3, 1, 2]).contiguous()            // (N, C, h, w)
+        return y.reshape([n, h, w, classes])                                                // (N, h, w, C)
     }
 
-    /// Logits at the label size, one row per pixel: (N·H·W, C).
+    /// Logits at the label size, one row per pixel: (N·H·W, C). The resize runs channels last
+    /// (`resizeBilinearChannelsLast`, the same numbers as resizing (N, C, h, w)), so no transpose
+    /// of the full-size logits is needed.
     public func pixelLogits(_ features: Tensor, height: Int, width: Int, training: Bool) -> Tensor {
-        let up = resizeBilinear(logits(features, training: training), height: height, width: width)  // (N, C, H, W)
-        return up.permute([0, 2, 3, 1]).contiguous().reshape([-1, classes])                           // (N·H·W, C)
+        let up = resizeBilinearChannelsLast(gridLogits(features, training: training), height: height, width: width)  // (N, H, W, C)
+        return up.reshape([-1, classes])                                                                              // (N·H·W, C)
     }
 
     /// The predicted class of every pixel, N·H·W of them, row-major per image.

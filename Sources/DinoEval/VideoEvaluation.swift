@@ -111,11 +111,10 @@ public func evaluateVideoPropagation(dataset: DAVISDataset, patchSize: Int, opti
         guard gw == grid.width && gh == grid.height else {
             throw DatasetError.unreadable(paths[0], "the first mask's grid \(gw)×\(gh) differs from the frames' \(grid.width)×\(grid.height)")
         }
-        let (oneHot, classes) = patchOneHot(truth[0], width: w0, height: h0, gridWidth: gw, gridHeight: gh)
         let f = try features(sequence, frames)
-        let predicted = [truth[0]] + propagateLabels(features: f, firstLabels: oneHot, classes: classes, grid: grid, patchSize: patchSize,
-                                                     outputSize: (w0, h0), config: options.propagation)
-        objects += davisSequenceScores(name: sequence, truth: truth, prediction: predicted, width: w0, height: h0)
+        let (predicted, clipObjects) = videoClipScores(name: sequence, truth: truth, size: (w0, h0), features: f, grid: grid,
+                                                       patchSize: patchSize, config: options.propagation)
+        objects += clipObjects
         copied += davisSequenceScores(name: sequence, truth: truth, prediction: truth.map { _ in truth[0] }, width: w0, height: h0)
         if options.overlayFrames > 0 {
             let k = Swift.min(options.overlayFrames, originals.count)
@@ -127,6 +126,26 @@ public func evaluateVideoPropagation(dataset: DAVISDataset, patchSize: Int, opti
         progress?(si + 1, dataset.sequences.count)
     }
     return VideoEvaluation(scores: DAVISScores(objects: objects), copyFirstMask: DAVISScores(objects: copied), overlays: overlays)
+}
+
+/// One clip's propagation and scores from its frames' features: the first annotation at the patch
+/// grid (`patchOneHot`), propagated through the later frames (`propagateLabels`) and scored against
+/// every annotation (`davisSequenceScores`).
+///
+/// - Parameters:
+///   - truth: every frame's annotation at the original frame size, row-major.
+///   - size: the original frame size (width, height).
+///   - features: per frame, the patch features (h·w, D) on `grid`.
+/// - Returns: the predicted label maps (frame 0 is the given annotation) and one score per object.
+public func videoClipScores(name: String, truth: [[UInt8]], size: (width: Int, height: Int), features: [Tensor],
+                            grid: (height: Int, width: Int), patchSize: Int,
+                            config: LabelPropagationConfig = .init()) -> (predicted: [[UInt8]], objects: [DAVISObjectScores]) {
+    precondition(truth.count == features.count && !truth.isEmpty,
+                 "videoClipScores: \(truth.count) annotations and \(features.count) feature sets for \(name)")
+    let (oneHot, classes) = patchOneHot(truth[0], width: size.width, height: size.height, gridWidth: grid.width, gridHeight: grid.height)
+    let predicted = [truth[0]] + propagateLabels(features: features, firstLabels: oneHot, classes: classes, grid: grid,
+                                                 patchSize: patchSize, outputSize: size, config: config)
+    return (predicted, davisSequenceScores(name: name, truth: truth, prediction: predicted, width: size.width, height: size.height))
 }
 
 /// Video object segmentation with a frozen backbone: its normed last-block patch tokens (the class

@@ -8,7 +8,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the engine.",
-        subcommands: [BenchPeak.self, BenchOps.self, BenchData.self, BenchModels.self, BenchAllReduce.self]
+        subcommands: [BenchPeak.self, BenchOps.self, BenchData.self, BenchModels.self, BenchAllReduce.self, BenchProbes.self]
     )
 }
 
@@ -177,5 +177,5 @@ struct BenchPeak: ParsableCommand {
     }
 }
 
-private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-private func padLeft(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+func padLeft(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }

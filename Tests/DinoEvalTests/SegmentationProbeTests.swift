@@ -36,6 +36,19 @@ import Testing
         #expect(worst < 1e-12)
     }
 
+    @Test func pixelLogitsResizedChannelsLastMatchTheChannelsFirstResize() {
+        // pixelLogits resizes (N, h, w, C) logits without transposing them; the numbers must be
+        // those of resizing the head's (N, C, h, w) logits, as mmseg's `resize` does.
+        let head = LinearSegmentationHead(dimensions: 6, classes: 4, generator: RandomGenerator(seed: 3))
+        head.bias.copyIn(RandomGenerator(seed: 4).normal([4]))
+        let x = RandomGenerator(seed: 5).normal([2, 3, 5, 6])
+        let a = head.pixelLogits(x, height: 7, width: 11, training: false)
+        let b = resizeBilinear(head.logits(x, training: false), height: 7, width: 11).permute([0, 2, 3, 1]).contiguous().reshape([-1, 4])
+        #expect(a.shape == [2 * 7 * 11, 4] && a.shape == b.shape)
+        let worst = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .nan
+        #expect(worst < 1e-6, "\(worst)")
+    }
+
     @Test func resizeBilinearGradientCheck() {
         let x = RandomGenerator(seed: 2).normal([1, 2, 3, 2], dtype: .float64)
         #expect(gradientMismatch([x]) { resizeBilinear($0[0], height: 5, width: 4) } == nil)
