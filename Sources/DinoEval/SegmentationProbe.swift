@@ -157,13 +157,21 @@ public func trainSegmentationProbe(_ train: SegmentationFeatures, classes: Int, 
         var lossSum = 0.0, lossCount = 0
         for s in 0..<steps {
             let indices = Array(order[(s * config.batchSize)..<Swift.min((s + 1) * config.batchSize, train.count)])
-            let (features, labels) = train.subset(indices)
-            let keep = labels.indices.filter { labels[$0] != config.ignoreIndex && labels[$0] >= 0 && labels[$0] < classes }
+            let (features, rawLabels) = train.subset(indices)
+            // Labels outside 0..<C count as ignored, as `ignoreIndex` does.
+            var kept = 0
+            let labels = rawLabels.map { label -> Int in
+                guard label != config.ignoreIndex && label >= 0 && label < classes else { return config.ignoreIndex }
+                kept += 1
+                return label
+            }
             iteration += 1
-            guard !keep.isEmpty else { continue }
+            guard kept > 0 else { continue }
             for (_, p) in named { p.zeroGrad() }
             let logits = head.pixelLogits(features, height: train.height, width: train.width, training: true)  // (n·H·W, C)
-            let loss = Tensor.crossEntropy(logits: logits.indexSelect(axis: 0, indices: keep), labels: keep.map { labels[$0] })
+            // The mean over the kept pixels, fused (no copy of their logits): the numbers of
+            // crossEntropy(logits: logits.indexSelect(axis: 0, indices: kept), labels: kept labels).
+            let loss = Tensor.crossEntropy(logits: logits, labels: labels, ignoreIndex: config.ignoreIndex)
             loss.backward()
             // mmseg's poly schedule (power 1, min 0), as the step count advances.
             let lr = config.learningRate * (1 - Double(iteration - 1) / total)

@@ -20,6 +20,8 @@ enum GradOp: String, CaseIterable, CustomStringConvertible {
     /// (`Tensor.recordWithBackward`): the differentiable all-gather of data-parallel training.
     case external
     case contiguous
+    /// Cross-entropy with class labels and an ignore index, fused (`crossEntropy(logits:labels:ignoreIndex:)`).
+    case crossEntropyLabels = "cross_entropy_labels"
     /// Depthwise 2-D convolution of channels-last images (ConvNeXt's 7 × 7 filters).
     case depthwiseConv2d = "depthwise_conv2d"
     case div

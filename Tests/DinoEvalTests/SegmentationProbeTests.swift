@@ -1,4 +1,5 @@
 import DinoEval
+import DinoNN
 import DinoTensor
 import DinoTestSupport
 import Foundation
@@ -113,6 +114,46 @@ import Testing
         // channels 0..<3, 5 on the others.
         let mean = head.runningMean.scalars
         #expect(mean.enumerated().allSatisfy { abs($0.element - ($0.offset < 3 ? 5.67 : 5)) < 0.2 }, "\(mean)")
+    }
+
+    /// The probe's fused loss (crossEntropy with an ignore index) trains the same head, bit for
+    /// bit, as the loop it replaced: the kept pixels' logits copied by indexSelect, then
+    /// crossEntropy; with ignored (255) and out-of-range (7) labels, and a last short batch.
+    @Test func fusedIgnoreIndexLossTrainsTheSameHeadAsTheKeptRowsCopy() {
+        let base = Self.synthetic(images: 12, seed: 6)
+        let train = SegmentationFeatures(features: base.features,
+                                         labels: base.labels.enumerated().map { $0.offset % 5 == 0 ? 255 : $0.offset % 7 == 3 ? 7 : $0.element },
+                                         height: base.height, width: base.width)
+        var config = SegmentationProbeConfig()
+        config.epochs = 2
+        config.batchSize = 5
+        config.learningRate = 3e-2
+        let fused = trainSegmentationProbe(train, classes: 3, config: config)
+        // The former loop of trainSegmentationProbe.
+        let generator = RandomGenerator(seed: config.seed)
+        let head = LinearSegmentationHead(dimensions: 6, classes: 3, momentum: config.batchNormMomentum,
+                                          eps: config.batchNormEps, generator: generator.fork(0))
+        let named = head.namedParameters
+        let optimizer = AdamW(groups: [ParameterGroup(role: "segmentation_head", parameters: named.map(\.1), names: named.map(\.0))])
+        let steps = (train.count + config.batchSize - 1) / config.batchSize
+        var iteration = 0
+        for epoch in 0..<config.epochs {
+            let order = generator.fork(UInt64(epoch + 1)).permutation(train.count)
+            for s in 0..<steps {
+                let (features, labels) = train.subset(Array(order[(s * config.batchSize)..<min((s + 1) * config.batchSize, train.count)]))
+                let keep = labels.indices.filter { labels[$0] != 255 && labels[$0] >= 0 && labels[$0] < 3 }
+                iteration += 1
+                for (_, p) in named { p.zeroGrad() }
+                let logits = head.pixelLogits(features, height: train.height, width: train.width, training: true)
+                Tensor.crossEntropy(logits: logits.indexSelect(axis: 0, indices: keep), labels: keep.map { labels[$0] }).backward()
+                optimizer.step(learningRate: config.learningRate * (1 - Double(iteration - 1) / Double(steps * config.epochs)),
+                               weightDecay: config.weightDecay)
+            }
+        }
+        for ((name, a), (_, b)) in zip(fused.namedParameters, head.namedParameters) {
+            #expect(a.scalars == b.scalars, "\(name) differs")
+        }
+        #expect(fused.runningMean.scalars == head.runningMean.scalars && fused.runningVariance.scalars == head.runningVariance.scalars)
     }
 
     @Test func ignoredPixelsLeaveScoresAlone() {

@@ -249,4 +249,46 @@ func float32MatchesFloat64(_ inputs: [Tensor], rtol: Float = 1e-5, atol: Float =
         // −log softmax of the true class, by hand: uniform logits give log 5.
         #expect(abs(Tensor.crossEntropy(logits: Tensor.zeros([2, 5]), labels: [1, 3]).item() - Float(Foundation.log(5.0))) < 1e-6)
     }
+
+    /// The fused loss with an ignore index gives the numbers of the composition it replaces in
+    /// the segmentation probe (indexSelect of the kept rows, then crossEntropy), loss and
+    /// gradients, bit for bit: one class count under a vector (5), one with a vector and a tail
+    /// (27, the probe's), one of two vectors and a tail (40); an upstream gradient other than 1.
+    @Test func ignoreIndexMatchesTheKeptRowsComposition() {
+        for (classes, seed) in [(5, UInt64(81)), (27, 82), (40, 83)] {
+            let rows = 37
+            let draw = RandomGenerator(seed: seed + 100)
+            let labels = (0..<rows).map { i in i % 4 == 1 ? 255 : draw.nextInt(classes) }
+            let kept = labels.indices.filter { labels[$0] != 255 }
+            let a = (Sample.normal([rows, classes], seed: seed) * 3).detach().requiringGrad()
+            let b = a.detach().requiringGrad()
+            let fused = Tensor.crossEntropy(logits: a, labels: labels, ignoreIndex: 255)
+            let composed = Tensor.crossEntropy(logits: b.indexSelect(axis: 0, indices: kept), labels: kept.map { labels[$0] })
+            #expect(fused.shape == [] && fused.item() == composed.item(), "\(classes) classes: \(fused.item()) vs \(composed.item())")
+            (fused * 0.75).backward()
+            (composed * 0.75).backward()
+            #expect(a.grad!.scalars == b.grad!.scalars, "\(classes) classes: gradients differ")
+            // Ignored rows get no gradient.
+            let g = a.grad!.scalars
+            #expect((0..<rows).filter { labels[$0] == 255 }.allSatisfy { r in (0..<classes).allSatisfy { g[r * classes + $0] == 0 } })
+        }
+        // Nothing kept: NaN, as PyTorch's mean over no element, and no gradient.
+        let none = Tensor.zeros([3, 4]).requiringGrad()
+        let loss = Tensor.crossEntropy(logits: none, labels: [-100, -100, -100], ignoreIndex: -100)
+        #expect(loss.item().isNaN)
+        loss.backward()
+        #expect(none.grad!.scalars.allSatisfy { $0 == 0 })
+    }
+
+    @Test func ignoreIndexGradient() {
+        let labels = [2, 255, 0, 4, 255, 1]
+        #expect(gradientMismatch([Sample.normal([6, 5], seed: 91)]) {
+            Tensor.crossEntropy(logits: $0[0], labels: labels, ignoreIndex: 255)
+        } == nil)
+        // In Float64 too, the mean over the kept rows of −log softmax at the label.
+        let x = Sample.normal([6, 5], seed: 91, dtype: .float64)
+        let ls = Plain.logSoftmax(x.doubles, n: 5)
+        let expected = -(ls[0 * 5 + 2] + ls[2 * 5 + 0] + ls[3 * 5 + 4] + ls[5 * 5 + 1]) / 4
+        #expect(abs(Tensor.crossEntropy(logits: x, labels: labels, ignoreIndex: 255).doubles[0] - expected) < 1e-12)
+    }
 }

@@ -41,7 +41,11 @@ enum GradientChecks {
                                                    Sample.normal([3], seed: 6)] }) {
             $0[0].depthwiseConv2d(weight: $0[1], bias: $0[2], padding: 3)
         },
-        .dropout: GradientCheck(test: "PadDropoutTests.dropoutGradientUsesTheSameMask",
+.crossEntropyLabels: GradientCheck(test: "CrossEntropyTests.ignoreIndexGradient",
+                                            inputs: { [Sample.normal([4, 5], seed: 92)] }) {
+            Tensor.crossEntropy(logits: $0[0], labels: [3, 255, 0, 4], ignoreIndex: 255)
+        },
+                .dropout: GradientCheck(test: "PadDropoutTests.dropoutGradientUsesTheSameMask",
                                 inputs: { [Sample.uniform([3, 5], seed: 6)] }) {
             $0[0].dropout(p: 0.25, training: true, generator: RandomGenerator(seed: 3))
         },

@@ -46,6 +46,13 @@ void dino_softmax_backward(const float *y, const float *dy, float *dx, long rows
 void dino_log_softmax_forward(const float *x, float *y, long rows, long n);
 /// dx = dy − exp(y) Σ dy per row, from the forward output y.
 void dino_log_softmax_backward(const float *y, const float *dy, float *dx, long rows, long n);
+/// Cross-entropy with class labels per row: lse = max + log Σ exp(x − max), picked =
+/// x[label] − lse (0 where the label is outside 0..<n, an ignored row).
+void dino_cross_entropy_forward(const float *x, const long *labels, float *lse, float *picked, long rows, long n);
+/// dx = dy − exp(x − lse) Σ dy per row with dy = scale at the label, 0 elsewhere (the
+/// log-softmax backward of an NLL gradient); rows with a label outside 0..<n get dx = 0.
+void dino_cross_entropy_backward(const float *x, const long *labels, const float *lse, float *dx, long rows, long n,
+                                 float scale);
 
 // MARK: Layer norm (layernorm.c)
 
