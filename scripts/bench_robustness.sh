@@ -14,7 +14,9 @@
 #   glyphs-holdout    the same run, k-NN on the HELD-BACK half of the val typefaces (families
 #                     whose name hashes to an odd number): never looked at while choosing defaults
 #   wild              glyphs-dev-wild, k-NN top-1
-#   scenes            scenes-dev at 32 px, linear segmentation mIoU of the frozen patch tokens
+#   scenes            trained on scenes-dev at 32 px; two dense probes of the frozen patch tokens:
+#                     video J&F (label propagation on videos-dev, `scenes-video`, higher is better)
+#                     and depth RMSE (lin.1, 2 epochs, scenes-dev val, `scenes-depth`, lower is better)
 # Epoch 0 is the random initialisation (the floor every method must end above).
 #
 # Budget (2 cores, idle, 2 threads): a 10-epoch vit_nano_patch4 run takes about 4 min on digits,
@@ -80,9 +82,16 @@ probe() {
                     | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'eval': '$name', 'top1': d['top1']}))"
             done ;;
         scenes)
-            "$DINO" eval segmentation --train "$DATASETS/scenes-dev/train" --val "$DATASETS/scenes-dev/val" \
-                --masks "$DATASETS/scenes-dev/masks" --run "$run" --json --threads "$THREADS" 2>/dev/null \
-                | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'eval': 'scenes', 'miou': d['miou']}))" ;;
+            # Dense probes of the frozen patch tokens (the segmentation probe sits at its floor,
+            # all background, for every backbone of this size: docs/benchmarks-eval.md): DINO's
+            # video label propagation on videos-dev (same domain: letters over photos) and DINOv2's
+            # linear depth head (lin.1, 2 epochs) on scenes-dev at the model's 32 px.
+            "$DINO" eval video --data "$DATASETS/videos-dev" --run "$run" --json --threads "$THREADS" 2>/dev/null \
+                | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'eval': 'scenes-video', 'jf': round(100 * d['propagation']['jf_mean'], 2)}))"
+            "$DINO" eval depth --train "$DATASETS/scenes-dev/train" --val "$DATASETS/scenes-dev/val" \
+                --depth "$DATASETS/scenes-dev/depth" --run "$run" --layers 1 --max-depth 16 --epochs 2 --json \
+                --threads "$THREADS" 2>/dev/null \
+                | python3 -c "import json,sys; d=json.load(sys.stdin); print(json.dumps({'eval': 'scenes-depth', 'rmse': round(d['metrics']['rmse'], 4), 'mean_depth_rmse': round(d['mean_depth_baseline']['rmse'], 4)}))" ;;
     esac
 }
 
@@ -151,13 +160,15 @@ print('| method | set | seed | model | random init | epoch 1 … %d | final | H(
 print('|---|---|---:|---|---:|---|---:|---|---:|---:|')
 for (piece, ev), epochs in sorted(by.items()):
     method, _, seed, model = piece.split(':')
-    metric = 'miou' if ev == 'scenes' else 'top1'
+    metric = {'scenes': 'miou', 'scenes-video': 'jf', 'scenes-depth': 'rmse'}.get(ev, 'top1')
     def v(e): return epochs[e]['result'][metric] if e in epochs else None
-    curve = ', '.join('%.1f' % v(e) for e in range(1, last + 1) if v(e) is not None)
+    fmt = '%.3f' if metric == 'rmse' else '%.1f'
+    curve = ', '.join(fmt % v(e) for e in range(1, last + 1) if v(e) is not None)
     m = epochs.get(last, {}).get('monitors') or {}
     f = lambda x: '–' if x is None else '%.2f' % x
+    g = (lambda x: '–' if x is None else '%.3f' % x) if metric == 'rmse' else f
     print('| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s |' % (
-        method, ev, seed, model, f(v(0)), curve, f(v(last)), f(m.get('teacher_entropy')), f(m.get('teacher_mean_entropy')),
+        method, ev, seed, model, g(v(0)), curve, g(v(last)), f(m.get('teacher_entropy')), f(m.get('teacher_mean_entropy')),
         f(m.get('feature_std')), '–' if m.get('collapsed_share') is None else '%.0f %%' % (100 * m['collapsed_share'])))
 PY
 }
