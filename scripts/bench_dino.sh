@@ -5,6 +5,10 @@
 #                                            and training wall-clock, both implementations
 #   scripts/bench_dino.sh speed [STEPS]      training images/s of vit_tiny_patch4 (2×32 + 6×16 px
 #                                            crops, batch 64), both implementations
+#   scripts/bench_dino.sh profile [WARMUP] [STEPS]
+#                                            the speed run's step profiled on both sides (defaults
+#                                            3 and 5): `dino train --profile` beside torch.profiler,
+#                                            joined by phase and by kind of op (bench_profile_join.py)
 #   scripts/bench_dino.sh stretch [MINUTES] [EVERY]
 #                                            vit_tiny_patch4 for MINUTES (default 30) of training
 #                                            time on DATA (the stretch set: DATA=…/glyphs-dev-wild),
@@ -79,6 +83,15 @@ print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1,
         "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 \
             --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
     fi
+elif [ "$mode" = profile ]; then
+    WARMUP=${2:-3} STEPS=${3:-5}
+    rm -rf "$OUT/swift-profile"
+    "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$OUT/swift-profile" --epochs 1 --batch-size 64 \
+        --threads "$THREADS" --max-steps $((WARMUP + STEPS)) --quiet --profile "$WARMUP,$STEPS" $EXTRA > "$OUT/swift-profile.txt"
+    "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 --batch-size 64 \
+        --threads "$THREADS" --max-steps $((WARMUP + STEPS)) --no-knn --profile "$WARMUP,$STEPS" \
+        --profile-json "$OUT/peer-profile.json" $PEER_EXTRA > "$OUT/peer-profile.txt"
+    "$PYTHON" scripts/bench_profile_join.py "$OUT/swift-profile/profile.json" "$OUT/peer-profile.json" | tee "$OUT/profile-join.txt"
 elif [ "$mode" = stretch ]; then
     MINUTES=${2:-30} EVERY=${3:-5} EPOCHS=${EPOCHS:-3} METHOD=${METHOD:-dino}
     if [[ " $SIDES " == *" swift "* ]]; then

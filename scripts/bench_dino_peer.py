@@ -44,6 +44,7 @@ Prints one JSON object per epoch ({"epoch", "knn_top1", "knn_top5", "teacher_ent
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -312,6 +313,39 @@ def knn(train_f, train_y, test_f, test_y, k=20, t=0.07, classes=None):
 
 # ------------------------------------------------------------------------------------------
 
+def write_profile(prof, steps, path):
+    """Prints and writes (as JSON) a profile: each op's self CPU time by the phase it ran in (the
+    enclosing `phase: …` record_function), and each phase's inclusive time."""
+    ops, phases = {}, {}
+    for e in prof.events():
+        if e.name.startswith("phase: "):
+            name = e.name[len("phase: "):]
+            phases[name] = phases.get(name, 0.0) + e.cpu_time_total / 1e6
+            continue
+        if e.self_cpu_time_total <= 0:
+            continue
+        parent, where = e.cpu_parent, "outside the phases"
+        while parent is not None:
+            if parent.name.startswith("phase: "):
+                where = parent.name[len("phase: "):]
+                break
+            parent = parent.cpu_parent
+        o = ops.setdefault((e.name, where), {"name": e.name, "phase": where, "calls": 0, "seconds": 0.0})
+        o["calls"] += 1
+        o["seconds"] += e.self_cpu_time_total / 1e6
+    ops = sorted(ops.values(), key=lambda o: -o["seconds"])
+    total = sum(o["seconds"] for o in ops)
+    print(f"torch profile of {steps} steps ({torch.get_num_threads()} threads): self CPU time per op, ms/step")
+    for o in ops[:40]:
+        print(f"  {o['name'][:44]:<44} {o['phase'][:12]:<12} {o['calls'] / steps:7.1f}x {1000 * o['seconds'] / steps:9.2f}"
+              f" {100 * o['seconds'] / total:6.1f} %")
+    print("phases (inclusive), ms/step: " + ", ".join(f"{k} {1000 * v / steps:.1f}" for k, v in phases.items()))
+    if path:
+        with open(path, "w") as f:
+            json.dump({"steps": steps, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                       "phases": phases, "entries": ops}, f, indent=1)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--train", required=True)
@@ -345,6 +379,11 @@ def main():
     p.add_argument("--no-knn", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also append the JSON lines to this file")
+    p.add_argument("--profile", default=None, metavar="WARMUP,STEPS",
+                   help="torch.profiler over STEPS steps after WARMUP steps: self CPU time per aten op and the "
+                        "inclusive time of each phase (data, forward, backward, clipping, optimizer, EMA), "
+                        "printed and written to --profile-json (as `dino train --profile`)")
+    p.add_argument("--profile-json", default=None, help="where --profile writes its JSON")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -394,6 +433,24 @@ def main():
         vy = torch.tensor([y for _, y in val_items])
         return knn(tr, ty, va, vy, classes=len(classes))
 
+    profile_warmup, profile_steps = (map(int, a.profile.split(","))) if a.profile else (None, None)
+    profiler = None
+
+    def phase(name):
+        return torch.profiler.record_function("phase: " + name) if profiler is not None else contextlib.nullcontext()
+
+    def profile_step(done):
+        nonlocal profiler
+        if profile_warmup is None:
+            return
+        if done == profile_warmup:
+            profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            profiler.__enter__()
+        elif profiler is not None and done == profile_warmup + profile_steps:
+            profiler.__exit__(None, None, None)
+            write_profile(profiler, profile_steps, a.profile_json)
+            profiler = None
+
     train_seconds, step, images, evaluations = 0.0, 0, 0, 0
     timed_steps, timed_seconds = 0, 0.0
     if not a.no_knn:
@@ -404,27 +461,37 @@ def main():
         student.train()
         t0 = time.perf_counter()
         last_end = t0
-        for crops in loader:
+        batches = iter(loader)
+        while True:
+            with phase("data"):
+                crops = next(batches, None)
+            if crops is None:
+                break
             for i, g in enumerate(opt.param_groups):
                 g["lr"] = lr[step]
                 if i == 0:
                     g["weight_decay"] = wd[step]
-            with torch.no_grad():
-                t_out = teacher(crops[:2])
-            s_out = student(crops)
-            loss = dino_loss(s_out, t_out, center, views, a.student_temp, teacher_temp[step])
-            opt.zero_grad()
-            loss.backward()
-            for q in student.parameters():                       # DINO's clip_gradients
-                if q.grad is not None:
-                    norm = q.grad.data.norm(2)
-                    coef = 3.0 / (norm + 1e-6)
-                    if coef < 1:
-                        q.grad.data.mul_(coef)
-            if step < freeze:
-                student.head.weight_v.grad = None
-            opt.step()
-            with torch.no_grad():
+            with phase("forward"):
+                with torch.no_grad():
+                    t_out = teacher(crops[:2])
+                s_out = student(crops)
+                loss = dino_loss(s_out, t_out, center, views, a.student_temp, teacher_temp[step])
+            with phase("zero grad"):
+                opt.zero_grad()
+            with phase("backward"):
+                loss.backward()
+            with phase("gradient clipping"):
+                for q in student.parameters():                       # DINO's clip_gradients
+                    if q.grad is not None:
+                        norm = q.grad.data.norm(2)
+                        coef = 3.0 / (norm + 1e-6)
+                        if coef < 1:
+                            q.grad.data.mul_(coef)
+                if step < freeze:
+                    student.head.weight_v.grad = None
+            with phase("optimizer"):
+                opt.step()
+            with phase("EMA, centre, monitors"), torch.no_grad():
                 q = F.softmax((t_out - center) / teacher_temp[step], dim=-1)      # collapse monitors, as dino train logs
                 ent = -(q * q.clamp_min(1e-30).log()).sum(dim=1).mean().item()
                 qm = q.mean(dim=0)
@@ -435,6 +502,7 @@ def main():
                 center = center * a.center_momentum + t_out.mean(dim=0, keepdim=True) * (1 - a.center_momentum)
             step += 1
             images += a.batch_size
+            profile_step(step)
             now = time.perf_counter()
             if step > 2:                        # steady state (data loading included), after 2 steps
                 timed_steps += 1

@@ -520,6 +520,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 guard let batch = batches.next() else {
                     throw TrainerError.dataExhausted(epoch: epoch, index: batchInEpoch, expected: perEpoch)
                 }
+                OpProfiler.mark("trainer: data loader wait, loop")
                 let values = schedules.values(at: step, epoch: epoch)
                 let stepStart = monotonicSeconds()
                 var logged = try trainStep(batch, values, groups: groups)
@@ -552,6 +553,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 }
                 bar?.update(completed: batchInEpoch, metrics: [("loss", logged["loss"]!)]
                                 + (values.values[ScheduleValues.learningRate].map { [("lr", $0)] } ?? []))
+                OpProfiler.mark("trainer: metrics, monitor, checkpoints, progress")
             }
             bar?.finish(metrics: lastLoss.map { [("loss", $0)] } ?? [])
             epoch += 1
@@ -587,8 +589,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     /// One optimisation step; returns the values to log (loss terms, schedule values, grad norm).
     func trainStep(_ batch: Method.Batch, _ values: ScheduleValues, groups: [ParameterGroup]) throws -> [String: Double] {
         groups.zeroGrad()
+        OpProfiler.mark("trainer: zero grad")
         // Autocast covers the forward; the backward keeps each op's recorded precision.
         let terms = withPrecision(options.precision) { method.step(batch: batch, schedules: values) }
+        OpProfiler.mark("method step: untracked")
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
         let termValues = try averagedOverRanks(terms.mapValues { t in
             precondition(t.count == 1, "Trainer: loss term of shape \(t.shape) is not a scalar")
@@ -602,6 +606,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             reducer.prepare()
             loss.backward(onLeafGradient: overlapGradientReduction ? reducer.gradientReady : nil)
             reducer.finish()
+            OpProfiler.mark("trainer: gradient all-reduce (wait)")
         } else {
             loss.backward()
         }
@@ -621,9 +626,13 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
                 }
             }
         }
+        OpProfiler.mark("trainer: gradient clipping")
         method.beforeOptimizerStep(schedules: values)
+        OpProfiler.mark("method: before optimizer step")
         for o in optimizers { o.optimizer.step(values) }
+        OpProfiler.mark("trainer: optimizer")
         method.afterOptimizerStep(schedules: values)
+        OpProfiler.mark("method: after optimizer step (EMA, …)")
         for (k, v) in values.values { logged[k] = v }
         if verifyReplicas { logged["replicas_identical"] = try checkReplicas() }
         lastValues = values

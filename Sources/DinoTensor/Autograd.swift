@@ -126,6 +126,7 @@ extension Tensor {
     @inline(__always)
     static func record(_ output: Tensor, op: GradOp, inputs: [Tensor],
                        backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        OpProfiler.forward(op)
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             output.node = GradNode(op: op, inputs: inputs, backward: backward)
         }
@@ -154,6 +155,8 @@ extension Tensor {
     ///     `AccumulateGrad` post-hooks, which DDP's reducer registers).
     public func backward(_ seed: Tensor? = nil, retainGraph: Bool = false, onLeafGradient: ((Tensor) -> Void)? = nil) {
         precondition(requiresGrad, "backward: tensor does not require grad and has no recorded producer")
+        OpProfiler.mark("untracked")
+        defer { OpProfiler.mark("autograd engine") }
         let seedGrad: Tensor
         if let seed {
             precondition(seed.shape == shape,
@@ -212,7 +215,7 @@ extension Tensor {
             guard let fn = node.backward else {
                 preconditionFailure("backward: the graph through '\(node.op)' was already freed; pass retainGraph: true to the first backward")
             }
-            let inputGrads = fn(g)
+            let inputGrads = OpProfiler.timed(node.op.rawValue + " backward", before: "autograd engine") { fn(g) }
             precondition(inputGrads.count == node.inputs.count,
                          "backward: '\(node.op)' returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
             var ready: [Tensor] = []

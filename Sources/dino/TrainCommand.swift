@@ -112,11 +112,29 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "One process computing what each of N ranks computes on its own slice (KoLeo), to compare with an N-rank run.")
     var emulateRanks: Int?
 
+    @Option(help: ArgumentHelp("Profile STEPS steps after the first WARMUP steps of this session (WARMUP,STEPS, e.g. 3,10): wall time per op (forward and backward) and trainer phase, printed as a table and written to RUN/profile.json.",
+                               valueName: "warmup,steps"))
+    var profile: String?
+
     @Option(help: ArgumentHelp("Tests: SIGKILL rank RANK once it has done step STEP of a run started without checkpoints (RANK:STEP).", visibility: .private))
     var testKill: String?
 
     @Argument(help: "Config overrides key.sub=value.")
     var overrides: [String] = []
+
+    func validate() throws {
+        _ = try parsedProfile()
+    }
+
+    /// `--profile WARMUP,STEPS` as numbers (nil without the flag).
+    func parsedProfile() throws -> (warmup: Int, steps: Int)? {
+        guard let profile else { return nil }
+        let parts = profile.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let w = parts[0], let n = parts[1], w >= 0, n >= 1 else {
+            throw ValidationError("--profile WARMUP,STEPS: two integers, WARMUP ≥ 0 and STEPS ≥ 1 (e.g. 3,10); got '\(profile)'")
+        }
+        return (w, n)
+    }
 
     /// The flags as a library request: each setting flag becomes a key=value override (a
     /// method whose config lacks the key refuses it, naming its valid keys).
@@ -188,9 +206,40 @@ struct TrainCommand: ParsableCommand {
                 }
             }
         }
+        let profileSteps = try parsedProfile()
+        if let profileSteps, main {
+            let previous = run.trainer.onStep, runDirectory = URL(fileURLWithPath: out)
+            var done = 0
+            run.trainer.onStep = { report in
+                previous?(report)
+                done += 1
+                if done == profileSteps.warmup { OpProfiler.start() }
+                if done == profileSteps.warmup + profileSteps.steps {
+                    let entries = OpProfiler.stop()
+                    print("profile of steps \(report.step - profileSteps.steps + 1)…\(report.step) (\(profileSteps.steps) steps, \(Threads.count) threads):")
+                    print(OpProfiler.table(entries, steps: profileSteps.steps))
+                    struct Profile: Encodable { let steps: Int; let first_step: Int; let threads: Int; let entries: [OpProfiler.Entry] }
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    let file = runDirectory.appendingPathComponent("profile.json")
+                    do {
+                        try encoder.encode(Profile(steps: profileSteps.steps, first_step: report.step - profileSteps.steps + 1,
+                                                   threads: Threads.count, entries: entries)).write(to: file, options: .atomic)
+                        print("profile: \(file.path)")
+                    } catch {
+                        print("profile: could not write \(file.path): \(error)")
+                    }
+                }
+            }
+        }
         say(run.summary + (communicator.size > 1 ? ", \(communicator.size) ranks (global batch sliced per rank)" : ""))
+        if let profileSteps, main, profileSteps.warmup == 0 { OpProfiler.start() }
         let outcome = try run.trainer.run()
         if !main { return }
+        if let profileSteps, main, OpProfiler.isActive {
+            OpProfiler.stop()
+            print("profile: the session ended before \(profileSteps.warmup) + \(profileSteps.steps) steps; nothing written")
+        }
         if issues.distinctFiles > 0 { print(try skippedFilesReport(issues, listIn: URL(fileURLWithPath: out).appendingPathComponent("skipped_files.txt"))) }
         switch outcome {
         case .completed: print("done: \(run.trainer.options.epochs) epochs; export the backbone with `dino export --run \(out) --out FILE.safetensors`")
