@@ -67,6 +67,15 @@ void dino_layernorm_backward(const float *x, const float *weight, const float *m
                              const float *rstd, const float *dy, float *dx, float *dweight,
                              float *dbias, long rows, long n);
 
+// MARK: AdamW (adamw.c)
+
+/// One AdamW update of `count` parameters in place, in torch.optim.AdamW's operation order:
+/// p ← p·decay (if apply_decay), m ← fma(lerp_weight, g − m, m), v ← fma(one_minus_beta2·g, g, v·beta2),
+/// p ← p + (neg_step·m) / (√v / bias_correction2_sqrt + eps). The same bits on every CPU.
+void dino_adamw_update(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, long count, int apply_decay,
+                       float decay, float lerp_weight, float beta2, float one_minus_beta2, float neg_step,
+                       float bias_correction2_sqrt, float eps);
+
 // MARK: GELU (gelu.c), elementwise over count floats
 
 /// y = x Φ(x), Φ the standard normal CDF.

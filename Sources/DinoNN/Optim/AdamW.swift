@@ -126,6 +126,13 @@ public final class AdamW {
                               oneMinusBeta2: 1 - beta2, stepSize: lr / biasCorrection1,
                               biasCorrection2Sqrt: Foundation.pow(biasCorrection2, 0.5), eps: eps)
         switch p.dtype {
+        case .float32 where p.isContiguous:
+            // The same arithmetic as `kernel`, vectorised in C (AdamWTests: the same bits).
+            FusedKernels.adamWUpdate(param: p, grad: g, expAvg: s.expAvg!, expAvgSq: s.expAvgSq!,
+                                     decay: scalars.decay.map(Float.init), lerpWeight: Float(scalars.lerpWeight),
+                                     beta2: Float(scalars.beta2), oneMinusBeta2: Float(scalars.oneMinusBeta2),
+                                     negativeStepSize: Float(-scalars.stepSize),
+                                     biasCorrection2Sqrt: Float(scalars.biasCorrection2Sqrt), eps: Float(scalars.eps))
         case .float32: AdamW.kernel(Float.self, p, g, s.expAvg!, s.expAvgSq!, scalars)
         case .float64: AdamW.kernel(Double.self, p, g, s.expAvg!, s.expAvgSq!, scalars)
         }
