@@ -256,6 +256,35 @@ public final class ConvNeXt: Module {
         return (norm(pooled), norm(patches))
     }
 
+    /// The outputs of the chosen stages (0-based, in the order given), as the reference's
+    /// `get_intermediate_layers(x, n=stages, return_class_token=True, norm=norm)` without a pseudo
+    /// patch size: stage i's pooled map as the class token (B, dims[i]) and its map flattened
+    /// row-major as patch tokens (B, h_i·w_i, dims[i]) at stride 4·2^i. The reference's `norms`
+    /// are three identities and the final norm, so with `norm` only the last stage is normalised:
+    /// `cls = LN(mean_{ij} x_ij)`, `patches = LN(x_ij)`; stages 0–2 are returned as they are.
+    ///
+    /// Reference: dinov3/models/convnext.py `_get_intermediate_layers`, `get_intermediate_layers`
+    /// (`self.norms = [Identity] * 3 + [self.norm]`).
+    public func intermediateLayers(_ images: Tensor, blocks indices: [Int], norm applyNorm: Bool = true) -> [BlockOutput] {
+        for i in indices { precondition(i >= 0 && i < 4, "ConvNeXt.intermediateLayers: stage \(i) outside 0..<4") }
+        guard let last = indices.max() else { return [] }
+        precondition(images.rank == 4 && images.shape[1] == config.inChannels,
+                     "ConvNeXt: expected images (B, \(config.inChannels), H, W), got \(images.shape)")
+        var taken: [Int: BlockOutput] = [:]
+        var x = images
+        for (i, stage) in [stage0, stage1, stage2, stage3].enumerated() where i <= last {
+            x = i == 0 ? (downsampleLayers[0] as! ConvNeXtStem)(x) : (downsampleLayers[i] as! ConvNeXtDownsample)(x)
+            for block in stage { x = (block as! ConvNeXtBlock)(x) }                    // (B, h_i, w_i, C_i)
+            guard indices.contains(i) else { continue }
+            let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            var pooled = x.mean(axes: [1, 2])                                        // (B, C_i)
+            var patches = x.contiguous().reshape([b, h * w, c])                      // (B, h_i·w_i, C_i)
+            if applyNorm && i == 3 { pooled = norm(pooled); patches = norm(patches) }
+            taken[i] = BlockOutput(classToken: pooled, registerTokens: Tensor.zeros([b, 0, c], dtype: x.dtype), patchTokens: patches)
+        }
+        return indices.map { taken[$0]! }
+    }
+
     /// The normalised pooled feature (B, D): the backbone's image embedding.
     public func callAsFunction(_ images: Tensor) -> Tensor {
         forwardFeatures(images).classToken

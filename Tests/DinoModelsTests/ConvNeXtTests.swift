@@ -32,6 +32,35 @@ import Testing
         #expect(close(map.permute([0, 3, 1, 2]).contiguousCopy(), io["x.map"]) == nil)
     }
 
+    /// The four stages as the reference's `get_intermediate_layers(n=4, return_class_token=True,
+    /// norm=True)` gives them (pooled maps and maps at strides 4–32, only the last through the final
+    /// norm), the last stage without norm (`n=[3], norm=False`), and the linear protocols' inputs
+    /// (`create_linear_input` of 4 and 1 blocks with avgpool), within 1e-4
+    /// (scripts/make_convnext_layers_fixtures.py).
+    @Test func intermediateLayersMatchTheReference() throws {
+        let (checkpoint, io) = try Self.fixture()
+        let layers = try SafeTensors.read(from: checkpoint.deletingLastPathComponent()
+            .appendingPathComponent("convnext_official.layers.safetensors")).tensors
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        let images = try #require(io["images"])
+        #expect(model.blockCount == 4 && model.blockDimensions == [8, 16, 24, 32] && model.blockStrides == [4, 8, 16, 32])
+        let outs = withNoGrad { model.intermediateLayers(images, last: 4) }
+        #expect(outs.map(\.patchTokens.shape) == [[2, 17 * 16, 8], [2, 8 * 8, 16], [2, 4 * 4, 24], [2, 2 * 2, 32]])
+        for (i, o) in outs.enumerated() {
+            #expect(close(o.classToken, layers["n4.\(i).cls"]) == nil, "stage \(i)")
+            #expect(close(o.patchTokens, layers["n4.\(i).patch"]) == nil, "stage \(i)")
+        }
+        let raw = withNoGrad { model.intermediateLayers(images, blocks: [3], norm: false) }
+        #expect(close(raw[0].classToken, layers["raw3.cls"]) == nil)
+        #expect(close(raw[0].patchTokens, layers["raw3.patch"]) == nil)
+        let linear4 = withNoGrad { model.linearProbeFeatures(images, lastBlocks: 4, averagePool: true) }
+        #expect(linear4.shape == [2, 8 + 16 + 24 + 32 + 32])
+        #expect(close(linear4, layers["linear.n4.avgpool"]) == nil)
+        #expect(close(withNoGrad { model.linearProbeFeatures(images, lastBlocks: 1, averagePool: true) }, layers["linear.n1.avgpool"]) == nil)
+        // The last stage normed is what `forwardFeatures` gives.
+        #expect(close(outs[3].classToken, io["x.cls"]) == nil && close(outs[3].patchTokens, io["x.patch"]) == nil)
+    }
+
     @Test func aDifferingNormAliasIsRefused() throws {
         let (checkpoint, _) = try Self.fixture()
         var tensors = try SafeTensors.read(from: checkpoint).tensors
