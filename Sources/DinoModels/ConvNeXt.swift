@@ -290,6 +290,32 @@ public final class ConvNeXt: Module {
         forwardFeatures(images).classToken
     }
 
+    /// The layer index of every parameter for layer-wise learning-rate decay in fine-tuning, as
+    /// timm assigns them to its ConvNeXt (`group_matcher(coarse=False)` through
+    /// `param_groups_layer_decay`): the stem (`downsample_layers.0`) 0; block j of stage i
+    /// `1 + Σ_{k<i} depths[k] + j`; the downsampling layer before stage i (i ≥ 1) with that stage's
+    /// first block; the final norm `Σ depths + 1`, with the head (scale 1). Each block is thus one
+    /// layer, as a ViT's (MAE/BEiT `param_groups_lrd`), for any depths; the official ConvNeXt's
+    /// `get_num_layer_for_convnext` instead folds [3, 3, 27, 3] into 12 groups and refuses other
+    /// depths. Set by the fine-tuning classifier only: distillation leaves a ConvNeXt student
+    /// without layer indices (no decay), as dinov3's `get_vit_lr_decay_rate` finds no `.blocks.`
+    /// in its names.
+    ///
+    /// - Returns: the layer index of each named parameter.
+    @discardableResult
+    public func assignLayerDecayIndices() -> [String: Int] {
+        let total = config.depths.reduce(0, +)
+        setLayerIndex(total + 1)
+        (downsampleLayers[0] as Module).setLayerIndex(0)
+        var first = 1
+        for (i, stage) in stages.enumerated() {
+            if i > 0 { (downsampleLayers[i] as Module).setLayerIndex(first) }
+            for (j, block) in stage.enumerated() { block.setLayerIndex(first + j) }
+            first += stage.count
+        }
+        return Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.0, $0.1.layerIndex!) })
+    }
+
     /// Draws the initial weights, in declaration order, from `generator`: convolution and
     /// linear weights ~ trunc-normal(0, 0.02²) on [−2, 2], biases 0, LayerNorm γ = 1, β = 0,
     /// LayerScale γ = `layerScaleInit`.

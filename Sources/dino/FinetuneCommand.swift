@@ -16,7 +16,9 @@ struct FinetuneCommand: ParsableCommand {
         discussion: """
         The backbone: --run RUN (a `dino train` run's exported backbone), --weights FILE (official, \
         timm or transformers keys; --model NAME unless the file stores its config), or --init random \
-        --model NAME (the comparison arm). The recipe (docs/finetune.md): AdamW, layer-wise lr decay \
+        --model NAME (the comparison arm). A DINOv3 ConvNeXt (--model convnext_*, official keys, or a \
+        run whose exported backbone is a ConvNeXt student) fine-tunes too: its head reads the normed \
+        global pool, its layer decay is timm's (one layer per block; docs/dinov3.md). The recipe (docs/finetune.md): AdamW, layer-wise lr decay \
         (0.65 up to 12 blocks, else 0.75), drop path, lr = blr·batch/256 with a linear warm-up (5 epochs, \
         at most 10 % of the run) \
         and a per-iteration cosine, label smoothing 0.1, mixup 0.8 / CutMix 1.0, RandAugment \
