@@ -4,7 +4,7 @@ import Foundation
 
 /// The options that choose a backbone and its weights, shared by `embed` and `show`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …; convnext_tiny|small|base|large for `embed`); optional when the weights file stores its config.")
+    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …; convnext_tiny|small|base|large for `embed` and `show pca`); optional when the weights file stores its config.")
     var model: String?
 
     @Option(help: "Weights (.safetensors; official, timm or transformers keys). Convert .pth files with `dino convert`.")
@@ -27,8 +27,8 @@ struct ModelOptions: ParsableArguments {
         if model == nil && weights == nil { throw ValidationError("--random-init needs --model") }
     }
 
-    /// The backbone for `embed`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name (official keys
-    /// only), else a Vision Transformer.
+    /// The backbone for `embed` and `show pca`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name
+    /// (official keys only), else a Vision Transformer.
     func loadBackbone() throws -> any EmbeddingBackbone {
         if let model, ConvNeXtPresets.all[model] != nil {
             if let layout, layout != CheckpointLayout.official.rawValue {
@@ -39,9 +39,11 @@ struct ModelOptions: ParsableArguments {
         return try load()
     }
 
-    func load() throws -> VisionTransformer {
+    /// A Vision Transformer, for the commands that need one (`command` names it in the refusal of
+    /// a ConvNeXt, with `reason`).
+    func load(command: String = "this command", reason: String = "") throws -> VisionTransformer {
         if let model, ConvNeXtPresets.all[model] != nil {
-            throw ValidationError("\(model) is a ConvNeXt; only `dino embed` takes ConvNeXt backbones so far")
+            throw ValidationError("`dino \(command)` needs a Vision Transformer; \(model) is a ConvNeXt\(reason)")
         }
         return try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
                                    layout: layout.flatMap(CheckpointLayout.init(rawValue:)))

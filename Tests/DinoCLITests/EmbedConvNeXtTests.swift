@@ -39,4 +39,25 @@ import Testing
                                     "--data", dir.path, "--out", out.path]).run()
         }
     }
+
+    /// `dino show pca --model test_convnext` writes the figure; `show attention` refuses a
+    /// ConvNeXt with the reason.
+    @Test func showPCATakesAConvNeXtAndAttentionRefusesIt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-show-convnext-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = dir.appendingPathComponent("a.png")
+        try RGBImage(width: 70, height: 64) { p in for k in 0..<(70 * 64 * 3) { p[k] = UInt8((k * 7) % 251) } }.writePNG(to: image)
+        let out = dir.appendingPathComponent("pca.png")
+        try ShowPCA.parse(["--model", "test_convnext", "--random-init", "--image", image.path, "--image-size", "64", "--out", out.path]).run()
+        let figure = try ImageDecoder.decode(contentsOf: out)
+        #expect(figure.width == 64 + 2 + 64 && figure.height == 64)
+        do {
+            try ShowAttention.parse(["--model", "test_convnext", "--random-init", "--image", image.path, "--image-size", "64",
+                                     "--out", dir.appendingPathComponent("att.png").path]).run()
+            Issue.record("show attention took a ConvNeXt")
+        } catch {
+            #expect("\(error)".contains("has no attention") && "\(error)".contains("show pca"), "\(error)")
+        }
+    }
 }

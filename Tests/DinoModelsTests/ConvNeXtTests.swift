@@ -130,4 +130,18 @@ import Testing
         }
         #expect(throws: EmbeddingError.self) { try model.embed(paths: [], transform: EvaluationTransform(imageSize: 48)) }
     }
+
+    /// `pcaFigure` on a ConvNeXt: per image the 64-px crop beside its 2 × 2 final map enlarged to
+    /// 32-px cells, coloured by the PCA of the normed patch tokens (`FeatureMaps.pca` of
+    /// `forwardFeatures`).
+    @Test func pcaFigureShowsTheFinalMap() throws {
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 4)
+        let images = [RGBImage(width: 80, height: 64, red: 200), RGBImage(width: 64, height: 90, green: 90)]
+        let t = EvaluationTransform(imageSize: 64)
+        let figure = model.pcaFigure(images, transform: t)
+        #expect(figure.width == 64 + 2 + 64 && figure.height == 2 * 64 + 2)
+        let batch = Tensor.stack(images.map { t($0) }, axis: 0)
+        let maps = FeatureMaps.pca(withNoGrad { model.forwardFeatures(batch).patchTokens }, grid: (2, 2))
+        #expect(figure == RGBImage.stacked(zip(images, maps).map { RGBImage.sideBySide([t.crop($0), $1.enlarged(32)]) }))
+    }
 }
