@@ -381,20 +381,45 @@ public enum ConvNeXtPresets {
 
 extension ConvNeXt {
     /// Loads weights from a safetensors file in the official layout (the hub state dict,
-    /// `downsample_layers.0.0.weight`, `stages.0.0.dwconv.weight`, …), after removing the
-    /// training wrappers' `module.` / `backbone.` prefixes.
+    /// `downsample_layers.0.0.weight`, `stages.0.0.dwconv.weight`, …), timm's (`stem.0.weight`,
+    /// `stages.0.blocks.0.conv_dw.weight`, …, `head.norm.*`; its classifier `head.fc.*` left out)
+    /// or transformers' `DINOv3ConvNextModel` (`stages.0.layers.0.depthwise_conv.weight`, …,
+    /// `layer_norm.*`), after removing the training wrappers' `module.` / `backbone.` prefixes.
     ///
+    /// - Parameter layout: the key layout; nil detects it (`CheckpointLayout.detectConvNeXt`).
     /// - Throws: `SafeTensorsError` for a bad file, `StateDictError` listing missing,
     ///   unexpected and mis-shaped keys.
     ///
     /// The reference state dict lists the final norm twice, as `norm.*` and `norms.3.*` (one
     /// module, `self.norms[3] = self.norm`); `norms.3.*` is read as `norm.*` when `norm.*` is
     /// absent and otherwise must hold the same values.
-    public func loadWeights(from url: URL, strict: Bool = true) throws {
+    public func loadWeights(from url: URL, layout: CheckpointLayout? = nil, strict: Bool = true) throws {
         let file = try SafeTensors.read(from: url)
         let (tensors, _) = CheckpointKeys.stripWrapperPrefixes(file.tensors)
-        try load(stateDict: try Self.foldingNormAlias(tensors, file: url.lastPathComponent), strict: strict,
+        let official = try Self.officialKeys(tensors, layout: layout ?? CheckpointLayout.detectConvNeXt(keys: tensors.keys))
+        try load(stateDict: try Self.foldingNormAlias(official, file: url.lastPathComponent), strict: strict,
                  takingOwnership: true)
+    }
+
+    /// `tensors` renamed from `layout` to the official keys (`KeyMaps.timmConvNeXt`,
+    /// `KeyMaps.transformersConvNeXt`), timm's classifier `head.fc.*` dropped.
+    static func officialKeys(_ tensors: [String: Tensor], layout: CheckpointLayout) throws -> [String: Tensor] {
+        let rules: [KeyRule]
+        switch layout {
+        case .official: return tensors
+        case .timm: rules = KeyMaps.timmConvNeXt
+        case .transformers: rules = KeyMaps.transformersConvNeXt
+        }
+        let kept = tensors.filter { !(layout == .timm && $0.key.hasPrefix("head.fc.")) }
+        let names = KeyMaps.rename(Array(kept.keys), rules: rules)
+        var out: [String: Tensor] = [:]
+        for (k, t) in kept {
+            let n = names[k]!
+            guard out.updateValue(t, forKey: n) == nil else {
+                throw CheckpointLayoutError("two \(layout.rawValue) keys become '\(n)'; is this a ConvNeXt in the \(layout.rawValue) layout?")
+            }
+        }
+        return out
     }
 
     /// `tensors` without the `norms.3.*` alias of `norm.*` (see `loadWeights`).
@@ -413,14 +438,15 @@ extension ConvNeXt {
         return out
     }
 
-    /// A model from a preset name and a weights file (official keys), or random initial
-    /// weights seeded by `seed`; in evaluation mode, without drop path.
-    public static func load(preset: String, weights: URL?, seed: UInt64 = 0) throws -> ConvNeXt {
+    /// A model from a preset name and a weights file (official, timm or transformers keys;
+    /// `layout` nil detects them), or random initial weights seeded by `seed`; in evaluation
+    /// mode, without drop path.
+    public static func load(preset: String, weights: URL?, seed: UInt64 = 0, layout: CheckpointLayout? = nil) throws -> ConvNeXt {
         var config = try ConvNeXtPresets.config(named: preset)
         config.dropPathRate = 0
         let model = ConvNeXt(config, generator: RandomGenerator(seed: seed))
         if let weights {
-            try model.loadWeights(from: weights)
+            try model.loadWeights(from: weights, layout: layout)
         } else {
             model.initializeWeights(generator: RandomGenerator(seed: seed))
         }

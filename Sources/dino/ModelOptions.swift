@@ -28,13 +28,11 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The backbone for `embed` and `show pca`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name
-    /// (official keys only), else a Vision Transformer.
+    /// (official, timm or transformers keys), else a Vision Transformer.
     func loadBackbone() throws -> any EmbeddingBackbone {
         if let model, ConvNeXtPresets.all[model] != nil {
-            if let layout, layout != CheckpointLayout.official.rawValue {
-                throw ValidationError("--layout \(layout): ConvNeXt weights load in the official layout only")
-            }
-            return try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
+            return try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
+                                     layout: layout.flatMap(CheckpointLayout.init(rawValue:)))
         }
         return try load()
     }

@@ -61,6 +61,37 @@ import Testing
         #expect(close(outs[3].classToken, io["x.cls"]) == nil && close(outs[3].patchTokens, io["x.patch"]) == nil)
     }
 
+    /// The parity checkpoint in timm's layout (timm's own `checkpoint_filter_fn`, loaded strictly
+    /// into timm's ConvNeXt) and in transformers' `DINOv3ConvNextModel` layout (its conversion
+    /// script's mapping) loads into the same tensors as the official file, the layout detected or
+    /// given (scripts/make_convnext_layout_fixtures.py); timm's classifier `head.fc.*` is left out.
+    @Test func timmAndTransformersLayoutsLoad() throws {
+        let (checkpoint, _) = try Self.fixture()
+        let dir = checkpoint.deletingLastPathComponent()
+        let official = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        let expected = Dictionary(uniqueKeysWithValues: official.namedTensors().map { ($0.0, $0.1.value.scalars) })
+        for layout in [CheckpointLayout.timm, .transformers] {
+            let file = dir.appendingPathComponent("convnext_\(layout.rawValue).safetensors")
+            let keys = try SafeTensors.readHeader(from: file).entries.map(\.name)
+            #expect(CheckpointLayout.detectConvNeXt(keys: keys) == layout)
+            #expect(!keys.contains("norm.weight") && !keys.contains("stages.0.0.dwconv.weight"))
+            for given in [nil, layout] {
+                let model = try ConvNeXt.load(preset: "test_convnext", weights: file, layout: given)
+                for (k, t) in model.namedTensors() { #expect(t.value.scalars == expected[k], "\(layout) \(k)") }
+            }
+        }
+        #expect(CheckpointLayout.detectConvNeXt(keys: try SafeTensors.readHeader(from: checkpoint).entries.map(\.name)) == .official)
+        // timm's classifier head is no backbone key.
+        var timm = try SafeTensors.read(from: dir.appendingPathComponent("convnext_timm.safetensors")).tensors
+        timm["head.fc.weight"] = Tensor.zeros([5, 32])
+        timm["head.fc.bias"] = Tensor.zeros([5])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("convnext_timm_head_\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors.write(timm, to: url)
+        let withHead = try ConvNeXt.load(preset: "test_convnext", weights: url)
+        #expect(withHead.norm.weight.value.scalars == official.norm.weight.value.scalars)
+    }
+
     @Test func aDifferingNormAliasIsRefused() throws {
         let (checkpoint, _) = try Self.fixture()
         var tensors = try SafeTensors.read(from: checkpoint).tensors
