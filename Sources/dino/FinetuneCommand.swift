@@ -37,6 +37,9 @@ struct FinetuneCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory of `dino train` whose backbone to fine-tune.")
     var runDirectory: String?
 
+    @Option(help: "With --run of a multi-student distillation: the student to fine-tune (its preset; default: the first).")
+    var student: String?
+
     @Option(help: "Backbone weights (.safetensors).")
     var weights: String?
 
@@ -134,10 +137,11 @@ struct FinetuneCommand: ParsableCommand {
 
     /// The backbone's source from the flags.
     func initialization() throws -> FinetuneInitialization {
+        guard student == nil || runDirectory != nil else { throw ValidationError("--student picks a student of --run RUN") }
         switch (runDirectory, weights, `init`) {
         case (let r?, nil, nil):
             guard model == nil else { throw ValidationError("--run takes its model from the run; drop --model") }
-            return .run(r)
+            return .run(r, student: student)
         case (nil, let w?, nil): return .weights(w, model: model)
         case (nil, nil, let i?):
             guard i == "random" else { throw ValidationError("--init is 'random', got '\(i)'") }
@@ -159,7 +163,7 @@ struct FinetuneCommand: ParsableCommand {
         }
         let run: FinetuneRun
         if resume {
-            guard runDirectory == nil && weights == nil && `init` == nil && train == nil && val == nil
+            guard runDirectory == nil && student == nil && weights == nil && `init` == nil && train == nil && val == nil
                     && config == nil && settingOverrides.isEmpty else {
                 throw ValidationError("--resume continues with \(FinetuneRun.recordName) of --out; give no backbone, data or recipe settings")
             }

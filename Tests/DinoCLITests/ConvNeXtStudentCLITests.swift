@@ -89,6 +89,15 @@ private let convNeXtEvalFixtures = URL(fileURLWithPath: #filePath).deletingLastP
         #expect(report.sections.allSatisfy { !$0.metrics.isEmpty && $0.metrics.allSatisfy { $0.value.isFinite } })
         #expect(report.backbone.contains("ConvNeXt 8/16/24/32 wide stages"), "\(report.backbone)")
         #expect(report.sections[3].setting.contains("lin.1"), "\(report.sections[3].setting)")
+        // Fine-tuning the ConvNeXt student (not the run's first student) with a linear head.
+        let ft = scratch.appendingPathComponent("ft")
+        try FinetuneCommand.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
+                                   "--val", data.appendingPathComponent("val").path, "--out", ft.path, "--epochs", "1",
+                                   "--batch-size", "2", "--quiet", "--json"]).run()
+        let record = try JSONDecoder().decode(FinetuneRecord.self, from: Data(contentsOf: ft.appendingPathComponent("finetune.json")))
+        #expect(record.initialization == .run(whole.path, student: "test_convnext"))
+        let (classifier, info) = try ImageClassifier.load(from: ft.appendingPathComponent("model.safetensors"))
+        #expect(classifier.backbone is ConvNeXt && info.classes == ["even", "odd"] && info.inputSize == 64)
         // Depth lin.4 and video are refused with the reason.
         do {
             try EvalDepth.parse(["--run", whole.path, "--student", "test_convnext", "--train", "\(nyu)/images/train",

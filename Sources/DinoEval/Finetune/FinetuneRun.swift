@@ -11,8 +11,9 @@ import Foundation
 
 /// Where the backbone's initial weights come from.
 public enum FinetuneInitialization: Codable, Equatable, Sendable {
-    /// A `dino train` run folder: its exported backbone (the teacher) at its newest checkpoint.
-    case run(String)
+    /// A `dino train` run folder: its exported backbone (the teacher; a distillation's student,
+    /// `student` naming one of several, nil the first) at its newest checkpoint.
+    case run(String, student: String? = nil)
     /// A weights file (official, timm or transformers keys; a preset when it stores no config).
     case weights(String, model: String?)
     /// A randomly initialised preset (the comparison arm), seeded by the config's seed.
@@ -20,7 +21,7 @@ public enum FinetuneInitialization: Codable, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case .run(let p): return "run \(p)"
+        case .run(let p, let student): return "run \(p)" + (student.map { " (student \($0))" } ?? "")
         case .weights(let p, let m): return "weights \(p)" + (m.map { " (\($0))" } ?? "")
         case .random(let m): return "random \(m)"
         }
@@ -189,8 +190,8 @@ public final class FinetuneRun {
         var weightsFile: URL? = nil
         var size: Int
         switch initialization {
-        case .run(let path):
-            let w = try TrainingRun.backboneWeights(run: URL(fileURLWithPath: path))
+        case .run(let path, let student):
+            let w = try TrainingRun.backboneWeights(run: URL(fileURLWithPath: path), student: student)
             (model, weights, size) = (w.config, w.weights, w.inputSize)
         case .weights(let path, let preset):
             let url = URL(fileURLWithPath: path)
@@ -231,8 +232,8 @@ public final class FinetuneRun {
         var weightsFile: URL? = nil
         var size: Int
         switch initialization {
-        case .run(let path):
-            guard let w = try TrainingRun.convNeXtBackboneWeights(run: URL(fileURLWithPath: path)) else { return nil }
+        case .run(let path, let student):
+            guard let w = try TrainingRun.convNeXtBackboneWeights(run: URL(fileURLWithPath: path), student: student) else { return nil }
             (model, weights, size) = (w.config, w.weights, w.inputSize)
         case .weights(let path, let preset?):
             guard let c = ConvNeXtPresets.all[preset] else { return nil }
