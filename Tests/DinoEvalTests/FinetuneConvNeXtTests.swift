@@ -84,4 +84,12 @@ import Testing
         let x = Sample.normal([2, 3, 64, 64], seed: 6)
         #expect(mismatch(withNoGrad { loaded(x) }, withNoGrad { run.model(x) }, rtol: 1e-5, atol: 1e-6) == nil)
     }
+
+    /// A finetune.json written before `--student` existed still reads as the run's default student.
+    @Test func recordsWithoutAStudentDecode() throws {
+        let old = try JSONDecoder().decode(FinetuneInitialization.self, from: Data(#"{"run":{"_0":"RUN"}}"#.utf8))
+        #expect(old == .run("RUN") && old == .run("RUN", student: nil))
+        let new = try JSONDecoder().decode(FinetuneInitialization.self, from: JSONEncoder().encode(FinetuneInitialization.run("RUN", student: "s")))
+        #expect(new == .run("RUN", student: "s") && new.description == "run RUN (student s)")
+    }
 }
