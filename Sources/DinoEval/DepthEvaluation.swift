@@ -42,16 +42,45 @@ public struct DepthEvaluation: Sendable {
     public let picture: RGBImage?
 }
 
+/// The blocks whose tokens a depth head with `head`'s settings reads from `model`
+/// (`DepthHeadConfig.blockIndices` over the backbone's blocks), when they all lie on the backbone's
+/// patch grid with its width: every block of a ViT; of a ConvNeXt, whose four stages are its blocks
+/// at strides 4, 8, 16 and 32 and of four widths, only the last stage (`lin.1`).
+///
+/// - Throws: `EvaluationError` naming the blocks, strides and widths when they do not (`lin.4` on
+///   a ConvNeXt: the reference reads those maps with a DPT head, not the linear one).
+public func depthHeadBlocks(model: any EmbeddingBackbone, head: DepthHeadConfig) throws -> [Int] {
+    let n = model.blockCount
+    guard head.layers == 1 || n >= 4 else {
+        throw EvaluationError("the depth head's \(head.layers) layers need a backbone of at least 4 blocks, this one has \(n); use 1 layer")
+    }
+    let blocks = head.blockIndices(depth: n)
+    let (strides, widths) = (model.blockStrides, model.blockDimensions)
+    let off = blocks.filter { strides[$0] != model.patchSize || widths[$0] != model.embedDimensions }
+    guard off.isEmpty else {
+        throw EvaluationError("the linear depth head reads tokens of one grid and width; blocks \(blocks) of this \(type(of: model)) have strides \(blocks.map { strides[$0] }) and widths \(blocks.map { widths[$0] }) (a ConvNeXt's stages): use 1 layer (lin.1, the last stage at stride \(model.patchSize))")
+    }
+    return blocks
+}
+
+/// A problem with an evaluation request.
+public struct EvaluationError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 /// The backbone tokens a depth head with `head`'s settings reads, and the depth maps, of every
 /// readable image of `maps.images`.
 ///
 /// - Returns: per block (N, h, w, D) patch tokens and (N, D) class tokens; depths N·size·size.
-public func depthFeatures(model: VisionTransformer, maps: DepthMaps, size: Int, head: DepthHeadConfig, batchSize: Int = 64,
+public func depthFeatures(model: any EmbeddingBackbone, maps: DepthMaps, size: Int, head: DepthHeadConfig, batchSize: Int = 64,
                           normalization: ImageNormalization = .imageNet, issues: DataIssueLog = DataIssueLog(),
                           keepImages: Int = 0, kept: ((RGBImage) -> Void)? = nil) -> DepthFeatures {
     precondition(size % model.patchSize == 0, "depthFeatures: size \(size) is not a multiple of the patch size \(model.patchSize)")
     let images = maps.images
-    let blocks = head.blockIndices(depth: model.config.depth)
+    let blocks: [Int]
+    do { blocks = try depthHeadBlocks(model: model, head: head) } catch { preconditionFailure("depthFeatures: \(error)") }
     var patchChunks = [[Tensor]](repeating: [], count: blocks.count)
     var classChunks = [[Tensor]](repeating: [], count: blocks.count)
     var depths: [Float] = []
@@ -93,11 +122,11 @@ public func depthFeatures(model: VisionTransformer, maps: DepthMaps, size: Int, 
 /// Siméoni et al., "DINOv3" (2025), depth estimation with a linear head.
 ///
 /// - Parameter trainedHead: receives the trained head and the input size (to save it: SavedHeads.swift).
-public func evaluateDepth(model: VisionTransformer, train: DepthMaps, val: DepthMaps, options: DepthEvaluationOptions = .init(),
+public func evaluateDepth(model: any EmbeddingBackbone, train: DepthMaps, val: DepthMaps, options: DepthEvaluationOptions = .init(),
                           issues: DataIssueLog = DataIssueLog(), progress: ((Int, Double) -> Void)? = nil,
                           trainedHead: ((LinearDepthHead, Int) -> Void)? = nil) -> DepthEvaluation {
     model.eval()
-    let size = options.imageSize ?? model.config.imageSize
+    let size = options.imageSize ?? model.defaultInputSize
     let trainSet = depthFeatures(model: model, maps: train, size: size, head: options.head, batchSize: options.batchSize,
                                  normalization: options.normalization, issues: issues)
     var views: [RGBImage] = []

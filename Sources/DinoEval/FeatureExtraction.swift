@@ -24,12 +24,17 @@ public enum FeatureKind: String, Codable, Sendable, CaseIterable {
     /// (DINO's linear probe for ViT-S, `--n_last_blocks 4`).
     case lastFourCLS = "last4"
 
-    /// The feature width for a backbone of width D and `depth` blocks.
+    /// The feature width for a backbone of width D and `depth` blocks of that width.
     public func dimensions(embedDimensions d: Int, depth: Int) -> Int {
+        dimensions(blockDimensions: Array(repeating: d, count: depth))
+    }
+
+    /// The feature width for a backbone whose blocks have these widths (a ConvNeXt's stages).
+    public func dimensions(blockDimensions widths: [Int]) -> Int {
         switch self {
-        case .cls: return d
-        case .clsPatchMean: return 2 * d
-        case .lastFourCLS: return Swift.min(4, depth) * d
+        case .cls: return widths.last!
+        case .clsPatchMean: return 2 * widths.last!
+        case .lastFourCLS: return widths.suffix(4).reduce(0, +)
         }
     }
 }
@@ -63,8 +68,8 @@ public struct LabelledFeatures {
     public var skipped: Int
 }
 
-/// Runs a frozen backbone over an image set: a ViT for every feature kind, any other
-/// embedding backbone (a ConvNeXt) for its normalised global feature (`cls`) only.
+/// Runs a frozen backbone over an image set: a ViT or a ConvNeXt (whose blocks are its four
+/// stages: `last4` concatenates the pooled maps of the stages, the last one normalised).
 public struct FeatureExtractor {
     public let model: any EmbeddingBackbone
     public let transform: EvaluationTransform
@@ -84,14 +89,10 @@ public struct FeatureExtractor {
     /// The features of one batch of normalised images (B, C, S, S) → (B, F), off the tape.
     public func features(_ images: Tensor, kind: FeatureKind) -> Tensor {
         withNoGrad {
-            guard let vit = model as? VisionTransformer else {
-                precondition(kind == .cls, "FeatureExtractor: a \(type(of: model)) gives only `cls` features, not `\(kind.rawValue)`")
-                return model.embeddingFeatures(images).classToken                            // (B, D)
-            }
             switch kind {
-            case .cls: return vit(images)
-            case .clsPatchMean: return vit.linearProbeFeatures(images, lastBlocks: 1, averagePool: true)
-            case .lastFourCLS: return vit.linearProbeFeatures(images, lastBlocks: Swift.min(4, vit.config.depth))
+            case .cls: return model.embeddingFeatures(images).classToken                    // (B, D)
+            case .clsPatchMean: return model.linearProbeFeatures(images, lastBlocks: 1, averagePool: true)   // (B, 2D)
+            case .lastFourCLS: return model.linearProbeFeatures(images, lastBlocks: Swift.min(4, model.blockCount))
             }
         }
     }
@@ -122,7 +123,7 @@ public struct FeatureExtractor {
             done += indices.count
             progress?(done, dataset.count)
         }
-        let d = kind.dimensions(embedDimensions: model.embedDimensions, depth: (model as? VisionTransformer)?.config.depth ?? 1)
+        let d = kind.dimensions(blockDimensions: model.blockDimensions)
         let all = parts.isEmpty ? Tensor.zeros([0, d]) : Tensor.concat(parts, axis: 0)
         return LabelledFeatures(features: all, labels: labels, classes: dataset.classes, skipped: dataset.count - labels.count)
     }

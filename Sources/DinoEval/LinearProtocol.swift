@@ -45,17 +45,31 @@ public let dinov2LinearLearningRates: [Double] = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 
 
 /// The per-image features the protocol's classifiers read.
 public struct LinearProtocolFeatures: @unchecked Sendable {
-    /// (N, L, D): the normed class tokens of the last L blocks (L = min(4, depth)), oldest first.
+    /// (N, Σ D_l): the normed class tokens of the last L blocks (L = min(4, blocks)), oldest first,
+    /// side by side; block l is `blockWidths[l]` columns wide (all D for a ViT; a ConvNeXt's stage
+    /// widths, its stages' pooled maps).
     public let classTokens: Tensor
+    /// Width of each stored block's class token, oldest first.
+    public let blockWidths: [Int]
     /// (N, D): the mean of the last block's normed patch tokens.
     public let patchMean: Tensor
     public let labels: [Int]
 
+    /// Features from the class tokens of L blocks of one width, (N, L, D).
     public init(classTokens: Tensor, patchMean: Tensor, labels: [Int]) {
-        precondition(classTokens.rank == 3 && patchMean.rank == 2 && classTokens.shape[0] == patchMean.shape[0]
-                     && labels.count == patchMean.shape[0],
-                     "LinearProtocolFeatures: class tokens \(classTokens.shape), patch mean \(patchMean.shape), \(labels.count) labels")
+        precondition(classTokens.rank == 3, "LinearProtocolFeatures: class tokens \(classTokens.shape) are not (N, L, D)")
+        let (n, l, d) = (classTokens.shape[0], classTokens.shape[1], classTokens.shape[2])
+        self.init(classTokens: classTokens.contiguous().reshape([n, l * d]), blockWidths: Array(repeating: d, count: l),
+                  patchMean: patchMean, labels: labels)
+    }
+
+    /// Features from the class tokens of L blocks side by side, (N, Σ D_l), block l `blockWidths[l]` wide.
+    public init(classTokens: Tensor, blockWidths: [Int], patchMean: Tensor, labels: [Int]) {
+        precondition(classTokens.rank == 2 && patchMean.rank == 2 && classTokens.shape[0] == patchMean.shape[0]
+                     && labels.count == patchMean.shape[0] && !blockWidths.isEmpty && classTokens.shape[1] == blockWidths.reduce(0, +),
+                     "LinearProtocolFeatures: class tokens \(classTokens.shape) of blocks \(blockWidths), patch mean \(patchMean.shape), \(labels.count) labels")
         self.classTokens = classTokens
+        self.blockWidths = blockWidths
         self.patchMean = patchMean
         self.labels = labels
     }
@@ -63,18 +77,37 @@ public struct LinearProtocolFeatures: @unchecked Sendable {
     public var count: Int { labels.count }
 
     /// `create_linear_input`: the class tokens of the last `blocks` blocks, then the patch mean when
-    /// `averagePool`: (N, blocks·D) or (N, (blocks + 1)·D).
+    /// `averagePool`: (N, Σ_last D_l) or (N, Σ_last D_l + D).
     public func input(blocks n: Int, averagePool: Bool) -> Tensor {
-        let l = classTokens.shape[1], d = classTokens.shape[2]
+        let l = blockWidths.count
         precondition(n >= 1 && n <= l, "LinearProtocolFeatures: \(n) blocks of the \(l) stored")
-        let cls = classTokens.slice(axis: 1, start: l - n).contiguous().reshape([count, n * d])   // (N, n·D)
+        let start = blockWidths.prefix(l - n).reduce(0, +)
+        let cls = start == 0 ? classTokens : classTokens.slice(axis: 1, start: start).contiguous()   // (N, Σ_last D_l)
         return averagePool ? Tensor.concat([cls, patchMean], axis: 1) : cls
+    }
+
+    /// Width of `input(blocks:averagePool:)`.
+    public func inputWidth(blocks n: Int, averagePool: Bool) -> Int {
+        Self.inputWidth(blockWidths: blockWidths, patchWidth: patchMean.shape[1], blocks: n, averagePool: averagePool)
+    }
+
+    /// Width of the classifier input of the last `n` of blocks of `blockWidths`, with the patch
+    /// mean (`patchWidth` wide) when `averagePool`.
+    static func inputWidth(blockWidths: [Int], patchWidth: Int, blocks n: Int, averagePool: Bool) -> Int {
+        blockWidths.suffix(n).reduce(0, +) + (averagePool ? patchWidth : 0)
     }
 
     /// The images at `indices`.
     public func subset(_ indices: [Int]) -> LinearProtocolFeatures {
-        LinearProtocolFeatures(classTokens: classTokens.indexSelect(axis: 0, indices: indices),
+        LinearProtocolFeatures(classTokens: classTokens.indexSelect(axis: 0, indices: indices), blockWidths: blockWidths,
                                patchMean: patchMean.indexSelect(axis: 0, indices: indices), labels: indices.map { labels[$0] })
+    }
+
+    /// Several sets of the same blocks, one after the other.
+    static func joined(_ parts: [LinearProtocolFeatures]) -> LinearProtocolFeatures {
+        parts.count == 1 ? parts[0] : LinearProtocolFeatures(
+            classTokens: Tensor.concat(parts.map(\.classTokens), axis: 0), blockWidths: parts[0].blockWidths,
+            patchMean: Tensor.concat(parts.map(\.patchMean), axis: 0), labels: parts.flatMap(\.labels))
     }
 }
 
@@ -210,26 +243,28 @@ public struct LinearProtocolResult: Codable, Sendable {
 }
 
 /// The classifier inputs of a batch of images (B, 3, S, S): the normed class tokens of the last
-/// `blocks` blocks, (B, L, D) oldest first, and the last block's mean patch token (B, D) —
-/// `ModelWithIntermediateLayers(model, n)` (get_intermediate_layers with return_class_token and
-/// norm: class and storage tokens through `cls_norm` when the norms are untied, the storage tokens
-/// left out of the patch tokens).
-public func linearProtocolFeatures(model: VisionTransformer, images x: Tensor, blocks l: Int, labels: [Int]) -> LinearProtocolFeatures {
-    let outs = withNoGrad { model.intermediateLayers(x, last: l) }
-    let cls = Tensor.stack(outs.map(\.classToken), axis: 1).contiguous()            // (B, L, D)
+/// `blocks` blocks side by side, (B, Σ D_l) oldest first, and the last block's mean patch token
+/// (B, D) — `ModelWithIntermediateLayers(model, n)` (get_intermediate_layers with return_class_token
+/// and norm: class and storage tokens through `cls_norm` when the norms are untied, the storage
+/// tokens left out of the patch tokens). For a ConvNeXt the blocks are its stages (dinov3
+/// convnext.py: pooled maps as class tokens, the final norm on the last stage only), so its
+/// "last 4 blocks" are the four stages' pooled maps, 96 + 192 + 384 + 768 wide for ConvNeXt-T.
+public func linearProtocolFeatures(model: any EmbeddingBackbone, images x: Tensor, blocks l: Int, labels: [Int]) -> LinearProtocolFeatures {
+    let outs = withNoGrad { model.intermediateLayers(x, last: l, norm: true) }
+    let cls = Tensor.concat(outs.map(\.classToken), axis: 1).contiguous()           // (B, Σ D_l)
     let mean = withNoGrad { outs.last!.patchTokens.mean(axes: [1]) }                // (B, D)
-    return LinearProtocolFeatures(classTokens: cls, patchMean: mean, labels: labels)
+    return LinearProtocolFeatures(classTokens: cls, blockWidths: outs.map { $0.classToken.shape[1] }, patchMean: mean, labels: labels)
 }
 
-/// Features for the protocol from a backbone: normed class tokens of the last min(4, depth)
+/// Features for the protocol from a backbone: normed class tokens of the last min(4, blocks)
 /// blocks and the last block's mean patch token, for every readable image of `dataset` (or of the
 /// images at `indices`), one evaluation view each (EvaluationTransform.forInput).
-public func linearProtocolFeatures(model: VisionTransformer, dataset: ImageFileDataset, indices: [Int]? = nil, imageSize: Int,
+public func linearProtocolFeatures(model: any EmbeddingBackbone, dataset: ImageFileDataset, indices: [Int]? = nil, imageSize: Int,
                                    batchSize: Int = 128, issues: DataIssueLog = DataIssueLog(),
                                    progress: ((Int, Int) -> Void)? = nil) -> LinearProtocolFeatures {
     model.eval()
     let t = EvaluationTransform.forInput(size: imageSize)
-    let l = Swift.min(4, model.config.depth)
+    let l = Swift.min(4, model.blockCount)
     let items = indices ?? Array(0..<dataset.count)
     var parts: [LinearProtocolFeatures] = []
     var start = 0
@@ -246,9 +281,7 @@ public func linearProtocolFeatures(model: VisionTransformer, dataset: ImageFileD
         parts.append(linearProtocolFeatures(model: model, images: stackViews(views, normalization: t.normalization), blocks: l, labels: labels))
     }
     precondition(!parts.isEmpty, "linearProtocolFeatures: no readable image in \(dataset.root)")
-    return parts.count == 1 ? parts[0] : LinearProtocolFeatures(
-        classTokens: Tensor.concat(parts.map(\.classTokens), axis: 0), patchMean: Tensor.concat(parts.map(\.patchMean), axis: 0),
-        labels: parts.flatMap(\.labels))
+    return LinearProtocolFeatures.joined(parts)
 }
 
 /// The classifiers of the grid, trained together: one SGD over all of them, the loss the sum of
@@ -259,13 +292,15 @@ final class LinearProtocolGrid {
     private let groups: [ParameterGroup]
     private let sgd: SGD
 
-    /// Classifiers for features of width `width` (D of one token), weights N(0, 0.01²) from `seed`.
-    init(settings: [LinearProtocolSetting], width: Int, classes: Int, momentum: Double, seed: UInt64) {
+    /// Classifiers for the class tokens of blocks `blockWidths` wide (oldest first) and a patch
+    /// mean `patchWidth` wide, weights N(0, 0.01²) from `seed`.
+    init(settings: [LinearProtocolSetting], blockWidths: [Int], patchWidth: Int, classes: Int, momentum: Double, seed: UInt64) {
         self.settings = settings
         let g = RandomGenerator(seed: seed)
         var groups: [ParameterGroup] = []
         for (i, s) in settings.enumerated() {
-            let d = width * (s.blocks + (s.averagePool ? 1 : 0))
+            let d = LinearProtocolFeatures.inputWidth(blockWidths: blockWidths, patchWidth: patchWidth, blocks: s.blocks,
+                                                      averagePool: s.averagePool)
             let w = g.fork(UInt64(i)).normal([classes, d], std: 0.01).requiringGrad()       // (C, D_in)
             let b = Tensor.zeros([classes]).requiringGrad()
             weights.append(w); biases.append(b)
@@ -333,11 +368,11 @@ func linearProtocolSplit(count n: Int, fraction: Double, seed: UInt64) -> (fit: 
 public func runLinearProtocol(train: LinearProtocolFeatures, val: LinearProtocolFeatures, classes: Int,
                               options: LinearProtocolOptions = .init(), protocolName: String = "custom",
                               progress: ((Int, Int, Double) -> Void)? = nil) -> LinearProtocolResult {
-    let settings = options.settings(depth: train.classTokens.shape[1])
+    let settings = options.settings(depth: train.blockWidths.count)
     let (fitIndices, heldIndices) = linearProtocolSplit(count: train.count, fraction: options.heldOutFraction, seed: options.seed)
     let fit = train.subset(fitIndices)
     let holdOut = heldIndices.isEmpty ? fit : train.subset(heldIndices)
-    let grid = LinearProtocolGrid(settings: settings, width: train.patchMean.shape[1], classes: classes,
+    let grid = LinearProtocolGrid(settings: settings, blockWidths: train.blockWidths, patchWidth: train.patchMean.shape[1], classes: classes,
                                   momentum: options.momentum, seed: options.seed)
     let g = RandomGenerator(seed: options.seed)
     let batch = Swift.min(options.batchSize, fit.count)

@@ -50,7 +50,7 @@ public struct LinearProtocolTrainTransform: Sendable {
 ///
 /// Reference: Oquab et al., "DINOv2" (2023) and Siméoni et al., "DINOv3" (2025), linear evaluation;
 /// dinov2/eval/linear.py, dinov3/eval/linear.py.
-public func runLinearProtocol(model: VisionTransformer, train: ImageFileDataset, val: ImageFileDataset, imageSize: Int,
+public func runLinearProtocol(model: any EmbeddingBackbone, train: ImageFileDataset, val: ImageFileDataset, imageSize: Int,
                               options: LinearProtocolOptions, protocolName: String, featureBatchSize: Int = 128, workers: Int = 1,
                               issues: DataIssueLog = DataIssueLog(),
                               progress: ((Int, Int, Double) -> Void)? = nil) -> LinearProtocolResult {
@@ -66,9 +66,10 @@ public func runLinearProtocol(model: VisionTransformer, train: ImageFileDataset,
     let heldFeatures = heldIndices.isEmpty ? nil
         : linearProtocolFeatures(model: model, dataset: train, indices: heldIndices.sorted(), imageSize: imageSize,
                                  batchSize: featureBatchSize, issues: issues)
-    let blocks = Swift.min(4, model.config.depth)
+    let blocks = Swift.min(4, model.blockCount)
     let settings = options.settings(depth: blocks)
-    let grid = LinearProtocolGrid(settings: settings, width: model.embedDimensions, classes: classes,
+    let grid = LinearProtocolGrid(settings: settings, blockWidths: Array(model.blockDimensions.suffix(blocks)),
+                                  patchWidth: model.embedDimensions, classes: classes,
                                   momentum: options.momentum, seed: options.seed)
     let transform = LinearProtocolTrainTransform(size: imageSize, scale: options.cropScale, flipProbability: options.flipProbability)
     let decode = DecodeOptions(minimumShorterSide: imageSize)

@@ -127,17 +127,18 @@ func probeView(_ image: RGBImage, size: Int) -> (RGBImage, Tensor) {
 }
 
 /// The predicted class of every pixel of the probe's view (size × size, row-major).
-public func predictMask(model: VisionTransformer, head: LinearSegmentationHead, image: RGBImage, size: Int) -> [Int] {
+public func predictMask(model: any EmbeddingBackbone, head: LinearSegmentationHead, image: RGBImage, size: Int) -> [Int] {
     let (_, x) = probeView(image, size: size)
-    let f = withNoGrad { model.forwardFeatures(x) }
-    let tokens = f.patchTokens.contiguous().reshape([1, f.grid.height, f.grid.width, model.embedDimensions])  // (1, h, w, D)
+    let patches = withNoGrad { model.embeddingFeatures(x).patchTokens }                                   // (1, h·w, D)
+    let tokens = patches.contiguous().reshape([1, size / model.patchSize, size / model.patchSize, model.embedDimensions])  // (1, h, w, D)
     return head.predict(tokens, height: size, width: size)
 }
 
 /// The predicted depth in metres of every pixel of the probe's view (size × size, row-major).
-public func predictDepthMap(model: VisionTransformer, head: LinearDepthHead, image: RGBImage, size: Int) -> [Float] {
+public func predictDepthMap(model: any EmbeddingBackbone, head: LinearDepthHead, image: RGBImage, size: Int) -> [Float] {
     let (_, x) = probeView(image, size: size)
-    let blocks = head.config.blockIndices(depth: model.config.depth)
+    let blocks: [Int]
+    do { blocks = try depthHeadBlocks(model: model, head: head.config) } catch { preconditionFailure("predictDepthMap: \(error)") }
     return withNoGrad {
         let outs = model.intermediateLayers(x, blocks: blocks, norm: head.config.backboneNorm)
         let (h, w) = (size / model.patchSize, size / model.patchSize)

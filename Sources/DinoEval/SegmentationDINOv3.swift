@@ -262,14 +262,14 @@ func dinov3SegmentationTrainSample(image: RGBImage, labels: [Int], labelWidth: I
 /// - Returns: the trained head, mIoU / pixel accuracy on val in percent, and the picture.
 ///
 /// Reference: Siméoni et al., "DINOv3" (2025), linear segmentation; dinov3/eval/segmentation.
-public func evaluateSegmentationDINOv3(model: VisionTransformer, train: SegmentationMasks, val: SegmentationMasks,
+public func evaluateSegmentationDINOv3(model: any EmbeddingBackbone, train: SegmentationMasks, val: SegmentationMasks,
                                        config: DINOv3SegmentationConfig = .init(), normalization: ImageNormalization = .imageNet,
                                        workers: Int = 1, pictureCount: Int = 0, issues: DataIssueLog = DataIssueLog(),
                                        progress: ((Int, Int, Double) -> Void)? = nil) throws
     -> (head: LinearSegmentationHead, scores: SegmentationScores, picture: RGBImage?) {
     try config.validate()
     model.eval()
-    let s = config.imageSize ?? model.config.imageSize
+    let s = config.imageSize ?? model.defaultInputSize
     precondition(s % model.patchSize == 0, "evaluateSegmentationDINOv3: size \(s) is not a multiple of the patch size \(model.patchSize)")
     let ignore = config.ignoreIndex
     let classes: Int
@@ -325,9 +325,9 @@ public func evaluateSegmentationDINOv3(model: VisionTransformer, train: Segmenta
         for (x, labels) in loader.epoch(epoch) {
             if iteration >= config.iterations { break }
             any = true
-            let f = withNoGrad { model.forwardFeatures(x) }
-            let (n, h, w) = (x.shape[0], f.grid.height, f.grid.width)
-            var features = f.patchTokens.contiguous().reshape([n, h, w, model.embedDimensions])            // (B, h, w, D)
+            let patches = withNoGrad { model.embeddingFeatures(x).patchTokens }                            // (B, h·w, D)
+            let (n, h, w) = (x.shape[0], x.shape[2] / model.patchSize, x.shape[3] / model.patchSize)
+            var features = patches.contiguous().reshape([n, h, w, model.embedDimensions])                  // (B, h, w, D)
             if config.dropout > 0 {
                 // Dropout2d: whole channels of a sample zeroed with probability p, the rest scaled by 1/(1 − p).
                 let keep = g.fork(0xD0 + UInt64(iteration)).uniform([n, 1, 1, model.embedDimensions], low: 0, high: 1)
@@ -354,7 +354,7 @@ public func evaluateSegmentationDINOv3(model: VisionTransformer, train: Segmenta
 
 /// Sliding-window evaluation of a trained head (eval.py `evaluate_segmentation_model`, slide mode),
 /// with a picture of the first `pictureCount` val images (image | truth | prediction at the mask's size).
-public func scoreSegmentationDINOv3(model: VisionTransformer, head: LinearSegmentationHead, val: SegmentationMasks, size s: Int,
+public func scoreSegmentationDINOv3(model: any EmbeddingBackbone, head: LinearSegmentationHead, val: SegmentationMasks, size s: Int,
                                     config: DINOv3SegmentationConfig, normalization: ImageNormalization = .imageNet, pictureCount: Int = 0,
                                     issues: DataIssueLog = DataIssueLog()) -> (scores: SegmentationScores, picture: RGBImage?) {
     let stride = config.stride ?? Swift.max(1, s * 341 / 512)
@@ -378,8 +378,8 @@ public func scoreSegmentationDINOv3(model: VisionTransformer, head: LinearSegmen
             let crop = x.slice(axis: 1, start: b.top, end: b.top + b.height).slice(axis: 2, start: b.left, end: b.left + b.width)
                 .contiguous().unsqueeze(0)                                                                   // (1, 3, h, w)
             let logits: [Float] = withNoGrad {
-                let f = model.forwardFeatures(crop)
-                let tokens = f.patchTokens.contiguous().reshape([1, f.grid.height, f.grid.width, model.embedDimensions])
+                let patches = model.embeddingFeatures(crop).patchTokens                                     // (1, h·w, D)
+                let tokens = patches.contiguous().reshape([1, b.height / model.patchSize, b.width / model.patchSize, model.embedDimensions])
                 return resizeBilinear(head.logits(tokens, training: false), height: b.height, width: b.width).contiguous().scalars
             }                                                                                                // (1, C, h, w)
             for k in 0..<c {

@@ -30,11 +30,12 @@ public struct SegmentationEvaluationOptions: Sendable {
 /// Frozen patch tokens and labels of every readable image of `masks.images`.
 ///
 /// - Parameters:
-///   - model: the backbone, in evaluation mode (no drop path).
+///   - model: the backbone, in evaluation mode (no drop path): a ViT's normed patch tokens, or a
+///     ConvNeXt's normed final map (stride 32), as `x_norm_patchtokens`.
 ///   - masks: the images and their masks.
 ///   - size: the side images are resized to (a multiple of the patch size).
 /// - Returns: features (N, h, w, D) and labels (N·size·size).
-public func segmentationFeatures(model: VisionTransformer, masks: SegmentationMasks, size: Int, batchSize: Int = 64,
+public func segmentationFeatures(model: any EmbeddingBackbone, masks: SegmentationMasks, size: Int, batchSize: Int = 64,
                                  normalization: ImageNormalization = .imageNet,
                                  issues: DataIssueLog = DataIssueLog()) -> SegmentationFeatures {
     precondition(size % model.patchSize == 0, "segmentationFeatures: size \(size) is not a multiple of the patch size \(model.patchSize)")
@@ -56,9 +57,9 @@ public func segmentationFeatures(model: VisionTransformer, masks: SegmentationMa
         start += batchSize
         guard !views.isEmpty else { continue }
         let x = stackViews(views, normalization: normalization)                                   // (n, 3, S, S)
-        let f = withNoGrad { model.forwardFeatures(x) }
-        let (h, w) = f.grid
-        chunks.append(f.patchTokens.contiguous().reshape([views.count, h, w, model.embedDimensions]))  // (n, h, w, D)
+        let patches = withNoGrad { model.embeddingFeatures(x).patchTokens }                        // (n, h·w, D)
+        let (h, w) = (size / model.patchSize, size / model.patchSize)
+        chunks.append(patches.contiguous().reshape([views.count, h, w, model.embedDimensions]))    // (n, h, w, D)
     }
     precondition(!chunks.isEmpty, "segmentationFeatures: no readable image in \(images.root)")
     let features = chunks.count == 1 ? chunks[0] : Tensor.concat(chunks, axis: 0)
@@ -70,12 +71,12 @@ public func segmentationFeatures(model: VisionTransformer, masks: SegmentationMa
 /// - Parameter trainedHead: receives the trained head and the input size (to save it: SavedHeads.swift).
 /// - Returns: mean IoU and pixel accuracy on val, in percent.
 /// Reference: Oquab et al., "DINOv2" (2023), §7.4 "linear" semantic segmentation.
-public func evaluateSegmentation(model: VisionTransformer, train: SegmentationMasks, val: SegmentationMasks,
+public func evaluateSegmentation(model: any EmbeddingBackbone, train: SegmentationMasks, val: SegmentationMasks,
                                  options: SegmentationEvaluationOptions = .init(), issues: DataIssueLog = DataIssueLog(),
                                  progress: ((Int, Double) -> Void)? = nil,
                                  trainedHead: ((LinearSegmentationHead, Int) -> Void)? = nil) -> SegmentationScores {
     model.eval()
-    let size = options.imageSize ?? model.config.imageSize
+    let size = options.imageSize ?? model.defaultInputSize
     let trainSet = segmentationFeatures(model: model, masks: train, size: size, batchSize: options.batchSize,
                                         normalization: options.normalization, issues: issues)
     let valSet = segmentationFeatures(model: model, masks: val, size: size, batchSize: options.batchSize,

@@ -37,6 +37,21 @@ public enum CheckpointLayout: String, CaseIterable, Sendable, Codable {
     }
 }
 
+extension CheckpointLayout {
+    /// Guesses a ConvNeXt checkpoint's layout from its keys: timm's `stem.*` / `stages.i.blocks.*`,
+    /// transformers' `stages.i.layers.*` / `stages.i.downsample_layers.*` / `layer_norm.*`, else
+    /// the official `downsample_layers.*` / `stages.i.j.*`.
+    public static func detectConvNeXt(keys: some Collection<String>) -> CheckpointLayout {
+        func strip(_ k: String) -> Substring { k.hasPrefix("dinov3_convnext.") ? k.dropFirst("dinov3_convnext.".count) : Substring(k) }
+        if keys.contains(where: { $0.hasPrefix("stem.") || ($0.hasPrefix("stages.") && $0.contains(".blocks.")) }) { return .timm }
+        if keys.contains(where: { k in
+            let s = strip(k)
+            return s.hasPrefix("layer_norm.") || (s.hasPrefix("stages.") && (s.contains(".layers.") || s.contains(".downsample_layers.")))
+        }) { return .transformers }
+        return .official
+    }
+}
+
 /// Errors of checkpoint conversion.
 public struct CheckpointLayoutError: Error, CustomStringConvertible {
     public let message: String
@@ -115,6 +130,37 @@ public enum KeyMaps {
             KeyRule(block + #"mlp\.down_proj\."#, "blocks.$1.mlp.DOWN."),
         ]
     }
+
+    /// timm's ConvNeXt (`timm/models/convnext.py`, also its `convnext_*.dinov3_lvd1689m`) to the
+    /// official DINOv3 ConvNeXt keys: the inverse of timm's `checkpoint_filter_fn` (`stem.*` is
+    /// `downsample_layers.0.*`, `stages.i.downsample.*` `downsample_layers.i.*`, block j of stage i
+    /// `stages.i.blocks.j` with `conv_dw` / `mlp.fc1` / `mlp.fc2` for `dwconv` / `pwconv1` /
+    /// `pwconv2`, `head.norm` the final `norm`). timm's classifier `head.fc.*` is no backbone key.
+    public static let timmConvNeXt: [KeyRule] = [
+        KeyRule(#"^stem\.(\d)\."#, "downsample_layers.0.$1."),
+        KeyRule(#"^stages\.(\d+)\.downsample\.(\d)\."#, "downsample_layers.$1.$2."),
+        KeyRule(#"^stages\.(\d+)\.blocks\.(\d+)\.conv_dw\."#, "stages.$1.$2.dwconv."),
+        KeyRule(#"^stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc(\d)\."#, "stages.$1.$2.pwconv$3."),
+        KeyRule(#"^stages\.(\d+)\.blocks\.(\d+)\."#, "stages.$1.$2."),
+        KeyRule(#"^head\.norm\."#, "norm."),
+    ]
+
+    /// Hugging Face transformers' `DINOv3ConvNextModel` (models/dinov3_convnext: `stages.i` holds
+    /// `downsample_layers` and `layers.j` with `depthwise_conv`, `layer_norm`, `pointwise_conv1/2`,
+    /// `gamma`; the final norm is `layer_norm`) to the official keys: the inverse of
+    /// convert_dinov3_convnext_to_hf.py's `ORIGINAL_TO_CONVERTED_KEY_MAPPING`. A task model's
+    /// `dinov3_convnext.` prefix (its `base_model_prefix`) is removed.
+    public static let transformersConvNeXt: [KeyRule] = {
+        let p = #"^(?:dinov3_convnext\.)?"#
+        return [
+            KeyRule(p + #"stages\.(\d+)\.downsample_layers\.(\d)\."#, "downsample_layers.$1.$2."),
+            KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.depthwise_conv\."#, "stages.$1.$2.dwconv."),
+            KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.layer_norm\."#, "stages.$1.$2.norm."),
+            KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.pointwise_conv(\d)\."#, "stages.$1.$2.pwconv$3."),
+            KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.gamma$"#, "stages.$1.$2.gamma"),
+            KeyRule(p + #"layer_norm\."#, "norm."),
+        ]
+    }()
 
     /// Applies the first matching rule to each key.
     public static func rename(_ keys: [String], rules: [KeyRule]) -> [String: String] {

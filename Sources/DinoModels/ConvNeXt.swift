@@ -256,9 +256,64 @@ public final class ConvNeXt: Module {
         return (norm(pooled), norm(patches))
     }
 
+    /// The outputs of the chosen stages (0-based, in the order given), as the reference's
+    /// `get_intermediate_layers(x, n=stages, return_class_token=True, norm=norm)` without a pseudo
+    /// patch size: stage i's pooled map as the class token (B, dims[i]) and its map flattened
+    /// row-major as patch tokens (B, h_i·w_i, dims[i]) at stride 4·2^i. The reference's `norms`
+    /// are three identities and the final norm, so with `norm` only the last stage is normalised:
+    /// `cls = LN(mean_{ij} x_ij)`, `patches = LN(x_ij)`; stages 0–2 are returned as they are.
+    ///
+    /// Reference: dinov3/models/convnext.py `_get_intermediate_layers`, `get_intermediate_layers`
+    /// (`self.norms = [Identity] * 3 + [self.norm]`).
+    public func intermediateLayers(_ images: Tensor, blocks indices: [Int], norm applyNorm: Bool = true) -> [BlockOutput] {
+        for i in indices { precondition(i >= 0 && i < 4, "ConvNeXt.intermediateLayers: stage \(i) outside 0..<4") }
+        guard let last = indices.max() else { return [] }
+        precondition(images.rank == 4 && images.shape[1] == config.inChannels,
+                     "ConvNeXt: expected images (B, \(config.inChannels), H, W), got \(images.shape)")
+        var taken: [Int: BlockOutput] = [:]
+        var x = images
+        for (i, stage) in [stage0, stage1, stage2, stage3].enumerated() where i <= last {
+            x = i == 0 ? (downsampleLayers[0] as! ConvNeXtStem)(x) : (downsampleLayers[i] as! ConvNeXtDownsample)(x)
+            for block in stage { x = (block as! ConvNeXtBlock)(x) }                    // (B, h_i, w_i, C_i)
+            guard indices.contains(i) else { continue }
+            let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            var pooled = x.mean(axes: [1, 2])                                        // (B, C_i)
+            var patches = x.contiguous().reshape([b, h * w, c])                      // (B, h_i·w_i, C_i)
+            if applyNorm && i == 3 { pooled = norm(pooled); patches = norm(patches) }
+            taken[i] = BlockOutput(classToken: pooled, registerTokens: Tensor.zeros([b, 0, c], dtype: x.dtype), patchTokens: patches)
+        }
+        return indices.map { taken[$0]! }
+    }
+
     /// The normalised pooled feature (B, D): the backbone's image embedding.
     public func callAsFunction(_ images: Tensor) -> Tensor {
         forwardFeatures(images).classToken
+    }
+
+    /// The layer index of every parameter for layer-wise learning-rate decay in fine-tuning, as
+    /// timm assigns them to its ConvNeXt (`group_matcher(coarse=False)` through
+    /// `param_groups_layer_decay`): the stem (`downsample_layers.0`) 0; block j of stage i
+    /// `1 + Σ_{k<i} depths[k] + j`; the downsampling layer before stage i (i ≥ 1) with that stage's
+    /// first block; the final norm `Σ depths + 1`, with the head (scale 1). Each block is thus one
+    /// layer, as a ViT's (MAE/BEiT `param_groups_lrd`), for any depths; the official ConvNeXt's
+    /// `get_num_layer_for_convnext` instead folds [3, 3, 27, 3] into 12 groups and refuses other
+    /// depths. Set by the fine-tuning classifier only: distillation leaves a ConvNeXt student
+    /// without layer indices (no decay), as dinov3's `get_vit_lr_decay_rate` finds no `.blocks.`
+    /// in its names.
+    ///
+    /// - Returns: the layer index of each named parameter.
+    @discardableResult
+    public func assignLayerDecayIndices() -> [String: Int] {
+        let total = config.depths.reduce(0, +)
+        setLayerIndex(total + 1)
+        (downsampleLayers[0] as Module).setLayerIndex(0)
+        var first = 1
+        for (i, stage) in stages.enumerated() {
+            if i > 0 { (downsampleLayers[i] as Module).setLayerIndex(first) }
+            for (j, block) in stage.enumerated() { block.setLayerIndex(first + j) }
+            first += stage.count
+        }
+        return Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.0, $0.1.layerIndex!) })
     }
 
     /// Draws the initial weights, in declaration order, from `generator`: convolution and
@@ -326,20 +381,45 @@ public enum ConvNeXtPresets {
 
 extension ConvNeXt {
     /// Loads weights from a safetensors file in the official layout (the hub state dict,
-    /// `downsample_layers.0.0.weight`, `stages.0.0.dwconv.weight`, …), after removing the
-    /// training wrappers' `module.` / `backbone.` prefixes.
+    /// `downsample_layers.0.0.weight`, `stages.0.0.dwconv.weight`, …), timm's (`stem.0.weight`,
+    /// `stages.0.blocks.0.conv_dw.weight`, …, `head.norm.*`; its classifier `head.fc.*` left out)
+    /// or transformers' `DINOv3ConvNextModel` (`stages.0.layers.0.depthwise_conv.weight`, …,
+    /// `layer_norm.*`), after removing the training wrappers' `module.` / `backbone.` prefixes.
     ///
+    /// - Parameter layout: the key layout; nil detects it (`CheckpointLayout.detectConvNeXt`).
     /// - Throws: `SafeTensorsError` for a bad file, `StateDictError` listing missing,
     ///   unexpected and mis-shaped keys.
     ///
     /// The reference state dict lists the final norm twice, as `norm.*` and `norms.3.*` (one
     /// module, `self.norms[3] = self.norm`); `norms.3.*` is read as `norm.*` when `norm.*` is
     /// absent and otherwise must hold the same values.
-    public func loadWeights(from url: URL, strict: Bool = true) throws {
+    public func loadWeights(from url: URL, layout: CheckpointLayout? = nil, strict: Bool = true) throws {
         let file = try SafeTensors.read(from: url)
         let (tensors, _) = CheckpointKeys.stripWrapperPrefixes(file.tensors)
-        try load(stateDict: try Self.foldingNormAlias(tensors, file: url.lastPathComponent), strict: strict,
+        let official = try Self.officialKeys(tensors, layout: layout ?? CheckpointLayout.detectConvNeXt(keys: tensors.keys))
+        try load(stateDict: try Self.foldingNormAlias(official, file: url.lastPathComponent), strict: strict,
                  takingOwnership: true)
+    }
+
+    /// `tensors` renamed from `layout` to the official keys (`KeyMaps.timmConvNeXt`,
+    /// `KeyMaps.transformersConvNeXt`), timm's classifier `head.fc.*` dropped.
+    static func officialKeys(_ tensors: [String: Tensor], layout: CheckpointLayout) throws -> [String: Tensor] {
+        let rules: [KeyRule]
+        switch layout {
+        case .official: return tensors
+        case .timm: rules = KeyMaps.timmConvNeXt
+        case .transformers: rules = KeyMaps.transformersConvNeXt
+        }
+        let kept = tensors.filter { !(layout == .timm && $0.key.hasPrefix("head.fc.")) }
+        let names = KeyMaps.rename(Array(kept.keys), rules: rules)
+        var out: [String: Tensor] = [:]
+        for (k, t) in kept {
+            let n = names[k]!
+            guard out.updateValue(t, forKey: n) == nil else {
+                throw CheckpointLayoutError("two \(layout.rawValue) keys become '\(n)'; is this a ConvNeXt in the \(layout.rawValue) layout?")
+            }
+        }
+        return out
     }
 
     /// `tensors` without the `norms.3.*` alias of `norm.*` (see `loadWeights`).
@@ -358,14 +438,15 @@ extension ConvNeXt {
         return out
     }
 
-    /// A model from a preset name and a weights file (official keys), or random initial
-    /// weights seeded by `seed`; in evaluation mode, without drop path.
-    public static func load(preset: String, weights: URL?, seed: UInt64 = 0) throws -> ConvNeXt {
+    /// A model from a preset name and a weights file (official, timm or transformers keys;
+    /// `layout` nil detects them), or random initial weights seeded by `seed`; in evaluation
+    /// mode, without drop path.
+    public static func load(preset: String, weights: URL?, seed: UInt64 = 0, layout: CheckpointLayout? = nil) throws -> ConvNeXt {
         var config = try ConvNeXtPresets.config(named: preset)
         config.dropPathRate = 0
         let model = ConvNeXt(config, generator: RandomGenerator(seed: seed))
         if let weights {
-            try model.loadWeights(from: weights)
+            try model.loadWeights(from: weights, layout: layout)
         } else {
             model.initializeWeights(generator: RandomGenerator(seed: seed))
         }

@@ -72,18 +72,59 @@ public struct ImageEmbeddings {
     }
 }
 
-/// A backbone that `embed` can run: a normalised image embedding and normalised tokens on a
-/// grid of `patchSize`-pixel cells (a ViT's patches, a ConvNeXt's final map at stride 32).
+/// A backbone that `embed` and the frozen-feature evaluations can run: a normalised image
+/// embedding and normalised tokens on a grid of `patchSize`-pixel cells (a ViT's patches, a
+/// ConvNeXt's final map at stride 32), and the outputs of its blocks (a ViT's blocks, a
+/// ConvNeXt's four stages) as the reference's `get_intermediate_layers` gives them.
 public protocol EmbeddingBackbone: Module {
     /// Width of the embedding and of each token.
     var embedDimensions: Int { get }
     /// Pixels per token along each side (the patch size, or a CNN's total stride).
     var patchSize: Int { get }
+    /// The input side the model is evaluated at by default (its config's `image_size`).
+    var defaultInputSize: Int { get }
+    /// Width of each block's output, oldest first (the reference's `embed_dims`; its count is
+    /// `n_blocks`): D for every ViT block; a ConvNeXt's stage widths.
+    var blockDimensions: [Int] { get }
+    /// Pixels per token of each block's output: the patch size for every ViT block; a
+    /// ConvNeXt's stage strides 4, 8, 16, 32.
+    var blockStrides: [Int] { get }
     /// Normalised class token (B, D) and patch tokens (B, h·w, D) of images (B, 3, H, W).
     func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor)
+    /// The outputs of the chosen blocks (0-based, in the order given), as the reference's
+    /// `get_intermediate_layers(x, n=blocks, return_class_token=True, norm=norm)`: block i's
+    /// class token (B, D_i) and patch tokens (B, h_i·w_i, D_i) on its own grid.
+    func intermediateLayers(_ images: Tensor, blocks: [Int], norm: Bool) -> [BlockOutput]
+}
+
+extension EmbeddingBackbone {
+    /// Blocks whose outputs `intermediateLayers` can take (the reference's `n_blocks`).
+    public var blockCount: Int { blockDimensions.count }
+
+    /// The outputs of the last `n` blocks, oldest first.
+    public func intermediateLayers(_ images: Tensor, last n: Int, norm: Bool = true) -> [BlockOutput] {
+        precondition(n >= 1 && n <= blockCount, "intermediateLayers: last \(n) of \(blockCount) blocks")
+        return intermediateLayers(images, blocks: Array((blockCount - n)..<blockCount), norm: norm)
+    }
+
+    /// Features for a linear probe (dinov2/eval/linear.py `create_linear_input`): the normalised
+    /// class tokens of the last `n` blocks concatenated oldest first, plus the mean of the last
+    /// block's normalised patch tokens when `averagePool`: (B, Σ D_i) or (B, Σ D_i + D). For a
+    /// ConvNeXt the blocks are its stages, normalised as the reference's `norms` (the final norm on
+    /// the last stage, none on the others).
+    public func linearProbeFeatures(_ images: Tensor, lastBlocks n: Int = 4, averagePool: Bool = false) -> Tensor {
+        let outs = intermediateLayers(images, last: n)
+        var parts = outs.map(\.classToken)
+        if averagePool { parts.append(outs.last!.patchTokens.mean(axes: [1])) }
+        return Tensor.concat(parts, axis: -1)
+    }
 }
 
 extension VisionTransformer: EmbeddingBackbone {
+    public var defaultInputSize: Int { config.imageSize }
+    public var blockDimensions: [Int] { Array(repeating: config.embedDimensions, count: config.depth) }
+    public var blockStrides: [Int] { Array(repeating: config.patchSize, count: config.depth) }
+
     /// `x_norm_clstoken` and `x_norm_patchtokens` of `forwardFeatures`.
     public func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor) {
         let f = forwardFeatures(images)
@@ -92,6 +133,10 @@ extension VisionTransformer: EmbeddingBackbone {
 }
 
 extension ConvNeXt: EmbeddingBackbone {
+    public var defaultInputSize: Int { config.imageSize }
+    public var blockDimensions: [Int] { config.dims }
+    public var blockStrides: [Int] { [4, 8, 16, 32] }
+
     /// The normalised pooled feature (`x_norm_clstoken`) and the normalised final map
     /// flattened row-major (`x_norm_patchtokens`) of `forwardFeatures`.
     public func embeddingFeatures(_ images: Tensor) -> (classToken: Tensor, patchTokens: Tensor) {

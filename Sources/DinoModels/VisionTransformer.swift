@@ -221,22 +221,6 @@ public final class VisionTransformer: Module {
         return indices.map { i in split(applyNorm ? normalize(taken[i]!) : taken[i]!) }
     }
 
-    /// Outputs of the last `n` blocks (oldest first).
-    public func intermediateLayers(_ images: Tensor, last n: Int, norm applyNorm: Bool = true) -> [BlockOutput] {
-        precondition(n >= 1 && n <= config.depth, "intermediateLayers: last \(n) of \(config.depth) blocks")
-        return intermediateLayers(images, blocks: Array((config.depth - n)..<config.depth), norm: applyNorm)
-    }
-
-    /// Features for a linear probe: the normalised class tokens of the last `n` blocks
-    /// concatenated, plus the mean of the last block's patch tokens when `averagePool`
-    /// (dinov2/eval/linear.py `create_linear_input`): (B, n·D) or (B, (n+1)·D).
-    public func linearProbeFeatures(_ images: Tensor, lastBlocks n: Int = 4, averagePool: Bool = false) -> Tensor {
-        let outs = intermediateLayers(images, last: n)
-        var parts = outs.map(\.classToken)
-        if averagePool { parts.append(outs.last!.patchTokens.mean(axes: [1])) }
-        return Tensor.concat(parts, axis: -1)
-    }
-
     /// Attention probabilities of the last block (B, H, N, N), N = 1 + R + h·w.
     public func lastSelfAttention(_ images: Tensor) -> Tensor {
         let (tokens, grid) = prepareTokens(images)

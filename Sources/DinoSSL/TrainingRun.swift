@@ -210,6 +210,18 @@ public struct TrainingRun {
         return (model, exported.inputSize ?? config.imageSize)
     }
 
+    /// The architecture, weights (official keys) and input size of a run's exported backbone when it
+    /// is a DINOv3 ConvNeXt (a distillation's ConvNeXt student), for a caller that builds the
+    /// model itself (fine-tuning sets its own drop-path rate); nil when it is a ViT.
+    ///
+    /// - Throws: as `loadBackbone(run:)`.
+    public static func convNeXtBackboneWeights(run runDirectory: URL, student: String? = nil) throws
+        -> (config: ConvNeXtConfig, weights: [String: Tensor], inputSize: Int)? {
+        let exported = try exportedModel(in: runDirectory, student: student)
+        guard let config = ConvNeXtPresets.all[exported.model] else { return nil }
+        return (config, try exportedWeights(run: runDirectory, prefix: exported.backbonePrefix), exported.inputSize ?? config.imageSize)
+    }
+
     /// The tensors under `prefix` of a run's newest checkpoint, without it.
     static func exportedWeights(run runDirectory: URL, prefix: String) throws -> [String: Tensor] {
         let checkpoint = try newestCheckpoint(of: runDirectory)
@@ -229,7 +241,7 @@ public struct TrainingRun {
         -> (config: VisionTransformerConfig, weights: [String: Tensor], inputSize: Int) {
         let exported = try exportedModel(in: runDirectory, student: student)
         if ConvNeXtPresets.all[exported.model] != nil {
-            throw MethodError.unsupported("\(runDirectory.lastPathComponent)'s exported backbone is the ConvNeXt \(exported.model); only `dino export` and `dino eval knn` take ConvNeXt students so far")
+            throw MethodError.unsupported("\(runDirectory.lastPathComponent)'s exported backbone is the ConvNeXt \(exported.model), not a Vision Transformer; read it with `loadEmbeddingBackbone` or `convNeXtBackboneWeights` (`dino embed|export|eval|finetune` take it; `dino eval video` does not)")
         }
         let model: VisionTransformerConfig
         do { model = try ModelPresets.config(named: exported.model) } catch let e as PresetError {

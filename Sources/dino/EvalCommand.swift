@@ -59,9 +59,9 @@ struct EvalBackbone: ParsableArguments {
         return [model.map { "--model \($0)" }, weights.map { "--weights \($0)" }].compactMap { $0 }.joined(separator: " ")
     }
 
-    /// The backbone as an embedding backbone (evaluation mode) and its input size: also a
-    /// ConvNeXt (a run's ConvNeXt student, or a `--model convnext_*` preset), for the
-    /// evaluations that read only the global feature (`knn`).
+    /// The backbone (evaluation mode) and its input size: a ViT, or a DINOv3 ConvNeXt (a run's
+    /// ConvNeXt student, or a `--model convnext_*` preset with official-key weights), for the
+    /// evaluations that read block outputs (`knn`, `linear`, `segmentation`, `depth`, `report`).
     func loadEmbedding() throws -> (any EmbeddingBackbone, Int) {
         if let threads { Threads.count = threads }
         if let runDirectory {
@@ -81,9 +81,13 @@ struct EvalBackbone: ParsableArguments {
         return (vit, size)
     }
 
-    /// The backbone (evaluation mode) and its input size.
-    func load() throws -> (VisionTransformer, Int) {
+    /// The backbone (evaluation mode) and its input size, for the evaluations that need a ViT
+    /// (`video`; `command` names it in the refusal of a ConvNeXt).
+    func load(command: String? = nil) throws -> (VisionTransformer, Int) {
         if let threads { Threads.count = threads }
+        if let command, let name = try convNeXtName() {
+            throw ValidationError("`dino \(command)` needs a Vision Transformer; \(name) is a ConvNeXt (it takes `dino embed`, `dino eval knn|linear|segmentation|depth|report`, `dino finetune` and `dino show --pca`)")
+        }
         if let runDirectory {
             guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
             let (m, size) = try TrainingRun.loadBackbone(run: URL(fileURLWithPath: runDirectory), student: student)
@@ -98,6 +102,16 @@ struct EvalBackbone: ParsableArguments {
         }
         let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         return (vit, inputSize ?? vit.config.imageSize)
+    }
+
+    /// The ConvNeXt this backbone names (`--model convnext_*`, or a run's ConvNeXt student), if any.
+    func convNeXtName() throws -> String? {
+        if let model, ConvNeXtPresets.all[model] != nil { return model }
+        if let runDirectory {
+            let exported = try TrainingRun.exportedModel(in: URL(fileURLWithPath: runDirectory), student: student)
+            if ConvNeXtPresets.all[exported.model] != nil { return "\(runDirectory)'s exported backbone \(exported.model)" }
+        }
+        return nil
     }
 }
 
@@ -117,15 +131,12 @@ struct EvalSource: ParsableArguments {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    /// The backbone (evaluation mode) and its input size.
-    func backbone() throws -> (VisionTransformer, Int) { try backboneOptions.load() }
+    /// The backbone (evaluation mode) and its input size: a ViT or a ConvNeXt.
+    func backbone() throws -> (any EmbeddingBackbone, Int) { try backboneOptions.loadEmbedding() }
 
     /// Train and validation features.
     func features(kind: FeatureKind) throws -> (train: LabelledFeatures, val: LabelledFeatures) {
         let (model, size) = try backboneOptions.loadEmbedding()
-        guard kind == .cls || model is VisionTransformer else {
-            throw ValidationError("--features \(kind.rawValue) needs a ViT; a \(type(of: model)) gives its global feature only (--features cls)")
-        }
         let extractor = FeatureExtractor(model: model, transform: .forInput(size: size), batchSize: batchSize,
                                          workers: Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
         let trainSet = try ImageFileDataset.imageFolder(train), valSet = try ImageFileDataset.imageFolder(val)
@@ -184,7 +195,7 @@ struct EvalLinear: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linear",
         abstract: "A linear classifier on frozen features, its learning rate chosen on a held-out part of train.",
-        discussion: "Features: cls (last block), cls+avgpool (with the mean patch token), last4 (class tokens of the last 4 blocks)."
+        discussion: "Features: cls (last block), cls+avgpool (with the mean patch token), last4 (class tokens of the last 4 blocks). On a ConvNeXt the blocks are its 4 stages (their pooled maps, the last one through the final norm), as dinov3's get_intermediate_layers."
     )
 
     @OptionGroup var source: EvalSource
@@ -276,7 +287,7 @@ extension EvalLinear {
         options.cropScale = cropScale.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
         options.flipProbability = flip
         do { try options.validate() } catch { throw ValidationError("--crop-scale '\(cropScale)' or another option: \(error)") }
-        let count = options.settings(depth: Swift.min(4, model.config.depth)).count
+        let count = options.settings(depth: Swift.min(4, model.blockCount)).count
         let bar = source.json ? nil : ProgressBar(total: options.epochs, label: "\(count) linear classifiers", itemsPerStep: nil)
         let issues = DataIssueLog()
         let result = runLinearProtocol(model: model, train: trainSet, val: valSet, imageSize: size, options: options,

@@ -67,6 +67,7 @@ struct EvalDepth: ParsableCommand {
         options.batchSize = source.batchSize
         options.head = .recipe(r, layers: layers)
         options.head.maxDepth = maxDepth
+        do { _ = try depthHeadBlocks(model: model, head: options.head) } catch { throw ValidationError("--layers \(layers): \(error)") }
         options.probe.epochs = epochs
         options.probe.learningRate = lr
         options.probe.batchSize = probeBatchSize

@@ -20,12 +20,16 @@ struct EvalReport: ParsableCommand {
         --data-depth-train/--data-depth-val/--data-depth (16-bit mm PNGs); video --data-videos (DAVIS-2017). \
         Settings are those of the single commands (k-NN k = 20, T = 0.07; the linear protocol as \
         --protocol dinov2|dinov3 trains; segmentation --recipe linear|dinov3; depth lin.4 with the \
-        dinov2 recipe, lin.1 below 4 blocks; video DINO's propagation), with the epochs given here.
+        dinov2 recipe, lin.1 below 4 blocks and on a ConvNeXt; video DINO's propagation, ViTs only), \
+        with the epochs given here.
         """
     )
 
     @Option(name: .customLong("run"), help: "Run directory of `dino train` (its exported backbone is evaluated).")
     var runDirectory: String
+
+    @Option(help: "With a multi-student distillation run: the student to evaluate (its preset; default: the first). A ConvNeXt student takes every evaluation but video.")
+    var student: String?
 
     @Option(help: "Evaluations, comma-separated: knn, linear, segmentation, depth, video.")
     var suite = "knn,linear,segmentation,depth,video"
@@ -113,7 +117,10 @@ struct EvalReport: ParsableCommand {
         if evaluations.contains("video") { _ = try need([dataVideos], ["data-videos"], for: "video") }
 
         let runURL = URL(fileURLWithPath: runDirectory)
-        let (model, size) = try TrainingRun.loadBackbone(run: runURL)
+        let (model, size) = try TrainingRun.loadEmbeddingBackbone(run: runURL, student: student)
+        if evaluations.contains("video") && !(model is VisionTransformer) {
+            throw ValidationError("--suite video needs a Vision Transformer; this run's backbone is a \(type(of: model)): leave video out of --suite")
+        }
         let outURL = URL(fileURLWithPath: out ?? runURL.appendingPathComponent("eval").path)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let workers = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
@@ -196,8 +203,8 @@ struct EvalReport: ParsableCommand {
                     var options = DepthEvaluationOptions()
                     options.imageSize = size
                     options.batchSize = batchSize
-                    // lin.4 needs 4 blocks; smaller backbones get lin.1.
-                    let layers = model.config.depth >= 4 ? 4 : 1
+                    // lin.4 needs 4 blocks on one grid; smaller backbones and a ConvNeXt (stages at 4 strides) get lin.1.
+                    let layers = (try? depthHeadBlocks(model: model, head: .recipe(.dinov2, layers: 4))) != nil ? 4 : 1
                     options.head = .recipe(.dinov2, layers: layers)
                     options.head.maxDepth = maxDepth
                     options.probe.epochs = depthEpochs
@@ -221,7 +228,7 @@ struct EvalReport: ParsableCommand {
                     let dataset = try DAVISDataset(root: dataVideos!, set: "val")
                     var options = VideoEvaluationOptions()
                     options.overlayFrames = 8
-                    let r = try evaluateVideo(model: model, dataset: dataset, options: options)
+                    let r = try evaluateVideo(model: model as! VisionTransformer, dataset: dataset, options: options)
                     let dir = outURL.appendingPathComponent("video")
                     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                     var pictures: [String] = []
@@ -238,8 +245,13 @@ struct EvalReport: ParsableCommand {
             default: break
             }
         }
-        let c = model.config
-        let report = EvaluationReport(run: runURL.path, backbone: "\(c.embedDimensions) wide, \(c.depth) blocks, patch \(c.patchSize), \(size) px input",
+        let backbone: String
+        if let c = (model as? VisionTransformer)?.config {
+            backbone = "\(c.embedDimensions) wide, \(c.depth) blocks, patch \(c.patchSize), \(size) px input"
+        } else {
+            backbone = "\(type(of: model)) \(model.blockDimensions.map(String.init).joined(separator: "/")) wide stages, stride \(model.patchSize), \(size) px input"
+        }
+        let report = EvaluationReport(run: runURL.path + (student.map { " (student \($0))" } ?? ""), backbone: backbone,
                                       created: ISO8601DateFormatter().string(from: Date()), sections: sections)
         try report.json().write(to: outURL.appendingPathComponent("report.json"))
         try Data(report.markdown.utf8).write(to: outURL.appendingPathComponent("report.md"))

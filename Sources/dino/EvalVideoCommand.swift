@@ -50,7 +50,7 @@ struct EvalVideo: ParsableCommand {
 
     func run() throws {
         try backboneOptions.requireFloat32("video")
-        let (model, _) = try backboneOptions.load()
+        let (model, _) = try backboneOptions.load(command: "eval video")
         let dataset = try DAVISDataset(root: data, set: set)
         var options = VideoEvaluationOptions()
         options.shortSide = shortSide

@@ -16,7 +16,9 @@ struct FinetuneCommand: ParsableCommand {
         discussion: """
         The backbone: --run RUN (a `dino train` run's exported backbone), --weights FILE (official, \
         timm or transformers keys; --model NAME unless the file stores its config), or --init random \
-        --model NAME (the comparison arm). The recipe (docs/finetune.md): AdamW, layer-wise lr decay \
+        --model NAME (the comparison arm). A DINOv3 ConvNeXt (--model convnext_*, official keys, or a \
+        run whose exported backbone is a ConvNeXt student) fine-tunes too: its head reads the normed \
+        global pool, its layer decay is timm's (one layer per block; docs/dinov3.md). The recipe (docs/finetune.md): AdamW, layer-wise lr decay \
         (0.65 up to 12 blocks, else 0.75), drop path, lr = blr·batch/256 with a linear warm-up (5 epochs, \
         at most 10 % of the run) \
         and a per-iteration cosine, label smoothing 0.1, mixup 0.8 / CutMix 1.0, RandAugment \
@@ -34,6 +36,9 @@ struct FinetuneCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Run directory of `dino train` whose backbone to fine-tune.")
     var runDirectory: String?
+
+    @Option(help: "With --run of a multi-student distillation: the student to fine-tune (its preset; default: the first).")
+    var student: String?
 
     @Option(help: "Backbone weights (.safetensors).")
     var weights: String?
@@ -132,10 +137,11 @@ struct FinetuneCommand: ParsableCommand {
 
     /// The backbone's source from the flags.
     func initialization() throws -> FinetuneInitialization {
+        guard student == nil || runDirectory != nil else { throw ValidationError("--student picks a student of --run RUN") }
         switch (runDirectory, weights, `init`) {
         case (let r?, nil, nil):
             guard model == nil else { throw ValidationError("--run takes its model from the run; drop --model") }
-            return .run(r)
+            return .run(r, student: student)
         case (nil, let w?, nil): return .weights(w, model: model)
         case (nil, nil, let i?):
             guard i == "random" else { throw ValidationError("--init is 'random', got '\(i)'") }
@@ -157,7 +163,7 @@ struct FinetuneCommand: ParsableCommand {
         }
         let run: FinetuneRun
         if resume {
-            guard runDirectory == nil && weights == nil && `init` == nil && train == nil && val == nil
+            guard runDirectory == nil && student == nil && weights == nil && `init` == nil && train == nil && val == nil
                     && config == nil && settingOverrides.isEmpty else {
                 throw ValidationError("--resume continues with \(FinetuneRun.recordName) of --out; give no backbone, data or recipe settings")
             }

@@ -4,7 +4,7 @@ import Foundation
 
 /// The options that choose a backbone and its weights, shared by `embed` and `show`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …; convnext_tiny|small|base|large for `embed`); optional when the weights file stores its config.")
+    @Option(help: "Model preset (dinov2_vits14, dinov3_vits16, …; convnext_tiny|small|base|large for `embed` and `show pca`); optional when the weights file stores its config.")
     var model: String?
 
     @Option(help: "Weights (.safetensors; official, timm or transformers keys). Convert .pth files with `dino convert`.")
@@ -27,21 +27,21 @@ struct ModelOptions: ParsableArguments {
         if model == nil && weights == nil { throw ValidationError("--random-init needs --model") }
     }
 
-    /// The backbone for `embed`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name (official keys
-    /// only), else a Vision Transformer.
+    /// The backbone for `embed` and `show pca`: a DINOv3 ConvNeXt for a `ConvNeXtPresets` name
+    /// (official, timm or transformers keys), else a Vision Transformer.
     func loadBackbone() throws -> any EmbeddingBackbone {
         if let model, ConvNeXtPresets.all[model] != nil {
-            if let layout, layout != CheckpointLayout.official.rawValue {
-                throw ValidationError("--layout \(layout): ConvNeXt weights load in the official layout only")
-            }
-            return try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
+            return try ConvNeXt.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
+                                     layout: layout.flatMap(CheckpointLayout.init(rawValue:)))
         }
         return try load()
     }
 
-    func load() throws -> VisionTransformer {
+    /// A Vision Transformer, for the commands that need one (`command` names it in the refusal of
+    /// a ConvNeXt, with `reason`).
+    func load(command: String = "this command", reason: String = "") throws -> VisionTransformer {
         if let model, ConvNeXtPresets.all[model] != nil {
-            throw ValidationError("\(model) is a ConvNeXt; only `dino embed` takes ConvNeXt backbones so far")
+            throw ValidationError("`dino \(command)` needs a Vision Transformer; \(model) is a ConvNeXt\(reason)")
         }
         return try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) },
                                    layout: layout.flatMap(CheckpointLayout.init(rawValue:)))

@@ -95,7 +95,7 @@ extension PredictCommand {
     func applyHead(_ file: String, paths: [String]) throws {
         guard let out else { throw ValidationError("--head writes pictures: give --out DIR") }
         let (dense, info) = try loadDenseHead(from: URL(fileURLWithPath: file))
-        let (model, _) = try backbone.load()
+        let (model, _) = try backbone.loadEmbedding()
         guard model.embedDimensions == info.embedDimensions else {
             throw ValidationError("the head was trained on a \(info.embedDimensions)-wide backbone (\(info.backbone)); this one is \(model.embedDimensions) wide")
         }

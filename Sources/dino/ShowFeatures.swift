@@ -48,7 +48,8 @@ struct FigureInput: ParsableArguments {
 struct ShowPCA: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pca",
-        abstract: "A PNG: per image, the crop and its patch features' first 3 principal components as RGB."
+        abstract: "A PNG: per image, the crop and its patch features' first 3 principal components as RGB.",
+        discussion: "A ConvNeXt (--model convnext_*) shows its final map, one cell per 32 × 32 pixels."
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -58,7 +59,7 @@ struct ShowPCA: ParsableCommand {
     var out: String = "pca.png"
 
     func run() throws {
-        let model = try modelOptions.load()
+        let model = try modelOptions.loadBackbone()
         let figure = model.pcaFigure(try input.load(), transform: EvaluationTransform(imageSize: input.imageSize))
         try figure.writePNG(to: URL(fileURLWithPath: out))
         print("wrote \(out) (\(figure.width)×\(figure.height))")
@@ -78,7 +79,9 @@ struct ShowAttention: ParsableCommand {
     var out: String = "attention.png"
 
     func run() throws {
-        let model = try modelOptions.load()
+        let model = try modelOptions.load(command: "show attention", reason: """
+            : a ConvNeXt has no attention, hence no attention maps (`dino show pca` shows its features)
+            """)
         let figure = model.attentionFigure(try input.load(), transform: EvaluationTransform(imageSize: input.imageSize))
         try figure.writePNG(to: URL(fileURLWithPath: out))
         print("wrote \(out) (\(figure.width)×\(figure.height))")

@@ -1,14 +1,19 @@
 // `dino train --method distill --model test_dinov2,test_convnext`: a ViT and a ConvNeXt student
 // of one teacher run; the run resumes bit-exactly; the ConvNeXt student exports with the
-// official keys and is evaluated by `dino eval knn --run RUN --student test_convnext`.
+// official keys and is evaluated by `dino eval knn|linear|report --run RUN --student test_convnext`;
+// depth lin.4 and video refuse it with the reason.
 
 @testable import dino
+import DinoEval
 import DinoModels
 import DinoNN
 import DinoSSL
 import DinoTensor
 import Foundation
 import Testing
+
+private let convNeXtEvalFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("DinoEvalTests/Fixtures")
 
 @Suite struct ConvNeXtStudentCLITests {
     static func train(_ run: URL, extra: [String] = []) throws {
@@ -60,11 +65,52 @@ import Testing
         #expect(model is ConvNeXt && size == 64)
         try EvalKNN.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
                            "--val", data.appendingPathComponent("val").path, "--k", "1", "--json"]).run()
-        // The ViT-only evaluations say so.
-        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).load() }
+        // The evaluations that read block outputs take the student: the DINOv2 linear protocol's
+        // "last 4 blocks" are its 4 stages (1 and 4 blocks × avgpool × 12 rates).
+        let linearOut = scratch.appendingPathComponent("linear.json")
+        try EvalLinear.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
+                              "--val", data.appendingPathComponent("val").path, "--protocol", "dinov2", "--cached", "--epochs", "1",
+                              "--output", linearOut.path, "--json"]).run()
+        let linear = try JSONDecoder().decode(LinearProtocolResult.self, from: Data(contentsOf: linearOut))
+        #expect(linear.rows.count == 48 && Set(linear.rows.map(\.setting.blocks)) == [1, 4] && linear.training == "cached")
+        // The report, on the student (lin.1 depth: a ConvNeXt's stages lie on four grids).
+        let ade = convNeXtEvalFixtures.appendingPathComponent("ade20k").path, nyu = convNeXtEvalFixtures.appendingPathComponent("depth-nyu").path
+        let reportDir = scratch.appendingPathComponent("report")
+        try EvalReport.parse([
+            "--run", whole.path, "--student", "test_convnext", "--suite", "knn,linear,segmentation,depth", "--out", reportDir.path,
+            "--data-train", data.appendingPathComponent("train").path, "--data-val", data.appendingPathComponent("val").path,
+            "--data-seg-train", "\(ade)/images/training", "--data-seg-val", "\(ade)/images/validation", "--data-masks", "\(ade)/annotations",
+            "--segmentation-recipe", "dinov3", "--segmentation-iterations", "2", "--reduce-zero-label",
+            "--data-depth-train", "\(nyu)/images/train", "--data-depth-val", "\(nyu)/images/val", "--data-depth", "\(nyu)/depth",
+            "--linear-epochs", "1", "--linear-cached", "--depth-epochs", "1", "--max-depth", "16",
+        ]).run()
+        let report = try EvaluationReport.read(reportDir.appendingPathComponent("report.json"))
+        #expect(report.sections.map(\.name) == ["knn", "linear", "segmentation", "depth"])
+        #expect(report.sections.allSatisfy { !$0.metrics.isEmpty && $0.metrics.allSatisfy { $0.value.isFinite } })
+        #expect(report.backbone.contains("ConvNeXt 8/16/24/32 wide stages"), "\(report.backbone)")
+        #expect(report.sections[3].setting.contains("lin.1"), "\(report.sections[3].setting)")
+        // Fine-tuning the ConvNeXt student (not the run's first student) with a linear head.
+        let ft = scratch.appendingPathComponent("ft")
+        try FinetuneCommand.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
+                                   "--val", data.appendingPathComponent("val").path, "--out", ft.path, "--epochs", "1",
+                                   "--batch-size", "2", "--quiet", "--json"]).run()
+        let record = try JSONDecoder().decode(FinetuneRecord.self, from: Data(contentsOf: ft.appendingPathComponent("finetune.json")))
+        #expect(record.initialization == .run(whole.path, student: "test_convnext"))
+        let (classifier, info) = try ImageClassifier.load(from: ft.appendingPathComponent("model.safetensors"))
+        #expect(classifier.backbone is ConvNeXt && info.classes == ["even", "odd"] && info.inputSize == 64)
+        // Depth lin.4 and video are refused with the reason.
+        do {
+            try EvalDepth.parse(["--run", whole.path, "--student", "test_convnext", "--train", "\(nyu)/images/train",
+                                 "--val", "\(nyu)/images/val", "--depth", "\(nyu)/depth", "--layers", "4"]).run()
+            Issue.record("depth lin.4 on a ConvNeXt ran")
+        } catch { #expect("\(error)".contains("use 1 layer"), "\(error)") }
+        do {
+            _ = try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).load(command: "eval video")
+            Issue.record("eval video took a ConvNeXt")
+        } catch { #expect("\(error)".contains("needs a Vision Transformer"), "\(error)") }
         #expect(throws: (any Error).self) {
-            try EvalLinear.parse(["--run", whole.path, "--student", "test_convnext", "--train", data.appendingPathComponent("train").path,
-                                  "--val", data.appendingPathComponent("val").path]).run()
+            try EvalReport.parse(["--run", whole.path, "--student", "test_convnext", "--suite", "video",
+                                  "--data-videos", convNeXtEvalFixtures.appendingPathComponent("davis").path, "--out", reportDir.path]).run()
         }
     }
 }

@@ -107,8 +107,8 @@ final class FinetuneRunTests: XCTestCase {
         let run = try FinetuneRun(record: FinetuneRecord(config: r.config, initialization: .run(pretraining.path),
                                                          train: r.train, val: r.val),
                                   runDirectory: dir.appendingPathComponent("ft"), configure: quiet)
-        XCTAssertEqual(run.model.backbone.blocks[1].attn.qkv.weight.value.scalars, teacher.blocks[1].attn.qkv.weight.value.scalars)
-        XCTAssertEqual(run.model.backbone.config.dropPathRate, 0.1)
+        XCTAssertEqual((run.model.backbone as! VisionTransformer).blocks[1].attn.qkv.weight.value.scalars, teacher.blocks[1].attn.qkv.weight.value.scalars)
+        XCTAssertEqual((run.model.backbone as! VisionTransformer).config.dropPathRate, 0.1)
     }
 
     func testBackboneOfAWeightsFileIsLoaded() throws {
@@ -121,8 +121,8 @@ final class FinetuneRunTests: XCTestCase {
         let run = try FinetuneRun(record: FinetuneRecord(config: r.config, initialization: .weights(file.path, model: nil),
                                                          train: r.train, val: r.val),
                                   runDirectory: dir.appendingPathComponent("ft"), configure: quiet)
-        XCTAssertEqual(run.model.backbone.blocks[0].attn.qkv.weight.value.scalars,
+        XCTAssertEqual((run.model.backbone as! VisionTransformer).blocks[0].attn.qkv.weight.value.scalars,
                        pretrained.blocks[0].attn.qkv.weight.value.scalars)
-        XCTAssertEqual(run.model.backbone.config.dropPathRate, 0.1)
+        XCTAssertEqual((run.model.backbone as! VisionTransformer).config.dropPathRate, 0.1)
     }
 }

@@ -59,7 +59,8 @@ final class ProbeBenchmarkTests: XCTestCase {
         XCTAssertEqual(data.videoPatchSize, 4)
         XCTAssertEqual(data.videoGrid.height, 4)
         XCTAssertEqual(data.videoMasks[1][2].count, 256)
-        XCTAssertEqual(data.linearTrain?.classTokens.shape, [12, 4, 4])
+        XCTAssertEqual(data.linearTrain?.classTokens.shape, [12, 16])
+        XCTAssertEqual(data.linearTrain?.blockWidths, [4, 4, 4, 4])
         XCTAssertEqual(data.glyphClasses, 3)
 
         var settings = ProbeBenchSettings()

@@ -32,6 +32,66 @@ import Testing
         #expect(close(map.permute([0, 3, 1, 2]).contiguousCopy(), io["x.map"]) == nil)
     }
 
+    /// The four stages as the reference's `get_intermediate_layers(n=4, return_class_token=True,
+    /// norm=True)` gives them (pooled maps and maps at strides 4–32, only the last through the final
+    /// norm), the last stage without norm (`n=[3], norm=False`), and the linear protocols' inputs
+    /// (`create_linear_input` of 4 and 1 blocks with avgpool), within 1e-4
+    /// (scripts/make_convnext_layers_fixtures.py).
+    @Test func intermediateLayersMatchTheReference() throws {
+        let (checkpoint, io) = try Self.fixture()
+        let layers = try SafeTensors.read(from: checkpoint.deletingLastPathComponent()
+            .appendingPathComponent("convnext_official.layers.safetensors")).tensors
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        let images = try #require(io["images"])
+        #expect(model.blockCount == 4 && model.blockDimensions == [8, 16, 24, 32] && model.blockStrides == [4, 8, 16, 32])
+        let outs = withNoGrad { model.intermediateLayers(images, last: 4) }
+        #expect(outs.map(\.patchTokens.shape) == [[2, 17 * 16, 8], [2, 8 * 8, 16], [2, 4 * 4, 24], [2, 2 * 2, 32]])
+        for (i, o) in outs.enumerated() {
+            #expect(close(o.classToken, layers["n4.\(i).cls"]) == nil, "stage \(i)")
+            #expect(close(o.patchTokens, layers["n4.\(i).patch"]) == nil, "stage \(i)")
+        }
+        let raw = withNoGrad { model.intermediateLayers(images, blocks: [3], norm: false) }
+        #expect(close(raw[0].classToken, layers["raw3.cls"]) == nil)
+        #expect(close(raw[0].patchTokens, layers["raw3.patch"]) == nil)
+        let linear4 = withNoGrad { model.linearProbeFeatures(images, lastBlocks: 4, averagePool: true) }
+        #expect(linear4.shape == [2, 8 + 16 + 24 + 32 + 32])
+        #expect(close(linear4, layers["linear.n4.avgpool"]) == nil)
+        #expect(close(withNoGrad { model.linearProbeFeatures(images, lastBlocks: 1, averagePool: true) }, layers["linear.n1.avgpool"]) == nil)
+        // The last stage normed is what `forwardFeatures` gives.
+        #expect(close(outs[3].classToken, io["x.cls"]) == nil && close(outs[3].patchTokens, io["x.patch"]) == nil)
+    }
+
+    /// The parity checkpoint in timm's layout (timm's own `checkpoint_filter_fn`, loaded strictly
+    /// into timm's ConvNeXt) and in transformers' `DINOv3ConvNextModel` layout (its conversion
+    /// script's mapping) loads into the same tensors as the official file, the layout detected or
+    /// given (scripts/make_convnext_layout_fixtures.py); timm's classifier `head.fc.*` is left out.
+    @Test func timmAndTransformersLayoutsLoad() throws {
+        let (checkpoint, _) = try Self.fixture()
+        let dir = checkpoint.deletingLastPathComponent()
+        let official = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        let expected = Dictionary(uniqueKeysWithValues: official.namedTensors().map { ($0.0, $0.1.value.scalars) })
+        for layout in [CheckpointLayout.timm, .transformers] {
+            let file = dir.appendingPathComponent("convnext_\(layout.rawValue).safetensors")
+            let keys = try SafeTensors.readHeader(from: file).entries.map(\.name)
+            #expect(CheckpointLayout.detectConvNeXt(keys: keys) == layout)
+            #expect(!keys.contains("norm.weight") && !keys.contains("stages.0.0.dwconv.weight"))
+            for given in [nil, layout] {
+                let model = try ConvNeXt.load(preset: "test_convnext", weights: file, layout: given)
+                for (k, t) in model.namedTensors() { #expect(t.value.scalars == expected[k], "\(layout) \(k)") }
+            }
+        }
+        #expect(CheckpointLayout.detectConvNeXt(keys: try SafeTensors.readHeader(from: checkpoint).entries.map(\.name)) == .official)
+        // timm's classifier head is no backbone key.
+        var timm = try SafeTensors.read(from: dir.appendingPathComponent("convnext_timm.safetensors")).tensors
+        timm["head.fc.weight"] = Tensor.zeros([5, 32])
+        timm["head.fc.bias"] = Tensor.zeros([5])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("convnext_timm_head_\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors.write(timm, to: url)
+        let withHead = try ConvNeXt.load(preset: "test_convnext", weights: url)
+        #expect(withHead.norm.weight.value.scalars == official.norm.weight.value.scalars)
+    }
+
     @Test func aDifferingNormAliasIsRefused() throws {
         let (checkpoint, _) = try Self.fixture()
         var tensors = try SafeTensors.read(from: checkpoint).tensors
@@ -100,5 +160,19 @@ import Testing
             #expect(mismatch(e.patchTokens!.slice(axis: 0, start: i, end: i + 1), f.patchTokens, rtol: 1e-5, atol: 1e-5) == nil)
         }
         #expect(throws: EmbeddingError.self) { try model.embed(paths: [], transform: EvaluationTransform(imageSize: 48)) }
+    }
+
+    /// `pcaFigure` on a ConvNeXt: per image the 64-px crop beside its 2 × 2 final map enlarged to
+    /// 32-px cells, coloured by the PCA of the normed patch tokens (`FeatureMaps.pca` of
+    /// `forwardFeatures`).
+    @Test func pcaFigureShowsTheFinalMap() throws {
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 4)
+        let images = [RGBImage(width: 80, height: 64, red: 200), RGBImage(width: 64, height: 90, green: 90)]
+        let t = EvaluationTransform(imageSize: 64)
+        let figure = model.pcaFigure(images, transform: t)
+        #expect(figure.width == 64 + 2 + 64 && figure.height == 2 * 64 + 2)
+        let batch = Tensor.stack(images.map { t($0) }, axis: 0)
+        let maps = FeatureMaps.pca(withNoGrad { model.forwardFeatures(batch).patchTokens }, grid: (2, 2))
+        #expect(figure == RGBImage.stacked(zip(images, maps).map { RGBImage.sideBySide([t.crop($0), $1.enlarged(32)]) }))
     }
 }

@@ -5,6 +5,12 @@
 //     final norm) → fc_norm │ class token: the class token after the final norm
 //                         → head (D → K) → logits (B, K)
 //
+// A DINOv3 ConvNeXt backbone has no class token and no fc_norm: its class token is its global
+// average pool through its final norm (`x_norm_clstoken = LN(mean_ij x_ij)`), which is also the
+// original ConvNeXt classifier's input (ConvNeXt models/convnext.py `forward_features`:
+// `self.norm(x.mean([-2, -1]))`), so both poolings read it. Its layer indices for the decay are
+// timm's (`ConvNeXt.assignLayerDecayIndices`).
+//
 // What it is not: the training loop (Finetuning.swift drives it on the Trainer) or the
 // recipe's settings (FinetuneConfig.swift).
 //
@@ -25,9 +31,9 @@ public enum ClassifierPooling: String, Codable, Sendable, CaseIterable {
     case classToken = "cls_token"
 }
 
-/// A ViT with a linear classification head.
+/// A ViT or a DINOv3 ConvNeXt with a linear classification head.
 public final class ImageClassifier {
-    public let backbone: VisionTransformer
+    public let backbone: any EmbeddingBackbone
     /// `fc_norm`, present with global pooling.
     public let fcNorm: LayerNorm?
     public let head: Linear
@@ -39,14 +45,22 @@ public final class ImageClassifier {
     public static let fcNormPrefix = "fc_norm.", headPrefix = "head."
 
     /// - Parameters:
-    ///   - backbone: loaded or initialised; its drop-path rate is the fine-tuning's.
+    ///   - backbone: a ViT or a ConvNeXt, loaded or initialised; its drop-path rate is the
+    ///     fine-tuning's. A ConvNeXt gets its layer indices here (`assignLayerDecayIndices`).
+    ///   - pooling: for a ConvNeXt both read its normed global pool (no `fc_norm`).
     ///   - generator: draws the head's initial weights, N(0, (2·10⁻⁵)²) truncated at ±2 (MAE).
-    public init(backbone: VisionTransformer, classes: Int, pooling: ClassifierPooling, generator: RandomGenerator) {
+    public init(backbone: any EmbeddingBackbone, classes: Int, pooling: ClassifierPooling, generator: RandomGenerator) {
         precondition(classes >= 1, "ImageClassifier: \(classes) classes")
+        precondition(backbone is VisionTransformer || backbone is ConvNeXt, "ImageClassifier: a \(type(of: backbone)) backbone")
         self.backbone = backbone
         self.pooling = pooling
         let d = backbone.embedDimensions
-        fcNorm = pooling == .globalPool ? LayerNorm(d, eps: backbone.config.normEps) : nil
+        if let vit = backbone as? VisionTransformer {
+            fcNorm = pooling == .globalPool ? LayerNorm(d, eps: vit.config.normEps) : nil
+        } else {
+            (backbone as? ConvNeXt)?.assignLayerDecayIndices()
+            fcNorm = nil
+        }
         head = Linear(d, classes)
         head.weight.fillTruncatedNormal(std: 2e-5, generator: generator)
     }
@@ -58,12 +72,15 @@ public final class ImageClassifier {
 
     /// The head's input (B, D).
     public func features(_ images: Tensor) -> Tensor {
-        let f = backbone.forwardFeatures(images)
+        guard let vit = backbone as? VisionTransformer else {
+            return backbone.embeddingFeatures(images).classToken                  // (B, D): a ConvNeXt's LN(mean_ij x_ij)
+        }
+        let f = vit.forwardFeatures(images)
         switch pooling {
         case .classToken:
             return f.classToken                                                   // (B, D)
         case .globalPool:
-            let prefix = 1 + backbone.numRegisterTokens
+            let prefix = 1 + vit.numRegisterTokens
             let patches = f.prenorm.slice(axis: 1, start: prefix)                 // (B, hw, D)
             return fcNorm!(patches.mean(axes: [1]))                                // (B, D)
         }
@@ -92,7 +109,8 @@ public final class ImageClassifier {
 
     /// The optimiser's groups, MAE's `param_groups_lrd`: learning-rate scale
     /// `layerDecay^(L + 1 − layer)` (embeddings and tokens at layer 0, block i at i + 1, the
-    /// final norm, `fc_norm` and the head at L + 1: scale 1); no weight decay for 1-D tensors
+    /// final norm, `fc_norm` and the head at L + 1: scale 1; a ConvNeXt's stem at 0, its blocks
+    /// one layer each and its downsampling layers with the next block, as timm); no weight decay for 1-D tensors
     /// (biases, norms, LayerScale) and the tokens and position embedding (`no_weight_decay()`:
     /// `pos_embed`, `cls_token`; register and mask tokens are tokens too).
     public func parameterGroups(layerDecay: Double) -> [ParameterGroup] {

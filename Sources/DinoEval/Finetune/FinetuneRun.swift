@@ -11,8 +11,9 @@ import Foundation
 
 /// Where the backbone's initial weights come from.
 public enum FinetuneInitialization: Codable, Equatable, Sendable {
-    /// A `dino train` run folder: its exported backbone (the teacher) at its newest checkpoint.
-    case run(String)
+    /// A `dino train` run folder: its exported backbone (the teacher; a distillation's student,
+    /// `student` naming one of several, nil the first) at its newest checkpoint.
+    case run(String, student: String? = nil)
     /// A weights file (official, timm or transformers keys; a preset when it stores no config).
     case weights(String, model: String?)
     /// A randomly initialised preset (the comparison arm), seeded by the config's seed.
@@ -20,7 +21,7 @@ public enum FinetuneInitialization: Codable, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case .run(let p): return "run \(p)"
+        case .run(let p, let student): return "run \(p)" + (student.map { " (student \($0))" } ?? "")
         case .weights(let p, let m): return "weights \(p)" + (m.map { " (\($0))" } ?? "")
         case .random(let m): return "random \(m)"
         }
@@ -176,16 +177,21 @@ public final class FinetuneRun {
                                stopSignal: stopSignal, configure: configure)
     }
 
-    /// The backbone with the fine-tuning's drop path, its input size, layer decay and drop path.
+    /// The backbone with the fine-tuning's drop path, its input size, layer decay and drop path:
+    /// a ViT, or a DINOv3 ConvNeXt for a `ConvNeXtPresets` name or a run whose exported backbone
+    /// is a ConvNeXt student (its depth for the automatic settings: Σ depths, 18 for ConvNeXt-T).
     static func backbone(_ initialization: FinetuneInitialization, config: FinetuneConfig, generator: RandomGenerator,
-                         initGenerator: RandomGenerator) throws -> (VisionTransformer, Int, Double, Double) {
+                         initGenerator: RandomGenerator) throws -> (any EmbeddingBackbone, Int, Double, Double) {
+        if let convnext = try convNeXtBackbone(initialization, config: config, generator: generator, initGenerator: initGenerator) {
+            return convnext
+        }
         var model: VisionTransformerConfig
         var weights: [String: Tensor]? = nil
         var weightsFile: URL? = nil
         var size: Int
         switch initialization {
-        case .run(let path):
-            let w = try TrainingRun.backboneWeights(run: URL(fileURLWithPath: path))
+        case .run(let path, let student):
+            let w = try TrainingRun.backboneWeights(run: URL(fileURLWithPath: path), student: student)
             (model, weights, size) = (w.config, w.weights, w.inputSize)
         case .weights(let path, let preset):
             let url = URL(fileURLWithPath: path)
@@ -218,6 +224,43 @@ public final class FinetuneRun {
         return (vit, size, decay, rate)
     }
 
+    /// A ConvNeXt backbone for `backbone`, or nil when the initialisation names a ViT.
+    static func convNeXtBackbone(_ initialization: FinetuneInitialization, config: FinetuneConfig, generator: RandomGenerator,
+                                 initGenerator: RandomGenerator) throws -> (any EmbeddingBackbone, Int, Double, Double)? {
+        var model: ConvNeXtConfig
+        var weights: [String: Tensor]? = nil
+        var weightsFile: URL? = nil
+        var size: Int
+        switch initialization {
+        case .run(let path, let student):
+            guard let w = try TrainingRun.convNeXtBackboneWeights(run: URL(fileURLWithPath: path), student: student) else { return nil }
+            (model, weights, size) = (w.config, w.weights, w.inputSize)
+        case .weights(let path, let preset?):
+            guard let c = ConvNeXtPresets.all[preset] else { return nil }
+            (model, weightsFile, size) = (c, URL(fileURLWithPath: path), c.imageSize)
+        case .random(let preset):
+            guard let c = ConvNeXtPresets.all[preset] else { return nil }
+            (model, size) = (c, c.imageSize)
+        case .weights(_, nil):
+            return nil
+        }
+        let depth = model.depths.reduce(0, +)
+        size = config.inputSize ?? size
+        let decay = config.layerDecay ?? FinetuneConfig.automaticLayerDecay(depth: depth)
+        let rate = config.dropPath ?? FinetuneConfig.automaticDropPath(depth: depth)
+        model.dropPathRate = rate
+        let convnext = ConvNeXt(model, generator: generator)
+        if let weights {
+            try convnext.load(stateDict: weights, takingOwnership: true)
+        } else if let weightsFile {
+            try convnext.loadWeights(from: weightsFile)
+        } else {
+            convnext.initializeWeights(generator: initGenerator)
+        }
+        convnext.train()
+        return (convnext, size, decay, rate)
+    }
+
     static func presetConfig(_ name: String) throws -> VisionTransformerConfig {
         do { return try ModelPresets.config(named: name) } catch let e as PresetError {
             throw ConfigError.invalidValue(path: "model", message: e.description)
@@ -227,7 +270,9 @@ public final class FinetuneRun {
     /// One line for the start of `dino finetune`.
     public var summary: String {
         let c = record.config
-        return "fine-tuning \(record.initialization.description) (\(model.backbone.config.depth) blocks, \(model.backbone.embedDimensions) wide) "
+        let blocks = (model.backbone as? ConvNeXt).map { "ConvNeXt, \($0.config.depths.reduce(0, +)) blocks in 4 stages" }
+            ?? "\(model.backbone.blockCount) blocks"
+        return "fine-tuning \(record.initialization.description) (\(blocks), \(model.backbone.embedDimensions) wide) "
             + "on \(trainIndices.count)/\(trainSet.count) train images" + (c.labelFraction.map { " (label fraction \($0))" } ?? "")
             + ", \(trainSet.classes.count) classes, \(inputSize) px; \(c.epochs) epochs × \(trainer.data.batchesPerEpoch) steps of \(c.batchSize); "
             + String(format: "recipe %@, lr %.3g (warm-up %g epochs), layer decay %.2f, drop path %.2f, %@, head %@",
@@ -265,19 +310,24 @@ public final class FinetuneRun {
 }
 
 extension ImageClassifier {
-    static let infoKey = "dino.classifier", configKey = "dino.model_config"
+    static let infoKey = "dino.classifier", configKey = "dino.model_config", convNeXtConfigKey = "dino.convnext_config"
 
-    /// Saves the classifier with its backbone config and class names.
+    /// Saves the classifier with its backbone config (a ViT's under `dino.model_config`, a
+    /// ConvNeXt's under `dino.convnext_config`) and class names.
     public func save(to url: URL, info: ClassifierInfo, source: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var config = backbone.config
-        config.dropPathRate = 0
-        try SafeTensors.write(stateDict(), metadata: [
-            Self.configKey: String(decoding: try encoder.encode(config), as: UTF8.self),
-            Self.infoKey: String(decoding: try encoder.encode(info), as: UTF8.self),
-            "dino.source": source,
-        ], to: url)
+        var metadata = [Self.infoKey: String(decoding: try encoder.encode(info), as: UTF8.self), "dino.source": source]
+        if let vit = backbone as? VisionTransformer {
+            var config = vit.config
+            config.dropPathRate = 0
+            metadata[Self.configKey] = String(decoding: try encoder.encode(config), as: UTF8.self)
+        } else if let convnext = backbone as? ConvNeXt {
+            var config = convnext.config
+            config.dropPathRate = 0
+            metadata[Self.convNeXtConfigKey] = String(decoding: try encoder.encode(config), as: UTF8.self)
+        }
+        try SafeTensors.write(stateDict(), metadata: metadata, to: url)
     }
 
     /// Reads a classifier written by `save` (evaluation mode).
@@ -285,12 +335,17 @@ extension ImageClassifier {
     /// - Throws: `FinetuneError.notAClassifier`, `StateDictError`, safetensors errors.
     public static func load(from url: URL) throws -> (ImageClassifier, ClassifierInfo) {
         let file = try SafeTensors.read(from: url)
-        guard let infoText = file.metadata[infoKey], let configText = file.metadata[configKey] else {
+        guard let infoText = file.metadata[infoKey],
+              let configText = file.metadata[configKey] ?? file.metadata[convNeXtConfigKey] else {
             throw FinetuneError.notAClassifier(url.path)
         }
         let info = try JSONDecoder().decode(ClassifierInfo.self, from: Data(infoText.utf8))
-        let config = try ConfigLoader.decode(VisionTransformerConfig.self, from: try JSONValue.parse(configText))
-        let backbone = VisionTransformer(config)
+        let backbone: any EmbeddingBackbone
+        if file.metadata[configKey] != nil {
+            backbone = VisionTransformer(try ConfigLoader.decode(VisionTransformerConfig.self, from: try JSONValue.parse(configText)))
+        } else {
+            backbone = ConvNeXt(try JSONDecoder().decode(ConvNeXtConfig.self, from: Data(configText.utf8)))
+        }
         let model = ImageClassifier(backbone: backbone, classes: info.classes.count, pooling: info.pooling,
                                     generator: RandomGenerator(seed: 0))
         var rest = file.tensors

@@ -145,21 +145,27 @@ public enum FeatureMaps {
     }
 }
 
-extension VisionTransformer {
+extension EmbeddingBackbone {
     /// A picture of the PCA of patch features: per image, a row with the model's input crop
     /// and the first three principal components (fitted over all the images) as colours,
-    /// each patch enlarged to its pixels.
+    /// each patch enlarged to its pixels. The patch features are the normalised patch tokens
+    /// (`x_norm_patchtokens`): a ViT's, or a ConvNeXt's final map (stride 32, one cell per
+    /// 32 × 32 pixels: 7 × 7 at 224 px).
     public func pcaFigure(_ images: [RGBImage], transform: EvaluationTransform) -> RGBImage {
         let crops = images.map(transform.crop)
         let batch = Tensor.stack(crops.map { transform.normalization.tensor($0) }, axis: 0)   // (B, 3, S, S)
         let wasTraining = training
         eval()
         defer { train(wasTraining) }
-        let f = withNoGrad { forwardFeatures(batch) }
-        let maps = FeatureMaps.pca(f.patchTokens, grid: f.grid)
+        let patches = withNoGrad { embeddingFeatures(batch).patchTokens }                      // (B, h·w, D)
+        let grid = (height: transform.imageSize / patchSize, width: transform.imageSize / patchSize)
+        let maps = FeatureMaps.pca(patches, grid: grid)
         let rows = zip(crops, maps).map { RGBImage.sideBySide([$0, $1.enlarged(patchSize)]) }
         return RGBImage.stacked(rows)
     }
+}
+
+extension VisionTransformer {
 
     /// A picture of the last block's class-token attention: per image, a row with the input
     /// crop and one heat map per head (dino/visualize_attention.py).
