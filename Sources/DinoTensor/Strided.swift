@@ -30,9 +30,12 @@ func coalesce(_ shape: [Int], _ strides: [[Int]]) -> (shape: [Int], strides: [[I
 
 /// Iterates the rows (last coalesced dimension) of `shape` under several stride sets.
 ///
-/// `body(rowIndex, offsets, rowLength, innerStrides)` is called once per row, with the
-/// element offset of the row's first element in each operand. Rows are visited in parallel
-/// when there are many elements.
+/// `body(offsets, length, innerStrides)` is called on disjoint pieces of rows that together
+/// cover every element once, with the element offset of the piece's first element in each
+/// operand; the body must treat elements independently (every caller is element-wise). Pieces
+/// are visited in parallel when there are many elements: whole rows when there are at least as
+/// many rows as threads, else each row cut into up to `Threads.count` segments — a contiguous
+/// tensor coalesces into a single row, which would otherwise run on one thread.
 func forEachRow(shape: [Int], strides: [[Int]],
                 body: (_ offsets: UnsafeMutableBufferPointer<Int>, _ length: Int, _ inner: [Int]) -> Void) {
     let (cshape, cstrides) = coalesce(shape, strides)
@@ -42,13 +45,20 @@ func forEachRow(shape: [Int], strides: [[Int]],
     let inner = cstrides.map { $0[rank - 1] }
     let rows = shapeCount(Array(cshape.dropLast()))
     if rows == 0 || length == 0 { return }
-    parallelFor(rows, grain: max(1, 65_536 / max(length, 1))) { range in
+    let threads = Threads.count
+    // Segments of at least 16 384 elements, enough of them to give every thread work.
+    let segments = rows >= threads ? 1 : max(1, min((threads + rows - 1) / rows, length / 16_384))
+    let segment = (length + segments - 1) / segments
+    parallelFor(rows * segments, grain: max(1, 65_536 / segment)) { range in
         let offsets = UnsafeMutableBufferPointer<Int>.allocate(capacity: k)
         defer { offsets.deallocate() }
-        for row in range {
+        for item in range {
+            let row = item / segments, start = (item % segments) * segment
+            let n = min(segment, length - start)
+            if n <= 0 { continue }
             // Decompose the row number into an outer multi-index.
             var rem = row
-            for j in 0..<k { offsets[j] = 0 }
+            for j in 0..<k { offsets[j] = start * inner[j] }
             var d = rank - 2
             while d >= 0 {
                 let ix = rem % cshape[d]
@@ -56,7 +66,7 @@ func forEachRow(shape: [Int], strides: [[Int]],
                 for j in 0..<k { offsets[j] += ix * cstrides[j][d] }
                 d -= 1
             }
-            body(offsets, length, inner)
+            body(offsets, n, inner)
         }
     }
 }
