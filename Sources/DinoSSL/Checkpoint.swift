@@ -58,6 +58,10 @@ public struct TrainState: Codable {
     /// "emulated" (Float32 GEMM on rounded values). They sum in different orders, so a resume
     /// on the other kind of CPU is not bit-exact (the trainer says so).
     public var bf16Products: String? = nil
+    /// What computed the run's Float32 arithmetic (`ComputeBackend.description`: oneDNN's
+    /// version and instruction set, the fused kernels' variant); nil in checkpoints written
+    /// before it was saved. A resume under another one is not bit-exact (the trainer says so).
+    public var computeBackend: String? = nil
 
     public init(step: Int, epoch: Int, batchInEpoch: Int, batchesPerEpoch: Int,
                 generators: [String: RandomGenerator] = [:], scheduleValues: [String: Double] = [:],

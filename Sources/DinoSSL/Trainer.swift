@@ -398,6 +398,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         state.collapseMonitor = monitor.state
         state.precision = options.precision
         if options.precision == .bf16 { state.bf16Products = Trainer.bf16Products }
+        state.computeBackend = ComputeBackend.description
         var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
         if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
         // The other ranks go on once the checkpoint is on disk (a restart finds it).
@@ -418,6 +419,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         }
         if options.precision == .bf16, let saved = s.bf16Products, saved != Trainer.bf16Products {
             say("note: the checkpoint's bf16 products ran \(saved), here they run \(Trainer.bf16Products): "
+                + "the resumed run is close to, not bit-exact with, an uninterrupted one")
+        }
+        if let saved = s.computeBackend, saved != ComputeBackend.description {
+            say("note: the checkpoint was computed by \(saved), this machine runs \(ComputeBackend.description): "
                 + "the resumed run is close to, not bit-exact with, an uninterrupted one")
         }
         var rest = c.tensors

@@ -153,6 +153,7 @@ struct BenchPeak: ParsableCommand {
         if table {
             print("CPU: \(model)")
             print("ISA: \(features.names.isEmpty ? "baseline x86-64 only" : features.names.joined(separator: ", "))")
+            print("compute: \(ComputeBackend.description) (recorded in every checkpoint's train state)")
             print("kernel             thr   GFLOP/s  median   per thread")
         }
         var results: [PeakResult] = []

@@ -42,6 +42,35 @@ private func trainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOpti
         #expect(state.bf16Products == (Autocast.hasNativeBF16 ? "native" : "emulated"))
     }
 
+    /// The train state records what computed the run (oneDNN's version and instruction set, the
+    /// fused kernels' variant); a resume under another one goes on with a note, under the same
+    /// one silently.
+    @Test func computeBackendIsRecordedAndAChangeIsNoted() throws {
+        #expect(ComputeBackend.description.hasPrefix("onednn ")
+                && ComputeBackend.description.hasSuffix("fused kernels \(FusedKernels.supportedInstructionSets[0])"))
+        let dir = temporaryDirectory("backend")
+        _ = try trainer(ToyRegression(), dir, options(.float32, maxSteps: 3)).run()
+        let latest = try #require(try CheckpointStore(directory: dir.appendingPathComponent("checkpoints")).loadLatest())
+        #expect(latest.state.computeBackend == ComputeBackend.description)
+
+        func resume(until steps: Int) throws -> [String] {
+            var lines: [String] = []
+            let t = try trainer(ToyRegression(), dir, options(.float32, maxSteps: steps))
+            t.log = { lines.append($0) }
+            _ = try t.run()
+            return lines
+        }
+        #expect(try resume(until: 5).allSatisfy { !$0.contains("not bit-exact") })
+        // The newest checkpoint as if written on another machine.
+        let json = try #require(try CheckpointStore(directory: dir.appendingPathComponent("checkpoints")).loadLatest()).url
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        object["computeBackend"] = "onednn 2.6.3 sgemm avx2, fused kernels avx2"
+        try JSONSerialization.data(withJSONObject: object).write(to: json)
+        let lines = try resume(until: 7)
+        #expect(lines.contains { $0.contains("computed by onednn 2.6.3 sgemm avx2, fused kernels avx2") && $0.contains("not bit-exact") },
+                "\(lines)")
+    }
+
     @Test func resumingWithAnotherPrecisionIsRefused() throws {
         let dir = temporaryDirectory("bf16-mismatch")
         _ = try trainer(ToyRegression(), dir, options(.bf16, maxSteps: 3)).run()
