@@ -8,7 +8,8 @@
 #   scripts/bench_dino.sh profile [WARMUP] [STEPS]
 #                                            the speed run's step profiled on both sides (defaults
 #                                            3 and 5): `dino train --profile` beside torch.profiler,
-#                                            joined by phase and by kind of op (bench_profile_join.py)
+#                                            joined by phase and by kind of op (bench_profile_join.py);
+#                                            MODEL=small: ViT-S/16 at 224/96 px, batch BATCH (32)
 #   scripts/bench_dino.sh stretch [MINUTES] [EVERY]
 #                                            vit_tiny_patch4 for MINUTES (default 30) of training
 #                                            time on DATA (the stretch set: DATA=…/glyphs-dev-wild),
@@ -84,11 +85,19 @@ print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1,
             --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
     fi
 elif [ "$mode" = profile ]; then
-    WARMUP=${2:-3} STEPS=${3:-5}
+    # MODEL=small: ViT-S/16 (dino_vits16) with 224- and 96-px crops, batch BATCH (default 32).
+    WARMUP=${2:-3} STEPS=${3:-5} MODEL=${MODEL:-tiny}
+    if [ "$MODEL" = small ]; then
+        swift_model=(--model dino_vits16 --batch-size "${BATCH:-32}" crops.global_size=224 crops.local_size=96 crops.local_count=6)
+        peer_model=(--model small --batch-size "${BATCH:-32}" --global-size 224 --local-size 96)
+    else
+        swift_model=(--model vit_tiny_patch4 --batch-size "${BATCH:-64}")
+        peer_model=(--model tiny --batch-size "${BATCH:-64}")
+    fi
     rm -rf "$OUT/swift-profile"
-    "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$OUT/swift-profile" --epochs 1 --batch-size 64 \
+    "$DINO" train "${swift_model[@]}" --data "$DATA/train" --out "$OUT/swift-profile" --epochs 1 \
         --threads "$THREADS" --max-steps $((WARMUP + STEPS)) --quiet --profile "$WARMUP,$STEPS" $EXTRA > "$OUT/swift-profile.txt"
-    "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 --batch-size 64 \
+    "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" "${peer_model[@]}" --epochs 1 \
         --threads "$THREADS" --max-steps $((WARMUP + STEPS)) --no-knn --profile "$WARMUP,$STEPS" \
         --profile-json "$OUT/peer-profile.json" $PEER_EXTRA > "$OUT/peer-profile.txt"
     "$PYTHON" scripts/bench_profile_join.py "$OUT/swift-profile/profile.json" "$OUT/peer-profile.json" | tee "$OUT/profile-join.txt"

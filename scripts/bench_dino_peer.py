@@ -350,7 +350,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--train", required=True)
     p.add_argument("--val", required=True)
-    p.add_argument("--model", choices=["nano", "tiny"], default="nano")
+    p.add_argument("--model", choices=["nano", "tiny", "small"], default="nano",
+                   help="nano/tiny: patch 4 (swift-dino's vit_nano_patch4, vit_tiny_patch4); small: ViT-S/16 (dino_vits16)")
+    p.add_argument("--global-size", type=int, default=32, help="global crop size (small: use 224)")
+    p.add_argument("--local-size", type=int, default=16, help="local crop size (small: use 96)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--prototypes", type=int, default=1024)
@@ -391,15 +394,16 @@ def main():
     random.seed(a.seed)
     np.random.seed(a.seed)
 
-    d, depth, heads = {"nano": (128, 6, 4), "tiny": (192, 12, 3)}[a.model]
+    d, depth, heads = {"nano": (128, 6, 4), "tiny": (192, 12, 3), "small": (384, 12, 6)}[a.model]
+    patch = 16 if a.model == "small" else 4
     train_items, classes = image_folder(a.train)
     val_items, _ = image_folder(a.val)
-    data = MultiCrop(train_items, 32, 16, a.local_count, a.global_scale, a.local_scale)
+    data = MultiCrop(train_items, a.global_size, a.local_size, a.local_count, a.global_scale, a.local_scale)
     loader = torch.utils.data.DataLoader(data, batch_size=a.batch_size, shuffle=True, drop_last=True,
                                          num_workers=a.workers, worker_init_fn=seed_worker,
                                          persistent_workers=a.workers > 0)
-    student = Net(ViT(d, depth, heads, drop_path=a.drop_path), Head(d, a.prototypes))
-    teacher = Net(ViT(d, depth, heads), Head(d, a.prototypes))
+    student = Net(ViT(d, depth, heads, patch=patch, size=a.global_size, drop_path=a.drop_path), Head(d, a.prototypes))
+    teacher = Net(ViT(d, depth, heads, patch=patch, size=a.global_size), Head(d, a.prototypes))
     teacher.load_state_dict(student.state_dict())
     for q in teacher.parameters():
         q.requires_grad = False
@@ -427,8 +431,8 @@ def main():
                 f.write(line + "\n")
 
     def evaluate():
-        tr = features(teacher.backbone, train_items, 32, 256)
-        va = features(teacher.backbone, val_items, 32, 256)
+        tr = features(teacher.backbone, train_items, a.global_size, 256)
+        va = features(teacher.backbone, val_items, a.global_size, 256)
         ty = torch.tensor([y for _, y in train_items])
         vy = torch.tensor([y for _, y in val_items])
         return knn(tr, ty, va, vy, classes=len(classes))

@@ -27,11 +27,22 @@ public final class TensorStorage: @unchecked Sendable {
         self.dtype = dtype
         self.count = count
         let bytes = max(count * dtype.size, 64)
-        raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        // Large blocks come back from a cache of freed ones (allocator.c) instead of fresh
+        // page-faulted mappings.
+        guard let p = dino_buffer_allocate(bytes) else {
+            fatalError("TensorStorage: out of memory allocating \(bytes) bytes (\(count) × \(dtype))")
+        }
+        raw = p
         if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
     }
 
-    deinit { raw.deallocate() }
+    deinit { dino_buffer_free(raw, max(count * dtype.size, 64)) }
+
+    /// Bytes of freed large buffers (32 MiB and more) kept for reuse.
+    public static var cachedBytes: Int { Int(dino_buffer_cache_bytes()) }
+
+    /// Returns the kept large buffers to the OS (the next large tensors are mapped afresh).
+    public static func releaseCachedBuffers() { dino_buffer_cache_clear() }
 
     /// The buffer typed as `T`; `T` must be the storage's dtype.
     @inline(__always)

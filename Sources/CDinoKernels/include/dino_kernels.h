@@ -36,6 +36,21 @@ int dino_kernels_supports_isa(const char *name);
 /// or MALLOC_TRIM_THRESHOLD_. Returns 1 when applied, 0 otherwise (other C libraries too).
 int dino_configure_allocator(void);
 
+/// A tensor buffer of `bytes` (64-byte aligned; NULL when out of memory). Blocks of 32 MiB and
+/// more come from a cache of freed blocks of the same size (rounded up to 2 MiB) when one is
+/// there, so that they are not page-faulted and zero-filled by the kernel again every step.
+void *dino_buffer_allocate(size_t bytes);
+
+/// Frees a buffer of `dino_buffer_allocate(bytes)`: blocks of 32 MiB and more are kept for reuse
+/// up to a cap (a quarter of physical memory, or DINO_BUFFER_CACHE_MB; the oldest go first).
+void dino_buffer_free(void *ptr, size_t bytes);
+
+/// Bytes held in the cache of freed large blocks.
+size_t dino_buffer_cache_bytes(void);
+
+/// Returns every cached block to the OS.
+void dino_buffer_cache_clear(void);
+
 // MARK: Softmax (softmax.c)
 
 /// y = exp(x − max) / Σ exp(x − max) per row. −inf entries give 0; an all −inf row gives NaN.
