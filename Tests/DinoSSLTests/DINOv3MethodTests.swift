@@ -183,6 +183,28 @@ struct RandomDINOv3Crops: BatchSource {
         #expect(resolved.model.dropPathMode == .batchSubset && resolved.model.rope?.rescaleCoords == 2)
     }
 
+    /// The automatic teacher temperature is scaled to the plain-linear head's smaller logits
+    /// (0.02 · 0.02·√256 → 0.006 on small data; DINO's 0.02 with a weight-normalised head),
+    /// reaching the reference's 0.07 / 0.04 at ImageNet size; explicit values and
+    /// recipe=reference win.
+    @Test func automaticTeacherTemperatureFollowsTheHead() throws {
+        func config(_ change: @escaping (inout DINOv3Config) -> Void = { _ in }) -> DINOv3Config {
+            tinyDINOv3Config { $0.dino.head.bottleneckDimensions = 256; change(&$0) }
+        }
+        let small = try config().resolved(datasetSize: 1198)
+        #expect(small.base.teacherTemperature == 0.006 && small.base.teacherWarmupTemperature == 0.006)
+        let imageNet = try config().resolved(datasetSize: 1_281_167)
+        #expect(imageNet.base.teacherTemperature == 0.07 && imageNet.base.teacherWarmupTemperature == 0.04)
+        let normalised = try config { $0.dino.head.lastLayer = .weightNormalized }.resolved(datasetSize: 1198)
+        #expect(normalised.base.teacherTemperature == 0.02 && normalised.base.teacherWarmupTemperature == 0.02)
+        let given = try config { $0.teacher.temperature = 0.03 }.resolved(datasetSize: 1198)
+        #expect(given.base.teacherTemperature == 0.03 && given.base.teacherWarmupTemperature == 0.006)
+        let reference = try config { $0.recipe = .reference }.resolved(datasetSize: 1198)
+        #expect(reference.base.teacherTemperature == 0.07 && reference.base.teacherWarmupTemperature == 0.04)
+        // A narrower bottleneck has smaller logits still (0.02·√16 = 0.08).
+        #expect(try tinyDINOv3Config().resolved(datasetSize: 1198).base.teacherTemperature == 0.002)
+    }
+
     @Test func constantAndCosineSchedules() throws {
         for kind in DINOv3Config.ScheduleKind.allCases {
             let c = tinyDINOv3Config { $0.schedules = kind; $0.epochs = 20; $0.optim.warmupEpochs = 2; $0.teacher.momentum = 0.99 }

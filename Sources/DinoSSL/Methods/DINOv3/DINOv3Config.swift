@@ -307,9 +307,11 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// with `schedules: constant`).
         public var finalMomentum = 1.0
         /// τ_t after warm-up (reference `teacher_temp`: 0.07); nil: auto (0.07 at ImageNet
-        /// size, down to 0.02 at 20 000 images and below).
+        /// size, down to 0.02·(0.02·√bottleneck) — 0.006 with the plain-linear head of 256 —
+        /// at 20 000 images and below; 0.02 with a weight-normalised last layer).
         public var temperature: Double? = nil
-        /// τ_t at the start of the warm-up (reference `warmup_teacher_temp`: 0.04); nil: auto.
+        /// τ_t at the start of the warm-up (reference `warmup_teacher_temp`: 0.04); nil: auto
+        /// (the same small-data value, 0.04 at ImageNet size).
         public var warmupTemperature: Double? = nil
         /// Epochs of τ_t warm-up (reference `warmup_teacher_temp_epochs`: 30); nil: auto (30,
         /// at most 30 % of the run).
@@ -550,6 +552,26 @@ extension DINOv3Config {
         try validate()
         var base = try AutomaticSettings.resolve(automaticInputs, datasetSize: datasetSize)
         let reference = recipe == .reference
+        // The teacher temperature for DINOv3's head. DINO's and DINOv2's automatic τ_t (0.02
+        // on small data) is for a weight-normalised last layer, whose logits are cosines
+        // (spread ~1/√bottleneck). DINOv3's last layer is a plain Linear initialised
+        // trunc-normal(0.02), whose logits are 0.02·√bottleneck (0.32 at 256) times smaller
+        // at the start, and a short run on a small set does not grow them: at τ_t 0.02 the
+        // targets stayed uniform on digits for a whole protocol run (H(q) 6.86 of ln 1024 = 6.93,
+        // the monitor flagging every step; docs/benchmarks-robustness.md). So the small-data end
+        // of the scale is 0.02 times that factor (0.006 at 256), rising linearly to the
+        // reference's 0.07 (and 0.04 at the warm-up's start) at ImageNet size, as the others'.
+        if !reference, teacher.temperature == nil || teacher.warmupTemperature == nil {
+            let bottleneck = Double(dino.head.bottleneckDimensions)
+            let factor = dino.head.lastLayer == .linear ? Swift.min(1, 0.02 * bottleneck.squareRoot()) : 1
+            if factor < 1 {
+                let images = AutomaticSettings.scalingImages(datasetSize, recipe)
+                let t = teacher.temperature ?? AutomaticSettings.scaled(images, start: 0.02 * factor, end: 0.07, digits: 3)
+                base.teacherTemperature = t
+                base.teacherWarmupTemperature = teacher.warmupTemperature
+                    ?? Swift.min(t, AutomaticSettings.scaled(images, start: 0.02 * factor, end: 0.04, digits: 3))
+            }
+        }
         var model = base.model
         model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : AutomaticSettings.dropPath(depth: model.depth))
         model.dropPathUniform = student.dropPathUniform
