@@ -152,8 +152,10 @@ final class EpochCore<Sample, Batch>: @unchecked Sendable {
         shard = (o.shard, o.shards, o.batchSize)
         consumerBatch = min(start, batchCount)
         nextPosition = consumerBatch * batchSize
+        // Counted before any worker starts: a worker with nothing to do decrements it (under
+        // the lock) at once, which must not race with the count of the workers after it.
+        liveWorkers = loader.options.workers
         for w in 0..<loader.options.workers {
-            liveWorkers += 1
             let thread = Thread { [self] in self.work() }
             thread.name = "dino-loader-\(w)"
             thread.stackSize = 8 << 20

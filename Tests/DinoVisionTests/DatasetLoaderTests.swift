@@ -208,6 +208,21 @@ final class TemporaryImageTree {
             #expect(Array(loader(workers: workers).epoch(2, startingAt: 9)).isEmpty)
         }
     }
+
+    /// Workers that find nothing to do exit while the iterator is still starting the others:
+    /// the count of live workers was incremented outside the lock then (a data race that
+    /// ThreadSanitizer reported here); a lost update could leave `stop()` waiting for a worker
+    /// that had already gone, or returning before one had. Many such epochs must each end
+    /// (without the fix a plain run rarely hangs; `swift test --sanitize=thread` reports the race).
+    @Test(.timeLimit(.minutes(1))) func workersWithNothingToDoAllEnd() {
+        let loader = DataLoader<Int, [Int]>(count: 8, options: LoaderOptions(batchSize: 4, workers: 8),
+                                            sample: { i, _ in i }, collate: { s, _, _ in s })
+        for epoch in 0..<100 {
+            let it = loader.epoch(epoch, startingAt: 2)   // past the last batch: no work at all
+            #expect(it.next() == nil)
+            it.stop()
+        }
+    }
 }
 
 final class ReportedPaths: @unchecked Sendable {
