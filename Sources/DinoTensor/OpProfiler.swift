@@ -18,6 +18,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// Wall time per op and phase of the calling thread's tensor work, between `start()` and `stop()`.
 public enum OpProfiler {
@@ -29,7 +30,10 @@ public enum OpProfiler {
         public var seconds: Double
     }
 
-    nonisolated(unsafe) static var enabled = false
+    /// Read by every recorded op on every thread (an acquiring load, a plain load on x86: `owner`
+    /// and `boundary`, written before the releasing store in `start()`, are seen after it).
+    static let enabledFlag = Atomic<Bool>(false)
+    static var enabled: Bool { enabledFlag.load(ordering: .acquiring) }
     nonisolated(unsafe) private static var owner = pthread_self()
     nonisolated(unsafe) private static var boundary = 0.0
     nonisolated(unsafe) private static var suspended = 0
@@ -50,7 +54,7 @@ public enum OpProfiler {
         suspended = 0
         owner = pthread_self()
         boundary = now()
-        enabled = true
+        enabledFlag.store(true, ordering: .releasing)
     }
 
     /// Ends the profile (the time since the last boundary goes to "untracked") and returns its
@@ -59,7 +63,7 @@ public enum OpProfiler {
     public static func stop() -> [Entry] {
         guard isActive else { return [] }
         mark("untracked")
-        enabled = false
+        enabledFlag.store(false, ordering: .releasing)
         return totals.map { Entry(name: $0.key, calls: $0.value.calls, seconds: $0.value.seconds) }
             .sorted { $0.seconds != $1.seconds ? $0.seconds > $1.seconds : $0.name < $1.name }
     }
