@@ -11,14 +11,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DinoTensor
 import Foundation
-
-/// Seconds from an arbitrary origin, monotonic.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
 
 /// A progress bar over `total` steps.
 public final class ProgressBar {

@@ -5,7 +5,6 @@
 // bit-exact with, one that ran throughout on one. The trainer records this in the train state.
 
 import CDNNL
-import CDinoKernels
 
 /// The products' library and instruction set, and the fused kernels' variant.
 public enum ComputeBackend {
@@ -13,7 +12,7 @@ public enum ComputeBackend {
     public static let description: String = {
         let v = dnnl_version().pointee
         return "onednn \(v.major).\(v.minor).\(v.patch) sgemm \(isaName(dnnl_get_effective_cpu_isa())), "
-            + "fused kernels \(String(cString: dino_kernels_isa()))"
+            + "fused kernels \(FusedKernels.instructionSet)"
     }()
 
     static func isaName(_ isa: dnnl_cpu_isa_t) -> String {

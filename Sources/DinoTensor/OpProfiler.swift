@@ -20,6 +20,13 @@ import Darwin
 import Foundation
 import Synchronization
 
+/// Seconds from an arbitrary origin, monotonic (the profiler's clock, and the trainer's).
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 /// Wall time per op and phase of the calling thread's tensor work, between `start()` and `stop()`.
 public enum OpProfiler {
     /// One line of a profile: an op's forward (`"linear"`), its backward (`"linear backward"`)
@@ -39,12 +46,6 @@ public enum OpProfiler {
     nonisolated(unsafe) private static var suspended = 0
     nonisolated(unsafe) private static var totals: [String: (calls: Int, seconds: Double)] = [:]
 
-    private static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     /// Whether the calling thread is being profiled now.
     public static var isActive: Bool { enabled && pthread_equal(owner, pthread_self()) != 0 }
 
@@ -53,7 +54,7 @@ public enum OpProfiler {
         totals = [:]
         suspended = 0
         owner = pthread_self()
-        boundary = now()
+        boundary = monotonicSeconds()
         enabledFlag.store(true, ordering: .releasing)
     }
 
@@ -72,7 +73,7 @@ public enum OpProfiler {
     /// Does nothing unless the calling thread is being profiled (or inside a timed region).
     public static func mark(_ label: String) {
         guard isActive, suspended == 0 else { return }
-        let t = now()
+        let t = monotonicSeconds()
         add(label, t - boundary)
         boundary = t
     }
@@ -86,7 +87,7 @@ public enum OpProfiler {
         suspended += 1
         defer {
             suspended -= 1
-            let t = now()
+            let t = monotonicSeconds()
             add(label(), t - boundary)
             boundary = t
         }

@@ -6,15 +6,9 @@ import Testing
 
 @Suite(.serialized)
 struct OpProfilerTests {
-    static func seconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     static func spin(_ s: Double) {
-        let end = seconds() + s
-        while seconds() < end {}
+        let end = monotonicSeconds() + s
+        while monotonicSeconds() < end {}
     }
 
     /// Forward ops by their tape names, their backward closures as "<op> backward", ops run
@@ -23,7 +17,7 @@ struct OpProfilerTests {
     @Test func attributesForwardBackwardAndMarks() {
         let x = RandomGenerator(seed: 1).normal([64, 32]).requiringGrad()
         let w = RandomGenerator(seed: 2).normal([16, 32]).requiringGrad()
-        let begin = Self.seconds()
+        let begin = monotonicSeconds()
         OpProfiler.start()
         let y = x.linear(weight: w).gelu()
         Self.spin(0.02)                                   // not an op: lands on the next boundary
@@ -32,7 +26,7 @@ struct OpProfilerTests {
         Self.spin(0.01)
         OpProfiler.mark("phase")
         let entries = OpProfiler.stop()
-        let elapsed = Self.seconds() - begin
+        let elapsed = monotonicSeconds() - begin
         let byName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
 
         for op in ["linear", "gelu", "mul_scalar", "sum"] {
