@@ -22,57 +22,15 @@ Usage:
     python3 scripts/make_convnext_finetune_fixtures.py --timm PATH
 """
 import argparse
-import importlib.abc
-import importlib.machinery
 import json
 import re
 import sys
-import types
 from pathlib import Path
+
+import torchvision_stub
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "Tests/DinoEvalTests/Fixtures/convnext_layer_decay.json"
-
-
-def stub_torchvision():
-    """timm imports torchvision at import time; the ConvNeXt and its parameter groups use none of it."""
-    try:
-        import torchvision  # noqa: F401
-        return
-    except ImportError:
-        pass
-
-    class Meta(type):
-        def __getattr__(cls, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return cls.__name__ + "." + name
-
-    class Dummy(metaclass=Meta):
-        def __init__(self, *a, **k):
-            pass
-
-    class Module(types.ModuleType):
-        def __getattr__(self, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return Dummy
-
-    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        def find_spec(self, fullname, path, target=None):
-            if fullname == "torchvision" or fullname.startswith("torchvision."):
-                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-            return None
-
-        def create_module(self, spec):
-            m = Module(spec.name)
-            m.__path__ = []
-            return m
-
-        def exec_module(self, module):
-            pass
-
-    sys.meta_path.insert(0, Finder())
 
 
 def dinov3_name(name):
@@ -97,7 +55,7 @@ def main():
     ap.add_argument("--timm", required=True, help="checkout of huggingface/pytorch-image-models")
     args = ap.parse_args()
     sys.path.insert(0, args.timm)
-    stub_torchvision()
+    torchvision_stub.install()
     from timm.models.convnext import ConvNeXt
     from timm.optim._param_groups import param_groups_layer_decay
 

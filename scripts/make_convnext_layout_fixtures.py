@@ -23,59 +23,17 @@ Usage:
 """
 import argparse
 import ast
-import importlib.abc
-import importlib.machinery
 import re
 import sys
-import types
 from pathlib import Path
+
+import torchvision_stub
 
 import torch
 from safetensors.torch import load_file, save_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR = ROOT / "Tests/DinoModelsTests/Fixtures/parity"
-
-
-def stub_torchvision():
-    """timm imports torchvision at import time; its ConvNeXt and checkpoint filter use none of it."""
-    try:
-        import torchvision  # noqa: F401
-        return
-    except ImportError:
-        pass
-
-    class Meta(type):
-        def __getattr__(cls, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return cls.__name__ + "." + name
-
-    class Dummy(metaclass=Meta):
-        def __init__(self, *a, **k):
-            pass
-
-    class Module(types.ModuleType):
-        def __getattr__(self, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return Dummy
-
-    class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-        def find_spec(self, fullname, path, target=None):
-            if fullname == "torchvision" or fullname.startswith("torchvision."):
-                return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-            return None
-
-        def create_module(self, spec):
-            m = Module(spec.name)
-            m.__path__ = []
-            return m
-
-        def exec_module(self, module):
-            pass
-
-    sys.meta_path.insert(0, Finder())
 
 
 def transformers_mapping(path):
@@ -95,7 +53,7 @@ def main():
     official = load_file(str(DIR / "convnext_official.safetensors"))
 
     sys.path.insert(0, args.timm)
-    stub_torchvision()
+    torchvision_stub.install()
     from timm.models.convnext import ConvNeXt, checkpoint_filter_fn
 
     model = ConvNeXt(depths=(1, 1, 2, 1), dims=(8, 16, 24, 32), num_classes=0)
