@@ -23,7 +23,7 @@
 # 15 on glyphs, 30 on wild, 12 on scenes, plus about 10 s of k-NN per epoch; one method × one seed
 # over the four sets about 65 minutes; the whole protocol (4 methods × 4 sets × 3 seeds, plus one
 # vit_tiny_patch4 run) about 13 hours — run it in pieces across sessions; every piece appends to
-# OUT/results.jsonl and a finished piece is skipped when run again.
+# OUT/results.jsonl; a finished piece is skipped when run again, one cut off goes on where it stopped.
 #
 # Environment: DINO (binary), OUT (default runs/robustness), THREADS (default: all cores),
 # EPOCHS (default 10), DATASETS (default ../shared/datasets).
@@ -102,7 +102,7 @@ monitors() {
 import json, sys
 path, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = [json.loads(l) for l in open(path) if l.strip()]
-rows = [r for r in rows if lo <= r['step'] < hi]
+rows = list({r['step']: r for r in rows if lo <= r['step'] < hi}.values())  # a resumed step counts once
 def mean(k):
     v = [r[k] for r in rows if r.get(k) is not None]
     return round(sum(v) / len(v), 4) if v else None
@@ -128,13 +128,27 @@ piece() {
         teacher=(--teacher-run "$trun")
         model=vit_nano_patch4   # the student: no smaller preset than the teacher's
     fi
-    rm -rf "$run"
-    grep -v "\"piece\": \"$key\"" "$RESULTS" > "$RESULTS.tmp" || true; mv "$RESULTS.tmp" "$RESULTS"
     local data; data=$(train_dir "$set")
-    "$DINO" train --method "$method" --model "$model" "${teacher[@]}" --data "$data" --out "$run" --epochs "$EPOCHS" \
-        --seed "$seed" --threads "$THREADS" --max-steps 0 --quiet > "$run.log" 2>&1
+    # A piece cut off part-way (a session ended) goes on from the epoch after the last one whose
+    # results are in, resuming the run from its newest checkpoint (resume is bit-exact);
+    # FRESH=1 starts it again from nothing.
+    local first=0
+    if [ "${FRESH:-0}" != 1 ] && ls "$run/checkpoints/"*.json > /dev/null 2>&1; then
+        first=$(python3 -c "
+import json, sys
+done = [json.loads(l)['epoch'] for l in open(sys.argv[1]) if l.strip() and json.loads(l)['piece'] == sys.argv[2]]
+print(max(done) + 1 if done else 0)" "$RESULTS" "$key")
+        echo "going on with $key from epoch $first" | tee -a "$run.log"
+    else
+        rm -rf "$run"
+        # Pieces may run side by side (two 1-thread queues): every rewrite of and append to the
+        # results file holds its lock.
+        ( flock 9; grep -v "\"piece\": \"$key\"" "$RESULTS" > "$RESULTS.$$" || true; mv "$RESULTS.$$" "$RESULTS" ) 9> "$RESULTS.lock"
+        "$DINO" train --method "$method" --model "$model" "${teacher[@]}" --data "$data" --out "$run" --epochs "$EPOCHS" \
+            --seed "$seed" --threads "$THREADS" --max-steps 0 --quiet > "$run.log" 2>&1
+    fi
     local steps; steps=$(state "$run" batchesPerEpoch)
-    for e in $(seq 0 "$EPOCHS"); do
+    for e in $(seq "$first" "$EPOCHS"); do
         if [ "$e" -gt 0 ]; then
             "$DINO" train --data "$data" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet >> "$run.log" 2>&1
         fi
@@ -142,7 +156,7 @@ piece() {
         secs=$(python3 -c "print(round($(state "$run" elapsedSeconds), 1))")
         mon=$(if [ "$e" -gt 0 ]; then monitors "$run" $(((e - 1) * steps)) $((e * steps)); else echo null; fi)
         probe "$run" "$set" | while read -r result; do
-            echo "{\"piece\": \"$key\", \"epoch\": $e, \"train_seconds\": $secs, \"result\": $result, \"monitors\": $mon}" | tee -a "$RESULTS"
+            echo "{\"piece\": \"$key\", \"epoch\": $e, \"train_seconds\": $secs, \"result\": $result, \"monitors\": $mon}" | ( flock 9; tee -a "$RESULTS" ) 9> "$RESULTS.lock"
         done
     done
     grep -h "warning: collapse\|collapse (" "$run.log" || true
