@@ -26,6 +26,19 @@ struct CurateCommand: ParsableCommand {
 
 // MARK: Shared options
 
+/// `--threads N` for the commands whose other options have no place for it.
+struct ThreadsOption: ParsableArguments {
+    @Option(help: "Kernel threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads \(threads): give at least 1") }
+    }
+
+    /// Sets the kernel threads when --threads was given.
+    func apply() { if let threads { Threads.count = threads } }
+}
+
 /// How the k-NN graph is searched.
 struct IndexOptions: ParsableArguments {
     @Option(help: "k-NN search: exact (BLAS), ivf or hnsw (faiss, approximate), or auto (exact up to --exact-up-to rows, then ivf).")
@@ -110,8 +123,10 @@ struct CurateDedupCommand: ParsableCommand {
     @Option(help: "Edge threshold of relative deduplication (DINOv2: 0.45).")
     var relativeThreshold: Float = Deduplication.defaultRelativeThreshold
     @OptionGroup var search: IndexOptions
+    @OptionGroup var threadOptions: ThreadsOption
 
     func run() throws {
+        threadOptions.apply()
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
         var whitening: PCAWhitening?
@@ -152,6 +167,15 @@ func runDedup(_ pool: EmbeddingTable, against: [EmbeddingTable], k: Int, thresho
            ("removed near evaluation sets", "\(report.removedByRelative)"), ("duplicate groups", "\(report.duplicateGroups)"),
            ("largest group", "\(result.duplicateGroups.first?.count ?? 0)"), ("kept", "\(report.kept)"),
            ("written", out.appendingPathComponent("kept.txt").path)])
+    let largest = result.duplicateGroups.first?.count ?? 0
+    if largest > Swift.max(50, pool.count / 100) {
+        // Copies of one image rarely make 1 % of a pool; a group this large means the
+        // descriptor calls unrelated images alike at this threshold (class tokens of one model
+        // share a large common direction: their cosines sit near 1).
+        print("warning: one duplicate group holds \(largest) of \(pool.count) images (\(String(format: "%.1f", 100 * Double(largest) / Double(pool.count))) %): "
+              + "at threshold \(threshold) this descriptor joins images that are not copies of each other. Look at duplicate_groups.png; "
+              + "raise --threshold, or deduplicate with --descriptor copy-detection (whitened; `curate pipeline --dedup-descriptor copy-detection`).")
+    }
     return result.kept
 }
 
@@ -199,8 +223,10 @@ struct CurateClusterCommand: ParsableCommand {
     @OptionGroup var options: ClusterOptions
     @Option(help: "Output folder.")
     var out: String
+    @OptionGroup var threadOptions: ThreadsOption
 
     func run() throws {
+        threadOptions.apply()
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
         // Clustered as given, like the reference (`dino embed` rows are already unit length).
@@ -316,12 +342,14 @@ struct CurateRetrieveCommand: ParsableCommand {
     var randomSeed: UInt64 = 0
     @Option(help: "Output folder.")
     var out: String
+    @OptionGroup var threadOptions: ThreadsOption
 
     func validate() throws {
         if (perImage == nil) == !clusterBased { throw ValidationError("give --per-image K or --cluster-based (one of them)") }
     }
 
     func run() throws {
+        threadOptions.apply()
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
         var whitening: PCAWhitening?
@@ -389,10 +417,23 @@ struct CuratePipelineCommand: ParsableCommand {
     var against: [String] = []
     @Option(help: "Sample-based retrieval: pool images per seed image.")
     var perImage: Int = 4
+    @Option(help: "Descriptor of the deduplication step alone (default: --descriptor). DINOv2 deduplicated with a copy-detection model and retrieved and clustered with class tokens: --dedup-descriptor copy-detection.")
+    var dedupDescriptor: String?
+    @Option(help: "Input side for --dedup-descriptor (default: that descriptor's own default).")
+    var dedupImageSize: Int?
     @OptionGroup var clusterOptions: ClusterOptions
     @OptionGroup var search: IndexOptions
+    @OptionGroup var threadOptions: ThreadsOption
+
+    func validate() throws {
+        if let dedupDescriptor, !["cls", "copy-detection", "pixels"].contains(dedupDescriptor) {
+            throw ValidationError("--dedup-descriptor '\(dedupDescriptor)': use cls, copy-detection or pixels")
+        }
+        if dedupImageSize != nil && dedupDescriptor == nil { throw ValidationError("--dedup-image-size goes with --dedup-descriptor") }
+    }
 
     func run() throws {
+        threadOptions.apply()
         let outDir = URL(fileURLWithPath: out)
         try CurationOutput.prepare(outDir)
         func step(_ name: String) throws -> URL {
@@ -403,11 +444,29 @@ struct CuratePipelineCommand: ParsableCommand {
         var whitening: PCAWhitening?
         var t = try embedding.table(file: embeddings, source: pool, cache: outDir.appendingPathComponent("pool_embeddings.safetensors"),
                                     whitening: &whitening)
-        let evalTables = try against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
         print("== 1. deduplication")
-        let kept = try runDedup(t, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
-                                relativeThreshold: Deduplication.defaultRelativeThreshold, search: search, out: try step("1-dedup"))
-        try t.keepRows(kept)
+        if let dedupDescriptor, dedupDescriptor != embedding.descriptor || dedupImageSize != nil {
+            // A second descriptor of the same images for this step only (DINOv2: SSCD for copies,
+            // ViT-H class tokens for the rest); the pool's rows are then kept by path.
+            var options = embedding
+            options.descriptor = dedupDescriptor
+            options.imageSize = dedupImageSize
+            let list = outDir.appendingPathComponent("pool_paths.txt")
+            try CurationOutput.writeList(t.paths, to: list)
+            var dedupWhitening: PCAWhitening?
+            let d = try options.table(file: nil, source: list.path, cache: outDir.appendingPathComponent("dedup_embeddings.safetensors"),
+                                      whitening: &dedupWhitening)
+            let evalTables = try against.map { try options.table(file: nil, source: $0, cache: nil, whitening: &dedupWhitening) }
+            let kept = Set(try runDedup(d, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
+                                        relativeThreshold: Deduplication.defaultRelativeThreshold, search: search,
+                                        out: try step("1-dedup")).map { d.paths[$0] })
+            try t.keepRows(t.paths.indices.filter { kept.contains(t.paths[$0]) })
+        } else {
+            let evalTables = try against.map { try embedding.table(file: nil, source: $0, cache: nil, whitening: &whitening) }
+            let kept = try runDedup(t, against: evalTables, k: Deduplication.defaultK, threshold: threshold,
+                                    relativeThreshold: Deduplication.defaultRelativeThreshold, search: search, out: try step("1-dedup"))
+            try t.keepRows(kept)
+        }
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
             let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil, whitening: &whitening)
@@ -448,8 +507,10 @@ struct CurateRecallCommand: ParsableCommand {
     @OptionGroup var search: IndexOptions
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
+    @OptionGroup var threadOptions: ThreadsOption
 
     func run() throws {
+        threadOptions.apply()
         let t = try EmbeddingTable.read(URL(fileURLWithPath: embeddings))
         t.normalizeRows()
         guard let index = search.choice(rows: t.count) else { throw ValidationError("give --index hnsw or ivf (exact search has recall 1)") }

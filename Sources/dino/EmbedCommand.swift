@@ -36,6 +36,8 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Images per forward pass.")
     var batchSize: Int = 32
 
+    @OptionGroup var threadOptions: ThreadsOption
+
     @Option(help: "Precision of the matrix products: float32, or bf16 (PyTorch's CPU autocast: bfloat16 inputs and outputs, Float32 accumulation; emulated).")
     var precision: Precision = .float32
 
@@ -46,6 +48,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
+        threadOptions.apply()
         let model = try modelOptions.loadBackbone()
         let dataset = try ImageFileDataset.open(data)
         let paths = (0..<dataset.count).map { dataset.path(at: $0) }
