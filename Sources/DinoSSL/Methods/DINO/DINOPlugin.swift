@@ -22,6 +22,7 @@ extension DINO: MethodPlugin {
         var m = MultiCropConfig.preset(.dino, globalSize: r.globalSize, localSize: r.localSize, localCount: r.localCount)
         m.global.scale = r.config.crops.globalScale
         m.local.scale = r.config.crops.localScale
+        r.config.crops.applyColor(to: &m)
         return m
     }
 

@@ -377,6 +377,7 @@ extension ResolvedDINOv2Config {
         var m = MultiCropConfig.preset(.dinov2, globalSize: base.globalSize, localSize: base.localSize, localCount: base.localCount)
         m.global.scale = config.crops.globalScale
         m.local.scale = config.crops.localScale
+        config.crops.applyColor(to: &m)
         return m
     }
 

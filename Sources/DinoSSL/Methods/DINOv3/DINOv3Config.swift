@@ -129,19 +129,32 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         /// Local views cut from the two global views' crops at whole-patch offsets (reference
         /// `localcrops_subset_of_globalcrops`: false).
         public var localcropsSubsetOfGlobalcrops = false
+        /// Colour distortions (`CropsConfig`'s keys; nil: the reference's).
+        public var colorJitterProbability: Double? = nil
+        public var brightness: Double? = nil
+        public var contrast: Double? = nil
+        public var saturation: Double? = nil
+        public var hue: Double? = nil
+        public var grayscaleProbability: Double? = nil
+        public var solarizeProbability: Double? = nil
 
         public init() {}
         enum CodingKeys: String, CodingKey {
             case globalSize = "global_size", localSize = "local_size", localCount = "local_count"
             case globalScale = "global_scale", localScale = "local_scale"
             case shareColorJitter = "share_color_jitter", localcropsSubsetOfGlobalcrops = "localcrops_subset_of_globalcrops"
+            case colorJitterProbability = "color_jitter_probability", brightness, contrast, saturation, hue
+            case grayscaleProbability = "grayscale_probability", solarizeProbability = "solarize_probability"
         }
 
-        /// The shared keys, for the automatic values and their checks.
+        /// The shared keys, for the automatic values, their checks and the colour distortions.
         public var shared: CropsConfig {
             var c = CropsConfig()
             c.globalSize = globalSize; c.localSize = localSize; c.localCount = localCount
             c.globalScale = globalScale; c.localScale = localScale
+            c.colorJitterProbability = colorJitterProbability; c.brightness = brightness; c.contrast = contrast
+            c.saturation = saturation; c.hue = hue; c.grayscaleProbability = grayscaleProbability
+            c.solarizeProbability = solarizeProbability
             return c
         }
     }
@@ -707,6 +720,7 @@ extension ResolvedDINOv3Config {
         if config.gram.useLoss, let size = r.gramSize {
             m.gramCrops = MultiCropConfig.GramCrops(size: size, noDistortions: config.gram.teacherNoDistortions)
         }
+        config.crops.shared.applyColor(to: &m)
         m.shareColorJitter = config.crops.shareColorJitter
         if config.crops.localcropsSubsetOfGlobalcrops { m.localCropsFromGlobalCrops = model.patchSize }
         return m

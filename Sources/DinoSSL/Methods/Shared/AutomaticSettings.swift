@@ -173,6 +173,14 @@ extension CropsConfig {
         for (key, s) in [("global_scale", globalScale), ("local_scale", localScale)] {
             try check(s.count == 2 && s[0] > 0 && s[0] <= s[1] && s[1] <= 1, key, "\(s) must be [low, high] with 0 < low ≤ high ≤ 1")
         }
+        for (key, p) in [("color_jitter_probability", colorJitterProbability), ("grayscale_probability", grayscaleProbability),
+                         ("solarize_probability", solarizeProbability)] {
+            try check(p.map { $0 >= 0 && $0 <= 1 } ?? true, key, "must be a probability in [0, 1]")
+        }
+        for (key, f) in [("brightness", brightness), ("contrast", contrast), ("saturation", saturation)] {
+            try check(f.map { $0 >= 0 } ?? true, key, "must be non-negative (a factor drawn from [max(0, 1 − x), 1 + x])")
+        }
+        try check(hue.map { $0 >= 0 && $0 <= 0.5 } ?? true, "hue", "must be in [0, 0.5] (torchvision's ColorJitter)")
     }
 }
 

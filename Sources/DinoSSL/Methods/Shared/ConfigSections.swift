@@ -4,6 +4,7 @@
 // `ibot.head`, `crops` and `data` (with their own defaults where their references differ).
 
 import DinoModels
+import DinoVision
 
 /// The projection head (`DINOHead`).
 public struct HeadConfig: Codable, Equatable, Sendable {
@@ -50,11 +51,36 @@ public struct CropsConfig: Codable, Equatable, Sendable {
     public var globalScale = [0.4, 1.0]
     /// Area range of the local crops (reference `local_crops_scale`: 0.05–0.4).
     public var localScale = [0.05, 0.4]
+    /// Colour distortions of every view; nil: the reference's (`ColorJitter(0.4, 0.4, 0.2, 0.1)`
+    /// with probability 0.8, grayscale 0.2, solarization of global view 2 0.2). On images
+    /// whose colours are random per image and kept by every view (glyphs-dev-wild), colour
+    /// is a shortcut that matches two views without their content; stronger hue jitter or
+    /// grayscale takes it away.
+    public var colorJitterProbability: Double? = nil
+    public var brightness: Double? = nil
+    public var contrast: Double? = nil
+    public var saturation: Double? = nil
+    public var hue: Double? = nil
+    public var grayscaleProbability: Double? = nil
+    public var solarizeProbability: Double? = nil
 
     public init() {}
     enum CodingKeys: String, CodingKey {
         case globalSize = "global_size", localSize = "local_size", localCount = "local_count"
         case globalScale = "global_scale", localScale = "local_scale"
+        case colorJitterProbability = "color_jitter_probability", brightness, contrast, saturation, hue
+        case grayscaleProbability = "grayscale_probability", solarizeProbability = "solarize_probability"
+    }
+
+    /// Sets the colour distortions given here on `m`, leaving the preset's others.
+    public func applyColor(to m: inout MultiCropConfig) {
+        if let colorJitterProbability { m.jitter.probability = colorJitterProbability }
+        if let brightness { m.jitter.brightness = brightness }
+        if let contrast { m.jitter.contrast = contrast }
+        if let saturation { m.jitter.saturation = saturation }
+        if let hue { m.jitter.hue = hue }
+        if let grayscaleProbability { m.grayscaleProbability = grayscaleProbability }
+        if let solarizeProbability { m.solarizeProbability = solarizeProbability }
     }
 }
 
