@@ -17,7 +17,6 @@ embeddings at several thresholds and scores the groups against the planted ones:
   val copies removed  by --against glyphs-dev/val (threshold 0.45)
 The threshold with the best F1 on pool 0 is then scored on pool 1.
 """
-import io
 import json
 import os
 import subprocess
@@ -26,7 +25,8 @@ import tempfile
 from collections import Counter, defaultdict
 
 import numpy as np
-from PIL import Image, ImageEnhance
+from PIL import Image
+from near_copies import near_copy
 
 model = sys.argv[1] if len(sys.argv) > 1 else "vit_nano_patch4"
 descriptor = sys.argv[2] if len(sys.argv) > 2 else "copy-detection"
@@ -43,28 +43,6 @@ def images(split):
     for c in sorted(os.listdir(f"{data}/{split}")):
         out += [f"{data}/{split}/{c}/{f}" for f in sorted(os.listdir(f"{data}/{split}/{c}"))]
     return out
-
-
-def near_copy(img, rs):
-    ops = [rs.rand() < 0.5 for _ in range(4)]
-    if not any(ops):
-        ops[rs.randint(4)] = True
-    w, h = img.size
-    if ops[0]:
-        f = rs.uniform(0.80, 0.95)
-        cw, ch = int(w * f), int(h * f)
-        x, y = rs.randint(0, w - cw + 1), rs.randint(0, h - ch + 1)
-        img = img.crop((x, y, x + cw, y + ch)).resize((w, h), Image.BICUBIC)
-    if ops[2]:
-        img = ImageEnhance.Brightness(img).enhance(rs.uniform(0.7, 1.3))
-        img = ImageEnhance.Contrast(img).enhance(rs.uniform(0.7, 1.3))
-    if ops[3]:
-        img = img.rotate(rs.uniform(-8, 8), resample=Image.BICUBIC)
-    if ops[1]:
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=int(rs.randint(30, 91)))
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    return img
 
 
 def build_pool(seed, tmp):

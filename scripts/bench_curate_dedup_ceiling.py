@@ -23,12 +23,13 @@ with a search over rotations of the originals (-8..8 degrees, step 2: a matcher,
 descriptor — separability only), and, when RUN (a `dino train` run folder) is given, its class
 token (`dino curate dedup` of $DINO, default the release build: --descriptor cls --image-size 32`) raw and centred.
 """
-import io, json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys, tempfile
 from collections import Counter, defaultdict
 import numpy as np
-from PIL import Image, ImageEnhance
+from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from near_copies import near_copy
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 data = os.path.join(root, "../shared/datasets/glyphs-dev")
@@ -40,22 +41,6 @@ def images(split):
     for c in sorted(os.listdir(f"{data}/{split}")):
         out += [f"{data}/{split}/{c}/{f}" for f in sorted(os.listdir(f"{data}/{split}/{c}"))]
     return out
-def near_copy(img, rs):
-    ops = [rs.rand() < 0.5 for _ in range(4)]
-    if not any(ops): ops[rs.randint(4)] = True
-    w, h = img.size
-    if ops[0]:
-        f = rs.uniform(0.80, 0.95); cw, ch = int(w * f), int(h * f)
-        x, y = rs.randint(0, w - cw + 1), rs.randint(0, h - ch + 1)
-        img = img.crop((x, y, x + cw, y + ch)).resize((w, h), Image.BICUBIC)
-    if ops[2]:
-        img = ImageEnhance.Brightness(img).enhance(rs.uniform(0.7, 1.3))
-        img = ImageEnhance.Contrast(img).enhance(rs.uniform(0.7, 1.3))
-    if ops[3]: img = img.rotate(rs.uniform(-8, 8), resample=Image.BICUBIC)
-    if ops[1]:
-        buf = io.BytesIO(); img.save(buf, format="JPEG", quality=int(rs.randint(30, 91)))
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    return img
 def build_pool(seed):
     rs = np.random.RandomState(seed); imgs, group = [], []
     for i, src in enumerate(images("train")[:N]):

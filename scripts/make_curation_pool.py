@@ -15,18 +15,19 @@ kind) and OUT/manifest.jsonl, one line per image: {"path", "kind", "original"} w
   photo        a random 32-px crop of one of the photos at a random scale (off-domain, 3000)
   noise        Gaussian noise, a blurred noise field or a two-colour gradient (off-domain, 1000)
 
-Near-copies are those of scripts/bench_curate_dedup.py (crop 80–95 %, JPEG 30–90,
+Near-copies are scripts/near_copies.py's, as in bench_curate_dedup.py (crop 80–95 %, JPEG 30–90,
 brightness/contrast ±30 %, rotation ±8°, each with probability ½, at least one).
 The seed set for retrieval is OUT/seed.txt: 1000 glyphs-dev train images, the originals'
 own files (a curated set that a user already has; its images are also in the pool).
 """
 import argparse
-import io
 import json
 import os
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageFilter
+
+from near_copies import near_copy
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
@@ -44,28 +45,6 @@ def listing(folder):
     return out
 
 
-def near_copy(img):
-    ops = [rs.rand() < 0.5 for _ in range(4)]
-    if not any(ops):
-        ops[rs.randint(4)] = True
-    w, h = img.size
-    if ops[0]:
-        f = rs.uniform(0.80, 0.95)
-        cw, ch = int(w * f), int(h * f)
-        x, y = rs.randint(0, w - cw + 1), rs.randint(0, h - ch + 1)
-        img = img.crop((x, y, x + cw, y + ch)).resize((w, h), Image.BICUBIC)
-    if ops[2]:
-        img = ImageEnhance.Brightness(img).enhance(rs.uniform(0.7, 1.3))
-        img = ImageEnhance.Contrast(img).enhance(rs.uniform(0.7, 1.3))
-    if ops[3]:
-        img = img.rotate(rs.uniform(-8, 8), resample=Image.BICUBIC)
-    if ops[1]:
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=int(rs.randint(30, 91)))
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    return img
-
-
 items = []  # (image, kind, original)
 glyphs = listing(os.path.join(args.datasets, "glyphs-dev/train"))
 # Copies per original: 0–5, from a heavy-tailed weight per typeface family (the name up to the
@@ -78,7 +57,7 @@ for i, path in enumerate(glyphs):
     items.append((img, "glyph", i))
     weight = min(1.0, popularity[os.path.basename(path).split("-")[0]] / top)
     for _ in range(rs.binomial(5, weight)):
-        items.append((near_copy(img), "glyph-copy", i))
+        items.append((near_copy(img, rs), "glyph-copy", i))
 for path in listing(os.path.join(args.datasets, "digits/train")):
     items.append((Image.open(path).convert("RGB").resize((size, size), Image.BICUBIC), "digit", None))
 photos = [Image.open(os.path.join(args.datasets, "photos", f)).convert("RGB")
