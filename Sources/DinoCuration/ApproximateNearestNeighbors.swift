@@ -1,5 +1,6 @@
-// Approximate k-nearest-neighbour search by inner product through faiss (CFaiss shim):
-// IVF-Flat (k-means lists, a few probed) or HNSW-Flat (a navigable small-world graph).
+// Approximate k-nearest-neighbour search by inner product: the engine's IVF-Flat scanned
+// through BLAS products (InvertedFileSearch.swift), or faiss (CFaiss shim) IVF-Flat or
+// HNSW-Flat (a navigable small-world graph).
 //
 // What it is: the same `NeighborLists` as `ExactNearestNeighbors`, from an index built on the
 // bank, for pools where N²·D multiply-adds are too many. Results are approximate: check them
@@ -15,8 +16,11 @@ import Foundation
 /// Approximate k-NN by inner product with a faiss index.
 public struct ApproximateNearestNeighbors: Sendable {
     public enum Index: Sendable, Equatable {
-        /// IVF-Flat with `lists` k-means lists, `probes` of them searched per query.
+        /// IVF-Flat with `lists` k-means lists, `probes` of them searched per query, scanned
+        /// list by list through BLAS products (`InvertedFileSearch`).
         case ivf(lists: Int, probes: Int)
+        /// faiss's IVF-Flat with the same meaning.
+        case faissIVF(lists: Int, probes: Int)
         /// HNSW-Flat with `links` (faiss's M) per node and `efSearch` candidates kept while searching.
         case hnsw(links: Int, efSearch: Int)
     }
@@ -38,6 +42,10 @@ public struct ApproximateNearestNeighbors: Sendable {
     public func search(queries: Tensor, bank: Tensor, excludeSelf: Bool = false) throws -> NeighborLists {
         precondition(queries.rank == 2 && bank.rank == 2 && queries.shape[1] == bank.shape[1],
                      "ApproximateNearestNeighbors: queries \(queries.shape) and bank \(bank.shape) must be (rows, D) with one D")
+        if case .ivf(let lists, let probes) = index {
+            return InvertedFileSearch(lists: lists, probes: probes, k: k, minimumSimilarity: minimumSimilarity)
+                .search(queries: queries, bank: bank, excludeSelf: excludeSelf)
+        }
         let q = queries.contiguous(), b = bank.contiguous()
         let m = q.shape[0], n = b.shape[0], d = q.shape[1]
         let asked = Swift.min(n, k + (excludeSelf ? 1 : 0))
@@ -46,7 +54,8 @@ public struct ApproximateNearestNeighbors: Sendable {
         var error = [CChar](repeating: 0, count: 512)
         let (kind, p1, p2): (Int32, Int32, Int32)
         switch index {
-        case .ivf(let lists, let probes): (kind, p1, p2) = (Int32(FAISS_SHIM_IVF_FLAT), Int32(Swift.min(lists, n)), Int32(probes))
+        case .ivf(let lists, let probes), .faissIVF(let lists, let probes):
+            (kind, p1, p2) = (Int32(FAISS_SHIM_IVF_FLAT), Int32(Swift.min(lists, n)), Int32(probes))
         case .hnsw(let links, let ef): (kind, p1, p2) = (Int32(FAISS_SHIM_HNSW_FLAT), Int32(links), Int32(Swift.max(ef, asked)))
         }
         let status = faiss_shim_search(kind, b.pointer(Float.self), n, Int32(d), q.pointer(Float.self), m, Int32(asked),

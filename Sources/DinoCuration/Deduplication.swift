@@ -89,7 +89,7 @@ public struct Deduplication: Sendable {
     /// Relative deduplication against evaluation sets: edge threshold (DINOv2: 0.45).
     public var relativeThreshold: Float
 
-    /// The neighbour search: nil for exact search (blocked BLAS products), or a faiss index.
+    /// The neighbour search: nil for exact search (blocked BLAS products), or an approximate index.
     public var index: ApproximateNearestNeighbors.Index?
 
     public static let defaultK = 64
@@ -120,10 +120,10 @@ public struct Deduplication: Sendable {
             graph = NeighborLists(k: 1, indices: [Int32](repeating: -1, count: n), similarities: [Float](repeating: 0, count: n),
                                   counts: [Int32](repeating: 0, count: n))
         } else if let index {
-            progress?("pool k-NN graph (faiss)", 0, 1)
+            progress?("pool k-NN graph (approximate)", 0, 1)
             graph = try ApproximateNearestNeighbors(index: index, k: Swift.min(k, n - 1), minimumSimilarity: floor)
                 .search(queries: pool, bank: pool, excludeSelf: true)
-            progress?("pool k-NN graph (faiss)", 1, 1)
+            progress?("pool k-NN graph (approximate)", 1, 1)
         } else {
             graph = ExactNearestNeighbors(k: Swift.min(k, n - 1), minimumSimilarity: floor, queryBlock: 2048)
                 .selfSearch(pool) { progress?("pool k-NN graph", $0, $1) }

@@ -3,6 +3,7 @@
 // and `--threads` on the curate commands and `dino embed`.
 
 @testable import dino
+import DinoCuration
 import DinoTensor
 import DinoVision
 import Foundation
@@ -51,5 +52,19 @@ import Testing
         #expect(byPixels.count == 4)
         let originals = Set(byPixels.map { URL(fileURLWithPath: $0).lastPathComponent.prefix(2) })
         #expect(originals == ["i0", "i1", "i2", "i3"])
+    }
+
+    /// `--index`: `ivf` is the engine's inverted file and `faiss-ivf` faiss's, with the same
+    /// 4·√N lists by default; `auto` searches exactly up to `--exact-up-to` rows.
+    @Test func indexChoicesNameTheEnginesIVFAndFaiss() throws {
+        func choice(_ extra: [String], rows: Int) throws -> ApproximateNearestNeighbors.Index? {
+            try CurateDedupCommand.parse(["--pool", "P", "--out", "O"] + extra).search.choice(rows: rows)
+        }
+        #expect(try choice(["--index", "ivf"], rows: 10_000) == .ivf(lists: 400, probes: 16))
+        #expect(try choice(["--index", "faiss-ivf", "--ivf-lists", "64", "--probes", "8"], rows: 10_000) == .faissIVF(lists: 64, probes: 8))
+        #expect(try choice([], rows: 50_000) == nil)
+        #expect(try choice([], rows: 50_001) == .ivf(lists: 894, probes: 16))
+        #expect(try choice(["--index", "exact"], rows: 1_000_000) == nil)
+        #expect(throws: (any Error).self) { try CurateDedupCommand.parse(["--pool", "P", "--out", "O", "--index", "annoy"]) }
     }
 }
