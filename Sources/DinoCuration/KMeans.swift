@@ -161,9 +161,22 @@ public struct KMeans: Sendable {
         let dots = withNoGrad { y.matmul(x.transposed()) }                      // (T, N)
         let p = dots.pointer(Float.self)
         var out = [Double](repeating: 0, count: t * n)
-        for a in 0..<t { for i in 0..<n { out[a * n + i] = Double((yNorms[a] - 2 * p[a * n + i]) + xNorms[i]) } }
+        let blocks = (n + sumBlock - 1) / sumBlock
+        out.withUnsafeMutableBufferPointer { o in
+            xNorms.withUnsafeBufferPointer { xn in
+                parallelFor(t * blocks, grain: 1) { jobs in
+                    for job in jobs {
+                        let a = job / blocks, lo = (job % blocks) * sumBlock, hi = Swift.min(n, lo + sumBlock)
+                        for i in lo..<hi { o[a * n + i] = Double((yNorms[a] - 2 * p[a * n + i]) + xn[i]) }
+                    }
+                }
+            }
+        }
         return out
     }
+
+    /// Elements per block of the k-means++ sums (partial sums in parallel, added in order).
+    static let sumBlock = 65_536
 
     /// `kmeans_plusplus`: the greedy k-means++ of scikit-learn, as ported by the reference.
     ///
@@ -191,14 +204,32 @@ public struct KMeans: Sendable {
                 return Swift.min(lo, n - 1)
             }
             var toCandidates = distances(from: rows(x, candidates), to: x, xNorms: xNorms)   // (T, N)
+            // min(D², d(candidate)²) and its sum per trial, in parallel over fixed blocks whose
+            // partial sums add up in order: the same result on any number of threads.
+            let blocks = (n + KMeans.sumBlock - 1) / KMeans.sumBlock
+            var partial = [Double](repeating: 0, count: trials * blocks)
+            toCandidates.withUnsafeMutableBufferPointer { tc in
+                closest.withUnsafeBufferPointer { cl in
+                    partial.withUnsafeMutableBufferPointer { pp in
+                        parallelFor(trials * blocks, grain: 1) { jobs in
+                            for job in jobs {
+                                let a = job / blocks, lo = (job % blocks) * KMeans.sumBlock, hi = Swift.min(n, lo + KMeans.sumBlock)
+                                var s = 0.0
+                                for i in lo..<hi {
+                                    let v = Swift.min(cl[i], tc[a * n + i])
+                                    tc[a * n + i] = v
+                                    s += v
+                                }
+                                pp[job] = s
+                            }
+                        }
+                    }
+                }
+            }
             var bestTrial = 0, bestPot = Double.infinity
             for a in 0..<trials {
                 var s = 0.0
-                for i in 0..<n {
-                    let v = Swift.min(closest[i], toCandidates[a * n + i])
-                    toCandidates[a * n + i] = v
-                    s += v
-                }
+                for b in 0..<blocks { s += partial[a * blocks + b] }
                 if s < bestPot { bestPot = s; bestTrial = a }
             }
             pot = bestPot
@@ -223,21 +254,51 @@ public struct KMeans: Sendable {
                 let dots = withNoGrad { x.slice(axis: 0, start: start, end: end).matmul(ct) }   // (B, K)
                 let p = dots.pointer(Float.self)
                 let s0 = start
-                parallelFor(end - start, grain: Swift.max(1, 16_384 / Swift.max(k, 1))) { r in
-                    for row in r {
-                        let i = s0 + row
-                        var best: Float = .infinity, arg = 0
-                        for c in 0..<k {
-                            let d = (cn[c] - 2 * p[row * k + c]) + xn[i]
-                            if d < best { best = d; arg = c }
+                cn.withUnsafeBufferPointer { cnp in
+                    parallelFor(end - start, grain: Swift.max(1, 16_384 / Swift.max(k, 1))) { r in
+                        for row in r {
+                            o[s0 + row] = Int32(KMeans.nearest(dots: p + row * k, centroidNorms: cnp.baseAddress!, k: k, rowNorm: xn[s0 + row]))
                         }
-                        o[i] = Int32(arg)
                     }
                 }
                 start = end
             }
         }
         return out
+    }
+
+    /// The index of the smallest (‖c‖² − 2·c·x) + ‖x‖² over the k centroids, ties to the lowest
+    /// index: the same Float32 operations per centroid as a scalar scan, 16 centroids at a time.
+    @inline(__always)
+    static func nearest(dots: UnsafePointer<Float>, centroidNorms cn: UnsafePointer<Float>, k: Int, rowNorm xn: Float) -> Int {
+        var best: Float = .infinity, arg = 0
+        var c = 0
+        if k >= 16 {
+            var bestV = SIMD16<Float>(repeating: .infinity)
+            var bestI = SIMD16<Int32>(repeating: 0)
+            var lane = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let xs = SIMD16<Float>(repeating: xn), two = SIMD16<Float>(repeating: 2)
+            while c + 16 <= k {
+                let dv = UnsafeRawPointer(dots + c).loadUnaligned(as: SIMD16<Float>.self)
+                let nv = UnsafeRawPointer(cn + c).loadUnaligned(as: SIMD16<Float>.self)
+                let d = (nv - two * dv) + xs
+                let better = d .< bestV                       // strict: an earlier equal value stays
+                bestV.replace(with: d, where: better)
+                bestI.replace(with: lane, where: better)
+                lane &+= 16
+                c += 16
+            }
+            for l in 0..<16 where bestV[l] < best || (bestV[l] == best && Int(bestI[l]) < arg) {
+                best = bestV[l]
+                arg = Int(bestI[l])
+            }
+        }
+        while c < k {
+            let d = (cn[c] - 2 * dots[c]) + xn
+            if d < best { best = d; arg = c }
+            c += 1
+        }
+        return arg
     }
 
     /// `compute_centroids`: the mean of each cluster in Double, stored as Float32; an empty
@@ -247,10 +308,17 @@ public struct KMeans: Sendable {
         var sums = [Double](repeating: 0, count: k * d)
         var counts = [Int](repeating: 0, count: k)
         let p = x.pointer(Float.self)
-        for (i, c) in assignment.enumerated() {
-            let c = Int(c)
-            counts[c] += 1
-            for j in 0..<d { sums[c * d + j] += Double(p[i * d + j]) }
+        for c in assignment { counts[Int(c)] += 1 }
+        // Each thread sums its own columns over every row in order: the reference's order.
+        sums.withUnsafeMutableBufferPointer { sp in
+            assignment.withUnsafeBufferPointer { a in
+                parallelFor(d, grain: Swift.max(1, d / 8)) { columns in
+                    for (i, c) in a.enumerated() {
+                        let row = p + i * d, sum = sp.baseAddress! + Int(c) * d
+                        for j in columns { sum[j] += Double(row[j]) }
+                    }
+                }
+            }
         }
         let out = previous.contiguousCopy()
         let o = out.pointer(Float.self)

@@ -170,3 +170,51 @@ struct CurationFixture: Decodable {
         #expect(throws: CurationError.self) { try ConfigLoader.decode(HierarchicalKMeansConfig.self, from: JSONValue.parse("{}")) }
     }
 }
+
+@Suite struct KMeansKernelTests {
+    /// The vectorised nearest-centroid scan picks what a scalar scan of
+    /// (‖c‖² − 2·c·x) + ‖x‖² with ties to the lowest index picks — including ties planted
+    /// across SIMD lanes and in the scalar tail, and k below one vector.
+    @Test func nearestCentroidEqualsTheScalarScanTiesIncluded() {
+        let g = RandomGenerator(seed: 11)
+        for k in [1, 5, 16, 17, 37, 64, 1000] {
+            for trial in 0..<40 {
+                var dots = (0..<k).map { _ in Float(g.nextInt(9)) / 4 }   // few distinct values: many ties
+                let norms = (0..<k).map { _ in Float(g.nextInt(5)) / 2 }
+                if trial % 4 == 0 { dots = dots.map { $0 + Float(g.nextDouble()) } }
+                let xn = Float(g.nextInt(3))
+                var best: Float = .infinity, expected = 0
+                for c in 0..<k {
+                    let d = (norms[c] - 2 * dots[c]) + xn
+                    if d < best { best = d; expected = c }
+                }
+                let got = dots.withUnsafeBufferPointer { dp in
+                    norms.withUnsafeBufferPointer { np in
+                        KMeans.nearest(dots: dp.baseAddress!, centroidNorms: np.baseAddress!, k: k, rowNorm: xn)
+                    }
+                }
+                #expect(got == expected, "k \(k), trial \(trial)")
+            }
+        }
+    }
+
+    /// Centroids are the means of their members, computed column-parallel in the reference's
+    /// order, whatever the thread count; an empty cluster keeps its previous centroid.
+    @Test func meansAreTheMembersMeanOnAnyThreadCount() {
+        let x = Sample.normal([500, 40], seed: 3)
+        let assignment = (0..<500).map { Int32($0 % 7 == 3 ? 0 : $0 % 5) }          // cluster 5 empty
+        let previous = Sample.normal([6, 40], seed: 4)
+        let one = Threads.with(1) { KMeans.means(x, assignment: assignment, previous: previous) }
+        let two = Threads.with(2) { KMeans.means(x, assignment: assignment, previous: previous) }
+        #expect(one.scalars == two.scalars)
+        let p = x.scalars
+        for c in 0..<5 {
+            let members = (0..<500).filter { assignment[$0] == Int32(c) }
+            for j in 0..<40 {
+                let mean = members.reduce(0.0) { $0 + Double(p[$1 * 40 + j]) } / Double(members.count)
+                #expect(one.scalars[c * 40 + j] == Float(mean))
+            }
+        }
+        #expect(Array(one.scalars[200..<240]) == Array(previous.scalars[200..<240]))
+    }
+}
