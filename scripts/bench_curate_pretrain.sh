@@ -33,7 +33,8 @@
 #
 # Environment: DINO (binary, default .build/release/dino), PYTHON (with numpy and pillow), OUT
 # (default runs/curate-pretrain), N (3000), EPOCHS (5), MODEL (vit_nano_patch4), METHOD (dino),
-# THREADS (1), DATASETS (../shared/datasets), DEDUP_THRESHOLD (0.8).
+# THREADS (1), DATASETS (../shared/datasets), DEDUP_THRESHOLD (0.8), ARMS (all seven, in the order above:
+# a subset runs one queue beside another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
@@ -47,7 +48,7 @@ THREADS=${THREADS:-1}
 DATASETS=${DATASETS:-../shared/datasets}
 DEDUP_THRESHOLD=${DEDUP_THRESHOLD:-0.8}
 BATCH=64   # the trainer's default batch size
-ARMS="random dedup balanced full full-k6 in-domain originals"
+ARMS=${ARMS:-"random dedup balanced full full-k6 in-domain originals"}
 mkdir -p "$OUT/arms"
 RESULTS="$OUT/results.jsonl"
 
