@@ -14,10 +14,11 @@
 #               random from what is kept
 #   balanced    `dino curate pipeline --target N` without a seed set: dedup (as above), hierarchical
 #               k-means of the class tokens, balanced sampling
-#   full        `dino curate pipeline --seed SEED.txt --target N`: dedup, retrieval near 1000
-#               glyphs-dev train images (the seed set), k-means, balanced sampling
-#   full-k6     the same with 6 neighbours per seed image instead of 4, the smallest number that
-#               reaches N on this pool
+#   full        `dino curate pipeline --seed SEED.txt --target N --per-image 4`: dedup, retrieval
+#               of DINOv2's 4 neighbours of each of 1000 glyphs-dev train images (the seed set),
+#               k-means, balanced sampling
+#   full-k6     the same with 6 neighbours per seed image, the smallest number that reaches N on
+#               this pool (the pipeline's default without --per-image)
 #   in-domain   (oracle, for the decomposition) N at random from the pool's glyphs and their
 #               copies: filtering done perfectly, no deduplication or balance
 #   originals   (oracle) N at random from the glyph originals alone: filtering and deduplication
@@ -102,11 +103,12 @@ prepare() {
     fi
     if [ ! -f "$a/full.txt" ]; then
         "$DINO" curate pipeline --embeddings "$a/balanced/pool_embeddings.safetensors" --seed "$OUT/pool/seed.txt" "${pipe[@]}" \
-            --out "$a/full" > "$a/full.log" 2>&1
+            --per-image 4 --out "$a/full" > "$a/full.log" 2>&1
         cp "$a/full/kept.txt" "$a/full.txt"
     fi
     # The full pipeline ends under N with DINOv2's 4 neighbours per seed image (2491 here); with
-    # 6, the smallest number that reaches N on this pool (chosen by the count, not by k-NN).
+    # 6, the smallest number that reaches N on this pool (chosen by the count, not by k-NN) —
+    # what the pipeline now picks by itself when --per-image is not given.
     if [ ! -f "$a/full-k6.txt" ]; then
         "$DINO" curate pipeline --embeddings "$a/balanced/pool_embeddings.safetensors" --seed "$OUT/pool/seed.txt" "${pipe[@]}" \
             --per-image 6 --out "$a/full-k6" > "$a/full-k6.log" 2>&1

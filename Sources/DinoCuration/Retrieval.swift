@@ -43,6 +43,27 @@ public struct SampleRetrieval: Sendable {
         for row in 0..<lists.rows { for (i, _) in lists.neighbors(of: row) { taken[i] = true } }
         return RetrievalResult(selected: taken.indices.filter { taken[$0] }, clusters: [])
     }
+
+    /// The smallest number of neighbours per seed image, from `minimum` up to `maximum`, whose
+    /// union holds at least `target` pool images (`maximum` when none does): what a curation
+    /// asked for `target` images needs, where DINOv2's fixed 4 can fall short once the pool is
+    /// deduplicated and the seed images share neighbours.
+    public static func perImage(reaching target: Int, seeds: Tensor, pool: Tensor, minimum: Int = 4, maximum: Int = 64) -> Int {
+        precondition(minimum >= 1 && maximum >= minimum, "SampleRetrieval.perImage: need 1 ≤ minimum ≤ maximum")
+        let n = pool.shape[0], top = Swift.min(maximum, n)
+        guard top > minimum else { return Swift.max(1, Swift.min(minimum, n)) }
+        let lists = ExactNearestNeighbors(k: top).search(queries: seeds, bank: pool)
+        var taken = [Bool](repeating: false, count: n)
+        var count = 0
+        for k in 1...top {
+            for row in 0..<lists.rows where Int(lists.counts[row]) >= k {
+                let i = Int(lists.indices[row * lists.k + k - 1])
+                if !taken[i] { taken[i] = true; count += 1 }
+            }
+            if k >= minimum && count >= target { return k }
+        }
+        return top
+    }
 }
 
 /// Cluster-based retrieval: pool clusters that hold enough seed images.

@@ -350,6 +350,7 @@ struct CurateRetrieveCommand: ParsableCommand {
 
     func validate() throws {
         if (perImage == nil) == !clusterBased { throw ValidationError("give --per-image K or --cluster-based (one of them)") }
+        if let perImage, perImage < 1 { throw ValidationError("--per-image \(perImage): give at least 1") }
     }
 
     func run() throws {
@@ -419,8 +420,8 @@ struct CuratePipelineCommand: ParsableCommand {
     var threshold: Float = Deduplication.defaultThreshold
     @Option(parsing: .upToNextOption, help: "Evaluation sets to deduplicate against.")
     var against: [String] = []
-    @Option(help: "Sample-based retrieval: pool images per seed image.")
-    var perImage: Int = 4
+    @Option(help: "Sample-based retrieval: pool images per seed image (default: DINOv2's 4, raised to the fewest that reach --target, at most 64).")
+    var perImage: Int?
     @Option(help: "Descriptor of the deduplication step alone (default: --descriptor). DINOv2 deduplicated with a copy-detection model and retrieved and clustered with class tokens: --dedup-descriptor copy-detection.")
     var dedupDescriptor: String?
     @Option(help: "Input side for --dedup-descriptor (default: that descriptor's own default).")
@@ -434,6 +435,7 @@ struct CuratePipelineCommand: ParsableCommand {
             throw ValidationError("--dedup-descriptor '\(dedupDescriptor)': use cls, copy-detection or pixels")
         }
         if dedupImageSize != nil && dedupDescriptor == nil { throw ValidationError("--dedup-image-size goes with --dedup-descriptor") }
+        if let perImage, perImage < 1 { throw ValidationError("--per-image \(perImage): give at least 1") }
     }
 
     func run() throws {
@@ -474,7 +476,12 @@ struct CuratePipelineCommand: ParsableCommand {
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
             let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil, whitening: &whitening)
-            let selected = try runRetrieve(pool: t, seeds: seeds, perImage: perImage, poolClusters: nil, minSeeds: 3, perCluster: nil,
+            var k = perImage ?? 4
+            if perImage == nil && seeds.dimensions == t.dimensions {
+                k = SampleRetrieval.perImage(reaching: target, seeds: seeds.vectors, pool: t.vectors)
+                if k > 4 { print("\(k) neighbours per seed image: the fewest from DINOv2's 4 that reach the target \(target) (--per-image fixes it)") }
+            }
+            let selected = try runRetrieve(pool: t, seeds: seeds, perImage: k, poolClusters: nil, minSeeds: 3, perCluster: nil,
                                            seed: clusterOptions.seed, out: try step("2-retrieve"))
             try t.keepRows(selected)
         }

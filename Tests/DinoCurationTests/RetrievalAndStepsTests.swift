@@ -18,6 +18,22 @@ import Testing
         #expect(three.selected == three.selected.sorted())
     }
 
+    /// The fewest neighbours per seed whose union reaches the target: seeds that share their
+    /// neighbours need more of them than the target divided by the seeds.
+    @Test func perImageIsTheFewestNeighboursThatReachTheTarget() {
+        let pool = Sample.normal([200, 8], seed: 21)
+        try! EmbeddingTable(paths: (0..<200).map { "\($0)" }, vectors: pool).normalizeRows()
+        let seeds = KMeans.rows(pool, [3, 50, 120, 121])
+        for target in [4, 10, 30, 60] {
+            let k = SampleRetrieval.perImage(reaching: target, seeds: seeds, pool: pool, minimum: 1, maximum: 64)
+            #expect(SampleRetrieval(perImage: k).run(seeds: seeds, pool: pool).selected.count >= target)
+            if k > 1 { #expect(SampleRetrieval(perImage: k - 1).run(seeds: seeds, pool: pool).selected.count < target) }
+        }
+        // Never below the minimum; the maximum when the target is out of reach.
+        #expect(SampleRetrieval.perImage(reaching: 1, seeds: seeds, pool: pool) == 4)
+        #expect(SampleRetrieval.perImage(reaching: 500, seeds: seeds, pool: pool, maximum: 20) == 20)
+    }
+
     @Test func clusterBasedRetrievalTakesClustersThatHoldEnoughSeeds() {
         // Two well-separated blobs in 2-D; four seeds fall in blob B, one in blob A.
         var rows: [Float] = []
