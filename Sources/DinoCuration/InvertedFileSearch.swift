@@ -54,15 +54,8 @@ public struct InvertedFileSearch: Sendable {
         let sampleSize = Swift.min(n, l * trainingPointsPerList)
         let sample = sampleSize == n ? bank : KMeans.rows(bank, random.choose(sampleSize, from: n).sorted())
         let centroids = KMeans(clusters: l, iterations: trainingIterations, initialization: .random)
-            .fit(sample, random: random).centroids
-        let d = centroids.shape[1], c = centroids.pointer(Float.self)
-        for r in 0..<l {                                 // an empty list's centroid stays a data row, never zero
-            var s: Float = 0
-            for j in 0..<d { s += c[r * d + j] * c[r * d + j] }
-            let inv = s > 0 ? 1 / s.squareRoot() : 0
-            for j in 0..<d { c[r * d + j] *= inv }
-        }
-        return centroids
+            .fit(sample, random: random).centroids       // an empty list's centroid stays a data row
+        return withNoGrad { centroids.l2Normalized() }
     }
 
     /// The (approximately) k most similar bank rows of every query row; with `excludeSelf`
@@ -76,7 +69,7 @@ public struct InvertedFileSearch: Sendable {
                      "InvertedFileSearch: queries \(queries.shape) and bank \(bank.shape) must be (rows, D) with one D")
         precondition(queries.dtype == .float32 && bank.dtype == .float32, "InvertedFileSearch: Float32 rows only")
         let q = queries.contiguous(), b = bank.contiguous()
-        let m = q.shape[0], n = b.shape[0], d = q.shape[1], k = self.k
+        let m = q.shape[0], n = b.shape[0], k = self.k
         var indices = [Int32](repeating: -1, count: m * k)
         var sims = [Float](repeating: 0, count: m * k)
         var counts = [Int32](repeating: 0, count: m)
@@ -94,7 +87,6 @@ public struct InvertedFileSearch: Sendable {
         for i in 0..<m { for j in 0..<Int(probeTable.counts[i]) { probers[Int(probeTable.indices[i * p + j])].append(Int32(i)) } }
 
         let floor = minimumSimilarity
-        let qp = q.pointer(Float.self), bp = b.pointer(Float.self)
         indices.withUnsafeMutableBufferPointer { idx in
             sims.withUnsafeMutableBufferPointer { val in
                 counts.withUnsafeMutableBufferPointer { cnt in
@@ -102,12 +94,12 @@ public struct InvertedFileSearch: Sendable {
                         defer { progress?(list + 1, l) }
                         let own = members[list], askers = probers[list]
                         guard !own.isEmpty, !askers.isEmpty else { continue }
-                        let bankRows = InvertedFileSearch.gather(bp, own, d)
+                        let bankRows = KMeans.rows(b, own.map(Int.init))
                         // Queries in blocks, so that one product stays near 32 MB.
                         let block = Swift.max(1, Swift.min(askers.count, (8 << 20) / Swift.max(own.count, 1)))
                         for start in stride(from: 0, to: askers.count, by: block) {
                             let rows = Array(askers[start..<Swift.min(askers.count, start + block)])
-                            let queryRows = InvertedFileSearch.gather(qp, rows, d)
+                            let queryRows = KMeans.rows(q, rows.map(Int.init))
                             let tile = withNoGrad { queryRows.matmul(bankRows.transposed()) }        // (B, C)
                             let s = tile.pointer(Float.self), c = own.count
                             own.withUnsafeBufferPointer { ids in
@@ -129,18 +121,6 @@ public struct InvertedFileSearch: Sendable {
         return NeighborLists(k: k, indices: indices, similarities: sims, counts: counts)
     }
 
-    /// The given rows of `x` (row length `d`) as a new (count, D) tensor, copied in parallel.
-    static func gather(_ x: UnsafeMutablePointer<Float>, _ rows: [Int32], _ d: Int) -> Tensor {
-        let out = Tensor(zeros: [rows.count, d])
-        let dst = out.pointer(Float.self)
-        rows.withUnsafeBufferPointer { r in
-            parallelFor(r.count, grain: Swift.max(1, 16_384 / Swift.max(d, 1))) { range in
-                for i in range { (dst + i * d).update(from: x + Int(r[i]) * d, count: d) }
-            }
-        }
-        return out
-    }
-
     /// Merges candidates `x[j]` (bank row `ids[j]`) into a top-k list kept sorted by
     /// similarity descending, then bank index ascending — an order that does not depend on the
     /// order lists are scanned in, so ties resolve as in exact search.
@@ -152,21 +132,7 @@ public struct InvertedFileSearch: Sendable {
             let v = x[j], id = ids[j]
             if !(v >= floor) || Int(id) == skip { continue }
             if f == k && (v < values[k - 1] || (v == values[k - 1] && id > indices[k - 1])) { continue }
-            if f == k { f -= 1 }
-            var lo = 0, hi = f
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if values[mid] > v || (values[mid] == v && indices[mid] < id) { lo = mid + 1 } else { hi = mid }
-            }
-            var t = f
-            while t > lo {
-                values[t] = values[t - 1]
-                indices[t] = indices[t - 1]
-                t -= 1
-            }
-            values[lo] = v
-            indices[lo] = id
-            f += 1
+            ExactNearestNeighbors.place(v, id: id, k: k, values: values, indices: indices, filled: &f)
         }
         filled = Int32(f)
     }

@@ -143,12 +143,16 @@ public struct KMeans: Sendable {
         return out
     }
 
-    /// The given rows of `x` as a new (count, D) tensor.
+    /// The given rows of `x` as a new (count, D) tensor, copied in parallel when there are many.
     public static func rows(_ x: Tensor, _ indices: [Int]) -> Tensor {
         let d = x.shape[1], src = x.pointer(Float.self)
         let out = Tensor(zeros: [indices.count, d])
         let dst = out.pointer(Float.self)
-        for (r, i) in indices.enumerated() { (dst + r * d).update(from: src + i * d, count: d) }
+        indices.withUnsafeBufferPointer { ix in
+            parallelFor(ix.count, grain: Swift.max(1, 16_384 / Swift.max(d, 1))) { range in
+                for r in range { (dst + r * d).update(from: src + ix[r] * d, count: d) }
+            }
+        }
         return out
     }
 
@@ -156,14 +160,6 @@ public struct KMeans: Sendable {
     /// reference's `compute_distance(Y, X, ‖X‖², "l2")`: (‖y‖² − 2·y·x) + ‖x‖², Float32,
     /// returned in Double, row-major (T, N).
     static func distances(from y: Tensor, to x: Tensor, xNorms: [Float]) -> [Double] {
-        var out = [Double](repeating: 0, count: y.shape[0] * x.shape[0])
-        distances(from: y, to: x, xNorms: xNorms, into: &out)
-        return out
-    }
-
-    /// `distances(from:to:xNorms:)` written into `out` (at least T·N long), which a caller
-    /// reuses: fresh buffers of this size cost more in page clearing than the products.
-    static func distances(from y: Tensor, to x: Tensor, xNorms: [Float], into out: inout [Double]) {
         let t = y.shape[0], n = x.shape[0]
         let yNorms = squaredNorms(y)
         // (N, T): x·yᵀ, tall and narrow. With few rows y (k-means++ candidates) oneDNN ran the
@@ -171,7 +167,7 @@ public struct KMeans: Sendable {
         // as streaming x from memory allows. The same dot products.
         let dots = withNoGrad { x.matmul(y.transposed()) }
         let p = dots.pointer(Float.self)
-        precondition(out.count >= t * n, "KMeans.distances: the buffer holds \(out.count) of \(t * n)")
+        var out = [Double](repeating: 0, count: t * n)
         let blocks = (n + sumBlock - 1) / sumBlock
         out.withUnsafeMutableBufferPointer { o in
             xNorms.withUnsafeBufferPointer { xn in
@@ -183,6 +179,7 @@ public struct KMeans: Sendable {
                 }
             }
         }
+        return out
     }
 
     /// Elements per block of the k-means++ sums (partial sums in parallel, added in order).
@@ -201,7 +198,6 @@ public struct KMeans: Sendable {
         var closest = distances(from: rows(x, indices), to: x, xNorms: xNorms)          // (N)
         var pot = closest.reduce(0, +)
         var cumulative = [Double](repeating: 0, count: n)
-        var toCandidates = [Double](repeating: 0, count: trials * n)            // reused for every centre
         for _ in 1..<Swift.max(k, 1) {
             let targets = random.uniforms(trials).map { $0 * pot }
             var running = 0.0
@@ -214,7 +210,7 @@ public struct KMeans: Sendable {
                 }
                 return Swift.min(lo, n - 1)
             }
-            distances(from: rows(x, candidates), to: x, xNorms: xNorms, into: &toCandidates)   // (T, N)
+            var toCandidates = distances(from: rows(x, candidates), to: x, xNorms: xNorms)   // (T, N)
             // min(D², d(candidate)²) and its sum per trial, in parallel over fixed blocks whose
             // partial sums add up in order: the same result on any number of threads.
             let blocks = (n + KMeans.sumBlock - 1) / KMeans.sumBlock
@@ -244,9 +240,7 @@ public struct KMeans: Sendable {
                 if s < bestPot { bestPot = s; bestTrial = a }
             }
             pot = bestPot
-            toCandidates.withUnsafeBufferPointer { tc in
-                closest.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: tc.baseAddress! + bestTrial * n, count: n) }
-            }
+            closest = Array(toCandidates[(bestTrial * n)..<((bestTrial + 1) * n)])
             indices.append(candidates[bestTrial])
         }
         return (rows(x, indices), indices)

@@ -179,23 +179,34 @@ public struct ExactNearestNeighbors: Sendable {
             let v = x[j]
             if f == k ? !(v > threshold) : !(v >= floor) { continue }
             if base + j == skip { continue }
-            if f == k { f -= 1 }
-            var lo = 0, hi = f
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if values[mid] >= v { lo = mid + 1 } else { hi = mid }
-            }
-            var t = f
-            while t > lo {
-                values[t] = values[t - 1]
-                indices[t] = indices[t - 1]
-                t -= 1
-            }
-            values[lo] = v
-            indices[lo] = Int32(base + j)
-            f += 1
+            place(v, id: Int32(base + j), k: k, values: values, indices: indices, filled: &f)
             if f == k { threshold = values[k - 1] }
         }
         filled = Int32(f)
+    }
+
+    /// Puts a candidate that belongs in the list into its place: the list is kept sorted by
+    /// similarity descending, then bank index ascending, and a full list drops its last entry.
+    /// Candidates arriving in ascending index order (exact search) land after equal values,
+    /// so the earlier index stays first; `InvertedFileSearch`, whose candidates arrive list by
+    /// list, gets the same order.
+    @inline(__always)
+    static func place(_ v: Float, id: Int32, k: Int, values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>,
+                      filled f: inout Int) {
+        if f == k { f -= 1 }
+        var lo = 0, hi = f
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if values[mid] > v || (values[mid] == v && indices[mid] < id) { lo = mid + 1 } else { hi = mid }
+        }
+        var t = f
+        while t > lo {
+            values[t] = values[t - 1]
+            indices[t] = indices[t - 1]
+            t -= 1
+        }
+        values[lo] = v
+        indices[lo] = id
+        f += 1
     }
 }
