@@ -44,25 +44,27 @@ public struct SampleRetrieval: Sendable {
         return RetrievalResult(selected: taken.indices.filter { taken[$0] }, clusters: [])
     }
 
-    /// The smallest number of neighbours per seed image, from `minimum` up to `maximum`, whose
-    /// union holds at least `target` pool images (`maximum` when none does): what a curation
-    /// asked for `target` images needs, where DINOv2's fixed 4 can fall short once the pool is
-    /// deduplicated and the seed images share neighbours.
-    public static func perImage(reaching target: Int, seeds: Tensor, pool: Tensor, minimum: Int = 4, maximum: Int = 64) -> Int {
-        precondition(minimum >= 1 && maximum >= minimum, "SampleRetrieval.perImage: need 1 ≤ minimum ≤ maximum")
+    /// Retrieval with the smallest number of neighbours per seed image, from `minimum` up to
+    /// `maximum`, whose union holds at least `target` pool images (`maximum` when none does):
+    /// what a curation asked for `target` images needs, where DINOv2's fixed 4 can fall short
+    /// once the pool is deduplicated and the seed images share neighbours. One search of
+    /// `maximum` neighbours serves every k; the result is `SampleRetrieval(perImage: k).run`'s.
+    public static func reaching(_ target: Int, seeds: Tensor, pool: Tensor, minimum: Int = 4, maximum: Int = 64,
+                                progress: ((Int, Int) -> Void)? = nil) -> (perImage: Int, result: RetrievalResult) {
+        precondition(minimum >= 1 && maximum >= minimum, "SampleRetrieval.reaching: need 1 ≤ minimum ≤ maximum")
         let n = pool.shape[0], top = Swift.min(maximum, n)
-        guard top > minimum else { return Swift.max(1, Swift.min(minimum, n)) }
-        let lists = ExactNearestNeighbors(k: top).search(queries: seeds, bank: pool)
+        guard top >= 1 else { return (minimum, RetrievalResult(selected: [], clusters: [])) }
+        let lists = ExactNearestNeighbors(k: top).search(queries: seeds, bank: pool, progress: progress)
         var taken = [Bool](repeating: false, count: n)
-        var count = 0
-        for k in 1...top {
+        var count = 0, k = 0
+        repeat {
+            k += 1
             for row in 0..<lists.rows where Int(lists.counts[row]) >= k {
                 let i = Int(lists.indices[row * lists.k + k - 1])
                 if !taken[i] { taken[i] = true; count += 1 }
             }
-            if k >= minimum && count >= target { return k }
-        }
-        return top
+        } while k < top && (k < minimum || count < target)
+        return (k, RetrievalResult(selected: taken.indices.filter { taken[$0] }, clusters: []))
     }
 }
 

@@ -366,8 +366,10 @@ struct CurateRetrieveCommand: ParsableCommand {
     }
 }
 
-func runRetrieve(pool: EmbeddingTable, seeds: EmbeddingTable, perImage: Int?, poolClusters: Int?, minSeeds: Int,
-                 perCluster: Int?, seed: UInt64, out: URL) throws -> [Int] {
+/// Retrieval near `seeds`: sample-based with `perImage` neighbours per seed image — raised to
+/// the fewest that reach `target` when one is given — or cluster-based when `perImage` is nil.
+func runRetrieve(pool: EmbeddingTable, seeds: EmbeddingTable, perImage: Int?, reaching target: Int? = nil, poolClusters: Int?,
+                 minSeeds: Int, perCluster: Int?, seed: UInt64, out: URL) throws -> [Int] {
     guard pool.dimensions == seeds.dimensions else {
         throw ValidationError("seed embeddings have width \(seeds.dimensions), the pool \(pool.dimensions)")
     }
@@ -375,9 +377,15 @@ func runRetrieve(pool: EmbeddingTable, seeds: EmbeddingTable, perImage: Int?, po
     var report = RetrievalReport(pool: pool.count, seedImages: seeds.count, mode: perImage != nil ? "sample" : "cluster", selected: 0)
     if let perImage {
         let bar = PhaseProgress()
-        result = SampleRetrieval(perImage: perImage).run(seeds: seeds.vectors, pool: pool.vectors) { bar("retrieve", $0, $1) }
+        var k = perImage
+        if let target {
+            (k, result) = SampleRetrieval.reaching(target, seeds: seeds.vectors, pool: pool.vectors, minimum: perImage) { bar("retrieve", $0, $1) }
+        } else {
+            result = SampleRetrieval(perImage: perImage).run(seeds: seeds.vectors, pool: pool.vectors) { bar("retrieve", $0, $1) }
+        }
         bar.finish()
-        report.perImage = perImage
+        if k > perImage { print("\(k) neighbours per seed image: the fewest from \(perImage) that reach the target \(target ?? 0) (--per-image fixes it)") }
+        report.perImage = k
     } else {
         let k = poolClusters ?? Swift.max(1, pool.count / 50)
         let retrieval = ClusterRetrieval(clusters: k, minimumSeeds: minSeeds, perCluster: perCluster ?? pool.count)
@@ -476,12 +484,9 @@ struct CuratePipelineCommand: ParsableCommand {
         if seedImages != nil || seedEmbeddings != nil {
             print("== 2. retrieval near the seed set")
             let seeds = try embedding.table(file: seedEmbeddings, source: seedImages, cache: nil, whitening: &whitening)
-            var k = perImage ?? 4
-            if perImage == nil && seeds.dimensions == t.dimensions {
-                k = SampleRetrieval.perImage(reaching: target, seeds: seeds.vectors, pool: t.vectors)
-                if k > 4 { print("\(k) neighbours per seed image: the fewest from DINOv2's 4 that reach the target \(target) (--per-image fixes it)") }
-            }
-            let selected = try runRetrieve(pool: t, seeds: seeds, perImage: k, poolClusters: nil, minSeeds: 3, perCluster: nil,
+            // DINOv2's 4 neighbours per seed image, raised to reach --target unless --per-image fixes them.
+            let selected = try runRetrieve(pool: t, seeds: seeds, perImage: perImage ?? 4, reaching: perImage == nil ? target : nil,
+                                           poolClusters: nil, minSeeds: 3, perCluster: nil,
                                            seed: clusterOptions.seed, out: try step("2-retrieve"))
             try t.keepRows(selected)
         }

@@ -25,13 +25,14 @@ import Testing
         try! EmbeddingTable(paths: (0..<200).map { "\($0)" }, vectors: pool).normalizeRows()
         let seeds = KMeans.rows(pool, [3, 50, 120, 121])
         for target in [4, 10, 30, 60] {
-            let k = SampleRetrieval.perImage(reaching: target, seeds: seeds, pool: pool, minimum: 1, maximum: 64)
-            #expect(SampleRetrieval(perImage: k).run(seeds: seeds, pool: pool).selected.count >= target)
+            let (k, result) = SampleRetrieval.reaching(target, seeds: seeds, pool: pool, minimum: 1, maximum: 64)
+            #expect(result == SampleRetrieval(perImage: k).run(seeds: seeds, pool: pool))
+            #expect(result.selected.count >= target)
             if k > 1 { #expect(SampleRetrieval(perImage: k - 1).run(seeds: seeds, pool: pool).selected.count < target) }
         }
         // Never below the minimum; the maximum when the target is out of reach.
-        #expect(SampleRetrieval.perImage(reaching: 1, seeds: seeds, pool: pool) == 4)
-        #expect(SampleRetrieval.perImage(reaching: 500, seeds: seeds, pool: pool, maximum: 20) == 20)
+        #expect(SampleRetrieval.reaching(1, seeds: seeds, pool: pool).perImage == 4)
+        #expect(SampleRetrieval.reaching(500, seeds: seeds, pool: pool, maximum: 20).perImage == 20)
     }
 
     @Test func clusterBasedRetrievalTakesClustersThatHoldEnoughSeeds() {
