@@ -23,7 +23,6 @@ import json
 import struct
 import sys
 import time
-import types
 
 import numpy as np
 
@@ -66,20 +65,9 @@ def dedup(emb, lists, probes, k, threshold):
 
 def cluster(emb, checkout, clusters, sample_sizes, resamples, target):
     import torch
-    # Imports the reference makes that do no work here (as scripts/make_curation_fixtures.py).
-    sklearn = types.ModuleType("sklearn")
-    sklearn_utils = types.ModuleType("sklearn.utils")
-    sklearn_utils.check_random_state = lambda s: np.random.mtrand._rand if s is None else np.random.RandomState(s)
-    sklearn.utils = sklearn_utils
-    sys.modules.setdefault("sklearn", sklearn)
-    sys.modules.setdefault("sklearn.utils", sklearn_utils)
-    if not hasattr(np, "Inf"):
-        np.Inf = np.inf  # removed in numpy 2; the reference still uses it
-    sys.path.insert(0, checkout)
-    from src import hierarchical_kmeans_gpu as hkmg
-    from src import hierarchical_sampling as hs
-    from src import kmeans_gpu as kmg
-    from src.clusters import HierarchicalCluster
+    from ssl_data_curation import load
+    reference = load(checkout)
+    hkmg, hs, kmg, HierarchicalCluster = reference.hkmg, reference.hs, reference.kmg, reference.HierarchicalCluster
 
     np.random.seed(0)
     x = torch.from_numpy(read_embeddings(emb))

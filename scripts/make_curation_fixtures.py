@@ -26,40 +26,25 @@ Cases (all on one Float32 data set of 300 points in 4-D: six Gaussian blobs of 1
   sampling_c / sampling_r / sampling_m2
                 `hierarchical_sampling.hierarchical_sampling` on those clusters: target 60
                 with strategy "c", target 60 with "r", target 500 with multiplier 2 and "c".
-The stubs for sklearn's `check_random_state` and tqdm only stand in for imports the code
-makes; neither computes anything here.
+The stand-ins for sklearn's `check_random_state` and tqdm (scripts/ssl_data_curation.py) only
+serve imports the code makes; every draw goes through the recorder below.
 """
 
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ssl_data_curation import load
+
 if len(sys.argv) != 2:
     sys.exit(__doc__)
 checkout = Path(sys.argv[1]).resolve()
 
-# Imports the reference makes that do no work in these cases.
-sklearn = types.ModuleType("sklearn")
-sklearn_utils = types.ModuleType("sklearn.utils")
-sklearn_utils.check_random_state = lambda s: s
-sklearn.utils = sklearn_utils
-sys.modules.setdefault("sklearn", sklearn)
-sys.modules.setdefault("sklearn.utils", sklearn_utils)
-tqdm_module = types.ModuleType("tqdm")
-tqdm_module.tqdm = lambda it, **kwargs: it
-sys.modules.setdefault("tqdm", tqdm_module)
-if not hasattr(np, "Inf"):
-    np.Inf = np.inf  # removed in numpy 2; the reference still uses it
-
-sys.path.insert(0, str(checkout))
-from src import kmeans_gpu as kmg  # noqa: E402
-from src import hierarchical_kmeans_gpu as hkmg  # noqa: E402
-from src import hierarchical_sampling as hs  # noqa: E402
-from src.clusters import HierarchicalCluster  # noqa: E402
+reference = load(checkout)
+kmg, hkmg, hs, HierarchicalCluster = reference.kmg, reference.hkmg, reference.hs, reference.HierarchicalCluster
 
 
 class Recorder:
