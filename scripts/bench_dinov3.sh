@@ -16,6 +16,13 @@
 #   scripts/bench_dinov3.sh compare OUT [EPOCHS] [SEEDS]
 #       dinov2 against dinov3, EPOCHS (default 20) each, seeds 0..SEEDS-1 (default 1; run 3
 #       where the arms differ by less than 3 points): OUT/{dinov2,dinov3}-seed*/.
+#   scripts/bench_dinov3.sh speed OUT [STEPS]
+#       training images/s of `dinov3` on dinov3_vit_nano_patch4 (2×32 + 6×16 px crops of
+#       scenes-dev, batch 64) beside scripts/bench_dinov3_peer.py, a PyTorch loop of the official
+#       step (SSLMetaArch's forward_backward and loss modules, run from a checkout: DINOV3=PATH,
+#       PYTHON with torch); REPEATS rounds (default 3), medians and their ratio; GRAM=1 adds the
+#       Gram teacher (loaded from the EMA teacher at step 0) on both sides. Needs an idle machine;
+#       about 2 minutes a round.
 #   scripts/bench_dinov3.sh gram OUT [BASE_EPOCHS] [EPOCHS]
 #       Gram anchoring: a dinov3 run of BASE_EPOCHS (default 10) in OUT/base, then two
 #       continuations from it (`--from`, same fresh optimiser and schedules) of EPOCHS
@@ -24,6 +31,7 @@
 #       from the EMA teacher every 10 epochs, at most 2 times, img_level true, weight 0 → 2
 #       over the first epoch as the anchoring config ramps it). Dense metrics every 2 epochs;
 #       then OUT/gram.png (mIoU and depth RMSE against epoch, both arms) and OUT/gram.md.
+#       PARALLEL=1 runs the two continuations side by side, each on half the threads.
 #
 # Budget (2 cores, about 45 images/s for dinov2 on vit_nano_patch4 at 32 px, batch 64;
 # dinov3 a little slower, the Gram arm one extra teacher forward per step): scenes-dev/train
@@ -39,33 +47,45 @@ cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
 SCENES=${SCENES:-../shared/datasets/scenes-dev}
 GLYPHS=${GLYPHS:-../shared/datasets/glyphs-dev}
+VIDEOS=${VIDEOS:-../shared/datasets/videos-dev}
 THREADS=${THREADS:-$(nproc)}
 mode=${1:-}
 
 newest_state() {  # newest_state RUN KEY → the value of KEY in the newest train state
     python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
 }
-evaluate() {  # evaluate RUN → {"segmentation": …, "depth": …, "knn": …}
-    local seg depth knn
+evaluate() {  # evaluate RUN → {"segmentation": …, "depth": …, "video": …, "knn": …}
+    local seg depth video knn
     seg=$("$DINO" eval segmentation --run "$1" --train "$SCENES/train" --val "$SCENES/val" --masks "$SCENES/masks" \
         --json --threads "$THREADS" 2>/dev/null)
     depth=$("$DINO" eval depth --run "$1" --train "$SCENES/train" --val "$SCENES/val" --depth "$SCENES/depth" \
-        --json --threads "$THREADS" 2>/dev/null)
+        --layers 1 --max-depth 16 --epochs 2 --json --threads "$THREADS" 2>/dev/null)
+    video=$("$DINO" eval video --data "$VIDEOS" --run "$1" --json --threads "$THREADS" 2>/dev/null \
+        | python3 -c "import json,sys; d=json.load(sys.stdin)['propagation']; print(json.dumps({'jf': d['jf_mean'], 'j': d['j_mean'], 'f': d['f_mean']}))")
     knn=$("$DINO" eval knn --train "$GLYPHS/train" --val "$GLYPHS/val" --run "$1" --k 20 --json --threads "$THREADS" 2>/dev/null)
-    echo "{\"segmentation\": $seg, \"depth\": $depth, \"knn\": $knn}"
+    echo "{\"segmentation\": $seg, \"depth\": $depth, \"video\": $video, \"knn\": $knn}"
 }
 model_of() { [ "$1" = dinov3 ] && echo dinov3_vit_nano_patch4 || echo vit_nano_patch4; }
 
 train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
+    # A run cut off part-way goes on from its newest checkpoint, skipping the evaluations it
+    # already has (FRESH=1 starts again).
     local method=$1 run=$2 epochs=$3 every=$4; shift 4
-    rm -rf "$run"
-    "$DINO" train --method "$method" --model "$(model_of "$method")" --data "$SCENES/train" --out "$run" --epochs "$epochs" \
-        --batch-size 64 --threads "$THREADS" --max-steps 0 --quiet crops.global_size=32 crops.local_size=16 crops.local_count=6 \
-        "$@" > /dev/null
+    if [ -n "${FRESH:-}" ] || [ ! -f "$run/eval-per-epoch.jsonl" ]; then
+        rm -rf "$run"
+        "$DINO" train --method "$method" --model "$(model_of "$method")" --data "$SCENES/train" --out "$run" --epochs "$epochs" \
+            --batch-size 64 --threads "$THREADS" --max-steps 0 --quiet crops.global_size=32 crops.local_size=16 crops.local_count=6 \
+            "$@" > /dev/null
+        : > "$run/eval-per-epoch.jsonl"
+        # Epoch 0: the random initialisation (a run started --from another is that run's end).
+        [[ " $* " == *" --from "* ]] || echo "{\"epoch\": 0, \"step\": 0, \"train_seconds\": 0, $(evaluate "$run" | cut -c2-)" \
+            | tee -a "$run/eval-per-epoch.jsonl"
+    fi
     local steps; steps=$(newest_state "$run" batchesPerEpoch)
-    : > "$run/eval-per-epoch.jsonl"
     for e in $(seq 1 "$epochs"); do
-        "$DINO" train --data "$SCENES/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
+        grep -q "^{\"epoch\": $e," "$run/eval-per-epoch.jsonl" && continue
+        [ "$(newest_state "$run" step)" -lt $((e * steps)) ] \
+            && "$DINO" train --data "$SCENES/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
         if [ $((e % every)) -eq 0 ] || [ "$e" -eq "$epochs" ]; then
             echo "{\"epoch\": $e, \"step\": $(newest_state "$run" step), \"train_seconds\": $(newest_state "$run" elapsedSeconds), $(evaluate "$run" | cut -c2-)" \
                 | tee -a "$run/eval-per-epoch.jsonl"
@@ -87,69 +107,116 @@ compare)
         done
     done
     ;;
+speed)
+    # Training images/s beside the PyTorch loop of the official step (scripts/bench_dinov3_peer.py),
+    # one side after the other, REPEATS rounds, medians; GRAM=1 adds the Gram teacher on both sides.
+    out=$2 steps=${3:-12} repeats=${REPEATS:-3}
+    : "${DINOV3:?DINOV3 must name a checkout of facebookresearch/dinov3}"
+    PYTHON=${PYTHON:-python3}
+    mkdir -p "$out"
+    gram_args=() peer_args=() tag=base
+    if [ -n "${GRAM:-}" ]; then gram_args=(gram.use_loss=true gram.it_load_ema_teacher=0); peer_args=(--gram); tag=gram; fi
+    for r in $(seq 1 "$repeats"); do
+        # Two runs of different length; the difference removes start-up, the first steps and the
+        # final checkpoint (the peer likewise leaves out its first 2 steps).
+        for n in 2 $((steps + 2)); do
+            rm -rf "$out/swift-speed"
+            start=$(date +%s.%N)
+            "$DINO" train --method dinov3 --model dinov3_vit_nano_patch4 --data "$SCENES/train" --out "$out/swift-speed" \
+                --epochs 1 --batch-size 64 --threads "$THREADS" --max-steps "$n" --quiet \
+                crops.global_size=32 crops.local_size=16 crops.local_count=6 "${gram_args[@]}" > /dev/null 2>&1
+            end=$(date +%s.%N)
+            echo "$n $(python3 -c "print($end - $start)")"
+        done | python3 -c "
+import sys, json
+(n1, t1), (n2, t2) = [(int(a), float(b)) for a, b in (l.split() for l in sys.stdin)]
+print(json.dumps({'side': 'swift', 'gram': '$tag' == 'gram', 'steps': n2 - n1, 'seconds': round(t2 - t1, 2),
+                  'images_per_second': round((n2 - n1) * 64 / (t2 - t1), 2), 'threads': $THREADS}))" | tee -a "$out/speed-$tag.jsonl"
+        "$PYTHON" scripts/bench_dinov3_peer.py --dinov3 "$DINOV3" --train "$SCENES/train" --threads "$THREADS" \
+            --warmup 2 --steps "$steps" "${peer_args[@]}" 2>/dev/null | tail -1 | tee -a "$out/speed-$tag.jsonl"
+    done
+    python3 - "$out/speed-$tag.jsonl" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = {side: statistics.median(r["images_per_second"] for r in rows if r["side"] == side) for side in ("swift", "pytorch")}
+print(json.dumps({"file": sys.argv[1], "rounds": len(rows) // 2, "swift_images_per_second": med["swift"],
+                  "pytorch_images_per_second": med["pytorch"], "ratio": round(med["swift"] / med["pytorch"], 3)}))
+EOF
+    ;;
 gram)
     out=$2 base=${3:-10} epochs=${4:-30}
     mkdir -p "$out"
-    train dinov3 "$out/base" "$base" "$base"
-    train dinov3 "$out/plain" "$epochs" 2 --from "$out/base"
-    train dinov3 "$out/gram" "$epochs" 2 --from "$out/base" gram.use_loss=true gram.img_level=true gram.max_updates=2 \
-        gram.update_frequency=$((10 * $(newest_state "$out/base" batchesPerEpoch))) \
-        'gram.loss_weight_schedule={"start": 0, "peak": 0, "end": 2, "warmup_epochs": 0, "cosine_epochs": 1}'
+    train dinov3 "$out/base" "$base" "${EVERY:-2}"
+    plain() { train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base"; }
+    anchored() {
+        train dinov3 "$out/gram" "$epochs" "${EVERY:-2}" --from "$out/base" gram.use_loss=true gram.img_level=true gram.max_updates=2 \
+            gram.update_frequency=$((10 * $(newest_state "$out/base" batchesPerEpoch))) \
+            'gram.loss_weight_schedule={"start": 0, "peak": 0, "end": 2, "warmup_epochs": 0, "cosine_epochs": 1}'
+    }
+    if [ -n "${PARALLEL:-}" ]; then
+        # The two continuations side by side on half the threads each: about the same images/s
+        # in all, and at any moment both curves reach about the same epoch (for runs cut off
+        # part-way and resumed across sessions).
+        THREADS=$(( (THREADS + 1) / 2 ))
+        plain & anchored & wait
+    else
+        plain; anchored
+    fi
     python3 - "$out" <<'EOF'
 import json, sys
 out = sys.argv[1]
 arms = {}
-for arm in ("plain", "gram"):
+for arm in ("base", "plain", "gram"):
     arms[arm] = [json.loads(l) for l in open(f"{out}/{arm}/eval-per-epoch.jsonl")]
-miou = lambda r: r["segmentation"]["miou"]
-rmse = lambda r: r["depth"]["metrics"]["rmse"]
-knn = lambda r: r["knn"].get("top1")
+base_epochs = arms["base"][-1]["epoch"]
+for arm in ("plain", "gram"):  # epochs counted from the start of the base run, which both continue
+    arms[arm] = [arms["base"][-1]] + [dict(r, epoch=r["epoch"] + base_epochs) for r in arms[arm]]
+metrics = [("segmentation mIoU %", lambda r: r["segmentation"]["miou"]),
+           ("depth RMSE m", lambda r: r["depth"]["metrics"]["rmse"]),
+           ("video J&F %", lambda r: 100 * r["video"]["jf"]),
+           ("k-NN top-1 %", lambda r: r["knn"].get("top1"))]
 with open(f"{out}/gram.md", "w") as f:
-    f.write("| epoch | mIoU plain | mIoU gram | RMSE plain | RMSE gram | k-NN plain | k-NN gram |\n|---|---|---|---|---|---|---|\n")
+    f.write("| epoch | " + " | ".join(f"{n} {a}" for n, _ in metrics for a in ("plain", "gram")) + " |\n")
+    f.write("|---" * (1 + 2 * len(metrics)) + "|\n")
+    for r in arms["base"][:-1]:
+        f.write(f"| {r['epoch']} (base) | " + " | ".join(f"{m(r):.4g} | " for _, m in metrics) + "\n")
     for a, b in zip(arms["plain"], arms["gram"]):
-        f.write(f"| {a['epoch']} | {miou(a)} | {miou(b)} | {rmse(a)} | {rmse(b)} | {knn(a)} | {knn(b)} |\n")
-try:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for arm, rows in arms.items():
-        axes[0].plot([r["epoch"] for r in rows], [miou(r) for r in rows], marker="o", label=arm)
-        axes[1].plot([r["epoch"] for r in rows], [rmse(r) for r in rows], marker="o", label=arm)
-    axes[0].set_title("scenes-dev val segmentation mIoU (%)"); axes[1].set_title("scenes-dev val depth RMSE (m)")
-    for a in axes: a.set_xlabel("epoch after the base run"); a.legend()
-    fig.tight_layout(); fig.savefig(f"{out}/gram.png", dpi=100)
-except ImportError:
-    # No matplotlib: a plain raster (two panels, mIoU left and RMSE right; plain black, gram
-    # red; axes span each metric's range), written with zlib.
-    import struct, zlib
-    W, H, P = 640, 300, 30
-    px = [[(255, 255, 255)] * W for _ in range(H)]
-    def line(x0, y0, x1, y1, c):
-        n = max(abs(x1 - x0), abs(y1 - y0), 1)
-        for i in range(n + 1):
-            x, y = round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n)
-            for dx in (0, 1):
-                if 0 <= x + dx < W and 0 <= y < H: px[y][x + dx] = c
-    for panel, metric in enumerate((miou, rmse)):
-        left = panel * W // 2 + P
-        right, top, bottom = left + W // 2 - 2 * P, P, H - P
-        line(left, bottom, right, bottom, (0, 0, 0)); line(left, top, left, bottom, (0, 0, 0))
-        values = [metric(r) for rows in arms.values() for r in rows]
-        epochs = [r["epoch"] for rows in arms.values() for r in rows]
-        lo, hi = min(values), max(values) or 1
-        e0, e1 = min(epochs), max(epochs)
-        sx = lambda e: left + (right - left) * (e - e0) / max(e1 - e0, 1)
-        sy = lambda v: bottom - (bottom - top) * (v - lo) / max(hi - lo, 1e-9)
-        for arm, colour in (("plain", (0, 0, 0)), ("gram", (220, 30, 30))):
-            pts = [(sx(r["epoch"]), sy(metric(r))) for r in arms[arm]]
-            for (a, b), (c, d) in zip(pts, pts[1:]): line(int(a), int(b), int(c), int(d), colour)
-    raw = b"".join(b"\0" + bytes(v for p in row for v in p) for row in px)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(f"{out}/gram.png", "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-    print("gram.png: mIoU (left) and depth RMSE (right) per epoch; plain black, gram red (no matplotlib: no labels)")
+        f.write(f"| {a['epoch']} | " + " | ".join(f"{m(a):.4g} | {m(b):.4g}" for _, m in metrics) + " |\n")
+# The curves as a plain raster (no matplotlib on the benchmark machine), written with zlib: one
+# panel per metric, left to right as in the table; base grey, plain black, gram red; each
+# panel's axes span its metric's range (printed to stdout).
+import struct, zlib
+W, H, P = 1200, 300, 30
+panel_w = W // len(metrics)
+px = [[(255, 255, 255)] * W for _ in range(H)]
+def line(x0, y0, x1, y1, c):
+    n = max(abs(x1 - x0), abs(y1 - y0), 1)
+    for i in range(n + 1):
+        x, y = round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n)
+        for dx in (0, 1):
+            if 0 <= x + dx < W and 0 <= y < H: px[y][x + dx] = c
+for panel, (name, metric) in enumerate(metrics):
+    left = panel * panel_w + P
+    right, top, bottom = left + panel_w - 2 * P, P, H - P
+    line(left, bottom, right, bottom, (0, 0, 0)); line(left, top, left, bottom, (0, 0, 0))
+    values = [metric(r) for rows in arms.values() for r in rows]
+    epochs = [r["epoch"] for rows in arms.values() for r in rows]
+    lo, hi = min(values), max(values)
+    e0, e1 = min(epochs), max(epochs)
+    print(f"panel {panel + 1}: {name}, {lo:.4g} (bottom) to {hi:.4g} (top), epochs {e0}-{e1}")
+    sx = lambda e: left + (right - left) * (e - e0) / max(e1 - e0, 1)
+    sy = lambda v: bottom - (bottom - top) * (v - lo) / max(hi - lo, 1e-9)
+    for arm, colour in (("base", (150, 150, 150)), ("plain", (0, 0, 0)), ("gram", (220, 30, 30))):
+        pts = [(sx(r["epoch"]), sy(metric(r))) for r in arms[arm]]
+        for (a, b), (c, d) in zip(pts, pts[1:]): line(int(a), int(b), int(c), int(d), colour)
+        for a, b in pts:
+            for dy in (-2, -1, 0, 1, 2): line(int(a) - 2, int(b) + dy, int(a) + 2, int(b) + dy, colour)
+raw = b"".join(b"\0" + bytes(v for p in row for v in p) for row in px)
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+with open(f"{out}/gram.png", "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+print("gram.png: one panel per metric; base grey, plain black, gram red")
 print(open(f"{out}/gram.md").read())
 EOF
     ;;
