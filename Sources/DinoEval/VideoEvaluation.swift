@@ -148,21 +148,43 @@ public func videoClipScores(name: String, truth: [[UInt8]], size: (width: Int, h
     return (predicted, davisSequenceScores(name: name, truth: truth, prediction: predicted, width: size.width, height: size.height))
 }
 
-/// Video object segmentation with a frozen backbone: its normed last-block patch tokens (the class
-/// and register tokens dropped), as DINO's `extract_feature`.
+/// Video object segmentation with a frozen backbone: a ViT's normed last-block patch tokens (the
+/// class and register tokens dropped), as DINO's `extract_feature`; a ConvNeXt's normed final map,
+/// on its own stride-32 grid, or with `patchSize` resized to the grid of a ViT of that patch size
+/// (bilinear, antialiased when shrinking) before the norm, as the reference's pseudo `patch_size`
+/// (dinov3/models/convnext.py `_get_intermediate_layers`, the way DINOv3 reads a ConvNeXt densely).
+///
+/// - Parameter patchSize: a ConvNeXt's pseudo patch size (frames must be multiples of it); for a
+///   ViT nil or its own patch size.
+/// - Throws: `EvaluationError` for a pseudo patch size on a ViT; `DatasetError` /
+///   `ImageDecodingError` naming a missing clip, frame or annotation.
 ///
 /// Reference: Caron et al., "Emerging Properties in Self-Supervised Vision Transformers" (2021),
 /// DAVIS-2017 video object segmentation; facebookresearch/dino eval_video_segmentation.py.
-public func evaluateVideo(model: VisionTransformer, dataset: DAVISDataset, options: VideoEvaluationOptions = .init(),
-                          batchSize: Int = 16, progress: ((Int, Int) -> Void)? = nil) throws -> VideoEvaluation {
+public func evaluateVideo(model: any EmbeddingBackbone, patchSize: Int? = nil, dataset: DAVISDataset,
+                          options: VideoEvaluationOptions = .init(), batchSize: Int = 16,
+                          progress: ((Int, Int) -> Void)? = nil) throws -> VideoEvaluation {
+    let convNeXt = model as? ConvNeXt
+    if let patchSize {
+        guard patchSize > 0 else { throw EvaluationError("the patch size must be positive, not \(patchSize)") }
+        guard convNeXt != nil || patchSize == model.patchSize else {
+            throw EvaluationError("a pseudo patch size resizes a ConvNeXt's final map; this \(type(of: model))'s patches are \(model.patchSize) px: leave --patch-size out")
+        }
+    }
+    let patch = patchSize ?? model.patchSize
     model.eval()
-    return try evaluateVideoPropagation(dataset: dataset, patchSize: model.patchSize, options: options, features: { _, frames in
+    return try evaluateVideoPropagation(dataset: dataset, patchSize: patch, options: options, features: { _, frames in
         var out: [Tensor] = []
         var start = 0
         while start < frames.count {
             let part = Array(frames[start..<Swift.min(start + batchSize, frames.count)])
             let x = stackViews(part, normalization: options.normalization)                      // (n, 3, H, W)
-            let tokens = withNoGrad { model.forwardFeatures(x).patchTokens.contiguous() }         // (n, h·w, D)
+            let tokens = withNoGrad { () -> Tensor in
+                if let convNeXt, patch != convNeXt.patchSize {
+                    return convNeXt.forwardFeatures(x, patchGrid: (x.shape[2] / patch, x.shape[3] / patch)).patchTokens
+                }
+                return model.embeddingFeatures(x).patchTokens
+            }.contiguous()                                                                       // (n, h·w, D)
             for i in 0..<part.count { out.append(tokens.slice(axis: 0, start: i, end: i + 1).reshape([tokens.shape[1], tokens.shape[2]])) }
             start += batchSize
         }

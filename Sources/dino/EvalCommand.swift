@@ -61,7 +61,7 @@ struct EvalBackbone: ParsableArguments {
 
     /// The backbone (evaluation mode) and its input size: a ViT, or a DINOv3 ConvNeXt (a run's
     /// ConvNeXt student, or a `--model convnext_*` preset with official-key weights), for the
-    /// evaluations that read block outputs (`knn`, `linear`, `segmentation`, `depth`, `report`).
+    /// evaluations (`knn`, `linear`, `segmentation`, `depth`, `video`, `report`).
     func loadEmbedding() throws -> (any EmbeddingBackbone, Int) {
         if let threads { Threads.count = threads }
         if let runDirectory {
@@ -81,18 +81,8 @@ struct EvalBackbone: ParsableArguments {
         return (vit, size)
     }
 
-    /// The backbone (evaluation mode) and its input size, for the evaluations that need a ViT
-    /// (`video`; `command` names it in the refusal of a ConvNeXt).
-    func load(command: String? = nil) throws -> (VisionTransformer, Int) {
-        if let threads { Threads.count = threads }
-        if let command, let name = try convNeXtName() {
-            throw ValidationError("`dino \(command)` needs a Vision Transformer; \(name) is a ConvNeXt (it takes `dino embed`, `dino eval knn|linear|segmentation|depth|report`, `dino finetune` and `dino show --pca`)")
-        }
-        if let runDirectory {
-            guard model == nil && weights == nil else { throw ValidationError("give --run, or --model with --weights, not both") }
-            let (m, size) = try TrainingRun.loadBackbone(run: URL(fileURLWithPath: runDirectory), student: student)
-            return (m, inputSize ?? size)
-        }
+    /// A ViT backbone (evaluation mode) and its input size, from --model and/or --weights.
+    private func load() throws -> (VisionTransformer, Int) {
         guard student == nil else { throw ValidationError("--student picks a student of --run RUN") }
         guard model != nil || weights != nil else {
             throw ValidationError("give --run RUN, or --weights FILE (with --model NAME unless the file stores its config), or --model NAME alone for random weights")
@@ -102,16 +92,6 @@ struct EvalBackbone: ParsableArguments {
         }
         let vit = try VisionTransformer.load(preset: model, weights: weights.map { URL(fileURLWithPath: $0) })
         return (vit, inputSize ?? vit.config.imageSize)
-    }
-
-    /// The ConvNeXt this backbone names (`--model convnext_*`, or a run's ConvNeXt student), if any.
-    func convNeXtName() throws -> String? {
-        if let model, ConvNeXtPresets.all[model] != nil { return model }
-        if let runDirectory {
-            let exported = try TrainingRun.exportedModel(in: URL(fileURLWithPath: runDirectory), student: student)
-            if ConvNeXtPresets.all[exported.model] != nil { return "\(runDirectory)'s exported backbone \(exported.model)" }
-        }
-        return nil
     }
 }
 

@@ -18,7 +18,9 @@ struct EvalVideo: ParsableCommand {
         exp(cos / 0.1) within ±r patches (r = 12 on DINO's 30-patch-tall 480p grid; by default scaled \
         to the grid, round(12 · short side in patches / 30)), top 5 per patch, bilinear upsampling. \
         Scores as davis2017-evaluation (first and last frames excluded), in %, beside copying the \
-        first mask to every frame.
+        first mask to every frame. A ConvNeXt propagates on its normed final map (stride 32), or with \
+        --patch-size P on that map resized to the grid of a ViT with P-px patches, as DINOv3 reads a \
+        ConvNeXt densely (its pseudo patch_size).
         """
     )
 
@@ -29,6 +31,9 @@ struct EvalVideo: ParsableCommand {
     var set = "val"
 
     @OptionGroup var backboneOptions: EvalBackbone
+
+    @Option(help: "A ConvNeXt's pseudo patch size: its final map resized to frame size / P per side (DINOv3's patch_size; default: none, the stride-32 map).")
+    var patchSize: Int?
 
     @Option(help: "Frames' target short side (DINO: 480; default: the frames' own).")
     var shortSide: Int?
@@ -50,7 +55,7 @@ struct EvalVideo: ParsableCommand {
 
     func run() throws {
         try backboneOptions.requireFloat32("video")
-        let (model, _) = try backboneOptions.load(command: "eval video")
+        let (model, _) = try backboneOptions.loadEmbedding()
         let dataset = try DAVISDataset(root: data, set: set)
         var options = VideoEvaluationOptions()
         options.shortSide = shortSide
@@ -59,7 +64,7 @@ struct EvalVideo: ParsableCommand {
         options.propagation.topK = topk
         options.overlayFrames = overlays == nil ? 0 : 8
         let bar = json ? nil : ProgressBar(total: dataset.sequences.count, label: "clips", itemsPerStep: nil)
-        let result = try evaluateVideo(model: model, dataset: dataset, options: options) { done, _ in bar?.update(completed: done) }
+        let result = try evaluateVideo(model: model, patchSize: patchSize, dataset: dataset, options: options) { done, _ in bar?.update(completed: done) }
         bar?.finish()
         if let overlays {
             try FileManager.default.createDirectory(atPath: overlays, withIntermediateDirectories: true)
@@ -74,7 +79,7 @@ struct EvalVideo: ParsableCommand {
             let data = try encoder.encode(Out(propagation: result.scores, copy_first_mask: result.copyFirstMask, clips: dataset.sequences.count))
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("label propagation on \(model.embedDimensions)-wide patch tokens (patch \(model.patchSize)), \(dataset.sequences.count) clips, \(result.scores.objects.count) objects")
+            print("label propagation on \(model.embedDimensions)-wide patch tokens (patch \(patchSize ?? model.patchSize)\(patchSize.map { $0 != model.patchSize ? ", the stride-\(model.patchSize) map resized to \($0)-px patches" : "" } ?? "")), \(dataset.sequences.count) clips, \(result.scores.objects.count) objects")
             print("                  J&F    J-mean  J-recall  J-decay  F-mean  F-recall  F-decay")
             for (name, s) in [("propagation", result.scores), ("copy first mask", result.copyFirstMask)] {
                 print(name.padding(toLength: 16, withPad: " ", startingAt: 0)

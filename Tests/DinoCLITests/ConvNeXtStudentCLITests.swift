@@ -1,7 +1,7 @@
 // `dino train --method distill --model test_dinov2,test_convnext`: a ViT and a ConvNeXt student
 // of one teacher run; the run resumes bit-exactly; the ConvNeXt student exports with the
 // official keys and is evaluated by `dino eval knn|linear|report --run RUN --student test_convnext`;
-// depth lin.4 and video refuse it with the reason.
+// depth lin.4 refuses it with the reason; video propagates on its map.
 
 @testable import dino
 import DinoEval
@@ -9,6 +9,7 @@ import DinoModels
 import DinoNN
 import DinoSSL
 import DinoTensor
+import DinoVision
 import Foundation
 import Testing
 
@@ -98,19 +99,24 @@ private let convNeXtEvalFixtures = URL(fileURLWithPath: #filePath).deletingLastP
         #expect(record.initialization == .run(whole.path, student: "test_convnext"))
         let (classifier, info) = try ImageClassifier.load(from: ft.appendingPathComponent("model.safetensors"))
         #expect(classifier.backbone is ConvNeXt && info.classes == ["even", "odd"] && info.inputSize == 64)
-        // Depth lin.4 and video are refused with the reason.
+        // Depth lin.4 is refused with the reason.
         do {
             try EvalDepth.parse(["--run", whole.path, "--student", "test_convnext", "--train", "\(nyu)/images/train",
                                  "--val", "\(nyu)/images/val", "--depth", "\(nyu)/depth", "--layers", "4"]).run()
             Issue.record("depth lin.4 on a ConvNeXt ran")
         } catch { #expect("\(error)".contains("use 1 layer"), "\(error)") }
-        do {
-            _ = try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).load(command: "eval video")
-            Issue.record("eval video took a ConvNeXt")
-        } catch { #expect("\(error)".contains("needs a Vision Transformer"), "\(error)") }
-        #expect(throws: (any Error).self) {
-            try EvalReport.parse(["--run", whole.path, "--student", "test_convnext", "--suite", "video",
-                                  "--data-videos", convNeXtEvalFixtures.appendingPathComponent("davis").path, "--out", reportDir.path]).run()
-        }
+        // Video propagates on the student's map, in the report and with a pseudo patch size.
+        let davis = convNeXtEvalFixtures.appendingPathComponent("davis").path
+        let videoDir = scratch.appendingPathComponent("report-video")
+        try EvalReport.parse(["--run", whole.path, "--student", "test_convnext", "--suite", "video",
+                              "--data-videos", davis, "--out", videoDir.path]).run()
+        let video = try EvaluationReport.read(videoDir.appendingPathComponent("report.json"))
+        // (the 64-px frames give this stride-32 student a 2×2 map, so the scores may well be 0)
+        let (student, _) = try EvalBackbone.parse(["--run", whole.path, "--student", "test_convnext"]).loadEmbedding()
+        var videoOptions = VideoEvaluationOptions()
+        videoOptions.overlayFrames = 0
+        let direct = try evaluateVideo(model: student, dataset: DAVISDataset(root: davis, set: "val"), options: videoOptions)
+        #expect(video.sections.map(\.name) == ["video"] && video.sections[0].metrics.first?.value == 100 * direct.scores.jAndF)
+        try EvalVideo.parse(["--run", whole.path, "--student", "test_convnext", "--data", davis, "--patch-size", "16", "--json"]).run()
     }
 }

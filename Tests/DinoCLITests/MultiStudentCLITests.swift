@@ -33,13 +33,14 @@ import Testing
             let out = scratch.appendingPathComponent("\(name).safetensors")
             try ExportCommand.parse(["--run", run.path, "--out", out.path, "--student", name]).run()
             let exported = try VisionTransformer.load(preset: name, weights: out)
-            let (evaluated, size) = try EvalBackbone.parse(["--run", run.path, "--student", name]).load()
+            let (backbone, size) = try EvalBackbone.parse(["--run", run.path, "--student", name]).loadEmbedding()
+            let evaluated = try #require(backbone as? VisionTransformer)
             #expect(size == 32)
             #expect(exported.blocks[1].mlp.parameters().map(\.value.scalars) == evaluated.blocks[1].mlp.parameters().map(\.value.scalars))
             #expect(exported.blocks[1].mlp.parameters().first?.value.scalars
                     == checkpoint.tensors["\(name).student_ema.backbone.blocks.1.mlp." + exported.blocks[1].mlp.namedTensors().first!.0]?.scalars)
         }
-        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--run", run.path, "--student", "test_dinov2_reg"]).load() }
-        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--model", "test_dinov2", "--student", "test_dinov2"]).load() }
+        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--run", run.path, "--student", "test_dinov2_reg"]).loadEmbedding() }
+        #expect(throws: (any Error).self) { try EvalBackbone.parse(["--model", "test_dinov2", "--student", "test_dinov2"]).loadEmbedding() }
     }
 }

@@ -128,6 +128,31 @@ import Testing
         #expect(r.overlays.count == 2 && r.overlays[0].picture.width == 4 * 64 + 3 * 2 && r.overlays[0].picture.height == 2 * 64 + 2)
     }
 
+    /// A ConvNeXt propagates on its final map resized to the pseudo patch grid (8-px patches: 8×8
+    /// on the 64-px frames, where its own map is 2×2), normed after the resize as the reference's
+    /// `get_intermediate_layers` with `patch_size`; a pseudo patch size on a ViT is refused.
+    @Test func aConvNeXtPropagatesOnItsPseudoPatchGrid() throws {
+        let convNeXt = try ConvNeXt.load(preset: "test_convnext", weights: nil, seed: 3)
+        let davis = try DAVISDataset(root: Self.davisRoot)
+        var options = VideoEvaluationOptions()
+        options.overlayFrames = 0
+        let r = try evaluateVideo(model: convNeXt, patchSize: 8, dataset: davis, options: options)
+        var grids: [Int] = []
+        let expected = try evaluateVideoPropagation(dataset: davis, patchSize: 8, options: options) { _, frames in
+            let x = stackViews(frames, normalization: options.normalization)
+            let tokens = withNoGrad { convNeXt.forwardFeatures(x, patchGrid: (8, 8)).patchTokens }
+            grids.append(tokens.shape[1])
+            return (0..<frames.count).map { tokens.slice(axis: 0, start: $0, end: $0 + 1).reshape([64, 32]) }
+        }
+        #expect(grids == [64, 64])
+        #expect(r.scores.jAndF == expected.scores.jAndF && r.scores.objects.map(\.jMean) == expected.scores.objects.map(\.jMean))
+        // Its own stride-32 map (2×2 patches) propagates differently.
+        let own = try evaluateVideo(model: convNeXt, dataset: davis, options: options)
+        #expect(own.scores.objects.map(\.jMean) != r.scores.objects.map(\.jMean))
+        let vit = VisionTransformer(try ModelPresets.config(named: "test_dinov2"), generator: RandomGenerator(seed: 1))
+        #expect(throws: EvaluationError.self) { try evaluateVideo(model: vit, patchSize: vit.patchSize * 2, dataset: davis, options: options) }
+    }
+
     @Test func evaluatesABackboneEndToEnd() throws {
         let model = VisionTransformer(try ModelPresets.config(named: "test_dinov2"), generator: RandomGenerator(seed: 1))
         model.initializeWeights(generator: RandomGenerator(seed: 2))
