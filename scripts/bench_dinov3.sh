@@ -23,6 +23,9 @@
 #       PYTHON with torch); REPEATS rounds (default 3), medians and their ratio; GRAM=1 adds the
 #       Gram teacher (loaded from the EMA teacher at step 0) on both sides. Needs an idle machine;
 #       about 2 minutes a round.
+#   scripts/bench_dinov3.sh profile OUT [WARMUP] [STEPS]
+#       the same step profiled on both sides (`dino train --profile` and torch.profiler, WARMUP
+#       steps (3) then STEPS (5)), joined by phase and kind of op (scripts/bench_profile_join.py).
 #   scripts/bench_dinov3.sh gram OUT [BASE_EPOCHS] [EPOCHS]
 #       Gram anchoring: a dinov3 run of BASE_EPOCHS (default 10) in OUT/base, then two
 #       continuations from it (`--from`, same fresh optimiser and schedules) of EPOCHS
@@ -142,6 +145,25 @@ med = {side: statistics.median(r["images_per_second"] for r in rows if r["side"]
 print(json.dumps({"file": sys.argv[1], "rounds": len(rows) // 2, "swift_images_per_second": med["swift"],
                   "pytorch_images_per_second": med["pytorch"], "ratio": round(med["swift"] / med["pytorch"], 3)}))
 EOF
+    ;;
+profile)
+    # The step profiled on both sides (`dino train --profile` beside torch.profiler), joined by
+    # phase and by kind of op (scripts/bench_profile_join.py); GRAM=1 as for speed.
+    out=$2 warmup=${3:-3} steps=${4:-5}
+    : "${DINOV3:?DINOV3 must name a checkout of facebookresearch/dinov3}"
+    PYTHON=${PYTHON:-python3}
+    mkdir -p "$out"
+    gram_args=() peer_args=() tag=base
+    if [ -n "${GRAM:-}" ]; then gram_args=(gram.use_loss=true gram.it_load_ema_teacher=0); peer_args=(--gram); tag=gram; fi
+    rm -rf "$out/swift-profile-$tag"
+    "$DINO" train --method dinov3 --model dinov3_vit_nano_patch4 --data "$SCENES/train" --out "$out/swift-profile-$tag" \
+        --epochs 1 --batch-size 64 --threads "$THREADS" --max-steps $((warmup + steps)) --quiet --profile "$warmup,$steps" \
+        crops.global_size=32 crops.local_size=16 crops.local_count=6 "${gram_args[@]}" > "$out/swift-profile-$tag.txt"
+    "$PYTHON" scripts/bench_dinov3_peer.py --dinov3 "$DINOV3" --train "$SCENES/train" --threads "$THREADS" \
+        --warmup "$warmup" --steps "$steps" --profile --profile-json "$out/peer-profile-$tag.json" "${peer_args[@]}" \
+        > "$out/peer-profile-$tag.txt" 2>/dev/null
+    "$PYTHON" scripts/bench_profile_join.py "$out/swift-profile-$tag/profile.json" "$out/peer-profile-$tag.json" \
+        | tee "$out/profile-join-$tag.txt"
     ;;
 gram)
     out=$2 base=${3:-10} epochs=${4:-30}

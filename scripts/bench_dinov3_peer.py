@@ -32,14 +32,19 @@ eagerly unless `--compile-sk` is given, so that the loop is PyTorch eager throug
 
 Timing: steps `--warmup` (default 2) are not counted; the next `--steps` (default 12) are,
 loader waits included (one worker process by default, as swift-dino's loader runs beside the
-step). Prints one JSON object: images/s, seconds, steps, threads.
+step). Prints one JSON object: images/s, seconds, steps, threads. `--profile` instead runs
+torch.profiler over the `--steps` steps after `--warmup`, by phase (the loss's backward is
+taken out of forward_backward, which then only computes the loss, and run as its own phase
+right after it) and by op, as scripts/bench_dino_peer.py does, for scripts/bench_profile_join.py.
 
 Usage: python3 scripts/bench_dinov3_peer.py --dinov3 PATH --train DIR [--batch-size 64]
        [--threads N] [--workers 1] [--warmup 2] [--steps 12] [--gram] [--compile-sk]
+       [--profile --profile-json FILE]
 """
 
 import argparse
 import ast
+import contextlib
 import importlib.util
 import json
 import logging
@@ -111,6 +116,8 @@ def main():
     p.add_argument("--gram", action="store_true")
     p.add_argument("--compile-sk", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", action="store_true")
+    p.add_argument("--profile-json", default=None)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -183,6 +190,8 @@ def main():
         if name in ("get_teacher_output", "gram_load_ema_teacher"):
             f = torch.no_grad()(f)
         setattr(Meta, name, f)
+    if a.profile:  # the backward as a phase of its own, right after forward_backward returns
+        Meta.backprop_loss = lambda self, loss: None
     model = Meta()
     model.train()
     if a.gram:
@@ -206,23 +215,45 @@ def main():
                                          drop_last=True, num_workers=a.workers, collate_fn=collate_fn,
                                          worker_init_fn=peer.seed_worker, persistent_workers=a.workers > 0)
     total = a.warmup + a.steps
-    it, start = 0, None
+    it, start, profiler = 0, None, None
+
+    def phase(name):
+        return torch.profiler.record_function("phase: " + name) if profiler is not None else contextlib.nullcontext()
+
+    batches = iter(loader)
     while it < total:
-        for data in loader:
-            if it == a.warmup:
-                start = time.perf_counter()
-            data["global_batch_size"] = a.batch_size
-            apply_optim_scheduler(optimizer, 0.001, 0.04, 0.0)  # last layer frozen at the start, as the reference
+        if it == a.warmup:
+            start = time.perf_counter()
+            if a.profile:
+                profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                profiler.__enter__()
+        with phase("data"):
+            try:
+                data = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                data = next(batches)
+        data["global_batch_size"] = a.batch_size
+        apply_optim_scheduler(optimizer, 0.001, 0.04, 0.0)  # last layer frozen at the start, as the reference
+        with phase("zero grad"):
             optimizer.zero_grad(set_to_none=True)
+        with phase("forward"):
             loss, _ = model.forward_backward(data, teacher_temp=0.006, iteration=it)
+        if a.profile:
+            with phase("backward"):
+                loss.backward()
+        with phase("gradient clipping"):
             for m in model.student.values():
                 torch.nn.utils.clip_grad_norm_(m.parameters(), max_norm=3.0)
+        with phase("optimizer"):
             optimizer.step()
+        with phase("EMA, centre, monitors"):
             model.update_ema(0.99)
-            it += 1
-            if it == total:
-                break
+        it += 1
     seconds = time.perf_counter() - start
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        peer.write_profile(profiler, a.steps, a.profile_json)
     print(json.dumps({"side": "pytorch", "method": "dinov3", "gram": a.gram, "steps": a.steps, "seconds": round(seconds, 2),
                       "images_per_second": round(a.steps * a.batch_size / seconds, 2), "threads": a.threads,
                       "torch": torch.__version__, "loss": round(float(loss.detach()), 4)}))

@@ -21,7 +21,7 @@ ELEMENTWISE = {"abs", "add", "add_scalar", "clamp", "div", "exp", "log", "mul", 
                "rdiv_scalar", "relu", "residual", "rsqrt", "sigmoid", "silu", "sqrt", "sub", "tanh", "where",
                "dropout", "round_bf16", "rotary_embedding", "l2Normalized", "maskedFill", "to"}
 REDUCTIONS = {"sum", "variance", "max", "min", "max_all", "min_all"}
-COPIES = {"concat", "contiguous", "expand", "gather", "indexSelect", "maskedSelect", "pad", "permute", "reshape",
+COPIES = {"concat", "contiguous", "expand", "gather", "indexAdd", "indexSelect", "maskedSelect", "pad", "permute", "reshape",
           "scatterAdd", "slice", "squeeze", "unsqueeze"}
 SOFTMAX = {"softmax", "logSoftmax", "nllLoss", "cross_entropy_labels"}
 

@@ -144,12 +144,9 @@ public final class DropPath: Module, UnaryLayer {
         precondition(residual.shape == subset.shape,
                      "DropPath.subsetResidual: the branch maps \(subset.shape) to \(residual.shape)")
         if let scale { residual = residual * scale }
-        // torch.index_add(x, 0, indices, residual, alpha = B / s), as a scatter-add of whole
-        // samples: the index repeats each sample's position over its elements.
+        // torch.index_add(x, 0, indices, residual, alpha = B / s)
         let alpha = alpha ?? Double(x.shape[0]) / Double(indices.count)
-        let perSample = residual.count / indices.count
-        let index = IndexTensor(indices.flatMap { Array(repeating: $0, count: perSample) }, shape: residual.shape)
-        return x.scatterAdd(axis: 0, index: index, source: residual * alpha)  // (B, …)
+        return x.indexAdd(axis: 0, indices: indices, source: residual, alpha: alpha)   // (B, …)
     }
 
     /// Drop rates of `depth` blocks: rising linearly from 0 to `maxRate` (DINO, DINOv2

@@ -30,6 +30,7 @@ enum GradOp: String, CaseIterable, CustomStringConvertible {
     case expand
     case gather
     case gelu
+    case indexAdd
     case indexSelect
     case l2Normalized
     case layerNorm

@@ -45,6 +45,10 @@ enum GradientChecks {
                                             inputs: { [Sample.normal([4, 5], seed: 92)] }) {
             Tensor.crossEntropy(logits: $0[0], labels: [3, 255, 0, 4], ignoreIndex: 255)
         },
+        .indexAdd: GradientCheck(test: "IndexTests.indexAddIsTheScatterAddItReplacesAndItsGradient",
+                                 inputs: { [Sample.normal([4, 3, 2], seed: 11), Sample.normal([3, 3, 2], seed: 12)] }) {
+            $0[0].indexAdd(axis: 0, indices: [2, 0, 2], source: $0[1], alpha: 1.5)
+        },
                 .dropout: GradientCheck(test: "PadDropoutTests.dropoutGradientUsesTheSameMask",
                                 inputs: { [Sample.uniform([3, 5], seed: 6)] }) {
             $0[0].dropout(p: 0.25, training: true, generator: RandomGenerator(seed: 3))

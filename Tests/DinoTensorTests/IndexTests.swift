@@ -106,6 +106,36 @@ import Testing
         #expect(gradientMismatch([a]) { $0[0].permute([2, 1, 0]).gather(axis: -1, index: randomIndex([2, 3, 5], bound: 3, seed: 7)) } == nil)
     }
 
+    // MARK: indexAdd
+
+    /// `indexAdd` is the scatter-add of `source * alpha` through a whole-slice index that it
+    /// replaces in DropPath, bit for bit (the product rounded before the sum), on both parallel
+    /// paths (axis 0 with few outer blocks: by columns; axis 1 and 2: by outer blocks) and with
+    /// repeated indices; its gradients by finite differences in Double.
+    @Test func indexAddIsTheScatterAddItReplacesAndItsGradient() {
+        let cases: [([Int], Int, [Int])] = [([64, 40, 64], 0, (0..<50).map { ($0 * 7) % 64 }),
+                                             ([3, 40, 64], 1, [5, 5, 0, 39, 5]), ([6, 5, 4], 2, [3, 1]), ([4, 3], 0, [])]
+        for (shape, axis, indices) in cases {
+            let x = Sample.normal(shape, seed: 21)
+            var sourceShape = shape
+            sourceShape[axis] = indices.count
+            let source = Sample.normal(sourceShape, seed: 22)
+            let alpha = 64.0 / 50.0
+            let inner = sourceShape[(axis + 1)...].reduce(1, *), k = Swift.max(indices.count, 1)
+            let index = IndexTensor((0..<shapeCount(sourceShape)).map { indices[($0 / inner) % k] }, shape: sourceShape)
+            let composed = x.scatterAdd(axis: axis, index: index, source: source * alpha)
+            #expect(x.indexAdd(axis: axis, indices: indices, source: source, alpha: alpha).scalars == composed.scalars, "\(shape) axis \(axis)")
+        }
+        let a = Sample.uniform([4, 3, 2], seed: 23), b = Sample.uniform([4, 5, 2], seed: 24)
+        #expect(gradientMismatch([a, b]) { $0[0].indexAdd(axis: 1, indices: [2, 0, 2, 1, 2], source: $0[1], alpha: 0.7) } == nil)
+        #expect(gradientMismatch([a, b]) { $0[0].indexAdd(axis: 0, indices: [3, 3, 0, 1], source: $0[1].transposed(0, 1).slice(axis: 0, start: 0, end: 3).transposed(0, 1)) } == nil)
+        let x = Tensor([1, 2, 3], shape: [3]).requiringGrad(), s = Tensor([10, 20], shape: [2]).requiringGrad()
+        let y = x.indexAdd(axis: 0, indices: [2, 2], source: s, alpha: 0.5)
+        #expect(y.scalars == [1, 2, 18])
+        (y * Tensor([1, 2, 3], shape: [3])).sum().backward()
+        #expect(x.grad?.scalars == [1, 2, 3] && s.grad?.scalars == [1.5, 1.5])
+    }
+
     // MARK: scatterAdd
 
     @Test func scatterAddMatchesTorchExampleAndLoop() {

@@ -1,4 +1,4 @@
-// Selecting by index and by mask: indexSelect, gather, scatterAdd, maskedFill, maskedSelect.
+// Selecting by index and by mask: indexSelect, indexAdd, gather, scatterAdd, maskedFill, maskedSelect.
 //
 // Each op sits next to its backward, and the backwards are the ops' duals: indexSelect ↔
 // index-add, gather ↔ scatter-add, maskedSelect ↔ masked scatter. Indices are checked
@@ -121,6 +121,74 @@ extension Tensor {
         case .float64: run(Double.self)
         }
         return out
+    }
+}
+
+// MARK: - indexAdd
+
+extension Tensor {
+    /// `self` with `alpha · source[…, j, …]` added into `[…, indices[j], …]`; indices may repeat
+    /// (their slices add up in order).
+    ///
+    /// The gradient passes to `self` unchanged and to `source` as `alpha · g[…, indices[j], …]`.
+    /// Each added element is rounded as `x + (alpha · s)` — the product first — so the result
+    /// is bit for bit `self.scatterAdd(…, source: source * alpha)` with a whole-slice index, in
+    /// one pass and without the element-wise index tensor.
+    ///
+    /// - Parameters:
+    ///   - axis: the axis to index; negative counts from the end.
+    ///   - indices: positions in `0..<shape[axis]`, one per slice of `source` along `axis`.
+    ///   - source: `self`'s shape with `indices.count` along `axis`.
+    ///   - alpha: the scale of `source` (Float32 tensors use `Float(alpha)`).
+    /// - Returns: a new contiguous tensor of `self`'s shape.
+    ///
+    /// Reference: `torch.index_add(input, dim, index, source, alpha=alpha)`, as DINOv2's and
+    /// DINOv3's drop path on a batch subset add the branch back.
+    public func indexAdd(axis: Int, indices: [Int], source: Tensor, alpha: Double = 1) -> Tensor {
+        precondition(rank > 0, "indexAdd: cannot index a rank-0 tensor")
+        let ax = normalizeAxis(axis, rank: rank, op: "indexAdd")
+        precondition(source.dtype == dtype, "indexAdd: source is \(source.dtype), input is \(dtype)")
+        var expected = shape
+        expected[ax] = indices.count
+        precondition(source.shape == expected, "indexAdd: source of shape \(fmt(source.shape)) for \(indices.count) indices into \(fmt(shape)) along axis \(axis); expected \(fmt(expected))")
+        let size = shape[ax]
+        for (j, i) in indices.enumerated() where i < 0 || i >= size {
+            preconditionFailure("indexAdd: index \(i) at position \(j) is out of range 0..<\(size) for axis \(axis) of input \(fmt(shape))")
+        }
+        let out = contiguousCopy()                               // (outer, size, inner)
+        let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *)
+        let k = indices.count
+        if outer * k * inner > 0 {
+            let sc = source.isContiguous ? source : source.contiguousCopy()   // (outer, k, inner)
+            func run<T: TensorScalar>(_: T.Type) {
+                let sp = sc.pointer(T.self), o = out.pointer(T.self), a = T(alpha)
+                indices.withUnsafeBufferPointer { idx in
+                    func block(_ b: Int, _ columns: Range<Int>) {
+                        for j in 0..<k {
+                            let s = sp + (b * k + j) * inner, d = o + (b * size + idx[j]) * inner
+                            for c in columns { d[c] += a * s[c] }
+                        }
+                    }
+                    if outer >= Threads.count {
+                        parallelFor(outer, grain: Swift.max(1, 65_536 / (k * inner))) { r in
+                            for b in r { block(b, 0..<inner) }
+                        }
+                    } else {
+                        parallelFor(inner, grain: Swift.max(1, 65_536 / (outer * k))) { r in
+                            for b in 0..<outer { block(b, r) }
+                        }
+                    }
+                }
+            }
+            switch dtype {
+            case .float32: run(Float.self)
+            case .float64: run(Double.self)
+            }
+        }
+        return Tensor.record(out, op: .indexAdd, inputs: [self, source]) { g in
+            guard source.requiresGrad else { return [g, nil] }
+            return [self.requiresGrad ? g : nil, g.indexSelect(axis: ax, indices: indices) * alpha]
+        }
     }
 }
 
