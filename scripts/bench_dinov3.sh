@@ -4,14 +4,15 @@
 #
 # Data: ../shared/datasets/scenes-dev at 32 px (the 64-px scenes are downscaled by the crops:
 # crops.global_size=32, local 16 px, 6 local crops), dense probes on scenes-dev/val
-# (linear segmentation mIoU with scenes-dev/masks, linear depth RMSE with scenes-dev/depth)
-# and weighted k-NN (k=20) on glyphs-dev. Model: vit_nano_patch4 for dinov2 and
+# (linear segmentation mIoU with scenes-dev/masks, DINOv2's linear depth head lin.1 for 2
+# epochs, RMSE, with scenes-dev/depth), DINO's video label propagation on videos-dev (J&F) and
+# weighted k-NN (k=20) on glyphs-dev; a fresh run is evaluated at epoch 0 (its random init). Model: vit_nano_patch4 for dinov2 and
 # dinov3_vit_nano_patch4 (the same sizes in DINOv3's layout) for dinov3; batch 64.
 #
 #   scripts/bench_dinov3.sh train METHOD RUN EPOCHS [EVAL_EVERY] [key=value …]
 #       trains METHOD into RUN one epoch at a time (resuming) and evaluates every EVAL_EVERY
 #       epochs (default 2): RUN/eval-per-epoch.jsonl, one line {"epoch", "step",
-#       "train_seconds", "segmentation": {…}, "depth": {…}, "knn": {…}} per evaluation.
+#       "train_seconds", "segmentation", "depth", "video", "knn"} per evaluation.
 #       Extra arguments go to `dino train` (e.g. --from RUN0 gram.use_loss=true).
 #   scripts/bench_dinov3.sh compare OUT [EPOCHS] [SEEDS]
 #       dinov2 against dinov3, EPOCHS (default 20) each, seeds 0..SEEDS-1 (default 1; run 3
@@ -32,19 +33,26 @@
 #       (default 30) each: OUT/plain (no Gram) and OUT/gram (gram.use_loss=true: the Gram
 #       teacher is OUT/base's teacher — the snapshot rule, fixed before the run — refreshed
 #       from the EMA teacher every 10 epochs, at most 2 times, img_level true, weight 0 → 2
-#       over the first epoch as the anchoring config ramps it). Dense metrics every 2 epochs;
-#       then OUT/gram.png (mIoU and depth RMSE against epoch, both arms) and OUT/gram.md.
+#       over the first epoch as the anchoring config ramps it). Metrics every EVERY epochs;
+#       then OUT/gram.md (a table) and OUT/gram.png (one panel per metric against the epoch:
+#       base grey, plain black, gram red).
 #       PARALLEL=1 runs the two continuations side by side, each on half the threads.
 #
-# Budget (2 cores, about 45 images/s for dinov2 on vit_nano_patch4 at 32 px, batch 64;
-# dinov3 a little slower, the Gram arm one extra teacher forward per step): scenes-dev/train
-# has 3000 images = 46 steps per epoch ≈ 70 s. `compare` with 20 epochs: ≈ 25 min per arm and
-# seed plus ≈ 1 min per evaluation (10 per arm) ≈ 35 min per arm. `gram` with 10 + 30 epochs:
-# base ≈ 15 min, each arm ≈ 40 min with its 15 evaluations. Every arm fits 45 minutes.
+# Budget (2 cores, idle, measured 2026-12-07 on the Zen 4 host): dinov3 on
+# dinov3_vit_nano_patch4 trains at 33–41 images/s (batch 64), so an epoch of scenes-dev/train
+# (3000 images, 46 steps) takes 75–90 s; one evaluation point (segmentation 20 epochs, depth
+# lin.1 2 epochs, video, k-NN) about 70 s. `compare` with 20 epochs and EVERY=2: ≈ 28 min of
+# training and 11 evaluations ≈ 41 min per arm and seed. `gram` with 10 + 30 epochs: base
+# ≈ 20 min; each arm 40–45 min of training (the Gram arm one extra teacher forward a step),
+# plus 16 evaluations with EVERY=2 (≈ 19 min) — over 45 minutes, so run it in pieces (an arm
+# cut off goes on from its newest checkpoint) or with EVERY=5 (7 evaluations, ≈ 8 min), which
+# fits. PARALLEL=1 halves each arm's speed and runs both at once. `speed`: about 2 minutes a
+# round; `profile`: about 2 minutes.
 #
 # Environment: DINO (binary, default .build/release/dino), SCENES (default
-# ../shared/datasets/scenes-dev), GLYPHS (default ../shared/datasets/glyphs-dev), THREADS
-# (default: all cores).
+# ../shared/datasets/scenes-dev), GLYPHS (default ../shared/datasets/glyphs-dev), VIDEOS
+# (default ../shared/datasets/videos-dev), THREADS (default: all cores), EVERY (evaluation
+# period in epochs for `gram`, default 2), FRESH (set: start arms again rather than resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
