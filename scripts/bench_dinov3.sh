@@ -37,6 +37,13 @@
 #       then OUT/gram.md (a table) and OUT/gram.png (one panel per metric against the epoch:
 #       base grey, plain black, gram red).
 #       PARALLEL=1 runs the two continuations side by side, each on half the threads.
+#   scripts/bench_dinov3.sh highres OUT BASE_RUN [EPOCHS]
+#       the high-resolution phase (`--phase high-res --from BASE_RUN`: 48/64-px global crops,
+#       Gram anchoring on BASE_RUN's final teacher) against the base recipe continued at 64 px
+#       (global 64, local 32 px) for the same EPOCHS (default 5) without Gram anchoring, both
+#       from BASE_RUN (a dinov3 run at 32 px: the `gram` mode's OUT/base); BASE_RUN and both
+#       arms judged at 32- and 64-px input (segmentation mIoU, depth RMSE) and by video J&F:
+#       OUT/{before,highres,continued}.json and OUT/highres.md.
 #
 # Budget (2 cores, idle, measured 2026-12-07 on the Zen 4 host): dinov3 on
 # dinov3_vit_nano_patch4 trains at 33–41 images/s (batch 64), so an epoch of scenes-dev/train
@@ -47,7 +54,9 @@
 # plus 16 evaluations with EVERY=2 (≈ 19 min) — over 45 minutes, so run it in pieces (an arm
 # cut off goes on from its newest checkpoint) or with EVERY=5 (7 evaluations, ≈ 8 min), which
 # fits. PARALLEL=1 halves each arm's speed and runs both at once. `speed`: about 2 minutes a
-# round; `profile`: about 2 minutes.
+# round; `profile`: about 2 minutes. `highres`: a 64-px step costs about 4× a 32-px one (4× the
+# patches), so 5 epochs ≈ 35–40 min per arm (not yet measured), and each judgement about
+# 10 minutes (the 64-px depth probe dominates): ≈ 110 minutes in all, each arm under 45.
 #
 # Environment: DINO (binary, default .build/release/dino), SCENES (default
 # ../shared/datasets/scenes-dev), GLYPHS (default ../shared/datasets/glyphs-dev), VIDEOS
@@ -172,6 +181,55 @@ profile)
         > "$out/peer-profile-$tag.txt" 2>/dev/null
     "$PYTHON" scripts/bench_profile_join.py "$out/swift-profile-$tag/profile.json" "$out/peer-profile-$tag.json" \
         | tee "$out/profile-join-$tag.txt"
+    ;;
+highres)
+    # The high-resolution phase against the base recipe continued at 64 px for the same steps
+    # without Gram anchoring, both from BASE_RUN (a dinov3 run trained at 32 px, e.g. the `gram`
+    # mode's OUT/base); the Gram teacher of the phase is BASE_RUN's final teacher (the snapshot
+    # rule, fixed before the run: `--from` takes it). Each model (before, and each arm after) is
+    # judged at 32- and 64-px input: segmentation mIoU and depth RMSE (lin.1, DEPTH_EPOCHS, default
+    # 2), and video J&F at the clips' 64 px.
+    out=$2 base=${3:?usage: $0 highres OUT BASE_RUN [EPOCHS]} epochs=${4:-5}
+    mkdir -p "$out"
+    judge() {  # judge RUN → {"32": {"segmentation", "depth"}, "64": {…}, "video": {…}}
+        local size seg depth line="{"
+        for size in 32 64; do
+            seg=$("$DINO" eval segmentation --run "$1" --train "$SCENES/train" --val "$SCENES/val" --masks "$SCENES/masks" \
+                --input-size "$size" --json --threads "$THREADS" 2>/dev/null)
+            depth=$("$DINO" eval depth --run "$1" --train "$SCENES/train" --val "$SCENES/val" --depth "$SCENES/depth" \
+                --input-size "$size" --layers 1 --max-depth 16 --epochs "${DEPTH_EPOCHS:-2}" --json --threads "$THREADS" 2>/dev/null)
+            line+="\"$size\": {\"segmentation\": $seg, \"depth\": $depth}, "
+        done
+        line+="\"video\": $("$DINO" eval video --data "$VIDEOS" --run "$1" --json --threads "$THREADS" 2>/dev/null \
+            | python3 -c "import json,sys; d=json.load(sys.stdin)['propagation']; print(json.dumps({'jf': d['jf_mean']}))")}"
+        echo "$line"
+    }
+    arm() {  # arm NAME [args…]: trains OUT/NAME from BASE_RUN (resuming one cut off), then judges it
+        local name=$1; shift
+        [ -f "$out/$name.json" ] && return
+        if [ -d "$out/$name/checkpoints" ] && [ -z "${FRESH:-}" ]; then
+            "$DINO" train --data "$SCENES/train" --out "$out/$name" --resume --threads "$THREADS" --quiet > /dev/null
+        else
+            rm -rf "$out/$name"
+            "$DINO" train --method dinov3 --data "$SCENES/train" --out "$out/$name" --from "$base" --epochs "$epochs" \
+                --batch-size 64 --threads "$THREADS" --quiet "$@" > /dev/null
+        fi
+        judge "$out/$name" > "$out/$name.json.part" && mv "$out/$name.json.part" "$out/$name.json"
+    }
+    [ -f "$out/before.json" ] || { judge "$base" > "$out/before.json.part" && mv "$out/before.json.part" "$out/before.json"; }
+    arm highres --phase high-res
+    arm continued crops.global_size=64 crops.local_size=32 crops.local_count=6
+    python3 - "$out" <<'EOF'
+import json, sys
+out = sys.argv[1]
+rows = [(name, json.load(open(f"{out}/{name}.json"))) for name in ("before", "highres", "continued")]
+with open(f"{out}/highres.md", "w") as f:
+    f.write("| model | mIoU % at 32 px | mIoU % at 64 px | depth RMSE m at 32 px | depth RMSE m at 64 px | video J&F % (64 px) |\n|---|---:|---:|---:|---:|---:|\n")
+    for name, r in rows:
+        f.write(f"| {name} | {r['32']['segmentation']['miou']:.2f} | {r['64']['segmentation']['miou']:.2f} | "
+                f"{r['32']['depth']['metrics']['rmse']:.4f} | {r['64']['depth']['metrics']['rmse']:.4f} | {100 * r['video']['jf']:.2f} |\n")
+print(open(f"{out}/highres.md").read())
+EOF
     ;;
 gram)
     out=$2 base=${3:-10} epochs=${4:-30}
