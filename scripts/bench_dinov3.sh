@@ -37,6 +37,10 @@
 #       then OUT/gram.md (a table) and OUT/gram.png (one panel per metric against the epoch:
 #       base grey, plain black, gram red).
 #       PARALLEL=1 runs the two continuations side by side, each on half the threads.
+#   scripts/bench_dinov3.sh gram-report OUT
+#       OUT/gram.md and OUT/gram.png from the evaluations so far (of arms cut off part-way: up
+#       to the epoch both have reached); the plot is labelled when PYTHON has matplotlib, a
+#       bare raster otherwise.
 #   scripts/bench_dinov3.sh highres OUT BASE_RUN [EPOCHS]
 #       the high-resolution phase (`--phase high-res --from BASE_RUN`: 48/64-px global crops,
 #       Gram anchoring on BASE_RUN's final teacher) against the base recipe continued at 64 px
@@ -111,6 +115,88 @@ train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
                 | tee -a "$run/eval-per-epoch.jsonl"
         fi
     done
+}
+
+gram_report() {  # gram_report OUT → OUT/gram.md and OUT/gram.png from the evaluations so far
+    "${PYTHON:-python3}" - "$1" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+arms = {}
+for arm in ("base", "plain", "gram"):
+    path = f"{out}/{arm}/eval-per-epoch.jsonl"
+    arms[arm] = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+base_epochs = arms["base"][-1]["epoch"]
+for arm in ("plain", "gram"):  # epochs counted from the start of the base run, which both continue
+    arms[arm] = [arms["base"][-1]] + [dict(r, epoch=r["epoch"] + base_epochs) for r in arms[arm]]
+metrics = [("segmentation mIoU %", lambda r: r["segmentation"]["miou"]),
+           ("depth RMSE m", lambda r: r["depth"]["metrics"]["rmse"]),
+           ("video J&F %", lambda r: 100 * r["video"]["jf"]),
+           ("k-NN top-1 %", lambda r: r["knn"].get("top1"))]
+with open(f"{out}/gram.md", "w") as f:
+    f.write("| epoch | " + " | ".join(f"{n} {a}" for n, _ in metrics for a in ("plain", "gram")) + " |\n")
+    f.write("|---" * (1 + 2 * len(metrics)) + "|\n")
+    for r in arms["base"][:-1]:
+        f.write(f"| {r['epoch']} (base) | " + " | ".join(f"{m(r):.4g} | {m(r):.4g}" for _, m in metrics) + " |\n")
+    for a, b in zip(arms["plain"], arms["gram"]):
+        f.write(f"| {a['epoch']} | " + " | ".join(f"{m(a):.4g} | {m(b):.4g}" for _, m in metrics) + " |\n")
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6))
+    for ax, (name, metric) in zip(axes, metrics):
+        for arm, colour in (("base", "grey"), ("plain", "black"), ("gram", "tab:red")):
+            if arms[arm]:
+                ax.plot([r["epoch"] for r in arms[arm]], [metric(r) for r in arms[arm]], marker="o", color=colour,
+                        label={"base": "base run", "plain": "continued, no Gram", "gram": "continued, Gram anchoring"}[arm])
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("dinov3 on scenes-dev: Gram anchoring after the base run")
+    fig.tight_layout()
+    fig.savefig(f"{out}/gram.png", dpi=100)
+    print(f"{out}/gram.png written")
+    print(open(f"{out}/gram.md").read())
+    sys.exit(0)
+except ImportError:
+    pass
+# No matplotlib: the curves as a plain raster written with zlib: one panel per metric, left to
+# right as in the table; base grey, plain black, gram red; each panel's axes span its metric's
+# range (printed to stdout).
+import struct, zlib
+W, H, P = 1200, 300, 30
+panel_w = W // len(metrics)
+px = [[(255, 255, 255)] * W for _ in range(H)]
+def line(x0, y0, x1, y1, c):
+    n = max(abs(x1 - x0), abs(y1 - y0), 1)
+    for i in range(n + 1):
+        x, y = round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n)
+        for dx in (0, 1):
+            if 0 <= x + dx < W and 0 <= y < H: px[y][x + dx] = c
+for panel, (name, metric) in enumerate(metrics):
+    left = panel * panel_w + P
+    right, top, bottom = left + panel_w - 2 * P, P, H - P
+    line(left, bottom, right, bottom, (0, 0, 0)); line(left, top, left, bottom, (0, 0, 0))
+    values = [metric(r) for rows in arms.values() for r in rows]
+    epochs = [r["epoch"] for rows in arms.values() for r in rows]
+    lo, hi = min(values), max(values)
+    e0, e1 = min(epochs), max(epochs)
+    print(f"panel {panel + 1}: {name}, {lo:.4g} (bottom) to {hi:.4g} (top), epochs {e0}-{e1}")
+    sx = lambda e: left + (right - left) * (e - e0) / max(e1 - e0, 1)
+    sy = lambda v: bottom - (bottom - top) * (v - lo) / max(hi - lo, 1e-9)
+    for arm, colour in (("base", (150, 150, 150)), ("plain", (0, 0, 0)), ("gram", (220, 30, 30))):
+        pts = [(sx(r["epoch"]), sy(metric(r))) for r in arms[arm]]
+        for (a, b), (c, d) in zip(pts, pts[1:]): line(int(a), int(b), int(c), int(d), colour)
+        for a, b in pts:
+            for dy in (-2, -1, 0, 1, 2): line(int(a) - 2, int(b) + dy, int(a) + 2, int(b) + dy, colour)
+raw = b"".join(b"\0" + bytes(v for p in row for v in p) for row in px)
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+with open(f"{out}/gram.png", "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+print("gram.png: one panel per metric; base grey, plain black, gram red")
+print(open(f"{out}/gram.md").read())
+EOF
 }
 
 case "$mode" in
@@ -250,65 +336,12 @@ gram)
     else
         plain; anchored
     fi
-    python3 - "$out" <<'EOF'
-import json, sys
-out = sys.argv[1]
-arms = {}
-for arm in ("base", "plain", "gram"):
-    arms[arm] = [json.loads(l) for l in open(f"{out}/{arm}/eval-per-epoch.jsonl")]
-base_epochs = arms["base"][-1]["epoch"]
-for arm in ("plain", "gram"):  # epochs counted from the start of the base run, which both continue
-    arms[arm] = [arms["base"][-1]] + [dict(r, epoch=r["epoch"] + base_epochs) for r in arms[arm]]
-metrics = [("segmentation mIoU %", lambda r: r["segmentation"]["miou"]),
-           ("depth RMSE m", lambda r: r["depth"]["metrics"]["rmse"]),
-           ("video J&F %", lambda r: 100 * r["video"]["jf"]),
-           ("k-NN top-1 %", lambda r: r["knn"].get("top1"))]
-with open(f"{out}/gram.md", "w") as f:
-    f.write("| epoch | " + " | ".join(f"{n} {a}" for n, _ in metrics for a in ("plain", "gram")) + " |\n")
-    f.write("|---" * (1 + 2 * len(metrics)) + "|\n")
-    for r in arms["base"][:-1]:
-        f.write(f"| {r['epoch']} (base) | " + " | ".join(f"{m(r):.4g} | " for _, m in metrics) + "\n")
-    for a, b in zip(arms["plain"], arms["gram"]):
-        f.write(f"| {a['epoch']} | " + " | ".join(f"{m(a):.4g} | {m(b):.4g}" for _, m in metrics) + " |\n")
-# The curves as a plain raster (no matplotlib on the benchmark machine), written with zlib: one
-# panel per metric, left to right as in the table; base grey, plain black, gram red; each
-# panel's axes span its metric's range (printed to stdout).
-import struct, zlib
-W, H, P = 1200, 300, 30
-panel_w = W // len(metrics)
-px = [[(255, 255, 255)] * W for _ in range(H)]
-def line(x0, y0, x1, y1, c):
-    n = max(abs(x1 - x0), abs(y1 - y0), 1)
-    for i in range(n + 1):
-        x, y = round(x0 + (x1 - x0) * i / n), round(y0 + (y1 - y0) * i / n)
-        for dx in (0, 1):
-            if 0 <= x + dx < W and 0 <= y < H: px[y][x + dx] = c
-for panel, (name, metric) in enumerate(metrics):
-    left = panel * panel_w + P
-    right, top, bottom = left + panel_w - 2 * P, P, H - P
-    line(left, bottom, right, bottom, (0, 0, 0)); line(left, top, left, bottom, (0, 0, 0))
-    values = [metric(r) for rows in arms.values() for r in rows]
-    epochs = [r["epoch"] for rows in arms.values() for r in rows]
-    lo, hi = min(values), max(values)
-    e0, e1 = min(epochs), max(epochs)
-    print(f"panel {panel + 1}: {name}, {lo:.4g} (bottom) to {hi:.4g} (top), epochs {e0}-{e1}")
-    sx = lambda e: left + (right - left) * (e - e0) / max(e1 - e0, 1)
-    sy = lambda v: bottom - (bottom - top) * (v - lo) / max(hi - lo, 1e-9)
-    for arm, colour in (("base", (150, 150, 150)), ("plain", (0, 0, 0)), ("gram", (220, 30, 30))):
-        pts = [(sx(r["epoch"]), sy(metric(r))) for r in arms[arm]]
-        for (a, b), (c, d) in zip(pts, pts[1:]): line(int(a), int(b), int(c), int(d), colour)
-        for a, b in pts:
-            for dy in (-2, -1, 0, 1, 2): line(int(a) - 2, int(b) + dy, int(a) + 2, int(b) + dy, colour)
-raw = b"".join(b"\0" + bytes(v for p in row for v in p) for row in px)
-chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-with open(f"{out}/gram.png", "wb") as f:
-    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-print("gram.png: one panel per metric; base grey, plain black, gram red")
-print(open(f"{out}/gram.md").read())
-EOF
+    gram_report "$out"
+    ;;
+gram-report)
+    gram_report "$2"
     ;;
 *)
-    sed -n 2,36p "$0" >&2; exit 2
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2
     ;;
 esac
