@@ -108,7 +108,9 @@ train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
     local steps; steps=$(newest_state "$run" batchesPerEpoch)
     for e in $(seq 1 "$epochs"); do
         grep -q "^{\"epoch\": $e," "$run/eval-per-epoch.jsonl" && continue
-        [ "$(newest_state "$run" step)" -lt $((e * steps)) ] \
+        local at; at=$(newest_state "$run" step)
+        [ "$at" -gt $((e * steps)) ] && continue   # past this epoch already (EVERY changed between pieces)
+        [ "$at" -lt $((e * steps)) ] \
             && "$DINO" train --data "$SCENES/train" --out "$run" --resume --threads "$THREADS" --max-steps $((e * steps)) --quiet > /dev/null
         if [ $((e % every)) -eq 0 ] || [ "$e" -eq "$epochs" ]; then
             echo "{\"epoch\": $e, \"step\": $(newest_state "$run" step), \"train_seconds\": $(newest_state "$run" elapsedSeconds), $(evaluate "$run" | cut -c2-)" \
