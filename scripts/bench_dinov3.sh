@@ -74,20 +74,30 @@ GLYPHS=${GLYPHS:-../shared/datasets/glyphs-dev}
 VIDEOS=${VIDEOS:-../shared/datasets/videos-dev}
 THREADS=${THREADS:-$(nproc)}
 mode=${1:-}
+PYTHON=${PYTHON:-python3}
+# GRAM=1 (speed, profile): the Gram teacher on both sides, loaded from the EMA teacher at step 0.
+gram_args=() peer_args=() tag=base
+if [ -n "${GRAM:-}" ]; then gram_args=(gram.use_loss=true gram.it_load_ema_teacher=0); peer_args=(--gram); tag=gram; fi
 
 newest_state() {  # newest_state RUN KEY → the value of KEY in the newest train state
     python3 -c "import json,os,sys; d=sys.argv[1]+'/checkpoints'; f=sorted(x for x in os.listdir(d) if x.endswith('.json'))[-1]; print(json.load(open(os.path.join(d,f)))[sys.argv[2]])" "$1" "$2"
 }
+segmentation_of() {  # segmentation_of RUN [INPUT_SIZE] → the probe's JSON
+    "$DINO" eval segmentation --run "$1" --train "$SCENES/train" --val "$SCENES/val" --masks "$SCENES/masks" \
+        ${2:+--input-size "$2"} --json --threads "$THREADS" 2>/dev/null
+}
+depth_of() {  # depth_of RUN [INPUT_SIZE] → DINOv2's lin.1 depth head (DEPTH_EPOCHS, default 2), JSON
+    "$DINO" eval depth --run "$1" --train "$SCENES/train" --val "$SCENES/val" --depth "$SCENES/depth" \
+        ${2:+--input-size "$2"} --layers 1 --max-depth 16 --epochs "${DEPTH_EPOCHS:-2}" --json --threads "$THREADS" 2>/dev/null
+}
+video_of() {  # video_of RUN → {"jf", "j", "f"} of label propagation on VIDEOS
+    "$DINO" eval video --data "$VIDEOS" --run "$1" --json --threads "$THREADS" 2>/dev/null \
+        | python3 -c "import json,sys; d=json.load(sys.stdin)['propagation']; print(json.dumps({'jf': d['jf_mean'], 'j': d['j_mean'], 'f': d['f_mean']}))"
+}
 evaluate() {  # evaluate RUN → {"segmentation": …, "depth": …, "video": …, "knn": …}
-    local seg depth video knn
-    seg=$("$DINO" eval segmentation --run "$1" --train "$SCENES/train" --val "$SCENES/val" --masks "$SCENES/masks" \
-        --json --threads "$THREADS" 2>/dev/null)
-    depth=$("$DINO" eval depth --run "$1" --train "$SCENES/train" --val "$SCENES/val" --depth "$SCENES/depth" \
-        --layers 1 --max-depth 16 --epochs 2 --json --threads "$THREADS" 2>/dev/null)
-    video=$("$DINO" eval video --data "$VIDEOS" --run "$1" --json --threads "$THREADS" 2>/dev/null \
-        | python3 -c "import json,sys; d=json.load(sys.stdin)['propagation']; print(json.dumps({'jf': d['jf_mean'], 'j': d['j_mean'], 'f': d['f_mean']}))")
+    local knn
     knn=$("$DINO" eval knn --train "$GLYPHS/train" --val "$GLYPHS/val" --run "$1" --k 20 --json --threads "$THREADS" 2>/dev/null)
-    echo "{\"segmentation\": $seg, \"depth\": $depth, \"video\": $video, \"knn\": $knn}"
+    echo "{\"segmentation\": $(segmentation_of "$1"), \"depth\": $(depth_of "$1"), \"video\": $(video_of "$1"), \"knn\": $knn}"
 }
 model_of() { [ "$1" = dinov3 ] && echo dinov3_vit_nano_patch4 || echo vit_nano_patch4; }
 
@@ -120,7 +130,7 @@ train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
 }
 
 gram_report() {  # gram_report OUT → OUT/gram.md and OUT/gram.png from the evaluations so far
-    "${PYTHON:-python3}" - "$1" <<'EOF'
+    "$PYTHON" - "$1" <<'EOF'
 import json, os, sys
 out = sys.argv[1]
 arms = {}
@@ -220,10 +230,7 @@ speed)
     # one side after the other, REPEATS rounds, medians; GRAM=1 adds the Gram teacher on both sides.
     out=$2 steps=${3:-12} repeats=${REPEATS:-3}
     : "${DINOV3:?DINOV3 must name a checkout of facebookresearch/dinov3}"
-    PYTHON=${PYTHON:-python3}
     mkdir -p "$out"
-    gram_args=() peer_args=() tag=base
-    if [ -n "${GRAM:-}" ]; then gram_args=(gram.use_loss=true gram.it_load_ema_teacher=0); peer_args=(--gram); tag=gram; fi
     for r in $(seq 1 "$repeats"); do
         # Two runs of different length; the difference removes start-up, the first steps and the
         # final checkpoint (the peer likewise leaves out its first 2 steps).
@@ -256,10 +263,7 @@ profile)
     # phase and by kind of op (scripts/bench_profile_join.py); GRAM=1 as for speed.
     out=$2 warmup=${3:-3} steps=${4:-5}
     : "${DINOV3:?DINOV3 must name a checkout of facebookresearch/dinov3}"
-    PYTHON=${PYTHON:-python3}
     mkdir -p "$out"
-    gram_args=() peer_args=() tag=base
-    if [ -n "${GRAM:-}" ]; then gram_args=(gram.use_loss=true gram.it_load_ema_teacher=0); peer_args=(--gram); tag=gram; fi
     rm -rf "$out/swift-profile-$tag"
     "$DINO" train --method dinov3 --model dinov3_vit_nano_patch4 --data "$SCENES/train" --out "$out/swift-profile-$tag" \
         --epochs 1 --batch-size 64 --threads "$THREADS" --max-steps $((warmup + steps)) --quiet --profile "$warmup,$steps" \
@@ -280,17 +284,11 @@ highres)
     out=$2 base=${3:?usage: $0 highres OUT BASE_RUN [EPOCHS]} epochs=${4:-5}
     mkdir -p "$out"
     judge() {  # judge RUN → {"32": {"segmentation", "depth"}, "64": {…}, "video": {…}}
-        local size seg depth line="{"
+        local size line="{"
         for size in 32 64; do
-            seg=$("$DINO" eval segmentation --run "$1" --train "$SCENES/train" --val "$SCENES/val" --masks "$SCENES/masks" \
-                --input-size "$size" --json --threads "$THREADS" 2>/dev/null)
-            depth=$("$DINO" eval depth --run "$1" --train "$SCENES/train" --val "$SCENES/val" --depth "$SCENES/depth" \
-                --input-size "$size" --layers 1 --max-depth 16 --epochs "${DEPTH_EPOCHS:-2}" --json --threads "$THREADS" 2>/dev/null)
-            line+="\"$size\": {\"segmentation\": $seg, \"depth\": $depth}, "
+            line+="\"$size\": {\"segmentation\": $(segmentation_of "$1" "$size"), \"depth\": $(depth_of "$1" "$size")}, "
         done
-        line+="\"video\": $("$DINO" eval video --data "$VIDEOS" --run "$1" --json --threads "$THREADS" 2>/dev/null \
-            | python3 -c "import json,sys; d=json.load(sys.stdin)['propagation']; print(json.dumps({'jf': d['jf_mean']}))")}"
-        echo "$line"
+        echo "$line\"video\": $(video_of "$1")}"
     }
     arm() {  # arm NAME [args…]: trains OUT/NAME from BASE_RUN (resuming one cut off), then judges it
         local name=$1; shift

@@ -43,11 +43,8 @@ Usage: python3 scripts/bench_dinov3_peer.py --dinov3 PATH --train DIR [--batch-s
 """
 
 import argparse
-import ast
 import contextlib
-import importlib.util
 import json
-import logging
 import os
 import sys
 import time
@@ -55,35 +52,11 @@ from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_dino_peer as peer  # noqa: E402  (the PIL multi-crop and image folder)
-
-
-def load_module(checkout, relative):
-    spec = importlib.util.spec_from_file_location(os.path.basename(relative)[:-3], os.path.join(checkout, relative))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_methods(checkout, relative, class_name, names):
-    """Methods of `class_name` compiled on their own (their decorators dropped; the caller puts
-    back `torch.no_grad` where the reference has it)."""
-    path = os.path.join(checkout, relative)
-    tree = ast.parse(open(path).read(), filename=path)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
-    namespace = dict(torch=torch, Tensor=Tensor, nn=nn, logger=logging.getLogger("dinov3"))
-    out = {}
-    for node in cls.body:
-        if isinstance(node, ast.FunctionDef) and node.name in names:
-            node.decorator_list = []
-            exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), namespace)
-            out[node.name] = namespace[node.name]
-    missing = set(names) - set(out)
-    assert not missing, f"not in {relative}: {missing}"
-    return out
+from make_dinov3_fixtures import load_function, load_module  # noqa: E402  (one function of a file, with `ast`)
 
 
 class MultiCropDINOv3(torch.utils.data.Dataset):
@@ -132,11 +105,11 @@ def main():
     groups = load_module(v3, "dinov3/train/param_groups.py")
     masking = load_module(v3, "dinov3/data/masking.py")
     collate = load_module(v3, "dinov3/data/collate.py").collate_data_and_cast
-    train_py = os.path.join(v3, "dinov3/train/train.py")
-    apply_optim_scheduler = load_methods_free(train_py, "apply_optim_scheduler")
-    methods = load_methods(v3, "dinov3/train/ssl_meta_arch.py", "SSLMetaArch",
-                           ["forward_backward", "get_teacher_output", "get_student_output", "get_gram_teacher_output",
-                            "compute_losses", "backprop_loss", "update_ema", "gram_load_ema_teacher"])
+    apply_optim_scheduler = load_function(v3, "dinov3/train/train.py", "apply_optim_scheduler")
+    # Decorators are dropped by load_function; torch.no_grad goes back where the reference has it.
+    methods = {name: load_function(v3, "dinov3/train/ssl_meta_arch.py", name, "SSLMetaArch")
+               for name in ("forward_backward", "get_teacher_output", "get_student_output", "get_gram_teacher_output",
+                            "compute_losses", "backprop_loss", "update_ema", "gram_load_ema_teacher")}
 
     K, P, D = 1024, 4, 128
 
@@ -258,14 +231,6 @@ def main():
                       "images_per_second": round(a.steps * a.batch_size / seconds, 2), "threads": a.threads,
                       "torch": torch.__version__, "loss": round(float(loss.detach()), 4)}))
 
-
-def load_methods_free(path, name):
-    """One top-level function of a file, compiled on its own."""
-    tree = ast.parse(open(path).read(), filename=path)
-    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    namespace = dict(torch=torch)
-    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), namespace)
-    return namespace[name]
 
 
 if __name__ == "__main__":
