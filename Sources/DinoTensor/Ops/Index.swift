@@ -92,35 +92,43 @@ extension Tensor {
     /// `[…, indices[j], …]`.
     static func indexAdd(_ g: Tensor, axis ax: Int, indices: [Int], into shape: [Int]) -> Tensor {
         let out = Tensor(zeros: shape, dtype: g.dtype)
+        out.addSlicesInPlace(axis: ax, indices: indices, source: g, alpha: 1)
+        return out
+    }
+
+    /// `self[…, indices[j], …] += alpha · source[…, j, …]` in place and off the tape, the product
+    /// rounded before the sum (exact for alpha 1); `self` is a fresh contiguous tensor, `axis`
+    /// normalised and the indices checked. Threads own whole outer blocks, or whole column
+    /// ranges when there are few blocks, so repeated indices add up in order within one thread.
+    func addSlicesInPlace(axis ax: Int, indices: [Int], source: Tensor, alpha: Double) {
         let outer = shape[..<ax].reduce(1, *), size = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         let k = indices.count
-        if outer * k * inner == 0 { return out }
-        let gc = g.isContiguous ? g : g.contiguousCopy()         // (outer, k, inner)
+        if outer * k * inner == 0 { return }
+        let sc = source.isContiguous ? source : source.contiguousCopy()   // (outer, k, inner)
         func run<T: TensorScalar>(_: T.Type) {
-            let gp = gc.pointer(T.self), o = out.pointer(T.self)
+            let sp = sc.pointer(T.self), o = pointer(T.self), a = T(alpha)
             indices.withUnsafeBufferPointer { idx in
-                func block(_ a: Int, _ columns: Range<Int>) {
+                func block(_ b: Int, _ columns: Range<Int>) {
                     for j in 0..<k {
-                        let s = gp + (a * k + j) * inner, d = o + (a * size + idx[j]) * inner
-                        for c in columns { d[c] += s[c] }
+                        let s = sp + (b * k + j) * inner, d = o + (b * size + idx[j]) * inner
+                        for c in columns { d[c] += a * s[c] }
                     }
                 }
                 if outer >= Threads.count {
                     parallelFor(outer, grain: Swift.max(1, 65_536 / (k * inner))) { r in
-                        for a in r { block(a, 0..<inner) }
+                        for b in r { block(b, 0..<inner) }
                     }
                 } else {
                     parallelFor(inner, grain: Swift.max(1, 65_536 / (outer * k))) { r in
-                        for a in 0..<outer { block(a, r) }
+                        for b in 0..<outer { block(b, r) }
                     }
                 }
             }
         }
-        switch g.dtype {
+        switch dtype {
         case .float32: run(Float.self)
         case .float64: run(Double.self)
         }
-        return out
     }
 }
 
@@ -156,35 +164,7 @@ extension Tensor {
             preconditionFailure("indexAdd: index \(i) at position \(j) is out of range 0..<\(size) for axis \(axis) of input \(fmt(shape))")
         }
         let out = contiguousCopy()                               // (outer, size, inner)
-        let outer = shape[..<ax].reduce(1, *), inner = shape[(ax + 1)...].reduce(1, *)
-        let k = indices.count
-        if outer * k * inner > 0 {
-            let sc = source.isContiguous ? source : source.contiguousCopy()   // (outer, k, inner)
-            func run<T: TensorScalar>(_: T.Type) {
-                let sp = sc.pointer(T.self), o = out.pointer(T.self), a = T(alpha)
-                indices.withUnsafeBufferPointer { idx in
-                    func block(_ b: Int, _ columns: Range<Int>) {
-                        for j in 0..<k {
-                            let s = sp + (b * k + j) * inner, d = o + (b * size + idx[j]) * inner
-                            for c in columns { d[c] += a * s[c] }
-                        }
-                    }
-                    if outer >= Threads.count {
-                        parallelFor(outer, grain: Swift.max(1, 65_536 / (k * inner))) { r in
-                            for b in r { block(b, 0..<inner) }
-                        }
-                    } else {
-                        parallelFor(inner, grain: Swift.max(1, 65_536 / (outer * k))) { r in
-                            for b in 0..<outer { block(b, r) }
-                        }
-                    }
-                }
-            }
-            switch dtype {
-            case .float32: run(Float.self)
-            case .float64: run(Double.self)
-            }
-        }
+        out.addSlicesInPlace(axis: ax, indices: indices, source: source, alpha: alpha)
         return Tensor.record(out, op: .indexAdd, inputs: [self, source]) { g in
             guard source.requiresGrad else { return [g, nil] }
             return [self.requiresGrad ? g : nil, g.indexSelect(axis: ax, indices: indices) * alpha]
