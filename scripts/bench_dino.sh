@@ -4,7 +4,11 @@
 #   scripts/bench_dino.sh quality [EPOCHS]   vit_nano_patch4 on glyphs-dev: k-NN after every epoch
 #                                            and training wall-clock, both implementations
 #   scripts/bench_dino.sh speed [STEPS]      training images/s of vit_tiny_patch4 (2×32 + 6×16 px
-#                                            crops, batch 64), both implementations
+#                                            crops, batch 64), both implementations: swift-dino at
+#                                            each of PRECISIONS ("fp32"; "fp32 bf16"), the peer in
+#                                            each of PEERS ("eager"; "eager compile autocast":
+#                                            torch.compile / CPU autocast bf16), REPEATS rounds
+#                                            (default 1), medians and ratios: OUT/speed.jsonl
 #   scripts/bench_dino.sh profile [WARMUP] [STEPS]
 #                                            the speed run's step profiled on both sides (defaults
 #                                            3 and 5): `dino train --profile` beside torch.profiler,
@@ -64,26 +68,63 @@ if [ "$mode" = quality ]; then
             --batch-size 64 --seed "$SEED" --threads "$THREADS" --workers 1 --json "$OUT/peer-quality.jsonl" $PEER_EXTRA
     fi
 elif [ "$mode" = speed ]; then
-    STEPS=${2:-12}
-    if [[ " $SIDES " == *" swift "* ]]; then
+    # Arms: swift-dino at each of PRECISIONS (fp32, bf16: `precision=bf16`), the peer in each of
+    # PEERS (eager; compile: torch.compile with inductor; autocast: CPU autocast bfloat16), one
+    # after the other, REPEATS rounds (arms interleaved within a round); medians and ratios.
+    STEPS=${2:-12} REPEATS=${REPEATS:-1} PRECISIONS=${PRECISIONS:-fp32} PEERS=${PEERS:-eager}
+    : > "$OUT/speed.jsonl"
+    swift_speed() {  # swift_speed PRECISION → one JSON line
+        local n start end extra=()
+        [ "$1" = fp32 ] || extra=(precision="$1")
         # Two runs of different length; the difference removes start-up and the first steps.
         for n in 2 $((STEPS + 2)); do
             rm -rf "$OUT/swift-speed"
             start=$(date +%s.%N)
             "$DINO" train --model vit_tiny_patch4 --data "$DATA/train" --out "$OUT/swift-speed" --epochs 1 \
-                --batch-size 64 --threads "$THREADS" --max-steps "$n" --quiet > /dev/null
+                --batch-size 64 --threads "$THREADS" --max-steps "$n" --quiet "${extra[@]}" $EXTRA > /dev/null
             end=$(date +%s.%N)
             echo "$n $(python3 -c "print($end - $start)")"
         done | python3 -c "
 import sys, json
 (n1, t1), (n2, t2) = [(int(a), float(b)) for a, b in (l.split() for l in sys.stdin)]
-print(json.dumps({'side': 'swift', 'model': 'vit_tiny_patch4', 'steps': n2 - n1, 'seconds': round(t2 - t1, 2),
-                  'images_per_second': round((n2 - n1) * 64 / (t2 - t1), 2), 'threads': $THREADS}))" | tee "$OUT/swift-speed.json"
-    fi
-    if [[ " $SIDES " == *" peer "* ]]; then
+print(json.dumps({'side': 'swift', 'arm': 'swift-$1', 'model': 'vit_tiny_patch4', 'steps': n2 - n1, 'seconds': round(t2 - t1, 2),
+                  'images_per_second': round((n2 - n1) * 64 / (t2 - t1), 2), 'threads': $THREADS}))"
+    }
+    peer_speed() {  # peer_speed eager|compile|autocast → one JSON line (steady state after the warm-up)
+        local flags=() warmup=2
+        case "$1" in
+            compile) flags=(--compile); warmup=4 ;;   # inductor compiles each crop size in the first steps
+            autocast) flags=(--autocast bf16) ;;
+        esac
         "$PYTHON" scripts/bench_dino_peer.py --train "$DATA/train" --val "$DATA/val" --model tiny --epochs 1 \
-            --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + 2)) --no-knn | tail -1 | tee "$OUT/peer-speed.json"
-    fi
+            --batch-size 64 --threads "$THREADS" --max-steps $((STEPS + warmup)) --warmup-steps "$warmup" --no-knn \
+            "${flags[@]}" $PEER_EXTRA | tail -1 | python3 -c "
+import sys, json
+d = json.loads(sys.stdin.read()); d['side'] = 'peer'; d['arm'] = 'peer-$1'
+d['images_per_second'] = d['steady_images_per_second']; print(json.dumps(d))"
+    }
+    for r in $(seq 1 "$REPEATS"); do
+        if [[ " $SIDES " == *" swift "* ]]; then
+            for p in $PRECISIONS; do swift_speed "$p" | tee -a "$OUT/speed.jsonl"; done
+        fi
+        if [[ " $SIDES " == *" peer "* ]]; then
+            for m in $PEERS; do peer_speed "$m" | tee -a "$OUT/speed.jsonl"; done
+        fi
+    done
+    python3 - "$OUT/speed.jsonl" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+arms = {}
+for r in rows:
+    arms.setdefault(r["arm"], []).append(r["images_per_second"])
+med = {a: statistics.median(v) for a, v in arms.items()}
+peers = {a: m for a, m in med.items() if a.startswith("peer-")}
+print(f"| arm | images/s, median | rounds | " + " | ".join(f"ours / {p}" for p in peers) + " |")
+print("|---|---:|---|" + "---:|" * len(peers))
+for a, m in med.items():
+    ratios = " | ".join(f"{m / pm:.2f}×" if a.startswith("swift-") else "" for pm in peers.values())
+    print(f"| {a} | {m:.2f} | {', '.join(f'{x:.2f}' for x in arms[a])} | {ratios} |")
+EOF
 elif [ "$mode" = profile ]; then
     # MODEL=small: ViT-S/16 (dino_vits16) with 224- and 96-px crops, batch BATCH (default 32).
     WARMUP=${2:-3} STEPS=${3:-5} MODEL=${MODEL:-tiny}

@@ -387,6 +387,12 @@ def main():
                         "inclusive time of each phase (data, forward, backward, clipping, optimizer, EMA), "
                         "printed and written to --profile-json (as `dino train --profile`)")
     p.add_argument("--profile-json", default=None, help="where --profile writes its JSON")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile (inductor, static shapes) the backbones and heads of student and teacher")
+    p.add_argument("--autocast", choices=["bf16"], default=None,
+                   help="the forward passes and the loss under CPU autocast in bfloat16 (PyTorch's CPU mixed precision)")
+    p.add_argument("--warmup-steps", type=int, default=2,
+                   help="steps left out of steady_images_per_second (compilation happens in the first ones)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -407,6 +413,14 @@ def main():
     teacher.load_state_dict(student.state_dict())
     for q in teacher.parameters():
         q.requires_grad = False
+    if a.compile:
+        # After the state dicts are shared: the compiled modules wrap the same parameters, in the
+        # same order, so the EMA and the optimiser see what they see eagerly. One graph per crop
+        # size (static shapes), compiled during the first steps.
+        for net in (student, teacher):
+            net.backbone = torch.compile(net.backbone, dynamic=False)
+            net.head = torch.compile(net.head, dynamic=False)
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.autocast else contextlib.nullcontext
     center = torch.zeros(1, a.prototypes)
 
     per_epoch = len(loader)
@@ -475,10 +489,10 @@ def main():
                 g["lr"] = lr[step]
                 if i == 0:
                     g["weight_decay"] = wd[step]
-            with phase("forward"):
+            with phase("forward"), autocast():
                 with torch.no_grad():
-                    t_out = teacher(crops[:2])
-                s_out = student(crops)
+                    t_out = teacher(crops[:2]).float()
+                s_out = student(crops).float()
                 loss = dino_loss(s_out, t_out, center, views, a.student_temp, teacher_temp[step])
             with phase("zero grad"):
                 opt.zero_grad()
@@ -508,7 +522,7 @@ def main():
             images += a.batch_size
             profile_step(step)
             now = time.perf_counter()
-            if step > 2:                        # steady state (data loading included), after 2 steps
+            if step > a.warmup_steps:           # steady state (data loading included), after the warm-up
                 timed_steps += 1
                 timed_seconds += now - last_end
             last_end = now
@@ -539,7 +553,7 @@ def main():
     emit({"summary": True, "model": a.model, "steps": step, "train_seconds": round(train_seconds, 2),
           "images_per_second": round(images / train_seconds, 2),
           "steady_images_per_second": round(timed_steps * a.batch_size / timed_seconds, 2) if timed_seconds else None,
-          "threads": torch.get_num_threads()})
+          "threads": torch.get_num_threads(), "compile": a.compile, "autocast": a.autocast})
 
 
 if __name__ == "__main__":
