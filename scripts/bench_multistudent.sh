@@ -10,7 +10,9 @@
 # Students: STUDENTS (default vit_nano_patch4,dinov3_vit_nano_patch4: the two nano layouts,
 # 32-px crops, 4-px patches), batch 64, EPOCHS (default 3).
 #
-# Arms, each measured as wall-clock of its `dino train` commands (k-NN excluded):
+# Arms, each measured as wall-clock and as CPU time (user + system, /usr/bin/time) of its
+# `dino train` commands (k-NN excluded); on a machine shared with other work, run THREADS=1 and
+# read the CPU time, which the other work does not stretch as it stretches the wall-clock:
 #   joint       dino train --method distill --model A,B           (one run, two students)
 #   sequential  dino train --method distill --model A; then --model B
 # Then weighted k-NN (k = 20) on DATA/val of every student's EMA (`dino eval knn --run RUN
@@ -42,12 +44,13 @@ IFS=, read -r -a students <<< "$STUDENTS"
 # shellcheck disable=SC2206
 extra=(${EXTRA:-})
 
-train() {  # train RUN MODELS MINUTES → seconds of wall-clock
+train() {  # train RUN MODELS MINUTES → "WALL CPU": seconds of wall-clock and of CPU time (user + system)
     rm -rf "$1"
     local start; start=$(date +%s.%N)
-    "$DINO" train --method distill --model "$2" --teacher-run "$teacher" --data "$DATA/train" --out "$1" \
+    /usr/bin/time -f "%U %S" -o "$1.time" \
+        "$DINO" train --method distill --model "$2" --teacher-run "$teacher" --data "$DATA/train" --out "$1" \
         --epochs "$epochs" --batch-size "$BATCH" --threads "$THREADS" --max-minutes "$3" --quiet "seed=$SEED" "${extra[@]}" > /dev/null
-    python3 -c "import time; print(round(time.time() - $start, 1))"
+    python3 -c "import time; u, s = map(float, open('$1.time').read().split()[-2:]); print(round(time.time() - $start, 1), round(u + s, 1))"
 }
 steps() {  # steps RUN → "step/planned" of the newest checkpoint
     python3 -c "
@@ -60,17 +63,17 @@ knn() {  # knn RUN [STUDENT] → {"k":20,"top1":…,"top5":…}
     "$DINO" eval knn --train "$DATA/train" --val "$DATA/val" --run "$1" ${2:+--student "$2"} --k 20 --json --threads "$THREADS" 2>/dev/null
 }
 
-joint_s=$(train "$out/joint" "$STUDENTS" 45)
-echo "joint: ${joint_s} s ($(steps "$out/joint") steps)" >&2
-seq_s=0
+read -r joint_s joint_cpu <<< "$(train "$out/joint" "$STUDENTS" 45)"
+echo "joint: ${joint_s} s wall, ${joint_cpu} s CPU ($(steps "$out/joint") steps)" >&2
+seq_s=0 seq_cpu=0
 for s in "${students[@]}"; do
-    t=$(train "$out/alone-$s" "$s" 22.5)
-    echo "alone $s: ${t} s ($(steps "$out/alone-$s") steps)" >&2
-    seq_s=$(python3 -c "print(round($seq_s + $t, 1))")
+    read -r t c <<< "$(train "$out/alone-$s" "$s" 22.5)"
+    echo "alone $s: ${t} s wall, ${c} s CPU ($(steps "$out/alone-$s") steps)" >&2
+    seq_s=$(python3 -c "print(round($seq_s + $t, 1))") seq_cpu=$(python3 -c "print(round($seq_cpu + $c, 1))")
 done
 
 {
-    echo "{\"joint_seconds\": $joint_s, \"sequential_seconds\": $seq_s, \"epochs\": $epochs, \"seed\": $SEED, \"threads\": $THREADS,"
+    echo "{\"joint_seconds\": $joint_s, \"sequential_seconds\": $seq_s, \"joint_cpu_seconds\": $joint_cpu, \"sequential_cpu_seconds\": $seq_cpu, \"epochs\": $epochs, \"seed\": $SEED, \"threads\": $THREADS,"
     echo " \"joint_steps\": \"$(steps "$out/joint")\", \"students\": {"
     sep=""
     for s in "${students[@]}"; do
@@ -83,9 +86,10 @@ done
 python3 - "$out/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"| arm | wall-clock s | " + " | ".join(f"{s} k-NN top-1" for s in r["students"]) + " |")
-print("|---|---:|" + "---:|" * len(r["students"]))
-print(f"| joint (one teacher forward) | {r['joint_seconds']} | " + " | ".join(f"{v['joint']['top1']:.2f}" for v in r["students"].values()) + " |")
-print(f"| one after the other | {r['sequential_seconds']} | " + " | ".join(f"{v['alone']['top1']:.2f}" for v in r["students"].values()) + " |")
-print(f"saved: {100 * (1 - r['joint_seconds'] / r['sequential_seconds']):.1f} % of the wall-clock")
+print(f"| arm | wall-clock s | CPU s | " + " | ".join(f"{s} k-NN top-1" for s in r["students"]) + " |")
+print("|---|---:|---:|" + "---:|" * len(r["students"]))
+print(f"| joint (one teacher forward) | {r['joint_seconds']} | {r['joint_cpu_seconds']} | " + " | ".join(f"{v['joint']['top1']:.2f}" for v in r["students"].values()) + " |")
+print(f"| one after the other | {r['sequential_seconds']} | {r['sequential_cpu_seconds']} | " + " | ".join(f"{v['alone']['top1']:.2f}" for v in r["students"].values()) + " |")
+print(f"saved: {100 * (1 - r['joint_seconds'] / r['sequential_seconds']):.1f} % of the wall-clock, "
+      f"{100 * (1 - r['joint_cpu_seconds'] / r['sequential_cpu_seconds']):.1f} % of the CPU time")
 PY
