@@ -155,6 +155,35 @@ import Testing
         print("bf16 products on this CPU: \(Autocast.hasNativeBF16 ? "native (oneDNN bf16 matmul)" : "emulated")")
     }
 
+    @Test func nativeProductsCutIntoBlocksAgreeWithTheEmulatedPath() {
+        // Shapes whose products the native kernel cuts into one block per thread: by rows of C
+        // (600 × 256 · 256 × 300, and the backward's dX and transposed-A dW), and by columns
+        // (40 × 256 · 256 × 2000); the bias makes the forward accumulate into C (beta 1).
+        for (rows, inputs, outputs) in [(600, 256, 300), (40, 256, 2000)] {
+            let x = Sample.normal([rows, inputs], seed: 11), w = Sample.normal([outputs, inputs], seed: 12)
+            let bias = Sample.normal([outputs], seed: 13), r = Sample.normal([rows, outputs], seed: 14)
+            func run(threads: Int) -> [Tensor] {
+                Threads.with(threads) {
+                    // Fresh leaves each run (requiringGrad marks the tensor itself).
+                    let (xv, wv, bv) = (x.contiguousCopy().requiringGrad(), w.contiguousCopy().requiringGrad(),
+                                        bias.contiguousCopy().requiringGrad())
+                    let y = withPrecision(.bf16) { xv.linear(weight: wv, bias: bv) }
+                    (y * r).sum().backward()
+                    return [y, xv.grad!, wv.grad!, bv.grad!]
+                }
+            }
+            let emulated = Autocast.withEmulatedBF16 { run(threads: 2) }
+            for threads in [1, 2] {
+                let native = run(threads: threads)
+                for (i, name) in ["y", "dx", "dW", "db"].enumerated() {
+                    // Same bf16 operands, Float32 sums in another order, one rounding after.
+                    #expect(relativeToMax(native[i], emulated[i]) <= 0x1p-7, "\(rows)×\(inputs)·\(outputs) \(name), \(threads) threads")
+                    #expect(isBF16(native[i]), "\(name) is rounded to bf16")
+                }
+            }
+        }
+    }
+
     @Test func precisionIsScopedAndFloat64IsNeverCast() {
         #expect(Autocast.precision == .float32)
         let a = Tensor([1.00390625, 3], shape: [1, 2]), b = Tensor([1, 1], shape: [2, 1])   // 1 + 2⁻⁸: a tie

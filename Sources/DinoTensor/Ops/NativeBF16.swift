@@ -5,11 +5,14 @@
 // product runs as a Float32 GEMM on the rounded values (the emulated path). The two differ only
 // in the order of the Float32 sums: a bf16 × bf16 product is exact in Float32.
 //
-// Operands are packed to contiguous bf16 (rounded to nearest even as they are read), the
-// primitive for each (M, N, K, ldc, beta) is created once and kept, and it runs on oneDNN's
-// OpenMP team of `Threads.count` threads, called from one thread (never inside `parallelFor`),
-// so one pool runs at a time.
-
+// Operands are packed to contiguous bf16 (rounded to nearest even as they are read). As the
+// Float32 route does (Matmul.swift's `gemm`), the longer side of C is cut into one block per
+// thread of `parallelFor`, and each block runs a primitive for its shape (created once and
+// kept) on the calling thread alone: oneDNN's OpenMP setting is 1 for the call, so its team
+// never starts. A team of `Threads.count` OpenMP threads, as this kernel first used, kept
+// spinning after every product while our own threads ran the element-wise work between them:
+// that took a bf16 step of `vit_tiny_patch4` from 3.7 to 5.1 s (docs/precision.md). Each block
+// has its own stream and scratchpad (user mode), so blocks run concurrently.
 import CDNNL
 import CDinoKernels
 import Foundation
@@ -22,17 +25,16 @@ final class NativeBF16: @unchecked Sendable {
     }()
 
     private var engine: dnnl_engine_t?
-    private var stream: dnnl_stream_t?
-    private struct Key: Hashable { let m, n, k, ldc: Int; let accumulate: Bool }
+    /// A block C (m×n, row stride ldc) (+)= A (m×k, row stride lda) · B (k×n, row stride ldb).
+    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let accumulate: Bool }
     private var primitives: [Key: dnnl_primitive_t] = [:]
     private let lock = NSLock()
-    private let execution = NSLock()
 
     private init?() {
-        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success,
-              dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success else { return nil }
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success else { return nil }
         // Probe: the implementation oneDNN chooses must be a bf16 one (not a reference kernel).
-        guard let p = primitive(Key(m: 16, n: 16, k: 16, ldc: 16, accumulate: false)), implementation(p).contains("bf16") else {
+        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, accumulate: false)),
+              implementation(p).contains("bf16") else {
             return nil
         }
     }
@@ -45,14 +47,15 @@ final class NativeBF16: @unchecked Sendable {
         return info.map { String(cString: $0) } ?? ""
     }
 
-    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16), both contiguous.
+    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16), rows
+    /// of A and B `lda` and `ldb` apart, with a user-provided scratchpad.
     private func primitive(_ key: Key) -> dnnl_primitive_t? {
         lock.lock()
         defer { lock.unlock() }
         if let p = primitives[key] { return p }
         var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = [Int64(key.k), 1]
-        var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = [Int64(key.n), 1]
+        var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = [Int64(key.lda), 1]
+        var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = [Int64(key.ldb), 1]
         var dc: [Int64] = [Int64(key.m), Int64(key.n)], sc: [Int64] = [Int64(key.ldc), 1]
         var desc = dnnl_matmul_desc_t()
         var attr: dnnl_primitive_attr_t?
@@ -68,7 +71,8 @@ final class NativeBF16: @unchecked Sendable {
               dnnl_memory_desc_init_by_strides(&b, 2, &db, dnnl_bf16, &sb) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&c, 2, &dc, dnnl_f32, &sc) == dnnl_success,
               dnnl_matmul_desc_init(&desc, &a, &b, nil, &c) == dnnl_success,
-              dnnl_primitive_attr_create(&attr) == dnnl_success else { return nil }
+              dnnl_primitive_attr_create(&attr) == dnnl_success,
+              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
         if key.accumulate {
             guard dnnl_post_ops_create(&postOps) == dnnl_success, dnnl_post_ops_append_sum(postOps, 1) == dnnl_success,
                   dnnl_primitive_attr_set_post_ops(attr, postOps) == dnnl_success else { return nil }
@@ -81,10 +85,11 @@ final class NativeBF16: @unchecked Sendable {
 
     /// C (M×N, row stride ldc) = op(A) · op(B) (+ C when `accumulate`), op(A), op(B) read
     /// through their BLAS layouts and rounded to bf16. False when oneDNN refused (the caller
-    /// then runs the Float32 GEMM).
+    /// then runs the Float32 GEMM); a block whose primitive oneDNN refuses runs `dnnl_sgemm`
+    /// on the rounded Float32 values, the same products.
     func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
-        guard let p = primitive(Key(m: m, n: n, k: k, ldc: ldc, accumulate: accumulate)) else { return false }
+        guard let engine else { return false }
         let pa = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
         let pb = UnsafeMutablePointer<UInt16>.allocate(capacity: k * n)
         defer { pa.deallocate(); pb.deallocate() }
@@ -98,22 +103,58 @@ final class NativeBF16: @unchecked Sendable {
         parallelFor(k, grain: max(1, 16_384 / max(n, 1))) { r in
             dino_pack_bf16(sb + r.lowerBound * brs, r.count, n, brs, bcs, pb + r.lowerBound * n)
         }
+        // Rows of C when M ≥ N, else columns of C; a block is worth a thread from about 2²⁰
+        // multiply-adds on (as the Float32 route).
+        let byRows = m >= n
+        let grain = max(16, (1 << 20) / max(1, (byRows ? n : m) * k))
+        parallelFor(byRows ? m : n, grain: grain) { r in
+            let i = r.lowerBound
+            let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
+            let blockA = byRows ? pa + i * k : pa, blockB = byRows ? pb : pb + i
+            let blockC = byRows ? c + i * ldc : c + i
+            omp_set_num_threads(1)
+            if let p = primitive(Key(m: bm, n: bn, k: k, lda: k, ldb: n, ldc: ldc, accumulate: accumulate)),
+               execute(p, engine: engine, a: blockA, b: blockB, c: blockC) {
+                return
+            }
+            // oneDNN refused this block: the same product in Float32 on the rounded values.
+            let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
+            let fa = byRows ? (a.transposed ? sa + i : sa + i * a.ld) : sa
+            let fb = byRows ? sb : (b.transposed ? sb + i * b.ld : sb + i)
+            let status = dnnl_sgemm(a.transposed ? trans : plain, b.transposed ? trans : plain, Int64(bm), Int64(bn), Int64(k),
+                                    1, fa, Int64(a.ld), fb, Int64(b.ld), accumulate ? 1 : 0, blockC, Int64(ldc))
+            precondition(status == dnnl_success, "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(bm), N \(bn), K \(k)")
+        }
+        return true
+    }
+
+    /// Runs `p` on the calling thread with its own stream and scratchpad; false if oneDNN refused.
+    private func execute(_ p: dnnl_primitive_t, engine: dnnl_engine_t, a: UnsafeMutablePointer<UInt16>,
+                         b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>) -> Bool {
         var pd: const_dnnl_primitive_desc_t?
         dnnl_primitive_get_primitive_desc(p, &pd)
-        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?
-        defer { dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); dnnl_memory_destroy(mc) }
-        guard dnnl_memory_create(&ma, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), engine, pa) == dnnl_success,
-              dnnl_memory_create(&mb, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), engine, pb) == dnnl_success,
+        var stream: dnnl_stream_t?
+        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, ms: dnnl_memory_t?
+        let scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)
+        let scratchBytes = scratchMD.map { dnnl_memory_desc_get_size($0) } ?? 0
+        let scratch = scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64) : nil
+        defer {
+            dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); dnnl_memory_destroy(mc); dnnl_memory_destroy(ms)
+            if let stream { dnnl_stream_destroy(stream) }
+            scratch?.deallocate()
+        }
+        guard dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success,
+              dnnl_memory_create(&ma, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), engine, a) == dnnl_success,
+              dnnl_memory_create(&mb, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), engine, b) == dnnl_success,
               dnnl_memory_create(&mc, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), engine, c) == dnnl_success
         else { return false }
         var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: ma), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: mb),
                     dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: mc)]
-        // One stream: executions are serialised (concurrent callers are tests; a training step
-        // calls from one thread).
-        execution.lock()
-        defer { execution.unlock() }
-        omp_set_num_threads(Int32(Threads.count))
-        let status = dnnl_primitive_execute(p, stream, 3, &args)
+        if let scratch {
+            guard dnnl_memory_create(&ms, scratchMD, engine, scratch) == dnnl_success else { return false }
+            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: ms))
+        }
+        let status = dnnl_primitive_execute(p, stream, Int32(args.count), &args)
         dnnl_stream_wait(stream)
         return status == dnnl_success
     }
