@@ -25,15 +25,16 @@ final class NativeBF16: @unchecked Sendable {
     }()
 
     private var engine: dnnl_engine_t?
-    /// A block C (m×n, row stride ldc) (+)= A (m×k, row stride lda) · B (k×n, row stride ldb).
-    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let accumulate: Bool }
+    /// A block C (m×n, row stride ldc) (+)= A (m×k) · B (k×n): A[i, j] at i·lda + j, or at
+    /// j·lda + i when `aT` (A stored transposed); B likewise with ldb and `bT`.
+    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let aT, bT, accumulate: Bool }
     private var primitives: [Key: dnnl_primitive_t] = [:]
     private let lock = NSLock()
 
     private init?() {
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success else { return nil }
         // Probe: the implementation oneDNN chooses must be a bf16 one (not a reference kernel).
-        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, accumulate: false)),
+        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, aT: false, bT: false, accumulate: false)),
               implementation(p).contains("bf16") else {
             return nil
         }
@@ -47,15 +48,15 @@ final class NativeBF16: @unchecked Sendable {
         return info.map { String(cString: $0) } ?? ""
     }
 
-    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16), rows
-    /// of A and B `lda` and `ldb` apart, with a user-provided scratchpad.
+    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16) in the
+    /// layouts of `key`, with a user-provided scratchpad.
     private func primitive(_ key: Key) -> dnnl_primitive_t? {
         lock.lock()
         defer { lock.unlock() }
         if let p = primitives[key] { return p }
         var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = [Int64(key.lda), 1]
-        var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = [Int64(key.ldb), 1]
+        var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = key.aT ? [1, Int64(key.lda)] : [Int64(key.lda), 1]
+        var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = key.bT ? [1, Int64(key.ldb)] : [Int64(key.ldb), 1]
         var dc: [Int64] = [Int64(key.m), Int64(key.n)], sc: [Int64] = [Int64(key.ldc), 1]
         var desc = dnnl_matmul_desc_t()
         var attr: dnnl_primitive_attr_t?
@@ -90,18 +91,21 @@ final class NativeBF16: @unchecked Sendable {
     func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
         guard let engine else { return false }
+        // Each operand is packed to bf16 in the layout it is stored in, row by contiguous row
+        // (a transposed operand stays transposed and oneDNN reads it through its strides, rather
+        // than being gathered element by element across rows, as the weights' gradient's
+        // transposed upstream gradient was).
+        let (aRows, aCols) = a.transposed ? (k, m) : (m, k)
+        let (bRows, bCols) = b.transposed ? (n, k) : (k, n)
         let pa = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
         let pb = UnsafeMutablePointer<UInt16>.allocate(capacity: k * n)
         defer { pa.deallocate(); pb.deallocate() }
-        // op(A)[i, j] is at i·ld + j, or at j·ld + i when A is read transposed.
-        let (ars, acs) = a.transposed ? (1, a.ld) : (a.ld, 1)
-        let (brs, bcs) = b.transposed ? (1, b.ld) : (b.ld, 1)
         let sa = a.tensor.pointer(Float.self), sb = b.tensor.pointer(Float.self)
-        parallelFor(m, grain: max(1, 16_384 / max(k, 1))) { r in
-            dino_pack_bf16(sa + r.lowerBound * ars, r.count, k, ars, acs, pa + r.lowerBound * k)
+        parallelFor(aRows, grain: max(1, 16_384 / max(aCols, 1))) { r in
+            dino_pack_bf16(sa + r.lowerBound * a.ld, r.count, aCols, a.ld, 1, pa + r.lowerBound * aCols)
         }
-        parallelFor(k, grain: max(1, 16_384 / max(n, 1))) { r in
-            dino_pack_bf16(sb + r.lowerBound * brs, r.count, n, brs, bcs, pb + r.lowerBound * n)
+        parallelFor(bRows, grain: max(1, 16_384 / max(bCols, 1))) { r in
+            dino_pack_bf16(sb + r.lowerBound * b.ld, r.count, bCols, b.ld, 1, pb + r.lowerBound * bCols)
         }
         // Rows of C when M ≥ N, else columns of C; a block is worth a thread from about 2²⁰
         // multiply-adds on (as the Float32 route).
@@ -110,10 +114,14 @@ final class NativeBF16: @unchecked Sendable {
         parallelFor(byRows ? m : n, grain: grain) { r in
             let i = r.lowerBound
             let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
-            let blockA = byRows ? pa + i * k : pa, blockB = byRows ? pb : pb + i
+            // Rows i… of op(A) start at row i of packed A, or at its column i when A is stored
+            // transposed; columns i… of op(B) likewise.
+            let blockA = byRows ? (a.transposed ? pa + i : pa + i * k) : pa
+            let blockB = byRows ? pb : (b.transposed ? pb + i * k : pb + i)
             let blockC = byRows ? c + i * ldc : c + i
             omp_set_num_threads(1)
-            if let p = primitive(Key(m: bm, n: bn, k: k, lda: k, ldb: n, ldc: ldc, accumulate: accumulate)),
+            if let p = primitive(Key(m: bm, n: bn, k: k, lda: aCols, ldb: bCols, ldc: ldc, aT: a.transposed, bT: b.transposed,
+                                     accumulate: accumulate)),
                execute(p, engine: engine, a: blockA, b: blockB, c: blockC) {
                 return
             }
