@@ -34,10 +34,17 @@ After every epoch the teacher backbone is evaluated with DINO's weighted k-NN (k
 T = 0.07, cosine on L2-normalised CLS features) on a labelled train/val pair; evaluation time
 is not counted as training time.
 
+Speed variants (scripts/bench_dino.sh speed, PEERS): `--compile` wraps the backbones and heads
+of student and teacher in `torch.compile` (inductor, static shapes: one graph per crop size,
+compiled in the first steps, which `--warmup-steps` leaves out of the steady rate);
+`--autocast bf16` runs the forward passes and the loss under `torch.autocast("cpu",
+dtype=torch.bfloat16)`, PyTorch's CPU mixed precision (master weights, optimiser and the
+loss's softmax stay Float32).
+
 Usage:
   python3 scripts/bench_dino_peer.py --train DIR --val DIR --epochs 10 [--model nano|tiny]
          [--batch-size 64] [--threads N] [--workers N] [--max-steps N] [--max-minutes M]
-         [--eval-every-minutes E] [--json OUT]
+         [--eval-every-minutes E] [--json OUT] [--compile] [--autocast bf16] [--warmup-steps N]
 Prints one JSON object per epoch ({"epoch", "knn_top1", "knn_top5", "teacher_entropy",
 "teacher_mean_entropy" (of the last step's targets), "train_seconds",
 "images_per_second"}) and a final summary.
