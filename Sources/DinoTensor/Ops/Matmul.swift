@@ -55,27 +55,9 @@ func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
            native.gemm(a, b, m: m, n: n, k: k, into: c.assumingMemoryBound(to: Float.self), ldc: ldc, accumulate: beta == 1) {
             return
         }
-        let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
         let pc = c.assumingMemoryBound(to: Float.self)
-        let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
-        let ta = a.transposed ? trans : plain, tb = b.transposed ? trans : plain
-        // Rows of C (rows of op(A)) when M ≥ N, else columns of C (columns of op(B)); a block
-        // is worth a thread from about 2²⁰ multiply-adds on.
-        let byRows = m >= n
-        let grain = max(16, (1 << 20) / max(1, (byRows ? n : m) * k))
-        parallelFor(byRows ? m : n, grain: grain) { r in
-            let i = r.lowerBound
-            // op(A) row i starts at column i of A when A is read transposed; op(B) column i
-            // starts at row i of B when B is read transposed.
-            let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
-            let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
-            let blockC = byRows ? pc + i * ldc : pc + i
-            omp_set_num_threads(1)
-            let status = dnnl_sgemm(ta, tb, Int64(byRows ? r.count : m), Int64(byRows ? n : r.count), Int64(k),
-                                    Float(alpha), blockA, Int64(a.ld), blockB, Int64(b.ld),
-                                    Float(beta), blockC, Int64(ldc))
-            precondition(status == dnnl_success,
-                         "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(m), N \(n), K \(k)")
+        forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
+            sgemmBlock(a, b, byRows: byRows, r, m: m, n: n, k: k, into: pc, ldc: ldc, alpha: Float(alpha), beta: Float(beta))
         }
     case .float64:
         let ta = a.transposed ? CblasTrans : CblasNoTrans
@@ -84,6 +66,35 @@ func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
                     a.tensor.pointer(Double.self), Int32(a.ld), b.tensor.pointer(Double.self), Int32(b.ld),
                     beta, c.assumingMemoryBound(to: Double.self), Int32(ldc))
     }
+}
+
+/// Cuts C (M×N) into one block per thread of `parallelFor`: rows of C (rows of op(A)) when
+/// M ≥ N, else columns of C (columns of op(B)); a block is worth a thread from about 2²⁰
+/// multiply-adds on. `body(byRows, range)` computes the rows or columns in `range`.
+func forEachGemmBlock(m: Int, n: Int, k: Int, _ body: (_ byRows: Bool, _ range: Range<Int>) -> Void) {
+    let byRows = m >= n
+    let grain = max(16, (1 << 20) / max(1, (byRows ? n : m) * k))
+    parallelFor(byRows ? m : n, grain: grain) { r in body(byRows, r) }
+}
+
+/// One block of `forEachGemmBlock` in Float32 with oneDNN's `dnnl_sgemm` on the calling thread
+/// alone (its OpenMP setting is per thread, set to 1 here): C = alpha · op(A) · op(B) + beta · C
+/// over the rows (`byRows`) or columns `r` of C.
+func sgemmBlock(_ a: BLASOperand, _ b: BLASOperand, byRows: Bool, _ r: Range<Int>, m: Int, n: Int, k: Int,
+                into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
+    let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
+    let i = r.lowerBound
+    // op(A) row i starts at column i of A when A is read transposed; op(B) column i starts at
+    // row i of B when B is read transposed.
+    let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
+    let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
+    let blockC = byRows ? c + i * ldc : c + i
+    omp_set_num_threads(1)
+    let status = dnnl_sgemm(a.transposed ? trans : plain, b.transposed ? trans : plain,
+                            Int64(byRows ? r.count : m), Int64(byRows ? n : r.count), Int64(k),
+                            alpha, blockA, Int64(a.ld), blockB, Int64(b.ld), beta, blockC, Int64(ldc))
+    precondition(status == dnnl_success, "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(m), N \(n), K \(k)")
 }
 
 /// C (M×N, row stride ldc) = beta · C; zeros when beta is 0, whatever C held.

@@ -107,11 +107,8 @@ final class NativeBF16: @unchecked Sendable {
         parallelFor(bRows, grain: max(1, 16_384 / max(bCols, 1))) { r in
             dino_pack_bf16(sb + r.lowerBound * b.ld, r.count, bCols, b.ld, 1, pb + r.lowerBound * bCols)
         }
-        // Rows of C when M ≥ N, else columns of C; a block is worth a thread from about 2²⁰
-        // multiply-adds on (as the Float32 route).
-        let byRows = m >= n
-        let grain = max(16, (1 << 20) / max(1, (byRows ? n : m) * k))
-        parallelFor(byRows ? m : n, grain: grain) { r in
+        // The Float32 route's blocks (`forEachGemmBlock`), one per thread.
+        forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
             let i = r.lowerBound
             let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
             // Rows i… of op(A) start at row i of packed A, or at its column i when A is stored
@@ -126,12 +123,7 @@ final class NativeBF16: @unchecked Sendable {
                 return
             }
             // oneDNN refused this block: the same product in Float32 on the rounded values.
-            let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
-            let fa = byRows ? (a.transposed ? sa + i : sa + i * a.ld) : sa
-            let fb = byRows ? sb : (b.transposed ? sb + i * b.ld : sb + i)
-            let status = dnnl_sgemm(a.transposed ? trans : plain, b.transposed ? trans : plain, Int64(bm), Int64(bn), Int64(k),
-                                    1, fa, Int64(a.ld), fb, Int64(b.ld), accumulate ? 1 : 0, blockC, Int64(ldc))
-            precondition(status == dnnl_success, "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(bm), N \(bn), K \(k)")
+            sgemmBlock(a, b, byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: ldc, alpha: 1, beta: accumulate ? 1 : 0)
         }
         return true
     }
