@@ -8,7 +8,10 @@
 #                                            each of PRECISIONS ("fp32"; "fp32 bf16"), the peer in
 #                                            each of PEERS ("eager"; "eager compile autocast":
 #                                            torch.compile / CPU autocast bf16), REPEATS rounds
-#                                            (default 1), medians and ratios: OUT/speed.jsonl
+#                                            (default 1), medians and ratios: OUT/speed.jsonl;
+#                                            budget (2 idle Zen 4 cores, measured 2026-12-07):
+#                                            about 6.5 min a round with all five arms (compile
+#                                            ~2.7 of them), 20 min for REPEATS=3
 #   scripts/bench_dino.sh profile [WARMUP] [STEPS]
 #                                            the speed run's step profiled on both sides (defaults
 #                                            3 and 5): `dino train --profile` beside torch.profiler,
