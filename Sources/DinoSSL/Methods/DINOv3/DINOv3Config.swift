@@ -137,6 +137,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
         public var hue: Double? = nil
         public var grayscaleProbability: Double? = nil
         public var solarizeProbability: Double? = nil
+        public var blurSigma: [Double]? = nil
 
         public init() {}
         enum CodingKeys: String, CodingKey {
@@ -145,6 +146,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
             case shareColorJitter = "share_color_jitter", localcropsSubsetOfGlobalcrops = "localcrops_subset_of_globalcrops"
             case colorJitterProbability = "color_jitter_probability", brightness, contrast, saturation, hue
             case grayscaleProbability = "grayscale_probability", solarizeProbability = "solarize_probability"
+            case blurSigma = "blur_sigma"
         }
 
         /// The shared keys, for the automatic values, their checks and the colour distortions.
@@ -154,7 +156,7 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
             c.globalScale = globalScale; c.localScale = localScale
             c.colorJitterProbability = colorJitterProbability; c.brightness = brightness; c.contrast = contrast
             c.saturation = saturation; c.hue = hue; c.grayscaleProbability = grayscaleProbability
-            c.solarizeProbability = solarizeProbability
+            c.solarizeProbability = solarizeProbability; c.blurSigma = blurSigma
             return c
         }
     }

@@ -181,6 +181,8 @@ extension CropsConfig {
             try check(f.map { $0 >= 0 } ?? true, key, "must be non-negative (a factor drawn from [max(0, 1 − x), 1 + x])")
         }
         try check(hue.map { $0 >= 0 && $0 <= 0.5 } ?? true, "hue", "must be in [0, 0.5] (torchvision's ColorJitter)")
+        try check(blurSigma.map { $0.count == 2 && $0[0] > 0 && $0[0] <= $0[1] } ?? true, "blur_sigma",
+                  "must be [low, high] pixels with 0 < low ≤ high")
     }
 }
 

@@ -63,6 +63,8 @@ public struct CropsConfig: Codable, Equatable, Sendable {
     public var hue: Double? = nil
     public var grayscaleProbability: Double? = nil
     public var solarizeProbability: Double? = nil
+    /// Range of the Gaussian blur's σ in pixels of the view; nil: the reference's 0.1–2.
+    public var blurSigma: [Double]? = nil
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -70,6 +72,7 @@ public struct CropsConfig: Codable, Equatable, Sendable {
         case globalScale = "global_scale", localScale = "local_scale"
         case colorJitterProbability = "color_jitter_probability", brightness, contrast, saturation, hue
         case grayscaleProbability = "grayscale_probability", solarizeProbability = "solarize_probability"
+        case blurSigma = "blur_sigma"
     }
 
     /// Sets the colour distortions given here on `m`, leaving the preset's others.
@@ -81,6 +84,7 @@ public struct CropsConfig: Codable, Equatable, Sendable {
         if let hue { m.jitter.hue = hue }
         if let grayscaleProbability { m.grayscaleProbability = grayscaleProbability }
         if let solarizeProbability { m.solarizeProbability = solarizeProbability }
+        if let blurSigma { m.blur.sigma = blurSigma }
     }
 }
 
