@@ -54,9 +54,10 @@ struct TrainCommand: ParsableCommand {
 
     /// The keys `--phase high-res` sets (configs/train/dinov3_vit7b16_high_res_adapt.yaml, at
     /// this package's scale: the learning rate a quarter of the base recipe's, as 1.25e-5 is of
-    /// the ViT-7B pretraining's 5e-5).
+    /// the ViT-7B pretraining's 5e-5). The teacher momentum, unset, follows the phase's length
+    /// (`DINOv3Config.highResolutionMomentum`: the reference's 0.999 from 10 000 steps).
     static let highResolutionPhase = [
-        "phase=\"high_res\"", "schedules=\"cosine_ramp\"", "optim.lr=0.00025", "teacher.momentum=0.999",
+        "phase=\"high_res\"", "schedules=\"cosine_ramp\"", "optim.lr=0.00025",
         "dino.head.freeze_last_layer_epochs=0", "ibot.head.freeze_last_layer_epochs=0", "dino.koleo_group_size=16",
         "gram.use_loss=true", "gram.rep_update=false", "gram.img_level=true", "gram.teacher_no_distortions=true", "gram.loss_weight=1.5",
     ]

@@ -77,6 +77,16 @@ import Testing
         // Trained at 32 px: global crops of 48 and 64 px, Gram crops 1.5× those, ratios 0.3 : 0.7.
         #expect(r.resolutions.map(\.globalSize) == [48, 64] && r.resolutions.map(\.localSize) == [16, 24])
         #expect(r.resolutions.map(\.gramSize) == [72, 96] && r.resolutions.map(\.ratio) == [0.3, 0.7])
+        // The teacher momentum follows the phase's length (a 2-step phase: the floor 0.99);
+        // recipe=reference and an explicit value keep theirs.
+        #expect(r.base.teacherMomentum == 0.99 && r.schedules[ScheduleValues.teacherMomentum]?.value(at: 1) == 0.99)
+        var long = config; long.epochs = 2; long.epochLength = 1000
+        #expect(try long.resolved(datasetSize: 4).base.teacherMomentum == 0.995)
+        #expect(DINOv3Config.highResolutionMomentum(steps: 10_000) == 0.999 && DINOv3Config.highResolutionMomentum(steps: 90_000) == 0.999)
+        var reference = config; reference.recipe = .reference
+        #expect(try reference.resolved(datasetSize: 4).base.teacherMomentum == 0.999)
+        var explicit = config; explicit.teacher.momentum = 0.9995
+        #expect(try explicit.resolved(datasetSize: 4).base.teacherMomentum == 0.9995)
         try command.run()
         let state = try DINOv3ContinuationTests.latest(second)
         #expect(state.state.step == 2 && state.tensors[DINOv3.gramStateKey]?.doubles == [1, 0])

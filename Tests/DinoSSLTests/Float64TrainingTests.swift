@@ -39,7 +39,7 @@ enum Float64Runs {
                 o.tensorBoard = false
             }
         }
-        var setup = try make(try MethodRegistry.method(named: method))
+        let setup = try make(try MethodRegistry.method(named: method))
         setup.trainer.log = { _ in }
         #expect(try setup.trainer.run() == .stopped(reason: "reached max_steps \(steps)"))
         return try #require(try CheckpointStore(directory: run.appendingPathComponent("checkpoints")).loadLatest())

@@ -316,7 +316,8 @@ public struct DINOv3Config: Configuration, Equatable, Sendable {
     /// `teacher:` — momentum and temperatures.
     public struct Teacher: Codable, Equatable, Sendable {
         /// EMA momentum at the start (reference `momentum_teacher`: 0.992); nil: auto (0.992
-        /// at ImageNet size, down to 0.99 at 20 000 images and below).
+        /// at ImageNet size, down to 0.99 at 20 000 images and below; in the high-resolution
+        /// phase 1 − 10 / steps within [0.99, 0.999], `DINOv3Config.highResolutionMomentum`).
         public var momentum: Double? = nil
         /// Momentum at the end of its cosine (reference `final_momentum_teacher`: 1; unused
         /// with `schedules: constant`).
@@ -559,6 +560,18 @@ extension DINOv3Config {
                                  recipe: recipe, koleoLossWeight: dino.koleoLossWeight, referenceTeacherMomentum: 0.992)
     }
 
+    /// The high-resolution phase's constant teacher momentum for a phase of `steps` steps:
+    /// 1 − 10 / steps, between 0.99 and 0.999. The reference's 0.999 over its 10 000
+    /// iterations gives the EMA teacher a memory (1 / (1 − m)) of a tenth of the phase; the
+    /// same tenth of a short phase keeps the teacher following the student (at 0.999, 92 steps
+    /// carry 9 % of the student into it, and the phase moved nothing: docs/dinov3.md). Never
+    /// below 0.99, the base recipe's small-data start: a teacher averaging fewer than 100 steps
+    /// is a noisy target. 0.999 from 10 000 steps on; `recipe=reference` keeps 0.999.
+    public static func highResolutionMomentum(steps: Int) -> Double {
+        let m = 1 - 10 / Double(Swift.max(steps, 1))
+        return (Swift.min(0.999, Swift.max(0.99, m)) * 10_000).rounded() / 10_000
+    }
+
     /// Decides every automatic value for a data set of `datasetSize` images.
     ///
     /// - Throws: `ConfigError` for bad values, an unknown model, a model without RoPE-free
@@ -586,6 +599,9 @@ extension DINOv3Config {
                 base.teacherWarmupTemperature = teacher.warmupTemperature
                     ?? Swift.min(t, AutomaticSettings.scaled(images, start: 0.02 * factor, end: 0.04, digits: 3))
             }
+        }
+        if phase == .highRes && teacher.momentum == nil {
+            base.teacherMomentum = reference ? 0.999 : DINOv3Config.highResolutionMomentum(steps: base.totalSteps)
         }
         var model = base.model
         model.dropPathRate = student.dropPathRate ?? (reference ? 0.3 : AutomaticSettings.dropPath(depth: model.depth))
