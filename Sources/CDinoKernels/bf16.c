@@ -26,6 +26,15 @@ void dino_round_bf16(const float *x, float *y, long count) {
     }
 }
 
+void dino_round_bf16_inplace(float *x, long count) {
+    for (long i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        u = round_bits(u);
+        memcpy(x + i, &u, 4);
+    }
+}
+
 void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst) {
     for (long i = 0; i < rows; i++) {
         const float *s = src + i * row_stride;
@@ -34,6 +43,21 @@ void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, lon
             uint32_t u;
             memcpy(&u, s + j * col_stride, 4);
             d[j] = (uint16_t)(round_bits(u) >> 16);
+        }
+    }
+}
+
+void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out, int accumulate) {
+    if (!accumulate) memset(out, 0, (size_t)cols * sizeof(float));
+    for (long i = 0; i < rows; i++) {
+        const float *s = x + i * row_stride;
+        for (long j = 0; j < cols; j++) {
+            uint32_t u;
+            memcpy(&u, s + j, 4);
+            u = round_bits(u);
+            float v;
+            memcpy(&v, &u, 4);
+            out[j] += v;
         }
     }
 }

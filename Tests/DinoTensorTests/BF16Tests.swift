@@ -184,6 +184,22 @@ import Testing
         }
     }
 
+    @Test func biasGradientSumsTheRoundedIncomingGradient() {
+        // Autocast's linear returns bf16, so its incoming gradient is bf16: 1 + 3·2⁻⁹ arrives as
+        // 1 + 2⁻⁷, and the bias gradient over 7 rows is R(7 · 1.0078125) = R(7.0546875) = 7.0625,
+        // where summing the unrounded values would give R(7.041015625) = 7.03125. Native (the
+        // fused linear's on-the-fly sum) and emulated alike.
+        let x = Sample.normal([7, 5], seed: 21), w = Sample.normal([3, 5], seed: 22), bias = Sample.normal([3], seed: 23)
+        let g = Tensor([Float](repeating: 1.005859375, count: 21), shape: [7, 3])
+        func run() -> [Float] {
+            let bv = bias.contiguousCopy().requiringGrad()
+            withPrecision(.bf16) { x.linear(weight: w, bias: bv) }.backward(g)
+            return bv.grad!.scalars
+        }
+        #expect(run() == [7.0625, 7.0625, 7.0625])
+        #expect(Autocast.withEmulatedBF16 { run() } == [7.0625, 7.0625, 7.0625])
+    }
+
     @Test func precisionIsScopedAndFloat64IsNeverCast() {
         #expect(Autocast.precision == .float32)
         let a = Tensor([1.00390625, 3], shape: [1, 2]), b = Tensor([1, 1], shape: [2, 1])   // 1 + 2⁻⁸: a tie

@@ -3,6 +3,7 @@
 
 import CBLAS
 import CDNNL
+import CDinoKernels
 
 /// How a 2-D strided view is handed to BLAS without copying, when its strides allow.
 struct BLASOperand {
@@ -174,6 +175,9 @@ extension Tensor {
     /// in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         if Autocast.bf16(dtype) {
+            if Autocast.native, let native = NativeBF16.shared, let y = nativeBF16Linear(native, weight: weight, bias: bias) {
+                return y
+            }
             return withPrecision(.float32) {
                 roundedToBFloat16().linear(weight: weight.roundedToBFloat16(), bias: bias?.roundedToBFloat16())
                     .roundedToBFloat16()
@@ -207,6 +211,79 @@ extension Tensor {
             if let bias { grads.append(bias.requiresGrad ? g2.sum(axes: [0]) : nil) }
             return grads
         }
+    }
+
+    /// Autocast's linear on the native bf16 kernel: R(R(x) · R(W)ᵀ + R(b)), and backward
+    /// dx = R(R(g) · R(W)), dW = R(R(g)ᵀ · R(x)), db = R(Σ_rows R(g)) — the composition above
+    /// (`roundedToBFloat16()` around `linear`) without writing the rounded operands: the
+    /// kernel's packing rounds each operand as it reads it (`dino_pack_bf16` rounds as `R`
+    /// does), the results are rounded in place, and the bias gradient sums the rounded
+    /// gradient on the fly. Same products and roundings, hence the same values up to the order
+    /// of the Float32 sums; each `R` pass it saves was a full read and write of an activation
+    /// or a gradient (docs/precision.md). nil when the kernel refuses the forward product.
+    private func nativeBF16Linear(_ native: NativeBF16, weight: Tensor, bias: Tensor?) -> Tensor? {
+        let x = self
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1] && weight.dtype == .float32,
+                     "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]] && bias.dtype == .float32,
+                         "linear: bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))")
+        }
+        let (o, i) = (weight.shape[0], weight.shape[1])
+        let lead = Array(x.shape.dropLast())
+        let rows = shapeCount(lead)
+        if rows == 0 || o == 0 || i == 0 { return nil }
+        let x2 = withNoGrad { x.reshape([rows, i]) }
+        let out = uninitializedTensor(lead + [o], dtype: .float32)
+        if let bias {
+            let rb = withNoGrad { bias.roundedToBFloat16() }
+            out.reshapedView([rows, o]).copyIn(rb.expandedView(to: [rows, o], op: "linear"))
+        }
+        guard native.gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
+                          into: out.pointer(Float.self), ldc: o, accumulate: bias != nil) else { return nil }
+        out.roundToBFloat16InPlace()
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tensor.record(out, op: .linear, inputs: inputs) { g in
+            // Contiguous once: both products and the bias sum read it (a strided gradient, e.g.
+            // from attention's head split, would otherwise be copied by each).
+            let g2 = withNoGrad { (g.isContiguous ? g : g.contiguousCopy()).reshape([rows, o]) }
+            func product(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int) -> Tensor {
+                let c = uninitializedTensor([m, n], dtype: .float32)
+                let (pa, pb) = (BLASOperand(a), BLASOperand(b))
+                if !native.gemm(pa, pb, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false) {
+                    // The kernel refused: the same product in Float32 on rounded copies.
+                    let (ra, rb) = withNoGrad { (a.roundedToBFloat16(), b.roundedToBFloat16()) }
+                    gemm(BLASOperand(ra), BLASOperand(rb), m: m, n: n, k: k, into: c.storage.raw, ldc: n, dtype: .float32)
+                }
+                c.roundToBFloat16InPlace()
+                return c
+            }
+            let dx = x.requiresGrad ? product(g2, weight, rows, i, o).reshape(x.shape) : nil
+            let dw = weight.requiresGrad ? product(g2.transposedView(), x2, o, i, rows) : nil
+            var grads: [Tensor?] = [dx, dw]
+            if let bias {
+                var db: Tensor?
+                if bias.requiresGrad {
+                    let d = uninitializedTensor([o], dtype: .float32)
+                    let gp = g2.pointer(Float.self), dp = d.pointer(Float.self)
+                    // Column blocks, one per thread; each sums its columns over every row in order.
+                    parallelFor(o, grain: Swift.max(16, 65_536 / Swift.max(rows, 1))) { r in
+                        dino_sum_rows_bf16(gp + r.lowerBound, rows, r.count, o, dp + r.lowerBound, 0)
+                    }
+                    d.roundToBFloat16InPlace()
+                    db = d
+                }
+                grads.append(db)
+            }
+            return grads
+        }
+    }
+
+    /// Rounds a contiguous Float32 tensor's values to bfloat16 in place (off the tape).
+    func roundToBFloat16InPlace() {
+        precondition(dtype == .float32 && isContiguous, "roundToBFloat16InPlace: a contiguous Float32 tensor")
+        let p = pointer(Float.self)
+        parallelFor(shapeCount(shape), grain: 1 << 16) { r in dino_round_bf16_inplace(p + r.lowerBound, r.count) }
     }
 
     /// Transpose of the last two dimensions, off the tape.
