@@ -74,6 +74,9 @@ def main():
     x = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
     common = {"threads": args.threads, "batch_size": args.batch_size, "image_size": args.image_size}
     for name, build in [("dinov2_vits14", dinov2_vits14), ("dinov3_vits16", dinov3_vits16)]:
+        # Seeded: the ONNX file is exported once and reused by later processes (rounds), whose
+        # PyTorch model must hold the same weights for the output check to mean anything.
+        torch.manual_seed(0)
         model = Features(build(pretrained=False).eval())
         if "pytorch" in frameworks:
             with torch.inference_mode():
