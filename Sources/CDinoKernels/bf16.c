@@ -47,8 +47,8 @@ void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, lon
     }
 }
 
-void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out, int accumulate) {
-    if (!accumulate) memset(out, 0, (size_t)cols * sizeof(float));
+void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out) {
+    memset(out, 0, (size_t)cols * sizeof(float));
     for (long i = 0; i < rows; i++) {
         const float *s = x + i * row_stride;
         for (long j = 0; j < cols; j++) {

@@ -189,10 +189,10 @@ void dino_round_bf16_inplace(float *x, long count);
 /// j·col_stride], rounded as dino_round_bf16: the operands of oneDNN's bf16 matmul.
 void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst);
 
-/// out[j] (+)= Σ_i x[i·row_stride + j] rounded to bfloat16 as dino_round_bf16, i = 0 … rows − 1
-/// in order, for j < cols (out is overwritten unless `accumulate`): the bias gradient of
-/// autocast's linear, whose incoming gradient is rounded, without writing the rounded rows.
-void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out, int accumulate);
+/// out[j] = Σ_i x[i·row_stride + j] rounded to bfloat16 as dino_round_bf16, i = 0 … rows − 1
+/// in order, for j < cols: the bias gradient of autocast's linear, whose incoming gradient is
+/// rounded, without writing the rounded rows.
+void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out);
 
 #ifdef __cplusplus
 }

@@ -268,7 +268,7 @@ extension Tensor {
                     let gp = g2.pointer(Float.self), dp = d.pointer(Float.self)
                     // Column blocks, one per thread; each sums its columns over every row in order.
                     parallelFor(o, grain: Swift.max(16, 65_536 / Swift.max(rows, 1))) { r in
-                        dino_sum_rows_bf16(gp + r.lowerBound, rows, r.count, o, dp + r.lowerBound, 0)
+                        dino_sum_rows_bf16(gp + r.lowerBound, rows, r.count, o, dp + r.lowerBound)
                     }
                     d.roundToBFloat16InPlace()
                     db = d
