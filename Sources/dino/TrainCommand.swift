@@ -49,7 +49,8 @@ struct TrainCommand: ParsableCommand {
     var from: String?
 
     @Option(help: ArgumentHelp("dinov3: base (default) or high-res, the high-resolution adaptation (with --from RUN).",
-                               discussion: "high-res sets, before your key=value overrides: " + TrainCommand.highResolutionPhase.joined(separator: " ")))
+                               discussion: "high-res sets, before your key=value overrides: " + TrainCommand.highResolutionPhase.joined(separator: " ")
+                                   + "; its teacher momentum, unless set, is 1 − 10/steps within [0.99, 0.999] (the reference's 0.999 from 10 000 steps)."))
     var phase: String?
 
     /// The keys `--phase high-res` sets (configs/train/dinov3_vit7b16_high_res_adapt.yaml, at
