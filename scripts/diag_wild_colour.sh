@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Is colour the shortcut on glyphs-dev-wild? (docs/benchmarks-robustness.md, "glyphs-dev-wild")
+# What stops DINO learning glyphs-dev-wild? (docs/benchmarks-robustness.md, "glyphs-dev-wild":
+# colour, blur, local crops — one run per hypothesis, its overrides on the command line)
 #
 #   scripts/diag_wild_colour.sh NAME [OVERRIDE …]     e.g.  grey crops.grayscale_probability=1
+#                                                           blur 'crops.blur_sigma=[0.014,0.29]'
+#                                                           nolocal crops.local_count=0
 #
 # `dino` on glyphs-dev-wild, vit_nano_patch4, seed 0, the protocol's 10-epoch schedule stopped
 # after 3 epochs (363 steps), then k-NN (k = 20) on wild and on a grey copy of it (made once).
