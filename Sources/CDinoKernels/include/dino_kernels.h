@@ -181,10 +181,6 @@ long dino_peak_dot_bf16(long iterations, float init, uint16_t a0, uint16_t a1, u
 /// stored back as float (the low 16 bits zero). x and y may be the same buffer.
 void dino_round_bf16(const float *x, float *y, long count);
 
-/// x[i] rounded to bfloat16 in place, as dino_round_bf16 (one pointer: dino_round_bf16 with
-/// x == y fails the compiler's overlap check and runs its scalar loop).
-void dino_round_bf16_inplace(float *x, long count);
-
 /// dst (rows × cols, row-major, contiguous) = the bf16 bit patterns of src[i·row_stride +
 /// j·col_stride], rounded as dino_round_bf16: the operands of oneDNN's bf16 matmul.
 void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst);

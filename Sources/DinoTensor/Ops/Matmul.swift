@@ -283,7 +283,7 @@ extension Tensor {
     func roundToBFloat16InPlace() {
         precondition(dtype == .float32 && isContiguous, "roundToBFloat16InPlace: a contiguous Float32 tensor")
         let p = pointer(Float.self)
-        parallelFor(shapeCount(shape), grain: 1 << 16) { r in dino_round_bf16_inplace(p + r.lowerBound, r.count) }
+        parallelFor(shapeCount(shape), grain: 1 << 16) { r in dino_round_bf16(p + r.lowerBound, p + r.lowerBound, r.count) }
     }
 
     /// Transpose of the last two dimensions, off the tape.
