@@ -174,6 +174,13 @@ extension Tensor {
     /// Inside `withPrecision(.bf16)`, x, weight, bias and the result are rounded to bf16 (and,
     /// in backward, the gradients): PyTorch's CPU autocast (Autocast.swift).
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let x = self
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
+                     "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]],
+                         "linear: bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))")
+        }
         if Autocast.bf16(dtype) {
             if Autocast.native, let native = NativeBF16.shared, let y = nativeBF16Linear(native, weight: weight, bias: bias) {
                 return y
@@ -182,13 +189,6 @@ extension Tensor {
                 roundedToBFloat16().linear(weight: weight.roundedToBFloat16(), bias: bias?.roundedToBFloat16())
                     .roundedToBFloat16()
             }
-        }
-        let x = self
-        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
-                     "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
-        if let bias {
-            precondition(bias.shape == [weight.shape[0]],
-                         "linear: bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))")
         }
         let (o, i) = (weight.shape[0], weight.shape[1])
         let lead = Array(x.shape.dropLast())
@@ -220,15 +220,12 @@ extension Tensor {
     /// does), the results are rounded in place, and the bias gradient sums the rounded
     /// gradient on the fly. Same products and roundings, hence the same values up to the order
     /// of the Float32 sums; each `R` pass it saves was a full read and write of an activation
-    /// or a gradient (docs/precision.md). nil when the kernel refuses the forward product.
+    /// or a gradient (docs/precision.md). Shapes are checked by `linear`; nil for an empty
+    /// product (the composition handles it).
     private func nativeBF16Linear(_ native: NativeBF16, weight: Tensor, bias: Tensor?) -> Tensor? {
         let x = self
-        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1] && weight.dtype == .float32,
-                     "linear: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape))")
-        if let bias {
-            precondition(bias.shape == [weight.shape[0]] && bias.dtype == .float32,
-                         "linear: bias \(fmt(bias.shape)) does not match weight \(fmt(weight.shape))")
-        }
+        precondition(weight.dtype == .float32 && (bias?.dtype ?? .float32) == .float32,
+                     "linear: a Float32 input needs a Float32 weight and bias, got \(weight.dtype)")
         let (o, i) = (weight.shape[0], weight.shape[1])
         let lead = Array(x.shape.dropLast())
         let rows = shapeCount(lead)
@@ -239,8 +236,11 @@ extension Tensor {
             let rb = withNoGrad { bias.roundedToBFloat16() }
             out.reshapedView([rows, o]).copyIn(rb.expandedView(to: [rows, o], op: "linear"))
         }
-        guard native.gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
-                          into: out.pointer(Float.self), ldc: o, accumulate: bias != nil) else { return nil }
+        // `gemm` is false only without an engine, which `NativeBF16.shared` always has (a block
+        // oneDNN refuses runs in Float32 inside it).
+        let done = native.gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
+                               into: out.pointer(Float.self), ldc: o, accumulate: bias != nil)
+        precondition(done, "linear: the native bf16 kernel has no engine")
         out.roundToBFloat16InPlace()
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
@@ -249,12 +249,9 @@ extension Tensor {
             let g2 = withNoGrad { (g.isContiguous ? g : g.contiguousCopy()).reshape([rows, o]) }
             func product(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int) -> Tensor {
                 let c = uninitializedTensor([m, n], dtype: .float32)
-                let (pa, pb) = (BLASOperand(a), BLASOperand(b))
-                if !native.gemm(pa, pb, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false) {
-                    // The kernel refused: the same product in Float32 on rounded copies.
-                    let (ra, rb) = withNoGrad { (a.roundedToBFloat16(), b.roundedToBFloat16()) }
-                    gemm(BLASOperand(ra), BLASOperand(rb), m: m, n: n, k: k, into: c.storage.raw, ldc: n, dtype: .float32)
-                }
+                let done = native.gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n,
+                                       accumulate: false)
+                precondition(done, "linear: the native bf16 kernel has no engine")
                 c.roundToBFloat16InPlace()
                 return c
             }
