@@ -18,17 +18,27 @@
 # loaded machine, and the k-NN comparison is what matters.
 #
 # Environment: DINO (binary, default .build/release/dino), DATA (default
-# ../shared/datasets/glyphs-dev), THREADS (default: all cores).
+# ../shared/datasets/glyphs-dev), THREADS (default: all cores), PRECISIONS (default
+# "float32 bf16") and SEEDS (default "0 1 2"): the runs to make. Each result is appended to
+# OUT/results.jsonl and the summary reads the newest row of each precision and seed, so the two
+# precisions can run as two 1-thread processes side by side (PRECISIONS=float32 and
+# PRECISIONS=bf16, same OUT) on a machine shared with other work, and a run cut off is redone
+# alone (SEEDS=2). `scripts/bench_bf16_knn.sh summary [OUT]` prints the summary only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
 DATA=${DATA:-../shared/datasets/glyphs-dev}
 THREADS=${THREADS:-$(nproc)}
-method=${1:-dinov2} epochs=${2:-10} out=${3:-runs/bf16-knn}
+PRECISIONS=${PRECISIONS:-float32 bf16}
+SEEDS=${SEEDS:-0 1 2}
+if [ "${1:-}" = summary ]; then
+    out=${2:-runs/bf16-knn} PRECISIONS=""
+else
+    method=${1:-dinov2} epochs=${2:-10} out=${3:-runs/bf16-knn}
+fi
 mkdir -p "$out"
-: > "$out/results.jsonl"
-for precision in float32 bf16; do
-    for seed in 0 1 2; do
+for precision in $PRECISIONS; do
+    for seed in $SEEDS; do
         run="$out/$method-$precision-seed$seed"
         rm -rf "$run"
         start=$(date +%s)
@@ -42,7 +52,15 @@ for precision in float32 bf16; do
 done
 python3 - "$out/results.jsonl" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+newest = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    newest[r["precision"], r["seed"]] = r
+rows = list(newest.values())
+for r in sorted(rows, key=lambda r: (r["precision"], r["seed"])):
+    print(f"{r['precision']:8s} seed {r['seed']}: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, {r['train_seconds']} s")
+if {r["precision"] for r in rows} != {"float32", "bf16"}:
+    sys.exit("both precisions are not in yet")
 mean = {p: statistics.mean(r["top1"] for r in rows if r["precision"] == p) for p in ("float32", "bf16")}
 secs = {p: statistics.mean(r["train_seconds"] for r in rows if r["precision"] == p) for p in ("float32", "bf16")}
 print(f"top-1 mean over seeds: float32 {mean['float32']:.2f}, bf16 {mean['bf16']:.2f}, "
