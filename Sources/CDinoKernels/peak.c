@@ -10,6 +10,7 @@
 // with __attribute__((target(...))) and chosen by the caller from the cpuid bits below.
 
 #include "dino_kernels.h"
+#include "vecmath.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -53,6 +54,10 @@ int dino_cpu_features(void) {
     }
     // AMX-BF16: leaf 7 EDX bit 22, usable only when the OS enabled tile state (XCR0 bits 17, 18).
     if (((d >> 22) & 1) && (xcr0 & 0x60000) == 0x60000) f |= DINO_CPU_AMX_BF16;
+    // DINO_MAX_ISA: the CPU as the kernels are allowed to use it.
+    int level = dk_isa_supported();
+    if (level < 2) f &= DINO_CPU_AVX2_FMA;
+    if (level < 1) f = 0;
 #endif
     return f;
 }

@@ -23,8 +23,12 @@ public struct CPUFeatures: Sendable, Equatable {
         amxBF16 = bits & Int32(DINO_CPU_AMX_BF16) != 0
     }
 
-    /// This CPU's features.
+    /// This CPU's features, as the environment's DINO_MAX_ISA caps them.
     public static var current: CPUFeatures { CPUFeatures(bits: dino_cpu_features()) }
+
+    /// The cap DINO_MAX_ISA sets ("avx512", "avx2" or "generic"; CDinoKernels/dispatch.c), nil
+    /// when it is unset or names none of them.
+    public static var maxISA: String? { dino_kernels_max_isa().map { String(cString: $0) } }
 
     /// The instruction-set names present, e.g. ["avx2+fma", "avx512f", "avx512_bf16"].
     public var names: [String] {

@@ -125,7 +125,7 @@ struct BenchPeak: ParsableCommand {
     @Option(help: "Timed runs per kernel and thread count.")
     var repeats: Int = 5
 
-    @Flag(help: "Print one JSON object (cpu, isa, results) instead of the table.")
+    @Flag(help: "Print one JSON object (cpu, isa, compute, results) instead of the table.")
     var json = false
 
     func validate() throws {
@@ -150,9 +150,12 @@ struct BenchPeak: ParsableCommand {
         let features = CPUFeatures.current
         let model = cpuModelName()
         let table = !json
+        // DINO_MAX_ISA (CDinoKernels/dispatch.c) caps what the kernels, oneDNN and these loops use.
+        let cap = CPUFeatures.maxISA
         if table {
             print("CPU: \(model)")
-            print("ISA: \(features.names.isEmpty ? "baseline x86-64 only" : features.names.joined(separator: ", "))")
+            print("ISA: \(features.names.isEmpty ? "baseline x86-64 only" : features.names.joined(separator: ", "))"
+                  + (cap.map { " (as capped by DINO_MAX_ISA=\($0))" } ?? ""))
             print("compute: \(ComputeBackend.description) (recorded in every checkpoint's train state)")
             print("kernel             thr   GFLOP/s  median   per thread")
         }
@@ -160,7 +163,8 @@ struct BenchPeak: ParsableCommand {
         for kernel in PeakKernel.allCases {
             for t in threadCounts ?? [1] {
                 guard let r = PeakBenchmark.measure(kernel, threads: t, iterations: iterations, repeats: repeats) else {
-                    if table { print(pad(kernel.rawValue, 17) + "  " + padLeft(String(t), 3) + "  not supported by this CPU") }
+                    if table { print(pad(kernel.rawValue, 17) + "  " + padLeft(String(t), 3) + "  not supported by this CPU"
+                                  + (cap == nil ? "" : " as capped")) }
                     break
                 }
                 results.append(r)
@@ -172,7 +176,8 @@ struct BenchPeak: ParsableCommand {
         }
         if json {
             let body = "{\"cpu\":\"\(model)\",\"isa\":[" + features.names.map { "\"\($0)\"" }.joined(separator: ",")
-                + "],\"results\":[" + results.map(\.jsonLine).joined(separator: ",") + "]}\n"
+                + "]" + (cap.map { ",\"max_isa\":\"\($0)\"" } ?? "") + ",\"compute\":\"\(ComputeBackend.description)\""
+                + ",\"results\":[" + results.map(\.jsonLine).joined(separator: ",") + "]}\n"
             print(body, terminator: "")
         }
     }

@@ -18,13 +18,18 @@ extern "C" {
 #endif
 
 /// Name of the instruction set the kernels dispatch to on the calling thread ("avx512",
-/// "avx2" or "generic"): the widest the CPU supports unless dino_kernels_use_isa chose another.
+/// "avx2" or "generic"): the widest the CPU supports (capped by the environment's DINO_MAX_ISA)
+/// unless dino_kernels_use_isa chose another.
 const char *dino_kernels_isa(void);
 
 /// Makes kernels called from the calling thread use `name` ("avx512", "avx2" or "generic")
 /// when the CPU supports it, for tests and benchmarks that compare the variants; other
 /// threads (including the workers of parallel loops) keep the widest. Returns 1 on success.
 int dino_kernels_use_isa(const char *name);
+
+/// The cap DINO_MAX_ISA set ("avx512", "avx2" or "generic"), or NULL when it is unset or names
+/// none of them (then it is ignored, with a warning on stderr).
+const char *dino_kernels_max_isa(void);
 
 /// 1 when this CPU can run the variant `name`, else 0.
 int dino_kernels_supports_isa(const char *name);
@@ -154,7 +159,8 @@ enum {
 };
 enum { DINO_PEAK_AVX2 = 1, DINO_PEAK_AVX512 = 2 };
 
-/// The DINO_CPU_* bits of this CPU, from cpuid and xgetbv (0 off x86).
+/// The DINO_CPU_* bits of this CPU, from cpuid and xgetbv (0 off x86), as capped by
+/// DINO_MAX_ISA (avx2: AVX2_FMA at most; generic: none).
 int dino_cpu_features(void);
 
 /// The CPU's brand string (cpuid 0x80000002–4), trimmed, NUL-terminated in `capacity` bytes;
