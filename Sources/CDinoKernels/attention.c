@@ -16,11 +16,16 @@
 
 DK_INLINE long round16(long n) { return (n + 15) & ~15L; }
 
+// A block of R rows × 32 columns keeps 2R accumulators of 16 floats: with R = 4, 8 of the 32
+// zmm registers of AVX-512, but 16 ymm on AVX2 (all it has, before the B vectors), which spilled
+// and ran attention at 35 % of the peak against 62 %. Below AVX-512 (`wide` 0) blocks are
+// R × 16 (R ymm pairs). Each element of C sums over p in the same order either way.
 #define DK_GEMM_ROWS(R)                                                                   \
     DK_INLINE void gemm_rows##R(long np, long kk, const float *a, long ars, long acs,     \
-                                const float *b, long ldb, float *c, long ldc, float alpha) { \
+                                const float *b, long ldb, float *c, long ldc, float alpha,   \
+                                int wide) {                                               \
         long j = 0;                                                                       \
-        for (; j + 32 <= np; j += 32) {                                                   \
+        for (; wide && j + 32 <= np; j += 32) {                                           \
             vf acc0[R], acc1[R];                                                          \
             for (int r = 0; r < R; r++) acc0[r] = acc1[r] = vsplat(0.0f);                 \
             for (long p = 0; p < kk; p++) {                                               \
@@ -56,8 +61,9 @@ DK_GEMM_ROWS(1)
 DK_INLINE void small_gemm(long m, long np, long kk, const float *a, long ars, long acs,
                           const float *b, long ldb, float *c, long ldc, float alpha) {
     long i = 0;
-    for (; i + 4 <= m; i += 4) gemm_rows4(np, kk, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, alpha);
-    for (; i < m; i++) gemm_rows1(np, kk, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, alpha);
+    int wide = dk_isa_level() == 2;
+    for (; i + 4 <= m; i += 4) gemm_rows4(np, kk, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, alpha, wide);
+    for (; i < m; i++) gemm_rows1(np, kk, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, alpha, wide);
 }
 
 // The 16 × 16 block transpose: swapK exchanges, between rows a (bit K of the row index

@@ -105,6 +105,8 @@ enum PlainAttention {
         let w = Sample.normal([45], seed: 132), b = Sample.normal([45], seed: 133)
         let q = Sample.normal([1, 2, 19, 24], seed: 134), k = Sample.normal([1, 2, 17, 24], seed: 135)
         let v = Sample.normal([1, 2, 17, 24], seed: 136)
+        let q1 = Sample.normal([1, 1, 37, 24], seed: 137), k1 = Sample.normal([1, 1, 37, 24], seed: 138)
+        let v1 = Sample.normal([1, 1, 37, 24], seed: 139)
         let gx = Tensor(doubles: (0..<801).map { -8 + 0.02 * Double($0) }, shape: [801])
         for isa in FusedKernels.supportedInstructionSets {
             #expect(FusedKernels.use(instructionSet: isa))
@@ -118,6 +120,12 @@ enum PlainAttention {
             #expect(float32MatchesFloat64([q, k, v], rtol: 1e-5, atol: 1e-5) {
                 Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2])
             } == nil, "\(isa)")
+            // One head: the kernel runs on this thread, so in this variant (several heads may go
+            // to the pool's threads, which keep the process-wide one). 37 keys pad to 48
+            // columns: one 32-wide block and a 16-wide one with AVX-512, three 16-wide below it.
+            #expect(float32MatchesFloat64([q1, k1, v1], rtol: 1e-5, atol: 1e-5) {
+                Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2])
+            } == nil, "\(isa), one head")
         }
         #expect(!FusedKernels.use(instructionSet: "sse9"))
     }
