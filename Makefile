@@ -2,8 +2,8 @@
 #   make demo    install system libraries, build in release, run the demo
 #   make test    install system libraries, run the test suite
 # Other targets: setup, build, examples (build and run Examples/) and docs (the DocC reference of
-# `Dino`), both part of `make test`, bench (swift-dino beside PyTorch), bench-gemm (OpenBLAS vs
-# oneDNN on the training-step shapes), clean.
+# `Dino`), both part of `make test`, bench (swift-dino beside PyTorch), bench-gemm (OpenBLAS,
+# oneDNN and BLIS on the training-step shapes), clean.
 
 SWIFT  ?= swift
 PYTHON ?= python3
@@ -92,9 +92,13 @@ bench: build
 	@$(PYTHON) -c 'import torch' 2>/dev/null || $(PYTHON) -m pip install torch $(TORCH_PIP_ARGS)
 	DINO=$(DINO) PYTHON=$(PYTHON) scripts/bench_ops.sh $(BENCH_ARGS)
 
+# BLIS (Debian's libblis-dev, OpenMP variant) is a benchmark-only peer: installed here, not by setup.
+BLIS_DIR := x86_64-linux-gnu/blis-openmp
 bench-gemm: setup
+	$(call apt_install,libblis-dev)
 	@mkdir -p .build
-	$(CC) -O2 -fopenmp scripts/gemm_backends.c -o .build/gemm_backends -lopenblas -ldnnl -lpthread
+	$(CC) -O2 -fopenmp -DWITH_BLIS -idirafter /usr/include/$(BLIS_DIR) scripts/gemm_backends.c -o .build/gemm_backends \
+		-lopenblas -ldnnl -L/usr/lib/$(BLIS_DIR) -lblis -lm -lpthread -Wl,-rpath,/usr/lib/$(BLIS_DIR)
 	.build/gemm_backends
 
 clean:

@@ -18,10 +18,21 @@
 // over 4M floats on 2 threads of our own: when a library's idle workers keep spinning after the
 // call (libgomp spins ~300k pauses by default), they slow that pass down.
 //
+// With -DWITH_BLIS, a fourth route:
+//   blis   BLIS's typed API (bli_sgemm, strides given directly) on its own OpenMP team
+//          (bli_thread_set_num_threads); Debian's libblis-dev 0.9.0 picks its sub-configuration
+//          at load time (BLIS_ARCH_DEBUG=1 prints it: `zen3`, AVX2 kernels, on Zen 4)
+//
 // Build: cc -O2 -fopenmp scripts/gemm_backends.c -o gemm_backends -lopenblas -ldnnl -lpthread
+//        (-DWITH_BLIS -idirafter /usr/include/x86_64-linux-gnu/blis-openmp … -lopenblas -ldnnl
+//         -L/usr/lib/x86_64-linux-gnu/blis-openmp -lblis -lm: OpenBLAS first, so that
+//         cblas_sgemm, which BLIS also exports, is OpenBLAS's)
 // Usage: ./gemm_backends [calls-per-block=3] [blocks=6]
 
-#include <cblas.h>
+#include <cblas.h>  // OpenBLAS's (with openblas_set_num_threads), before blis.h brings its own
+#ifdef WITH_BLIS
+#include <blis.h>
+#endif
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <pthread.h>
@@ -41,8 +52,13 @@ static const Shape shapes[] = {
     {"qkv dW dYᵀ·X (576×4160)·(4160×192)", 576, 192, 4160, 'T', 'N'},
     {"square       (1024×1024)·(1024×1024)", 1024, 1024, 1024, 'N', 'N'},
 };
+#ifdef WITH_BLIS
+enum { ROUTES = 4 };
+static const char *route_names[ROUTES] = {"blas", "dnnl", "split", "blis"};
+#else
 enum { ROUTES = 3 };
 static const char *route_names[ROUTES] = {"blas", "dnnl", "split"};
+#endif
 
 static double now(clockid_t c) {
     struct timespec t;
@@ -99,6 +115,15 @@ static void call(int route, int threads, const Shape *s, const float *a, const f
             fprintf(stderr, "dnnl_sgemm failed\n");
             exit(1);
         }
+#ifdef WITH_BLIS
+    } else if (route == 3) {
+        // Row-major storage as strides: element (i, j) of A at i·lda + j, or at j·lda + i when
+        // A is read transposed (then BLIS is told to transpose it); likewise B.
+        float one = 1.0f, zero = 0.0f;
+        bli_thread_set_num_threads(threads);
+        bli_sgemm(s->ta == 'N' ? BLIS_NO_TRANSPOSE : BLIS_TRANSPOSE, s->tb == 'N' ? BLIS_NO_TRANSPOSE : BLIS_TRANSPOSE,
+                  s->m, s->n, s->k, &one, (float *)a, lda, 1, (float *)b, ldb, 1, &zero, c, s->n, 1);
+#endif
     } else {
         Block blocks[8];
         pthread_t tids[8];
@@ -202,8 +227,10 @@ static void mixed(int per_block, int blocks) {
     }
     printf("\nproduct, then at once a 2-thread elementwise pass over 4M floats; 2 threads; median ms\n"
            "(the pass alone: %.2f ms)\n", 1e3 * median(alone, total));
-    printf("%-36s %11s %11s %11s %11s %11s %11s\n", "shape", "blas both", "dnnl both", "split both",
-           "blas pass", "dnnl pass", "split pass");
+    printf("%-36s", "shape");
+    for (int r = 0; r < ROUTES; r++) printf(" %6s both", route_names[r]);
+    for (int r = 0; r < ROUTES; r++) printf(" %6s pass", route_names[r]);
+    printf("\n");
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const Shape *s = &shapes[si];
         size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
