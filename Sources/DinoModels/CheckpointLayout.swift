@@ -39,14 +39,19 @@ public enum CheckpointLayout: String, CaseIterable, Sendable, Codable {
 
 extension CheckpointLayout {
     /// Guesses a ConvNeXt checkpoint's layout from its keys: timm's `stem.*` / `stages.i.blocks.*`,
-    /// transformers' `stages.i.layers.*` / `stages.i.downsample_layers.*` / `layer_norm.*`, else
-    /// the official `downsample_layers.*` / `stages.i.j.*`.
+    /// transformers' `stages.i.layers.*` / `stages.i.downsample_layers.*` / `layer_norm.*`
+    /// (`DINOv3ConvNextModel`) or `embeddings.*` / `encoder.stages.*` (the ImageNet `ConvNextModel`),
+    /// else the official `downsample_layers.*` / `stages.i.j.*`.
     public static func detectConvNeXt(keys: some Collection<String>) -> CheckpointLayout {
-        func strip(_ k: String) -> Substring { k.hasPrefix("dinov3_convnext.") ? k.dropFirst("dinov3_convnext.".count) : Substring(k) }
+        func strip(_ k: String) -> Substring {
+            for prefix in ["dinov3_convnext.", "convnext."] where k.hasPrefix(prefix) { return k.dropFirst(prefix.count) }
+            return Substring(k)
+        }
         if keys.contains(where: { $0.hasPrefix("stem.") || ($0.hasPrefix("stages.") && $0.contains(".blocks.")) }) { return .timm }
         if keys.contains(where: { k in
             let s = strip(k)
             return s.hasPrefix("layer_norm.") || (s.hasPrefix("stages.") && (s.contains(".layers.") || s.contains(".downsample_layers.")))
+                || s.hasPrefix("embeddings.") || s.hasPrefix("encoder.stages.")
         }) { return .transformers }
         return .official
     }
@@ -150,8 +155,16 @@ public enum KeyMaps {
     /// `gamma`; the final norm is `layer_norm`) to the official keys: the inverse of
     /// convert_dinov3_convnext_to_hf.py's `ORIGINAL_TO_CONVERTED_KEY_MAPPING`. A task model's
     /// `dinov3_convnext.` prefix (its `base_model_prefix`) is removed.
+    ///
+    /// Also transformers' ImageNet ConvNeXt (`ConvNextModel`, models/convnext: facebook/convnext-
+    /// tiny-224 …): `embeddings.patch_embeddings` / `embeddings.layernorm` are the stem's convolution
+    /// and norm, `encoder.stages.i.downsampling_layer.{0,1}` the norm and convolution before stage
+    /// i, `encoder.stages.i.layers.j.{dwconv, layernorm, pwconv1, pwconv2, layer_scale_parameter}` a
+    /// block, `layernorm` the final norm; a task model's `convnext.` prefix is removed (its
+    /// `classifier.*` is no backbone key).
     public static let transformersConvNeXt: [KeyRule] = {
         let p = #"^(?:dinov3_convnext\.)?"#
+        let q = #"^(?:convnext\.)?"#, block = q + #"encoder\.stages\.(\d+)\.layers\.(\d+)\."#
         return [
             KeyRule(p + #"stages\.(\d+)\.downsample_layers\.(\d)\."#, "downsample_layers.$1.$2."),
             KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.depthwise_conv\."#, "stages.$1.$2.dwconv."),
@@ -159,6 +172,14 @@ public enum KeyMaps {
             KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.pointwise_conv(\d)\."#, "stages.$1.$2.pwconv$3."),
             KeyRule(p + #"stages\.(\d+)\.layers\.(\d+)\.gamma$"#, "stages.$1.$2.gamma"),
             KeyRule(p + #"layer_norm\."#, "norm."),
+            KeyRule(q + #"embeddings\.patch_embeddings\."#, "downsample_layers.0.0."),
+            KeyRule(q + #"embeddings\.layernorm\."#, "downsample_layers.0.1."),
+            KeyRule(q + #"encoder\.stages\.(\d+)\.downsampling_layer\.(\d)\."#, "downsample_layers.$1.$2."),
+            KeyRule(block + #"dwconv\."#, "stages.$1.$2.dwconv."),
+            KeyRule(block + #"layernorm\."#, "stages.$1.$2.norm."),
+            KeyRule(block + #"pwconv(\d)\."#, "stages.$1.$2.pwconv$3."),
+            KeyRule(block + #"layer_scale_parameter$"#, "stages.$1.$2.gamma"),
+            KeyRule(q + #"layernorm\."#, "norm."),
         ]
     }()
 

@@ -384,7 +384,10 @@ extension ConvNeXt {
     /// `downsample_layers.0.0.weight`, `stages.0.0.dwconv.weight`, …), timm's (`stem.0.weight`,
     /// `stages.0.blocks.0.conv_dw.weight`, …, `head.norm.*`; its classifier `head.fc.*` left out)
     /// or transformers' `DINOv3ConvNextModel` (`stages.0.layers.0.depthwise_conv.weight`, …,
-    /// `layer_norm.*`), after removing the training wrappers' `module.` / `backbone.` prefixes.
+    /// `layer_norm.*`) or ImageNet `ConvNextModel` (`embeddings.patch_embeddings.weight`,
+    /// `encoder.stages.0.layers.0.dwconv.weight`, …, `layernorm.*`; its final norm's eps is 1e-12
+    /// where ours is 1e-6, which moves features of unit variance by about 5e-7 relative), after removing
+    /// the training wrappers' `module.` / `backbone.` prefixes.
     ///
     /// - Parameter layout: the key layout; nil detects it (`CheckpointLayout.detectConvNeXt`).
     /// - Throws: `SafeTensorsError` for a bad file, `StateDictError` listing missing,
@@ -402,7 +405,8 @@ extension ConvNeXt {
     }
 
     /// `tensors` renamed from `layout` to the official keys (`KeyMaps.timmConvNeXt`,
-    /// `KeyMaps.transformersConvNeXt`), timm's classifier `head.fc.*` dropped.
+    /// `KeyMaps.transformersConvNeXt`), timm's classifier `head.fc.*` and transformers'
+    /// `classifier.*` dropped.
     static func officialKeys(_ tensors: [String: Tensor], layout: CheckpointLayout) throws -> [String: Tensor] {
         let rules: [KeyRule]
         switch layout {
@@ -410,7 +414,9 @@ extension ConvNeXt {
         case .timm: rules = KeyMaps.timmConvNeXt
         case .transformers: rules = KeyMaps.transformersConvNeXt
         }
-        let kept = tensors.filter { !(layout == .timm && $0.key.hasPrefix("head.fc.")) }
+        // Classifiers are no backbone keys: timm's `head.fc.*`, a transformers task model's `classifier.*`.
+        let kept = tensors.filter { !(layout == .timm && $0.key.hasPrefix("head.fc."))
+            && !(layout == .transformers && $0.key.hasPrefix("classifier.")) }
         let names = KeyMaps.rename(Array(kept.keys), rules: rules)
         var out: [String: Tensor] = [:]
         for (k, t) in kept {

@@ -92,6 +92,29 @@ import Testing
         #expect(withHead.norm.weight.value.scalars == official.norm.weight.value.scalars)
     }
 
+    /// transformers' ImageNet ConvNeXt (`ConvNextForImageClassification` at the test size, random
+    /// weights; scripts/make_convnext_imagenet_fixtures.py): its file loads with the layout
+    /// detected (its `classifier.*` left out) and the model gives transformers' `pooler_output`
+    /// (our class token) and `last_hidden_state` (our last stage's map) within 1e-4.
+    @Test func transformersImageNetConvNeXtMatchesTransformers() throws {
+        let (checkpoint, io) = try Self.fixture()
+        let dir = checkpoint.deletingLastPathComponent()
+        let file = dir.appendingPathComponent("convnext_hf_imagenet.safetensors")
+        let expected = try SafeTensors.read(from: dir.appendingPathComponent("convnext_hf_imagenet.io.safetensors")).tensors
+        let keys = try SafeTensors.readHeader(from: file).entries.map(\.name)
+        #expect(keys.contains("classifier.weight") && keys.contains("convnext.encoder.stages.2.layers.1.layer_scale_parameter"))
+        #expect(CheckpointLayout.detectConvNeXt(keys: keys) == .transformers)
+        let model = try ConvNeXt.load(preset: "test_convnext", weights: file)
+        let images = try #require(io["images"])
+        let f = withNoGrad { model.forwardFeatures(images) }
+        #expect(close(f.classToken, expected["pooler"]) == nil)
+        let map = withNoGrad { model.forwardMap(images) }
+        #expect(close(map.permute([0, 3, 1, 2]).contiguousCopy(), expected["map"]) == nil)
+        // The official parity checkpoint's weights give other outputs: the file was really read.
+        let official = try ConvNeXt.load(preset: "test_convnext", weights: checkpoint)
+        #expect(close(withNoGrad { official.forwardFeatures(images) }.classToken, expected["pooler"]) != nil)
+    }
+
     @Test func aDifferingNormAliasIsRefused() throws {
         let (checkpoint, _) = try Self.fixture()
         var tensors = try SafeTensors.read(from: checkpoint).tensors
