@@ -57,9 +57,9 @@ __attribute__((constructor)) static void dk_init(void) {
     if (supported < detected) setenv("ONEDNN_MAX_CPU_ISA", supported == 1 ? "AVX2" : "SSE41", 0);
 }
 
-int dk_isa_supported(void) {
+int dk_isa_cap(void) {
     dk_init();
-    return supported;
+    return cap_level < 0 ? 2 : cap_level;
 }
 
 int dk_isa_level(void) {

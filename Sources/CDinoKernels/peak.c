@@ -55,9 +55,9 @@ int dino_cpu_features(void) {
     // AMX-BF16: leaf 7 EDX bit 22, usable only when the OS enabled tile state (XCR0 bits 17, 18).
     if (((d >> 22) & 1) && (xcr0 & 0x60000) == 0x60000) f |= DINO_CPU_AMX_BF16;
     // DINO_MAX_ISA: the CPU as the kernels are allowed to use it.
-    int level = dk_isa_supported();
-    if (level < 2) f &= DINO_CPU_AVX2_FMA;
-    if (level < 1) f = 0;
+    int cap = dk_isa_cap();
+    if (cap < 2) f &= DINO_CPU_AVX2_FMA;
+    if (cap < 1) f = 0;
 #endif
     return f;
 }

@@ -41,8 +41,8 @@ typedef float vf2 __attribute__((vector_size(8)));
 
 /// 2: AVX-512, 1: AVX2+FMA, 0: generic. Chosen once at load time (dispatch.c).
 int dk_isa_level(void);
-/// The process-wide level (the CPU's, capped by DINO_MAX_ISA): 0 generic, 1 avx2, 2 avx512.
-int dk_isa_supported(void);
+/// The level DINO_MAX_ISA caps the kernels to (0 generic, 1 avx2, 2 avx512; 2 when unset).
+int dk_isa_cap(void);
 
 #define DK_PARAMS(...) (__VA_ARGS__)
 
