@@ -61,6 +61,9 @@ for r in sorted(rows, key=lambda r: (r["precision"], r["seed"])):
     print(f"{r['precision']:8s} seed {r['seed']}: top-1 {r['top1']:.2f}, top-5 {r['top5']:.2f}, {r['train_seconds']} s")
 if {r["precision"] for r in rows} != {"float32", "bf16"}:
     sys.exit("both precisions are not in yet")
+seeds = {p: sorted(r["seed"] for r in rows if r["precision"] == p) for p in ("float32", "bf16")}
+if seeds["float32"] != seeds["bf16"]:
+    print(f"warning: the precisions have different seeds ({seeds}); the means are not comparable")
 mean = {p: statistics.mean(r["top1"] for r in rows if r["precision"] == p) for p in ("float32", "bf16")}
 secs = {p: statistics.mean(r["train_seconds"] for r in rows if r["precision"] == p) for p in ("float32", "bf16")}
 print(f"top-1 mean over seeds: float32 {mean['float32']:.2f}, bf16 {mean['bf16']:.2f}, "
