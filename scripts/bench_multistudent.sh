@@ -18,9 +18,11 @@
 # Then weighted k-NN (k = 20) on DATA/val of every student's EMA (`dino eval knn --run RUN
 # --student NAME` for the joint run). Writes OUT/results.json and prints a table.
 #
-# Budget (2 cores, release build): one nano distillation epoch on glyphs-dev (3951 images) took
-# ~350 s beside other jobs (docs/benchmarks-dinov2.md), so at 3 epochs: joint ≈ 30 min,
-# sequential ≈ 35 min, k-NN ≈ 1 min a student — each arm under 45 minutes. Every training run
+# Budget (release build): one nano distillation epoch on glyphs-dev (3951 images) took ~350 s
+# with 2 threads beside other jobs (docs/benchmarks-dinov2.md), so at 3 epochs: joint ≈ 30 min,
+# sequential ≈ 35 min, k-NN ≈ 1 min a student — each arm under 45 minutes. With THREADS=1
+# (measured 2026-12-07, Zen 4): 325–335 s of CPU an epoch for a lone nano student and 575 s for
+# the joint pair, so EPOCHS=1 fits the caps and 3 do not (docs/dinov3.md). Every training run
 # is also capped with --max-minutes (45 for the joint run, 22.5 per sequential student); a cut
 # run shows in results.json as steps < the planned steps, and then the arms are not comparable.
 # Differences under 3 k-NN points: rerun with SEED=1, 2 and report mean ± spread.
