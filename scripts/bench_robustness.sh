@@ -6,6 +6,10 @@
 #   scripts/bench_robustness.sh PIECE [PIECE …]     PIECE = METHOD:SET:SEED[:MODEL]
 #   scripts/bench_robustness.sh all                  the whole protocol (see the budget below)
 #   scripts/bench_robustness.sh table                the markdown table of everything in OUT
+#   scripts/bench_robustness.sh pixels               the raw-pixel k-NN of every k-NN set
+#                                                    (scripts/knn_pixels.py; PYTHON with numpy
+#                                                    and Pillow): what each set's figures are to
+#                                                    be read against
 #
 # Methods: dino, dinov2, distill, dinov3 (distill's teacher is the dinov2 run of the same set and seed,
 # trained first if missing). Sets (../shared/datasets):
@@ -187,14 +191,29 @@ for (piece, ev), epochs in sorted(by.items()):
 PY
 }
 
+# The raw-pixel k-NN (32 × 32 gray, same weighted vote) of each set the k-NN evaluates.
+pixels() {
+    split_glyphs
+    for ev in digits glyphs glyphs-holdout wild; do
+        case "$ev" in
+            digits) tr=$DATASETS/digits/train va=$DATASETS/digits/val ;;
+            glyphs) tr=$DATASETS/glyphs-dev/train va=$OUT/glyphs-split/tune ;;
+            glyphs-holdout) tr=$DATASETS/glyphs-dev/train va=$OUT/glyphs-split/holdout ;;
+            wild) tr=$DATASETS/glyphs-dev-wild/train va=$DATASETS/glyphs-dev-wild/val ;;
+        esac
+        echo "$ev $("${PYTHON:-python3}" scripts/knn_pixels.py "$tr" "$va")"
+    done
+}
+
 case "${1:-}" in
     table) table ;;
+    pixels) pixels ;;
     all)
         for seed in 0 1 2; do for set in digits glyphs scenes wild; do for method in dino dinov2 distill dinov3; do
             piece "$method:$set:$seed"
         done; done; done
         for method in dino dinov2; do piece "$method:glyphs:0:vit_tiny_patch4"; done
         table ;;
-    "") sed -n '2,26p' "$0"; exit 2 ;;
+    "") sed -n '2,33p' "$0"; exit 2 ;;
     *) for p in "$@"; do piece "$p"; done ;;
 esac
