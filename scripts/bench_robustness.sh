@@ -7,8 +7,8 @@
 #   scripts/bench_robustness.sh all                  the whole protocol (see the budget below)
 #   scripts/bench_robustness.sh table                the markdown table of everything in OUT
 #   scripts/bench_robustness.sh pixels               the raw-pixel k-NN of every k-NN set
-#                                                    (scripts/knn_pixels.py; PYTHON with numpy
-#                                                    and Pillow): what each set's figures are to
+#                                                    (scripts/knn_pixels.py; PYTHON with torch,
+#                                                    numpy and Pillow): what each set's figures are to
 #                                                    be read against
 #
 # Methods: dino, dinov2, distill, dinov3 (distill's teacher is the dinov2 run of the same set and seed,
@@ -194,12 +194,13 @@ PY
 # The raw-pixel k-NN (32 × 32 gray, same weighted vote) of each set the k-NN evaluates.
 pixels() {
     split_glyphs
+    local tr va
     for ev in digits glyphs glyphs-holdout wild; do
+        tr=$(train_dir "${ev%-holdout}")
         case "$ev" in
-            digits) tr=$DATASETS/digits/train va=$DATASETS/digits/val ;;
-            glyphs) tr=$DATASETS/glyphs-dev/train va=$OUT/glyphs-split/tune ;;
-            glyphs-holdout) tr=$DATASETS/glyphs-dev/train va=$OUT/glyphs-split/holdout ;;
-            wild) tr=$DATASETS/glyphs-dev-wild/train va=$DATASETS/glyphs-dev-wild/val ;;
+            glyphs) va=$OUT/glyphs-split/tune ;;
+            glyphs-holdout) va=$OUT/glyphs-split/holdout ;;
+            *) va=$(dirname "$tr")/val ;;
         esac
         echo "$ev $("${PYTHON:-python3}" scripts/knn_pixels.py "$tr" "$va")"
     done
