@@ -134,7 +134,7 @@ let package = Package(
         // The `Dino` surface through `import Dino` (DinoModels and DinoTensor only to write test files).
         .testTarget(name: "DinoTests", dependencies: ["Dino", "DinoModels", "DinoTensor"]),
         // `dino` argument handling: flags into library requests (resume, methods, overrides).
-        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoVision"]),
+        .testTarget(name: "DinoCLITests", dependencies: ["dino", "DinoNN", "DinoSSL", "DinoTestSupport", "DinoVision"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which strict
     // concurrency checking cannot see through.

@@ -1,7 +1,7 @@
 // Test helpers shared by every test target: closeness of values, finite-difference
-// gradient checks in Double, random inputs and fixture loading. Framework-agnostic: each
-// helper returns a description of the first mismatch (nil when all is well), for tests to
-// pass to `#expect(... == nil)`.
+// gradient checks in Double, random inputs, fixture loading and the executables built beside
+// the tests. Framework-agnostic: each helper returns a description of the first mismatch (nil
+// when all is well), for tests to pass to `#expect(... == nil)`.
 
 import DinoTensor
 import Foundation
@@ -96,4 +96,16 @@ public enum Sample {
     public static func normal(_ shape: [Int], seed: UInt64, dtype: DType = .float32) -> Tensor {
         RandomGenerator(seed: seed).normal(shape, dtype: dtype)
     }
+}
+
+/// An executable product (e.g. `dino`) built beside the running test bundle, in the same
+/// `.build/<config>` folder (test targets that list the product as a dependency get it built).
+public func builtExecutable(_ name: String) -> URL {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var dir = exe.deletingLastPathComponent()
+    // The xctest bundle may be a folder (…/swift-dinoPackageTests.xctest/…); walk up to .build/<config>.
+    for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path) {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent(name)
 }

@@ -3,19 +3,15 @@
 // loops — as `dino bench peak --json` reports. The variable is read before main, so the tests
 // start the `dino` built beside them.
 
+import DinoTestSupport
 import Foundation
 import Testing
 
 @Suite struct MaxISATests {
     /// `dino bench peak --json` (a short loop) with `environment` added; its JSON and stderr.
     static func peak(_ environment: [String: String]) throws -> (json: [String: Any], stderr: String) {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("dino").path) {
-            dir = dir.deletingLastPathComponent()
-        }
         let p = Process()
-        p.executableURL = dir.appendingPathComponent("dino")
+        p.executableURL = builtExecutable("dino")
         p.arguments = ["bench", "peak", "--json", "--threads", "1", "--iterations", "1000", "--repeats", "1"]
         var env = ProcessInfo.processInfo.environment
         env["DINO_MAX_ISA"] = nil

@@ -3,20 +3,13 @@
 
 import DinoSSL
 import DinoTensor
+import DinoTestSupport
 import Foundation
 import XCTest
 
 enum MPISupport {
     /// The `dino` built beside this test bundle (the test target depends on it).
-    static var dino: URL {
-        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        // The xctest bundle may be a folder (…/swift-dinoPackageTests.xctest/…); walk up to .build/<config>.
-        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("dino").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir.appendingPathComponent("dino")
-    }
+    static var dino: URL { builtExecutable("dino") }
 
     /// mpirun from PATH, or a skip that says how to install it.
     static func mpirun() throws -> String {
