@@ -35,14 +35,14 @@ static _Thread_local int thread_level = -1;    // per-thread choice, -1 when non
 static const char *const names[] = {"generic", "avx2", "avx512"};
 static int cap_level = -1;                     // the level DINO_MAX_ISA names, -1 when unset or unknown
 
-/// The level DINO_MAX_ISA names, 2 when unset; an unknown name is reported and ignored.
+/// The level DINO_MAX_ISA names, -1 when unset; an unknown name is reported and ignored.
 static int requested_cap(void) {
     const char *v = getenv("DINO_MAX_ISA");
-    if (v == NULL || *v == 0) return 2;
+    if (v == NULL || *v == 0) return -1;
     for (int l = 0; l <= 2; l++)
-        if (strcmp(v, names[l]) == 0) return cap_level = l;
+        if (strcmp(v, names[l]) == 0) return l;
     fprintf(stderr, "warning: DINO_MAX_ISA=%s is not one of avx512, avx2, generic; ignored\n", v);
-    return 2;
+    return -1;
 }
 
 const char *dino_kernels_max_isa(void) {
@@ -52,7 +52,8 @@ const char *dino_kernels_max_isa(void) {
 
 __attribute__((constructor)) static void dk_init(void) {
     if (supported >= 0) return;
-    int detected = detect(), cap = requested_cap();
+    cap_level = requested_cap();
+    int detected = detect(), cap = cap_level < 0 ? 2 : cap_level;
     supported = detected < cap ? detected : cap;
     if (supported < detected) setenv("ONEDNN_MAX_CPU_ISA", supported == 1 ? "AVX2" : "SSE41", 0);
 }
