@@ -236,12 +236,16 @@ extension Tensor {
             let rb = withNoGrad { bias.roundedToBFloat16() }
             out.reshapedView([rows, o]).copyIn(rb.expandedView(to: [rows, o], op: "linear"))
         }
-        // `gemm` is false only without an engine, which `NativeBF16.shared` always has (a block
-        // oneDNN refuses runs in Float32 inside it).
-        let done = native.gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
-                               into: out.pointer(Float.self), ldc: o, accumulate: bias != nil)
-        precondition(done, "linear: the native bf16 kernel has no engine")
-        out.roundToBFloat16InPlace()
+        // C (+)= A · B on the native kernel, then R(C) in place.
+        func roundedProduct(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int, into c: Tensor, accumulate: Bool) {
+            // `gemm` is false only without an engine, which `NativeBF16.shared` always has (a
+            // block oneDNN refuses runs in Float32 inside it).
+            let done = native.gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n,
+                                   accumulate: accumulate)
+            precondition(done, "linear: the native bf16 kernel has no engine")
+            c.roundToBFloat16InPlace()
+        }
+        roundedProduct(x2, weight.transposedView(), rows, o, i, into: out, accumulate: bias != nil)   // R(x · Wᵀ + R(b))
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
             // Contiguous once: both products and the bias sum read it (a strided gradient, e.g.
@@ -249,10 +253,7 @@ extension Tensor {
             let g2 = withNoGrad { (g.isContiguous ? g : g.contiguousCopy()).reshape([rows, o]) }
             func product(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int) -> Tensor {
                 let c = uninitializedTensor([m, n], dtype: .float32)
-                let done = native.gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n,
-                                       accumulate: false)
-                precondition(done, "linear: the native bf16 kernel has no engine")
-                c.roundToBFloat16InPlace()
+                roundedProduct(a, b, m, n, k, into: c, accumulate: false)
                 return c
             }
             let dx = x.requiresGrad ? product(g2, weight, rows, i, o).reshape(x.shape) : nil
