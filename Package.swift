@@ -95,7 +95,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DinoTensorTests",
-            dependencies: ["DinoTensor", "DinoTestSupport"],
+            dependencies: ["CDinoKernels", "DinoTensor", "DinoTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

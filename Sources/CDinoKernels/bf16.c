@@ -9,6 +9,7 @@
 // inputs to zero, which torch does not.
 
 #include "dino_kernels.h"
+#include "vecmath.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -17,23 +18,28 @@ static inline uint32_t round_bits(uint32_t u) {
     return ((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16) << 16;
 }
 
-// In place (one pointer): the loop below with y == x fails the vectoriser's overlap check
-// and runs scalar, about twice as slow.
-static void round_in_place(float *x, long count) {
-    for (long i = 0; i < count; i++) {
-        uint32_t u;
-        memcpy(&u, x + i, 4);
-        u = round_bits(u);
-        memcpy(x + i, &u, 4);
-    }
+// The same rounding on 16 lanes at a time, in AVX-512, AVX2 and baseline variants (DK_KERNEL):
+// the bf16 bit patterns in the low halves of the lanes. The loops below ran scalar before (the
+// in-place one failed the vectoriser's overlap check; the packing one had a run-time column
+// stride): on Zen 5 packing a 4160×192 operand took 0.14 ms scalar, 0.04 ms with AVX-512.
+typedef uint32_t vu __attribute__((vector_size(64)));
+typedef uint16_t vh __attribute__((vector_size(32)));
+
+DK_INLINE vu round_lanes(vu u) {
+    vu nan = (vu)((u & 0x7FFFFFFFu) > 0x7F800000u);   // all ones in the NaN lanes
+    vu r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (r & ~nan) | (nan & 0xFFFFu);
 }
 
-void dino_round_bf16(const float *x, float *y, long count) {
-    if (x == y) {
-        round_in_place(y, count);
-        return;
+DK_INLINE void round_body(const float *x, float *y, long count) {
+    long i = 0;
+    for (; i + DK_W <= count; i += DK_W) {
+        vu u;
+        memcpy(&u, x + i, sizeof u);
+        u = round_lanes(u) << 16;
+        memcpy(y + i, &u, sizeof u);
     }
-    for (long i = 0; i < count; i++) {
+    for (; i < count; i++) {
         uint32_t u;
         memcpy(&u, x + i, 4);
         u = round_bits(u);
@@ -41,7 +47,37 @@ void dino_round_bf16(const float *x, float *y, long count) {
     }
 }
 
+DK_KERNEL(dino_round_bf16, round_body, DK_PARAMS(const float *x, float *y, long count), (x, y, count))
+
+DK_INLINE void pack_rows_body(const float *src, long rows, long cols, long row_stride, uint16_t *dst) {
+    for (long i = 0; i < rows; i++) {
+        const float *s = src + i * row_stride;
+        uint16_t *d = dst + i * cols;
+        long j = 0;
+        for (; j + DK_W <= cols; j += DK_W) {
+            vu u;
+            memcpy(&u, s + j, sizeof u);
+            vh h = __builtin_convertvector(round_lanes(u), vh);
+            memcpy(d + j, &h, sizeof h);
+        }
+        for (; j < cols; j++) {
+            uint32_t u;
+            memcpy(&u, s + j, 4);
+            d[j] = (uint16_t)(round_bits(u) >> 16);
+        }
+    }
+}
+
+static void pack_rows(const float *src, long rows, long cols, long row_stride, uint16_t *dst);
+DK_KERNEL(pack_rows, pack_rows_body,
+          DK_PARAMS(const float *src, long rows, long cols, long row_stride, uint16_t *dst),
+          (src, rows, cols, row_stride, dst))
+
 void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, long col_stride, uint16_t *dst) {
+    if (col_stride == 1) {
+        pack_rows(src, rows, cols, row_stride, dst);
+        return;
+    }
     for (long i = 0; i < rows; i++) {
         const float *s = src + i * row_stride;
         uint16_t *d = dst + i * cols;

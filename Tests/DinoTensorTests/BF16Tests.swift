@@ -16,6 +16,7 @@
 // block in bf16 and Float32 differ by the same bf16 noise), so the output's mean relative error
 // mean |a − b| / mean |b| ≤ 2⁻⁹ is checked too: ours 0.10 %, Float32's 0.31 % (torch 2.15).
 
+import CDinoKernels
 @testable import DinoTensor
 import DinoTestSupport
 import Foundation
@@ -71,6 +72,54 @@ import Testing
                         .nan, Float(bitPattern: 0x7F7F_FFFF)], shape: [5])
         #expect(x.roundedToBFloat16().scalars.map(\.bitPattern)
                 == [0x3F80_0000, 0x3F82_0000, 0x0002_0000, 0xFFFF_0000, 0x7F80_0000])
+    }
+
+    /// c10::BFloat16's round to nearest even on the bit pattern, NaN → 0xFFFF (bf16.c's `round_bits`).
+    static func roundBits(_ u: UInt32) -> UInt32 {
+        if u & 0x7FFF_FFFF > 0x7F80_0000 { return 0xFFFF_0000 }
+        return ((u &+ 0x7FFF &+ ((u >> 16) & 1)) >> 16) << 16
+    }
+
+    @Test func roundingAndPackingAreBitExactInEveryKernelVariant() {
+        // Every high half (every bf16 value, the infinities and NaNs included) with the low halves
+        // that decide the rounding: exact, just below, at and just above the tie, the largest.
+        // (An exhaustive run over all 2³² patterns, 2026-12-07, found no difference either.)
+        var patterns: [UInt32] = []
+        for high in 0..<UInt32(1 << 16) {
+            for low: UInt32 in [0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF] { patterns.append(high << 16 | low) }
+        }
+        let x = patterns.map { Float(bitPattern: $0) }
+        let expected = patterns.map(Self.roundBits)
+        // Packing reads rows of 37 (tails after the 16-lane blocks) at a row stride of 41.
+        let (rows, cols, stride) = (x.count / 41, 37, 41)
+        let widest = FusedKernels.supportedInstructionSets[0]
+        defer { FusedKernels.use(instructionSet: widest) }
+        /// The first input whose result differs, if any (not the 400 000-element arrays).
+        func mismatch<T: BinaryInteger>(_ got: [T], _ want: [T], input: (Int) -> Int) -> String? {
+            guard got.count == want.count else { return "\(got.count) results for \(want.count)" }
+            guard let i = got.indices.first(where: { got[$0] != want[$0] }) else { return nil }
+            return "input 0x\(String(patterns[input(i)], radix: 16)): 0x\(String(got[i], radix: 16)), want 0x\(String(want[i], radix: 16))"
+        }
+        for isa in FusedKernels.supportedInstructionSets {
+            FusedKernels.use(instructionSet: isa)
+            var y = [Float](repeating: 0, count: x.count)
+            dino_round_bf16(x, &y, x.count)
+            #expect(mismatch(y.map(\.bitPattern), expected) { $0 } == nil, "\(isa): rounding")
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { dino_round_bf16($0.baseAddress, $0.baseAddress, $0.count) }
+            #expect(mismatch(inPlace.map(\.bitPattern), expected) { $0 } == nil, "\(isa): rounding in place")
+            var packed = [UInt16](repeating: 0, count: rows * cols)
+            dino_pack_bf16(x, rows, cols, stride, 1, &packed)
+            let packedAt = { (i: Int) in i / cols * stride + i % cols }
+            #expect(mismatch(packed, (0..<rows * cols).map { UInt16(expected[packedAt($0)] >> 16) }, input: packedAt) == nil,
+                    "\(isa): packing")
+            // A column stride of 2 (the strided path): every other element of each row.
+            let half = cols / 2
+            dino_pack_bf16(x, rows, half, stride, 2, &packed)
+            let stridedAt = { (i: Int) in i / half * stride + 2 * (i % half) }
+            #expect(mismatch(Array(packed[..<(rows * half)]), (0..<rows * half).map { UInt16(expected[stridedAt($0)] >> 16) },
+                             input: stridedAt) == nil, "\(isa): strided packing")
+        }
     }
 
     @Test func linearMatchesAutocast() throws {
