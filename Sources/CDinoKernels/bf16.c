@@ -89,17 +89,55 @@ void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, lon
     }
 }
 
-void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out) {
-    memset(out, 0, (size_t)cols * sizeof(float));
-    for (long i = 0; i < rows; i++) {
-        const float *s = x + i * row_stride;
-        for (long j = 0; j < cols; j++) {
+// Column sums of the rounded values, each column summed over the rows in order (the scalar
+// loop's order, so every variant gives the same bits): 4 × 16 columns at a time are kept in
+// registers while the rows stream past. It was a scalar loop over the whole output row per input
+// row: 5.5 % of a bf16 vit_tiny_patch4 step on Zen 5 (the bias gradients of every linear layer).
+typedef float vs __attribute__((vector_size(64)));
+
+DK_INLINE vs rounded_lanes(const float *p) {
+    vu u;
+    memcpy(&u, p, sizeof u);
+    u = round_lanes(u) << 16;
+    vs v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+DK_INLINE void sum_rows_body(const float *x, long rows, long cols, long row_stride, float *out) {
+    long j = 0;
+    for (; j + 4 * DK_W <= cols; j += 4 * DK_W) {
+        vs s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        for (long i = 0; i < rows; i++) {
+            const float *r = x + i * row_stride + j;
+            s0 += rounded_lanes(r);
+            s1 += rounded_lanes(r + DK_W);
+            s2 += rounded_lanes(r + 2 * DK_W);
+            s3 += rounded_lanes(r + 3 * DK_W);
+        }
+        memcpy(out + j, &s0, sizeof s0);
+        memcpy(out + j + DK_W, &s1, sizeof s1);
+        memcpy(out + j + 2 * DK_W, &s2, sizeof s2);
+        memcpy(out + j + 3 * DK_W, &s3, sizeof s3);
+    }
+    for (; j + DK_W <= cols; j += DK_W) {
+        vs s = {0};
+        for (long i = 0; i < rows; i++) s += rounded_lanes(x + i * row_stride + j);
+        memcpy(out + j, &s, sizeof s);
+    }
+    for (; j < cols; j++) {
+        float s = 0;
+        for (long i = 0; i < rows; i++) {
             uint32_t u;
-            memcpy(&u, s + j, 4);
+            memcpy(&u, x + i * row_stride + j, 4);
             u = round_bits(u);
             float v;
             memcpy(&v, &u, 4);
-            out[j] += v;
+            s += v;
         }
+        out[j] = s;
     }
 }
+
+DK_KERNEL(dino_sum_rows_bf16, sum_rows_body, DK_PARAMS(const float *x, long rows, long cols, long row_stride, float *out),
+          (x, rows, cols, row_stride, out))

@@ -233,6 +233,76 @@ import Testing
         }
     }
 
+    @Test func nativeLinearIsExactOnSmallIntegers() {
+        // Small integers (|x|, |w| ≤ 3, |b|, |g| ≤ 2) keep every product and every partial sum
+        // exact in Float32, so the native kernel (packed operands shared between the forward and
+        // backward products, the bias as oneDNN's bias argument) must give exactly the emulated
+        // composition's values, whatever the order of its sums, in blocks cut by rows (the first
+        // shape) and by columns (the second), with 1 and 2 threads.
+        func ints(_ shape: [Int], seed: UInt64, range: Int) -> Tensor {
+            Tensor(Sample.normal(shape, seed: seed).scalars.map { Float(abs(Int(($0 * 1000).rounded())) % (2 * range + 1) - range) },
+                   shape: shape)
+        }
+        for (rows, inputs, outputs) in [(600, 96, 40), (24, 64, 1500)] {
+            let x = ints([rows, inputs], seed: 31, range: 3), w = ints([outputs, inputs], seed: 32, range: 3)
+            let bias = ints([outputs], seed: 33, range: 2), g = ints([rows, outputs], seed: 34, range: 2)
+            func run(threads: Int) -> [[Float]] {
+                Threads.with(threads) {
+                    let (xv, wv, bv) = (x.contiguousCopy().requiringGrad(), w.contiguousCopy().requiringGrad(),
+                                        bias.contiguousCopy().requiringGrad())
+                    withPrecision(.bf16) { xv.linear(weight: wv, bias: bv) }.backward(g)
+                    let y = withNoGrad { withPrecision(.bf16) { x.linear(weight: w, bias: bias) } }
+                    return [y.scalars, xv.grad!.scalars, wv.grad!.scalars, bv.grad!.scalars]
+                }
+            }
+            let emulated = Autocast.withEmulatedBF16 { run(threads: 1) }
+            for threads in [1, 2] {
+                let native = run(threads: threads)
+                for (i, name) in ["y", "dx", "dW", "db"].enumerated() {
+                    let wrong = native[i].indices.filter { native[i][$0] != emulated[i][$0] }
+                    #expect(wrong.isEmpty, "\(rows)×\(inputs)·\(outputs) \(name), \(threads) threads: \(wrong.count) values differ, the first at \(wrong.first ?? 0): \(wrong.first.map { native[i][$0] } ?? 0) for \(wrong.first.map { emulated[i][$0] } ?? 0)")
+                }
+            }
+        }
+    }
+
+    @Test func columnSumsOfRoundedValuesAreBitExactInEveryKernelVariant() {
+        // The bias gradient's column sums (each column over the rows in order, each value
+        // rounded to bf16 first) against the scalar rule, for column counts that reach the
+        // 64-column, 16-column and scalar parts of the kernel, at a row stride wider than a row.
+        let (rows, cols, stride) = (53, 64 + 16 + 7, 91)
+        let x = Sample.normal([rows * stride], seed: 41).scalars.map { $0 * 1000 }
+        var expected = [Float](repeating: 0, count: cols)
+        for i in 0..<rows {
+            for j in 0..<cols { expected[j] += Float(bitPattern: Self.roundBits(x[i * stride + j].bitPattern)) }
+        }
+        let widest = FusedKernels.supportedInstructionSets[0]
+        defer { FusedKernels.use(instructionSet: widest) }
+        for isa in FusedKernels.supportedInstructionSets {
+            FusedKernels.use(instructionSet: isa)
+            var out = [Float](repeating: .nan, count: cols)
+            dino_sum_rows_bf16(x, rows, cols, stride, &out)
+            #expect(out.map(\.bitPattern) == expected.map(\.bitPattern), "\(isa)")
+        }
+    }
+
+    @Test func roundingAPermutedViewKeepsItsLayout() {
+        // A transposed or permuted view is rounded span for span into the same strides (no
+        // contiguous copy first); its values, and the product read through them, are those of
+        // rounding the contiguous copy. A strided slice, which does not fill its span, is copied.
+        let x = Sample.normal([6, 5, 4], seed: 51)
+        for view in [x.transposed(), x.permute([2, 0, 1]), x.slice(axis: 1, start: 0, end: 3)] {
+            let r = view.roundedToBFloat16()
+            #expect(r.scalars == view.contiguousCopy().roundedToBFloat16().scalars)
+            #expect(r.strides == (view.fillsItsSpan ? view.strides : view.contiguousCopy().strides))
+        }
+        #expect(x.transposed().fillsItsSpan && x.permute([2, 0, 1]).fillsItsSpan && !x.slice(axis: 1, start: 0, end: 3).fillsItsSpan)
+        let a = Sample.normal([40, 30], seed: 52), b = Sample.normal([40, 20], seed: 53)
+        let viaView = withPrecision(.bf16) { a.transposed().matmul(b) }
+        let viaCopy = withPrecision(.bf16) { a.transposed().contiguousCopy().matmul(b) }
+        #expect(elementwise(viaView, viaCopy, rel: 0x1p-7) == nil)
+    }
+
     @Test func biasGradientSumsTheRoundedIncomingGradient() {
         // Autocast's linear returns bf16, so its incoming gradient is bf16: 1 + 3·2⁻⁹ arrives as
         // 1 + 2⁻⁷, and the bias gradient over 7 rows is R(7 · 1.0078125) = R(7.0546875) = 7.0625,

@@ -86,9 +86,17 @@ extension Tensor {
         case .float64:
             out = withNoGrad { x.contiguousCopy() }
         case .float32:
-            let c = x.isContiguous ? x : withNoGrad { x.contiguousCopy() }
-            out = uninitializedTensor(x.shape, dtype: .float32)
+            // A view that fills consecutive storage in another order of its dimensions (a
+            // transposed weight or gradient, a permuted head split) is rounded span for span into
+            // the same layout: element-wise rounding does not care about the order, and the
+            // product reads the layout through its strides. Copying it to contiguous first
+            // transposed a 4160×576 gradient before autocast's dW product (2 ms of its 5 at 1 thread on Zen 5).
+            let dense = x.isContiguous || x.fillsItsSpan
+            let c = dense ? x : withNoGrad { x.contiguousCopy() }
             let n = shapeCount(x.shape)
+            out = dense && !x.isContiguous
+                ? Tensor(storage: TensorStorage(dtype: .float32, count: n, zeroed: false), shape: x.shape, strides: x.strides)
+                : uninitializedTensor(x.shape, dtype: .float32)
             let src = c.pointer(Float.self), dst = out.pointer(Float.self)
             parallelFor(n, grain: 1 << 16) { r in dino_round_bf16(src + r.lowerBound, dst + r.lowerBound, r.count) }
             out.storage.bf16Operand = true
@@ -96,5 +104,21 @@ extension Tensor {
         return Tensor.record(out, op: .roundBF16, inputs: [x]) { g in
             [x.requiresGrad ? (g.dtype == .float32 ? g.roundedToBFloat16() : g) : nil]
         }
+    }
+}
+
+extension Tensor {
+    /// Whether the elements fill `count` consecutive storage slots from `offset` in some order of
+    /// the dimensions (a permutation of a contiguous layout; dimensions of size 1 may have any
+    /// stride). Contiguous tensors qualify too.
+    var fillsItsSpan: Bool {
+        let dims = zip(shape, strides).filter { $0.0 != 1 }
+        if dims.contains(where: { $0.0 == 0 }) { return true }
+        var expected = 1
+        for (size, stride) in dims.sorted(by: { $0.1 < $1.1 }) {
+            guard stride == expected else { return false }
+            expected *= size
+        }
+        return true
     }
 }

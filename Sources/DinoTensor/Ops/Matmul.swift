@@ -232,32 +232,37 @@ extension Tensor {
         if rows == 0 || o == 0 || i == 0 { return nil }
         let x2 = withNoGrad { x.reshape([rows, i]) }
         let out = uninitializedTensor(lead + [o], dtype: .float32)
-        if let bias {
-            let rb = withNoGrad { bias.roundedToBFloat16() }
-            out.reshapedView([rows, o]).copyIn(rb.expandedView(to: [rows, o], op: "linear"))
-        }
-        // C (+)= A · B on the native kernel, then R(C) in place.
-        func roundedProduct(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int, into c: Tensor, accumulate: Bool) {
-            // `gemm` is false only without an engine, which `NativeBF16.shared` always has (a
-            // block oneDNN refuses runs in Float32 inside it).
-            let done = native.gemm(BLASOperand(a), BLASOperand(b), m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n,
-                                   accumulate: accumulate)
-            precondition(done, "linear: the native bf16 kernel has no engine")
+        // The input and the weight packed once, here, and kept for the backward products (the
+        // weight does not change before them: the optimiser steps after the backward pass).
+        let px = PackedBF16(BLASOperand(x2), rows: rows, cols: i)
+        let pw = PackedBF16(BLASOperand(weight), rows: o, cols: i)
+        let rb = bias.map { b in withNoGrad { b.roundedToBFloat16().contiguous() } }
+        // C = A · B (+ R(b) on every row) on the native kernel, then R(C) in place.
+        func roundedProduct(_ a: PackedBF16.Operand, _ b: PackedBF16.Operand, _ m: Int, _ n: Int, _ k: Int, into c: Tensor,
+                            bias: Tensor? = nil) {
+            if let bias {
+                native.gemm(a, b, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false,
+                            bias: UnsafePointer(bias.pointer(Float.self)))
+            } else {
+                native.gemm(a, b, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false)
+            }
             c.roundToBFloat16InPlace()
         }
-        roundedProduct(x2, weight.transposedView(), rows, o, i, into: out, accumulate: bias != nil)   // R(x · Wᵀ + R(b))
+        roundedProduct(px.operand(), pw.operand(transposed: true), rows, o, i, into: out, bias: rb)   // R(x · Wᵀ + R(b))
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
             // Contiguous once: both products and the bias sum read it (a strided gradient, e.g.
-            // from attention's head split, would otherwise be copied by each).
+            // from attention's head split, would otherwise be copied by each), and packed once
+            // for both products.
             let g2 = withNoGrad { (g.isContiguous ? g : g.contiguousCopy()).reshape([rows, o]) }
-            func product(_ a: Tensor, _ b: Tensor, _ m: Int, _ n: Int, _ k: Int) -> Tensor {
+            let pg = PackedBF16(BLASOperand(g2), rows: rows, cols: o)
+            func product(_ a: PackedBF16.Operand, _ b: PackedBF16.Operand, _ m: Int, _ n: Int, _ k: Int) -> Tensor {
                 let c = uninitializedTensor([m, n], dtype: .float32)
-                roundedProduct(a, b, m, n, k, into: c, accumulate: false)
+                roundedProduct(a, b, m, n, k, into: c)
                 return c
             }
-            let dx = x.requiresGrad ? product(g2, weight, rows, i, o).reshape(x.shape) : nil
-            let dw = weight.requiresGrad ? product(g2.transposedView(), x2, o, i, rows) : nil
+            let dx = x.requiresGrad ? product(pg.operand(), pw.operand(), rows, i, o).reshape(x.shape) : nil
+            let dw = weight.requiresGrad ? product(pg.operand(transposed: true), px.operand(), o, i, rows) : nil
             var grads: [Tensor?] = [dx, dw]
             if let bias {
                 var db: Tensor?

@@ -13,6 +13,12 @@
 // spinning after every product while our own threads ran the element-wise work between them:
 // that took a bf16 step of `vit_tiny_patch4` from 3.7 to 5.1 s (docs/precision.md). Each block
 // has its own stream and scratchpad (user mode), so blocks run concurrently.
+//
+// A packed operand (`PackedBF16`) can serve more than one product: `linear` packs its input and
+// weight once in the forward pass and keeps them for the backward products, and packs the
+// incoming gradient once for both of them (4 packings of activation-sized operands per layer
+// became 2; docs/precision.md). The bias is oneDNN's bias argument, added to the Float32
+// accumulator as the product is written, not a broadcast copy into C read back by a sum.
 import CDNNL
 import CDinoKernels
 import Foundation
@@ -27,14 +33,14 @@ final class NativeBF16: @unchecked Sendable {
     private var engine: dnnl_engine_t?
     /// A block C (m×n, row stride ldc) (+)= A (m×k) · B (k×n): A[i, j] at i·lda + j, or at
     /// j·lda + i when `aT` (A stored transposed); B likewise with ldb and `bT`.
-    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let aT, bT, accumulate: Bool }
+    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let aT, bT, accumulate, bias: Bool }
     private var primitives: [Key: dnnl_primitive_t] = [:]
     private let lock = NSLock()
 
     private init?() {
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success else { return nil }
         // Probe: the implementation oneDNN chooses must be a bf16 one (not a reference kernel).
-        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, aT: false, bT: false, accumulate: false)),
+        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, aT: false, bT: false, accumulate: false, bias: false)),
               implementation(p).contains("bf16") else {
             return nil
         }
@@ -48,8 +54,8 @@ final class NativeBF16: @unchecked Sendable {
         return info.map { String(cString: $0) } ?? ""
     }
 
-    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16) in the
-    /// layouts of `key`, with a user-provided scratchpad.
+    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16) (+ a
+    /// Float32 bias row) in the layouts of `key`, with a user-provided scratchpad.
     private func primitive(_ key: Key) -> dnnl_primitive_t? {
         lock.lock()
         defer { lock.unlock() }
@@ -58,6 +64,8 @@ final class NativeBF16: @unchecked Sendable {
         var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = key.aT ? [1, Int64(key.lda)] : [Int64(key.lda), 1]
         var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = key.bT ? [1, Int64(key.ldb)] : [Int64(key.ldb), 1]
         var dc: [Int64] = [Int64(key.m), Int64(key.n)], sc: [Int64] = [Int64(key.ldc), 1]
+        var bias = dnnl_memory_desc_t()
+        var dbias: [Int64] = [1, Int64(key.n)], sbias: [Int64] = [Int64(key.n), 1]
         var desc = dnnl_matmul_desc_t()
         var attr: dnnl_primitive_attr_t?
         var postOps: dnnl_post_ops_t?
@@ -71,7 +79,9 @@ final class NativeBF16: @unchecked Sendable {
         guard dnnl_memory_desc_init_by_strides(&a, 2, &da, dnnl_bf16, &sa) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&b, 2, &db, dnnl_bf16, &sb) == dnnl_success,
               dnnl_memory_desc_init_by_strides(&c, 2, &dc, dnnl_f32, &sc) == dnnl_success,
-              dnnl_matmul_desc_init(&desc, &a, &b, nil, &c) == dnnl_success,
+              !key.bias || dnnl_memory_desc_init_by_strides(&bias, 2, &dbias, dnnl_f32, &sbias) == dnnl_success,
+              withUnsafePointer(to: &bias, { pbias in dnnl_matmul_desc_init(&desc, &a, &b, key.bias ? pbias : nil, &c) })
+                == dnnl_success,
               dnnl_primitive_attr_create(&attr) == dnnl_success,
               dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
         if key.accumulate {
@@ -90,56 +100,59 @@ final class NativeBF16: @unchecked Sendable {
     /// on the rounded Float32 values, the same products.
     func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
-        guard let engine else { return false }
-        // Each operand is packed to bf16 in the layout it is stored in, row by contiguous row
-        // (a transposed operand stays transposed and oneDNN reads it through its strides, rather
-        // than being gathered element by element across rows, as the weights' gradient's
-        // transposed upstream gradient was).
-        let (aRows, aCols) = a.transposed ? (k, m) : (m, k)
-        let (bRows, bCols) = b.transposed ? (n, k) : (k, n)
-        let pa = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
-        let pb = UnsafeMutablePointer<UInt16>.allocate(capacity: k * n)
-        defer { pa.deallocate(); pb.deallocate() }
-        let sa = a.tensor.pointer(Float.self), sb = b.tensor.pointer(Float.self)
-        parallelFor(aRows, grain: max(1, 16_384 / max(aCols, 1))) { r in
-            dino_pack_bf16(sa + r.lowerBound * a.ld, r.count, aCols, a.ld, 1, pa + r.lowerBound * aCols)
-        }
-        parallelFor(bRows, grain: max(1, 16_384 / max(bCols, 1))) { r in
-            dino_pack_bf16(sb + r.lowerBound * b.ld, r.count, bCols, b.ld, 1, pb + r.lowerBound * bCols)
-        }
+        guard engine != nil else { return false }
+        gemm(PackedBF16(a, rows: m, cols: k).operand(), PackedBF16(b, rows: k, cols: n).operand(), m: m, n: n, k: k,
+             into: c, ldc: ldc, accumulate: accumulate)
+        return true
+    }
+
+    /// C (M×N, row stride ldc) = op(A) · op(B) (+ C when `accumulate`, + the row `bias` on every
+    /// row when given) on packed operands. A block whose primitive oneDNN refuses runs
+    /// `dnnl_sgemm` on the packed values widened back to Float32: the same products.
+    func gemm(_ a: PackedBF16.Operand, _ b: PackedBF16.Operand, m: Int, n: Int, k: Int,
+              into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
+        precondition(!(accumulate && bias != nil), "NativeBF16.gemm: a bias or an accumulation, not both")
+        guard let engine else { preconditionFailure("NativeBF16.gemm: no engine") }
+        let (pa, pb) = (a.packed.pointer, b.packed.pointer)
+        let (lda, ldb) = (a.packed.cols, b.packed.cols)
         // The Float32 route's blocks (`forEachGemmBlock`), one per thread.
         forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
             let i = r.lowerBound
             let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
             // Rows i… of op(A) start at row i of packed A, or at its column i when A is stored
             // transposed; columns i… of op(B) likewise.
-            let blockA = byRows ? (a.transposed ? pa + i : pa + i * k) : pa
-            let blockB = byRows ? pb : (b.transposed ? pb + i * k : pb + i)
+            let blockA = byRows ? (a.transposed ? pa + i : pa + i * lda) : pa
+            let blockB = byRows ? pb : (b.transposed ? pb + i * ldb : pb + i)
             let blockC = byRows ? c + i * ldc : c + i
+            let blockBias = bias.map { byRows ? $0 : $0 + i }
             omp_set_num_threads(1)
-            if let p = primitive(Key(m: bm, n: bn, k: k, lda: aCols, ldb: bCols, ldc: ldc, aT: a.transposed, bT: b.transposed,
-                                     accumulate: accumulate)),
-               execute(p, engine: engine, a: blockA, b: blockB, c: blockC) {
+            if let p = primitive(Key(m: bm, n: bn, k: k, lda: lda, ldb: ldb, ldc: ldc, aT: a.transposed, bT: b.transposed,
+                                     accumulate: accumulate, bias: bias != nil)),
+               execute(p, engine: engine, a: blockA, b: blockB, c: blockC, bias: blockBias) {
                 return
             }
-            // oneDNN refused this block: the same product in Float32 on the rounded values.
-            sgemmBlock(a, b, byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: ldc, alpha: 1, beta: accumulate ? 1 : 0)
+            // oneDNN refused this block: the same product in Float32 on the packed values.
+            if let blockBias {
+                for row in 0..<bm { (blockC + row * ldc).update(from: blockBias, count: bn) }
+            }
+            sgemmBlock(a.widened(), b.widened(), byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: ldc, alpha: 1,
+                       beta: accumulate || bias != nil ? 1 : 0)
         }
-        return true
     }
 
     /// Runs `p` on the calling thread with its own stream and scratchpad; false if oneDNN refused.
     private func execute(_ p: dnnl_primitive_t, engine: dnnl_engine_t, a: UnsafeMutablePointer<UInt16>,
-                         b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>) -> Bool {
+                         b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) -> Bool {
         var pd: const_dnnl_primitive_desc_t?
         dnnl_primitive_get_primitive_desc(p, &pd)
         var stream: dnnl_stream_t?
-        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, ms: dnnl_memory_t?
+        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, ms: dnnl_memory_t?, mbias: dnnl_memory_t?
         let scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)
         let scratchBytes = scratchMD.map { dnnl_memory_desc_get_size($0) } ?? 0
         let scratch = scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64) : nil
         defer {
             dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); dnnl_memory_destroy(mc); dnnl_memory_destroy(ms)
+            dnnl_memory_destroy(mbias)
             if let stream { dnnl_stream_destroy(stream) }
             scratch?.deallocate()
         }
@@ -150,6 +163,11 @@ final class NativeBF16: @unchecked Sendable {
         else { return false }
         var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: ma), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: mb),
                     dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: mc)]
+        if let bias {
+            guard dnnl_memory_create(&mbias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), engine,
+                                     UnsafeMutableRawPointer(mutating: bias)) == dnnl_success else { return false }
+            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: mbias))
+        }
         if let scratch {
             guard dnnl_memory_create(&ms, scratchMD, engine, scratch) == dnnl_success else { return false }
             args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: ms))
@@ -157,5 +175,51 @@ final class NativeBF16: @unchecked Sendable {
         let status = dnnl_primitive_execute(p, stream, Int32(args.count), &args)
         dnnl_stream_wait(stream)
         return status == dnnl_success
+    }
+}
+
+/// A Float32 matrix's values rounded to bf16 (as `dino_round_bf16`) and packed contiguous in the
+/// layout the matrix is stored in, for the native product; it can serve several products.
+final class PackedBF16: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt16>
+    /// The stored matrix: `rows` rows of `cols` contiguous bf16 values.
+    let rows: Int, cols: Int
+    /// The packed matrix is the transpose of the one it was made from (that one was read
+    /// transposed from its storage).
+    let storedTransposed: Bool
+
+    /// Packs op(X) (rows × cols), X read through its BLAS layout: the stored matrix is packed
+    /// as it is stored, a transposed operand stays transposed.
+    init(_ x: BLASOperand, rows: Int, cols: Int) {
+        (self.rows, self.cols) = x.transposed ? (cols, rows) : (rows, cols)
+        storedTransposed = x.transposed
+        let bytes = max(self.rows * self.cols * 2, 64)
+        guard let raw = dino_buffer_allocate(bytes) else {
+            fatalError("PackedBF16: out of memory allocating \(bytes) bytes")
+        }
+        pointer = raw.bindMemory(to: UInt16.self, capacity: self.rows * self.cols)
+        let (source, ld, n, dst) = (x.tensor.pointer(Float.self), x.ld, self.cols, pointer)
+        parallelFor(self.rows, grain: max(1, 16_384 / max(n, 1))) { r in
+            dino_pack_bf16(source + r.lowerBound * ld, r.count, n, ld, 1, dst + r.lowerBound * n)
+        }
+    }
+
+    deinit { dino_buffer_free(pointer, max(rows * cols * 2, 64)) }
+
+    /// The packed matrix as a product operand: op(X) when `transposed` is false, op(X)ᵀ when true.
+    func operand(transposed: Bool = false) -> Operand { Operand(packed: self, transposed: storedTransposed != transposed) }
+
+    /// An operand of the native product: the packed matrix, read transposed when `transposed`.
+    struct Operand {
+        let packed: PackedBF16
+        let transposed: Bool
+
+        /// The operand's bf16 values widened to Float32 (the fallback when oneDNN refuses a block).
+        func widened() -> BLASOperand {
+            let t = uninitializedTensor([packed.rows, packed.cols], dtype: .float32)
+            let p = t.pointer(Float.self)
+            for i in 0..<(packed.rows * packed.cols) { p[i] = Float(bitPattern: UInt32(packed.pointer[i]) << 16) }
+            return BLASOperand(transposed ? t.transposedView() : t)
+        }
     }
 }
