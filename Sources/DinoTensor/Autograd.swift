@@ -85,6 +85,12 @@ final class GradNode {
     let op: GradOp
     var inputs: [Tensor]
     var backward: ((Tensor) -> [Tensor?])?
+    /// For an op whose input gradient is the output gradient scattered into zeros (a slice):
+    /// adds the output gradient straight into an existing gradient of the input, which the
+    /// engine then uses instead of running `backward` and summing a full-size tensor of zeros
+    /// into it. Attention's q, k and v are three slices of one product: their gradients used to
+    /// cost three zero-filled tensors of its size and two full-size sums.
+    var addIntoInputGradient: ((_ inputGradient: Tensor, _ g: Tensor) -> Void)?
 
     init(op: GradOp, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) {
         self.op = op
@@ -213,6 +219,20 @@ extension Tensor {
         /// Runs t's backward closure and sums its input gradients; returns the leaves whose
         /// last use this was.
         func propagate(_ t: Tensor, _ g: Tensor, _ node: GradNode) -> [Tensor] {
+            if let addInto = node.addIntoInputGradient, node.backward != nil, node.inputs.count == 1, node.inputs[0].requiresGrad {
+                let input = node.inputs[0], key = ObjectIdentifier(input)
+                if var existing = grads.removeValue(forKey: key) {
+                    if Tensor.isUnshared(&existing) {
+                        OpProfiler.timed(node.op.rawValue + " backward", before: "autograd engine") { addInto(existing, g) }
+                        grads[key] = existing
+                        if !retainGraph { node.backward = nil; node.addIntoInputGradient = nil }
+                        guard input.isLeaf else { return [] }
+                        pendingUses[key]! -= 1
+                        return pendingUses[key]! == 0 ? [input] : []
+                    }
+                    grads[key] = existing
+                }
+            }
             guard let fn = node.backward else {
                 preconditionFailure("backward: the graph through '\(node.op)' was already freed; pass retainGraph: true to the first backward")
             }

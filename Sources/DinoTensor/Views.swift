@@ -75,12 +75,18 @@ extension Tensor {
         newStrides[ax] = strides[ax] * step
         let originalShape = shape
         let dt = dtype
-        return view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax], op: .slice) { g in
+        let out = view(shape: newShape, strides: newStrides, offset: offset + s * strides[ax], op: .slice) { g in
             // Scatter the gradient back into a zero tensor of the input's shape.
             let full = Tensor(zeros: originalShape, dtype: dt)
             full.slice(axis: ax, start: s, end: e, step: step).copyIn(g)
             return full
         }
+        // Where the input already has a gradient (another slice of it ran first), the engine adds
+        // into its region instead: the same sums, without the zeros.
+        out.node?.addIntoInputGradient = { inputGradient, g in
+            inputGradient.slice(axis: ax, start: s, end: e, step: step).addInPlace(g)
+        }
+        return out
     }
 
     /// Broadcasts size-1 dimensions (and new leading ones) to `newShape` without copying.

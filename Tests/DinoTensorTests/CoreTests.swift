@@ -96,6 +96,34 @@ import Testing
         #expect(gradientMismatch([a]) { $0[0].slice(axis: 1, start: 1, end: 3) } == nil)
     }
 
+    @Test func slicesOfOneTensorSumTheirGradientsInPlace() {
+        // q, k, v as attention takes them (three slices of one permuted product), and two
+        // overlapping strided slices of a leaf: the engine adds each later slice's gradient into
+        // the region of the first one's (GradNode.addIntoInputGradient). The gradients must be the
+        // scatter-sums written out by hand, and the finite-difference check must hold.
+        let x = Sample.uniform([4, 6, 5], seed: 61)
+        let wq = Sample.uniform([4, 2, 5], seed: 62), wk = Sample.uniform([4, 2, 5], seed: 63), wv = Sample.uniform([4, 2, 5], seed: 64)
+        let xv = x.contiguousCopy().requiringGrad()
+        let qkv = (xv * 1.5).reshape([4, 3, 2, 5]).permute([1, 0, 2, 3])          // (3, 4, 2, 5), not a leaf
+        let parts = (0..<3).map { qkv.slice(axis: 0, start: $0, end: $0 + 1).squeeze(0) }
+        ((parts[0] * wq).sum() + (parts[1] * wk).sum() + (parts[2] * wv).sum()).backward()
+        // d/dx: 1.5 × the weight of whichever slice each element went to.
+        let expected = Tensor.concat([wq, wk, wv].map { $0.reshape([4, 1, 2, 5]) }, axis: 1).reshape([4, 6, 5]) * 1.5
+        #expect(mismatch(xv.grad!, expected) == nil)
+
+        let leaf = Sample.uniform([9, 3], seed: 65).requiringGrad()
+        let a = leaf.slice(axis: 0, start: 0, end: 7, step: 2), b = leaf.slice(axis: 0, start: 3, end: 9)
+        (a.sum() * 2 + b.sum() * 3).backward()
+        let want: [Float] = (0..<9).flatMap { i -> [Float] in
+            let v = Float((i < 7 && i % 2 == 0 ? 2 : 0) + (i >= 3 ? 3 : 0))
+            return [v, v, v]
+        }
+        #expect(leaf.grad!.scalars == want)
+        #expect(gradientMismatch([Sample.uniform([9, 3], seed: 66)]) {
+            $0[0].slice(axis: 0, start: 0, end: 7, step: 2).sum(axes: [0]) * 2 + $0[0].slice(axis: 0, start: 3, end: 7).sum(axes: [0])
+        } == nil)
+    }
+
     @Test func randomDrawsAreIdenticalWhateverTheThreadCount() {
         let one = Threads.with(1) { RandomGenerator(seed: 42).normal([100_003]).scalars }
         let two = Threads.with(2) { RandomGenerator(seed: 42).normal([100_003]).scalars }
