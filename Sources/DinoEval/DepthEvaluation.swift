@@ -36,6 +36,8 @@ public struct DepthEvaluation: Sendable {
     /// The baseline that predicts the training set's mean depth everywhere, and that mean.
     public let baseline: DepthMetrics
     public let trainMeanDepth: Double
+    /// The baseline that predicts the training set's mean depth at each pixel (position only).
+    public let mapBaseline: DepthMetrics
     public let trainCount: Int
     public let valCount: Int
     /// image | truth | prediction for the first `pictureCount` val images.
@@ -116,7 +118,8 @@ public func depthFeatures(model: any EmbeddingBackbone, maps: DepthMaps, size: I
                          depths: depths, height: size, width: size)
 }
 
-/// Trains the linear depth head on `train` and scores it on `val`, beside the mean-depth baseline.
+/// Trains the linear depth head on `train` and scores it on `val`, beside the mean-depth baseline
+/// and the mean-depth-map (position only) baseline.
 ///
 /// Reference: Oquab et al., "DINOv2" (2023), §7.4 depth estimation ("lin. 1", "lin. 4");
 /// Siméoni et al., "DINOv3" (2025), depth estimation with a linear head.
@@ -141,10 +144,13 @@ public func evaluateDepth(model: any EmbeddingBackbone, train: DepthMaps, val: D
     }
     let (mean, baseline) = meanDepthBaseline(trainDepths: trainSet.depths, val: valSet.depths, pixelsPerImage: size * size,
                                              minDepth: options.head.minDepth, maxDepth: options.head.maxDepth)
+    let mapBaseline = meanDepthMapBaseline(trainDepths: trainSet.depths, val: valSet.depths, pixelsPerImage: size * size,
+                                           minDepth: options.head.minDepth, maxDepth: options.head.maxDepth)
     let per = size * size
     let truths = (0..<views.count).map { Array(valSet.depths[($0 * per)..<(($0 + 1) * per)]) }
     let picture = views.isEmpty ? nil : depthPicture(images: views, truth: truths, predictions: predicted)
-    return DepthEvaluation(metrics: metrics, baseline: baseline, trainMeanDepth: mean, trainCount: trainSet.count,
+    return DepthEvaluation(metrics: metrics, baseline: baseline, trainMeanDepth: mean, mapBaseline: mapBaseline,
+                           trainCount: trainSet.count,
                            valCount: valSet.count, picture: picture)
 }
 

@@ -208,3 +208,32 @@ public func meanDepthBaseline(trainDepths: [Float], val: [Float], pixelsPerImage
     }
     return (mean, DepthMetrics.mean(all))
 }
+
+/// The position-only baseline: every pixel of every `val` image predicted as the mean valid
+/// depth of `trainDepths` at that pixel (the training set's mean depth map; the overall mean
+/// where no training image has a valid depth there). A probe whose features say nothing about
+/// the image but where a patch sits can reach it; on scene sets with a tilted ground (scenes-dev:
+/// far at the top, near at the bottom) it is far ahead of the single mean.
+public func meanDepthMapBaseline(trainDepths: [Float], val: [Float], pixelsPerImage: Int,
+                                 minDepth: Double = 0.001, maxDepth: Double = 10) -> DepthMetrics {
+    var sums = [Double](repeating: 0, count: pixelsPerImage), counts = [Int](repeating: 0, count: pixelsPerImage)
+    var total = 0.0, valid = 0
+    var start = 0
+    while start + pixelsPerImage <= trainDepths.count {
+        for p in 0..<pixelsPerImage {
+            let d = Double(trainDepths[start + p])
+            if d > minDepth && d < maxDepth { sums[p] += d; counts[p] += 1; total += d; valid += 1 }
+        }
+        start += pixelsPerImage
+    }
+    let overall = valid == 0 ? 0 : total / Double(valid)
+    let map = (0..<pixelsPerImage).map { Float(counts[$0] == 0 ? overall : sums[$0] / Double(counts[$0])) }
+    var all: [DepthMetrics] = []
+    start = 0
+    while start + pixelsPerImage <= val.count {
+        if let m = DepthMetrics.of(truth: Array(val[start..<(start + pixelsPerImage)]), prediction: map,
+                                   minDepth: minDepth, maxDepth: maxDepth) { all.append(m) }
+        start += pixelsPerImage
+    }
+    return DepthMetrics.mean(all)
+}

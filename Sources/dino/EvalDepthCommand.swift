@@ -19,7 +19,8 @@ struct EvalDepth: ParsableCommand {
         over [min, max] depth, "linear" bin normalisation. DINOv3 recipe: normed last block, batch norm, \
         no class token, no upsampling. Trained with SigLoss (warm-up 100 steps) and AdamW with the \
         one-cycle schedule of DINOv3's NYU config. Metrics: δ1/δ2/δ3 in %, abs rel, sq rel, RMSE and \
-        MAE in m, RMSE log, log10, SILog, averaged over val images, beside the train-mean-depth baseline.
+        MAE in m, RMSE log, log10, SILog, averaged over val images, beside two baselines: the train set's \
+        mean depth everywhere, and its mean depth at each pixel (which knows only where a pixel is).
         """
     )
 
@@ -92,6 +93,7 @@ struct EvalDepth: ParsableCommand {
                                       "val_images": result.valCount, "train_mean_depth": result.trainMeanDepth]
             out["metrics"] = Dictionary(uniqueKeysWithValues: result.metrics.named)
             out["mean_depth_baseline"] = Dictionary(uniqueKeysWithValues: result.baseline.named)
+            out["mean_depth_map_baseline"] = Dictionary(uniqueKeysWithValues: result.mapBaseline.named)
             let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -101,10 +103,12 @@ struct EvalDepth: ParsableCommand {
         }
     }
 
-    /// The metrics of the probe and of the mean-depth baseline, one row each.
+    /// The metrics of the probe and of the two baselines (the mean depth; the mean depth at each
+    /// pixel, which knows only where a pixel is), one row each.
     func depthTable(_ r: DepthEvaluation) -> String {
         var lines = ["                      δ1 %    δ2 %    δ3 %  abs rel  sq rel  RMSE m  RMSE log  log10   SILog   MAE m"]
-        for (name, m) in [("probe", r.metrics), (String(format: "mean depth (%.2f m)", r.trainMeanDepth), r.baseline)] {
+        for (name, m) in [("probe", r.metrics), (String(format: "mean depth (%.2f m)", r.trainMeanDepth), r.baseline),
+                          ("mean depth map", r.mapBaseline)] {
             lines.append(name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: " %6.2f  %6.2f  %6.2f  %7.4f  %6.4f  %6.4f  %8.4f  %6.4f  %6.2f  %6.4f",
                                 100 * m.delta1, 100 * m.delta2, 100 * m.delta3, m.absRel, m.sqRel, m.rmse,
                                 m.rmseLog, m.log10, m.silog, m.mae))

@@ -217,7 +217,7 @@ struct EvalReport: ParsableCommand {
                          .init("RMSE", m.rmse, higherIsBetter: false, unit: "m")]
                     }
                     return EvaluationReportSection(
-                        name: "depth", setting: "DINOv2 lin.\(layers) linear depth head, \(depthEpochs) epochs, max depth \(maxDepth) m, \(r.trainCount) train / \(r.valCount) val images; baseline: train mean depth \(String(format: "%.2f", r.trainMeanDepth)) m",
+                        name: "depth", setting: "DINOv2 lin.\(layers) linear depth head, \(depthEpochs) epochs, max depth \(maxDepth) m, \(r.trainCount) train / \(r.valCount) val images; baseline: train mean depth \(String(format: "%.2f", r.trainMeanDepth)) m (the train mean depth map, position only: RMSE \(String(format: "%.3f", r.mapBaseline.rmse)) m)",
                         metrics: metrics(r.metrics), baselines: metrics(r.baseline), pictures: pictures, seconds: 0)
                 })
             case "video":

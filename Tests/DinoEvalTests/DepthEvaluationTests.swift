@@ -88,6 +88,23 @@ import Testing
         #expect(m.rmse < 0.5 * baseline.rmse, "\(m) vs mean depth \(baseline)")
     }
 
+    @Test func meanDepthMapBaselineKnowsOnlyWhereAPixelIs() {
+        // Depth that depends on the row only (a tilted ground): the per-pixel mean map predicts it
+        // exactly, the single mean does not; an invalid pixel in every training image falls back
+        // to the overall mean.
+        let (side, per) = (4, 16)
+        func image(_ shift: Float) -> [Float] { (0..<per).map { Float(2 + $0 / side) + shift } }
+        var train = image(0) + image(0) + image(0)
+        for i in 0..<3 { train[i * per + 5] = 0 }                                   // pixel 5 never valid
+        let val = image(0)
+        let map = meanDepthMapBaseline(trainDepths: train, val: val, pixelsPerImage: per, maxDepth: 16)
+        let (mean, constant) = meanDepthBaseline(trainDepths: train, val: val, pixelsPerImage: per, maxDepth: 16)
+        // Pixel 5 (row 1, depth 3) is predicted as the overall mean; every other pixel exactly.
+        let expectedRMSE = Double((Float(3) - Float(mean)).magnitude) / Double(per).squareRoot()
+        #expect(abs(map.rmse - expectedRMSE) < 1e-5, "\(map.rmse) vs \(expectedRMSE)")
+        #expect(constant.rmse > 1 && map.rmse < 0.5 * constant.rmse)
+    }
+
     @Test func evaluatesABackboneEndToEndWithAPicture() throws {
         let model = VisionTransformer(try ModelPresets.config(named: "test_dinov2"), generator: RandomGenerator(seed: 1))
         model.initializeWeights(generator: RandomGenerator(seed: 2))
@@ -100,7 +117,7 @@ import Testing
         options.pictureCount = 2
         let r = evaluateDepth(model: model, train: try Self.maps("train"), val: try Self.maps("val"), options: options)
         #expect(r.trainCount == 4 && r.valCount == 2)
-        #expect(r.metrics.rmse.isFinite && r.metrics.rmse > 0 && r.baseline.rmse > 0)
+        #expect(r.metrics.rmse.isFinite && r.metrics.rmse > 0 && r.baseline.rmse > 0 && r.mapBaseline.rmse > 0)
         #expect(r.trainMeanDepth > 1 && r.trainMeanDepth < 16)
         let picture = try #require(r.picture)
         #expect(picture.width == 3 * 32 + 2 * 2 && picture.height == 2 * 32 + 2)
