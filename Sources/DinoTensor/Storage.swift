@@ -15,6 +15,12 @@ public final class TensorStorage: @unchecked Sendable {
     /// of bf16 products, which `gemm` hands to the native bf16 kernel when there is one. A
     /// routing hint only: the native path rounds what it reads, so a later write is harmless.
     var bf16Operand = false
+    /// Set where every value was written rounded to bfloat16 and the storage is never written
+    /// again: the forward output of autocast's native linear (`nativeBF16Linear`). Rounding a
+    /// view of it is then the identity, and `roundedToBFloat16()` returns a view instead of a
+    /// rounded copy (attention's q, k and v, slices of the qkv product, were gathered and rounded
+    /// again). Gradients are never marked: the engine sums into them in place.
+    var holdsBF16Values = false
 
     /// Set once, before the first buffer: freed buffers stay mapped for the next step
     /// (`dino_configure_allocator`).

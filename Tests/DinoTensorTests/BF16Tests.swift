@@ -303,6 +303,25 @@ import Testing
         #expect(elementwise(viaView, viaCopy, rel: 0x1p-7) == nil)
     }
 
+    @Test func roundingANativeLinearOutputIsAView() {
+        // The native linear writes its output rounded and marks the storage: rounding a view of it
+        // (attention's q as a slice of the permuted qkv product) is then a view of the same
+        // elements, with the same values as rounding a copy; its gradient is still rounded. Any
+        // other tensor is rounded into a new buffer.
+        let x = Sample.normal([2, 5, 12], seed: 71), w = Sample.normal([12, 12], seed: 72)
+        let xv = x.contiguousCopy().requiringGrad()
+        let y = withPrecision(.bf16) { xv.linear(weight: w) }
+        let q = y.reshape([2, 5, 3, 4]).permute([2, 0, 1, 3]).slice(axis: 0, start: 0, end: 1).squeeze(0)   // (2, 5, 4)
+        let r = q.roundedToBFloat16()
+        #expect(r.scalars == q.contiguousCopy().roundedToBFloat16().scalars)
+        #expect((r.storage === y.storage) == Autocast.hasNativeBF16, "a view exactly where the native linear marked its output")
+        let g = Tensor([Float](repeating: 1 + 0x1p-9, count: 40), shape: [2, 5, 4])   // rounds to 1
+        r.backward(g)
+        #expect(xv.grad != nil && isBF16(xv.grad!))
+        let plain = Sample.normal([3, 4], seed: 73)
+        #expect(plain.roundedToBFloat16().storage !== plain.storage)
+    }
+
     @Test func biasGradientSumsTheRoundedIncomingGradient() {
         // Autocast's linear returns bf16, so its incoming gradient is bf16: 1 + 3·2⁻⁹ arrives as
         // 1 + 2⁻⁷, and the bias gradient over 7 rows is R(7 · 1.0078125) = R(7.0546875) = 7.0625,

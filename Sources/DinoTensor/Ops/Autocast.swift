@@ -85,6 +85,10 @@ extension Tensor {
         switch dtype {
         case .float64:
             out = withNoGrad { x.contiguousCopy() }
+        case .float32 where x.storage.holdsBF16Values:
+            // Every value is already a bf16 value (a native linear's output): rounding is the
+            // identity, so a view of the same elements stands for the rounded copy.
+            out = Tensor(storage: x.storage, shape: x.shape, strides: x.strides, offset: x.offset)
         case .float32:
             // A view that fills consecutive storage in another order of its dimensions (a
             // transposed weight or gradient, a permuted head split) is rounded span for span into

@@ -249,6 +249,8 @@ extension Tensor {
             c.roundToBFloat16InPlace()
         }
         roundedProduct(px.operand(), pw.operand(transposed: true), rows, o, i, into: out, bias: rb)   // R(x · Wᵀ + R(b))
+        out.storage.holdsBF16Values = true
+        out.storage.bf16Operand = true
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
             // Contiguous once: both products and the bias sum read it (a strided gradient, e.g.
