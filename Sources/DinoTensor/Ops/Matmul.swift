@@ -252,6 +252,8 @@ extension Tensor {
         out.storage.holdsBF16Values = true
         out.storage.bf16Operand = true
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        // Only what a backward product reads is kept: the packed input for dW, the weight for dX.
+        let (keptX, keptW) = (weight.requiresGrad ? px : nil, x.requiresGrad ? pw : nil)
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
             // Contiguous once: both products and the bias sum read it (a strided gradient, e.g.
             // from attention's head split, would otherwise be copied by each), and packed once
@@ -263,8 +265,8 @@ extension Tensor {
                 roundedProduct(a, b, m, n, k, into: c)
                 return c
             }
-            let dx = x.requiresGrad ? product(pg.operand(), pw.operand(), rows, i, o).reshape(x.shape) : nil
-            let dw = weight.requiresGrad ? product(pg.operand(transposed: true), px.operand(), o, i, rows) : nil
+            let dx = keptW.map { product(pg.operand(), $0.operand(), rows, i, o).reshape(x.shape) }
+            let dw = keptX.map { product(pg.operand(transposed: true), $0.operand(), o, i, rows) }
             var grads: [Tensor?] = [dx, dw]
             if let bias {
                 var db: Tensor?
