@@ -198,15 +198,21 @@ public func meanDepthBaseline(trainDepths: [Float], val: [Float], pixelsPerImage
                               minDepth: Double = 0.001, maxDepth: Double = 10) -> (mean: Double, metrics: DepthMetrics) {
     let valid = trainDepths.filter { Double($0) > minDepth && Double($0) < maxDepth }
     let mean = valid.isEmpty ? 0 : valid.reduce(0.0) { $0 + Double($1) } / Double(valid.count)
+    return (mean, metricsOfEveryImage(val: val, prediction: [Float](repeating: Float(mean), count: pixelsPerImage),
+                                      minDepth: minDepth, maxDepth: maxDepth))
+}
+
+/// The mean per-image metrics of predicting `prediction` (one image's depths) for every image of `val`.
+private func metricsOfEveryImage(val: [Float], prediction: [Float], minDepth: Double, maxDepth: Double) -> DepthMetrics {
+    let per = prediction.count
     var all: [DepthMetrics] = []
     var start = 0
-    while start + pixelsPerImage <= val.count {
-        let truth = Array(val[start..<(start + pixelsPerImage)])
-        if let m = DepthMetrics.of(truth: truth, prediction: [Float](repeating: Float(mean), count: pixelsPerImage),
+    while start + per <= val.count {
+        if let m = DepthMetrics.of(truth: Array(val[start..<(start + per)]), prediction: prediction,
                                    minDepth: minDepth, maxDepth: maxDepth) { all.append(m) }
-        start += pixelsPerImage
+        start += per
     }
-    return (mean, DepthMetrics.mean(all))
+    return DepthMetrics.mean(all)
 }
 
 /// The position-only baseline: every pixel of every `val` image predicted as the mean valid
@@ -228,12 +234,5 @@ public func meanDepthMapBaseline(trainDepths: [Float], val: [Float], pixelsPerIm
     }
     let overall = valid == 0 ? 0 : total / Double(valid)
     let map = (0..<pixelsPerImage).map { Float(counts[$0] == 0 ? overall : sums[$0] / Double(counts[$0])) }
-    var all: [DepthMetrics] = []
-    start = 0
-    while start + pixelsPerImage <= val.count {
-        if let m = DepthMetrics.of(truth: Array(val[start..<(start + pixelsPerImage)]), prediction: map,
-                                   minDepth: minDepth, maxDepth: maxDepth) { all.append(m) }
-        start += pixelsPerImage
-    }
-    return DepthMetrics.mean(all)
+    return metricsOfEveryImage(val: val, prediction: map, minDepth: minDepth, maxDepth: maxDepth)
 }

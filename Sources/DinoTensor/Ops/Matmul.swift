@@ -240,12 +240,8 @@ extension Tensor {
         // C = A · B (+ R(b) on every row) on the native kernel, then R(C) in place.
         func roundedProduct(_ a: PackedBF16.Operand, _ b: PackedBF16.Operand, _ m: Int, _ n: Int, _ k: Int, into c: Tensor,
                             bias: Tensor? = nil) {
-            if let bias {
-                native.gemm(a, b, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false,
-                            bias: UnsafePointer(bias.pointer(Float.self)))
-            } else {
-                native.gemm(a, b, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false)
-            }
+            native.gemm(a, b, m: m, n: n, k: k, into: c.pointer(Float.self), ldc: n, accumulate: false,
+                        bias: bias.map { UnsafePointer($0.pointer(Float.self)) })
             c.roundToBFloat16InPlace()
         }
         roundedProduct(px.operand(), pw.operand(transposed: true), rows, o, i, into: out, bias: rb)   // R(x · Wᵀ + R(b))
