@@ -311,6 +311,12 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
     /// The collapse monitor: its streaks go into every checkpoint and come back on resume.
     public private(set) var monitor: CollapseMonitor
     var elapsedBefore = 0.0
+    /// Whether the Float32 `linear` puts its bias in the product (`Float32Linear`): for a run
+    /// started here, as the trainer was created (yes, unless inside
+    /// `Float32Linear.withBiasInProduct(false)`); for a resumed one, the route its checkpoint
+    /// records (runs recorded before the route existed broadcast the bias), so that a run keeps
+    /// its sums' order and resumes bit-exactly.
+    public private(set) var linearBiasInProduct = Float32Linear.biasInProductAllowed
     var lastValues: ScheduleValues?
     var lastLoss: Double?
 
@@ -398,7 +404,7 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         state.collapseMonitor = monitor.state
         state.precision = options.precision
         if options.precision == .bf16 { state.bf16Products = Trainer.bf16Products }
-        state.computeBackend = ComputeBackend.description
+        state.computeBackend = ComputeBackend.description(linearBiasInProduct: linearBiasInProduct)
         var url = checkpoints.directory.appendingPathComponent(CheckpointStore.name(step: step) + ".json")
         if communicator.isMain { url = try checkpoints.save(tensors: checkpointTensors(), state: state) }
         // The other ranks go on once the checkpoint is on disk (a restart finds it).
@@ -421,8 +427,10 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
             say("note: the checkpoint's bf16 products ran \(saved), here they run \(Trainer.bf16Products): "
                 + "the resumed run is close to, not bit-exact with, an uninterrupted one")
         }
-        if let saved = s.computeBackend, saved != ComputeBackend.description {
-            say("note: the checkpoint was computed by \(saved), this machine runs \(ComputeBackend.description): "
+        linearBiasInProduct = ComputeBackend.recordsLinearBiasInProduct(s.computeBackend)
+        let here = ComputeBackend.description(linearBiasInProduct: linearBiasInProduct)
+        if let saved = s.computeBackend, saved != here {
+            say("note: the checkpoint was computed by \(saved), this machine runs \(here): "
                 + "the resumed run is close to, not bit-exact with, an uninterrupted one")
         }
         var rest = c.tensors
@@ -596,7 +604,9 @@ public final class Trainer<Method: TrainingMethod, Source: BatchSource> where Me
         groups.zeroGrad()
         OpProfiler.mark("trainer: zero grad")
         // Autocast covers the forward; the backward keeps each op's recorded precision.
-        let terms = withPrecision(options.precision) { method.step(batch: batch, schedules: values) }
+        let terms = Float32Linear.withBiasInProduct(linearBiasInProduct) {
+            withPrecision(options.precision) { method.step(batch: batch, schedules: values) }
+        }
         OpProfiler.mark("method step: untracked")
         guard let loss = terms["loss"] else { throw TrainerError.missingLoss(terms: Array(terms.keys)) }
         let termValues = try averagedOverRanks(terms.mapValues { t in

@@ -47,7 +47,9 @@ private func trainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOpti
     /// one silently.
     @Test func computeBackendIsRecordedAndAChangeIsNoted() throws {
         #expect(ComputeBackend.description.hasPrefix("onednn ")
-                && ComputeBackend.description.hasSuffix("fused kernels \(FusedKernels.supportedInstructionSets[0])"))
+                && ComputeBackend.description.contains(", fused kernels \(FusedKernels.supportedInstructionSets[0])"))
+        #expect(ComputeBackend.description.hasSuffix(Float32Linear.biasKernel.map { ", linear bias in the product (\($0))" }
+                                                     ?? "fused kernels \(FusedKernels.supportedInstructionSets[0])"))
         let dir = temporaryDirectory("backend")
         _ = try trainer(ToyRegression(), dir, options(.float32, maxSteps: 3)).run()
         let latest = try #require(try CheckpointStore(directory: dir.appendingPathComponent("checkpoints")).loadLatest())
@@ -69,6 +71,40 @@ private func trainer(_ method: ToyRegression, _ dir: URL, _ options: TrainerOpti
         let lines = try resume(until: 7)
         #expect(lines.contains { $0.contains("computed by onednn 2.6.3 sgemm avx2, fused kernels avx2") && $0.contains("not bit-exact") },
                 "\(lines)")
+    }
+
+    /// A run keeps the Float32 `linear` route it started with: a new run records the bias in the
+    /// product (where this machine has the kernel) and resumes with it; a checkpoint without it
+    /// (runs recorded before the route) resumes broadcasting the bias and keeps recording that.
+    @Test func theLinearBiasRouteIsRecordedAndKeptOnResume() throws {
+        let dir = temporaryDirectory("linear-route")
+        let store = CheckpointStore(directory: dir.appendingPathComponent("checkpoints"))
+        let first = try trainer(ToyRegression(), dir, options(.float32, maxSteps: 2))
+        #expect(first.linearBiasInProduct)
+        _ = try first.run()
+        #expect(ComputeBackend.recordsLinearBiasInProduct(try #require(try store.loadLatest()).state.computeBackend)
+                == (Float32Linear.biasKernel != nil))
+        let second = try trainer(ToyRegression(), dir, options(.float32, maxSteps: 4))
+        _ = try second.run()
+        #expect(second.linearBiasInProduct == (Float32Linear.biasKernel != nil))
+
+        // The newest checkpoint as a run recorded before the route existed.
+        let json = try #require(try store.loadLatest()).url
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        object["computeBackend"] = ComputeBackend.description(linearBiasInProduct: false)
+        try JSONSerialization.data(withJSONObject: object).write(to: json)
+        var lines: [String] = []
+        let old = try trainer(ToyRegression(), dir, options(.float32, maxSteps: 6))
+        old.log = { lines.append($0) }
+        _ = try old.run()
+        #expect(!old.linearBiasInProduct)
+        #expect(lines.allSatisfy { !$0.contains("not bit-exact") }, "\(lines)")
+        #expect(try #require(try store.loadLatest()).state.computeBackend == ComputeBackend.description(linearBiasInProduct: false))
+        // Started inside `withBiasInProduct(false)`: a new run takes the broadcast route.
+        let fresh = try Float32Linear.withBiasInProduct(false) {
+            try trainer(ToyRegression(), temporaryDirectory("linear-route-off"), options(.float32, maxSteps: 1))
+        }
+        #expect(!fresh.linearBiasInProduct)
     }
 
     @Test func resumingWithAnotherPrecisionIsRefused() throws {

@@ -71,6 +71,29 @@ import Testing
         #expect(mismatch(x.linear(weight: w, bias: bias).scalars, expected, rtol: 1e-5, atol: 1e-5) == nil)
     }
 
+    /// The Float32 `linear` with its bias in oneDNN's product (`Float32Linear`, where this machine
+    /// has the kernel) and with the bias broadcast then accumulated onto (runs recorded before):
+    /// both the definition's values, cut by rows (tall) and by columns (wide: each block reads its
+    /// own columns' bias), plain and strided inputs, short and long K, 1 and 2 threads.
+    @Test(arguments: [1, 2])
+    func linearWithTheBiasInTheProductMatchesTheBroadcastRoute(threads: Int) {
+        Threads.with(threads) {
+            for (rows, o, k) in [(300, 40, 768), (20, 300, 768), (300, 40, 19), (20, 300, 19)] {
+                let xs = [Sample.uniform([rows, k], seed: 31),
+                          Sample.uniform([rows, k + 9], seed: 32).slice(axis: 1, start: 4, end: 4 + k)]
+                let w = Sample.uniform([o, k], seed: 33)
+                let bias = Tensor((0..<o).map { Float($0 % 7) * 10 - 30 }, shape: [o])
+                for x in xs {
+                    let expected = reference(x, w.transposed()).enumerated().map { $0.element + bias.scalars[$0.offset % o] }
+                    let inProduct = x.linear(weight: w, bias: bias)
+                    let broadcast = Float32Linear.withBiasInProduct(false) { x.linear(weight: w, bias: bias) }
+                    #expect(mismatch(inProduct.scalars, expected, rtol: 1e-5, atol: 1e-4) == nil, "\(rows)×\(k)·\(k)×\(o)")
+                    #expect(mismatch(broadcast.scalars, expected, rtol: 1e-5, atol: 1e-4) == nil, "\(rows)×\(k)·\(k)×\(o)")
+                }
+            }
+        }
+    }
+
     @Test func batchedProductMatchesEachMatrix() {
         let a = Sample.uniform([2, 3, 6, 5], seed: 21), b = Sample.uniform([3, 5, 4], seed: 22)
         let out = a.matmul(b)                                          // (2, 3, 6, 4)

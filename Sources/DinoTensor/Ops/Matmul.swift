@@ -196,12 +196,17 @@ extension Tensor {
         let x2 = withNoGrad { x.reshape([rows, i]) }
         // Written whole: by the bias copy (then beta = 1), or by the product alone (beta = 0).
         let out = uninitializedTensor(lead + [o], dtype: x.dtype)
-        if let bias {
-            // Start from the bias broadcast over rows, then accumulate the product (beta = 1).
-            out.reshapedView([rows, o]).copyIn(bias.expandedView(to: [rows, o], op: "linear"))
+        if let bias, x.dtype == .float32, rows > 0, o > 0, i > 0, Float32Linear.biasInProduct, let matmul = OneDNNMatmul.shared {
+            Tensor.productWithBias(matmul, BLASOperand(x2), BLASOperand(weight.transposedView()), bias: bias,
+                                   m: rows, n: o, k: i, into: out.pointer(Float.self))
+        } else {
+            if let bias {
+                // Start from the bias broadcast over rows, then accumulate the product (beta = 1).
+                out.reshapedView([rows, o]).copyIn(bias.expandedView(to: [rows, o], op: "linear"))
+            }
+            gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
+                 into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
         }
-        gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
-             into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
             let g2 = g.reshape([rows, o])
@@ -210,6 +215,35 @@ extension Tensor {
             var grads: [Tensor?] = [dx, dw]
             if let bias { grads.append(bias.requiresGrad ? g2.sum(axes: [0]) : nil) }
             return grads
+        }
+    }
+
+    /// C (M×N, contiguous) = op(A) · op(B) + the row `bias` on every row, in Float32, the bias
+    /// in oneDNN's matmul primitive (`Float32Linear`), one block per thread as `gemm` cuts them;
+    /// a block oneDNN refuses runs the broadcast route (the bias copied into its rows, then
+    /// `dnnl_sgemm` with beta 1).
+    private static func productWithBias(_ matmul: OneDNNMatmul, _ a: BLASOperand, _ b: BLASOperand, bias: Tensor,
+                                        m: Int, n: Int, k: Int, into c: UnsafeMutablePointer<Float>) {
+        let bias = bias.isContiguous ? bias : bias.contiguousCopy()
+        let (pa, pb, pbias) = (a.tensor.pointer(Float.self), b.tensor.pointer(Float.self), bias.pointer(Float.self))
+        forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
+            let i = r.lowerBound
+            let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
+            // As `sgemmBlock`: op(A) row i starts at column i of A when A is read transposed;
+            // op(B) column i at row i of B when B is read transposed.
+            let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
+            let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
+            let blockC = byRows ? c + i * n : c + i
+            let blockBias = byRows ? pbias : pbias + i
+            omp_set_num_threads(1)
+            if matmul.run(OneDNNMatmul.Key(m: bm, n: bn, k: k, lda: a.ld, ldb: b.ld, ldc: n, aT: a.transposed,
+                                           bT: b.transposed, accumulate: false, bias: true, type: .float32),
+                          a: UnsafeMutableRawPointer(blockA), b: UnsafeMutableRawPointer(blockB), c: blockC,
+                          bias: UnsafePointer(blockBias)) {
+                return
+            }
+            for row in 0..<bm { (blockC + row * n).update(from: blockBias, count: bn) }
+            sgemmBlock(a, b, byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: n, alpha: 1, beta: 1)
         }
     }
 

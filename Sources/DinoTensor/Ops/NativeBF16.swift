@@ -26,73 +26,17 @@ import Foundation
 final class NativeBF16: @unchecked Sendable {
     /// The native kernel where the CPU has AVX512_BF16 and oneDNN gives a bf16 matmul; nil otherwise.
     static let shared: NativeBF16? = {
-        guard dino_cpu_features() & Int32(DINO_CPU_AVX512_BF16) != 0 else { return nil }
-        return NativeBF16()
+        guard dino_cpu_features() & Int32(DINO_CPU_AVX512_BF16) != 0, let matmul = OneDNNMatmul.shared,
+              // The implementation oneDNN chooses must be a bf16 one (not a reference kernel).
+              matmul.implementation(of: OneDNNMatmul.Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, aT: false,
+                                                         bT: false, accumulate: false, bias: false, type: .bf16))?
+                  .contains("bf16") == true else { return nil }
+        return NativeBF16(matmul)
     }()
 
-    private var engine: dnnl_engine_t?
-    /// A block C (m×n, row stride ldc) (+)= A (m×k) · B (k×n): A[i, j] at i·lda + j, or at
-    /// j·lda + i when `aT` (A stored transposed); B likewise with ldb and `bT`.
-    private struct Key: Hashable { let m, n, k, lda, ldb, ldc: Int; let aT, bT, accumulate, bias: Bool }
-    private var primitives: [Key: dnnl_primitive_t] = [:]
-    private let lock = NSLock()
+    private let matmul: OneDNNMatmul
 
-    private init?() {
-        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success else { return nil }
-        // Probe: the implementation oneDNN chooses must be a bf16 one (not a reference kernel).
-        guard let p = primitive(Key(m: 16, n: 16, k: 16, lda: 16, ldb: 16, ldc: 16, aT: false, bT: false, accumulate: false, bias: false)),
-              implementation(p).contains("bf16") else {
-            return nil
-        }
-    }
-
-    private func implementation(_ p: dnnl_primitive_t) -> String {
-        var pd: const_dnnl_primitive_desc_t?
-        dnnl_primitive_get_primitive_desc(p, &pd)
-        var info: UnsafePointer<CChar>?
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info)
-        return info.map { String(cString: $0) } ?? ""
-    }
-
-    /// The primitive C (M×N, row stride ldc, Float32) (+)= A (M×K, bf16) · B (K×N, bf16) (+ a
-    /// Float32 bias row) in the layouts of `key`, with a user-provided scratchpad.
-    private func primitive(_ key: Key) -> dnnl_primitive_t? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let p = primitives[key] { return p }
-        var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        var da: [Int64] = [Int64(key.m), Int64(key.k)], sa: [Int64] = key.aT ? [1, Int64(key.lda)] : [Int64(key.lda), 1]
-        var db: [Int64] = [Int64(key.k), Int64(key.n)], sb: [Int64] = key.bT ? [1, Int64(key.ldb)] : [Int64(key.ldb), 1]
-        var dc: [Int64] = [Int64(key.m), Int64(key.n)], sc: [Int64] = [Int64(key.ldc), 1]
-        var bias = dnnl_memory_desc_t()
-        var dbias: [Int64] = [1, Int64(key.n)], sbias: [Int64] = [Int64(key.n), 1]
-        var desc = dnnl_matmul_desc_t()
-        var attr: dnnl_primitive_attr_t?
-        var postOps: dnnl_post_ops_t?
-        var pd: dnnl_primitive_desc_t?
-        var p: dnnl_primitive_t?
-        defer {
-            if let pd { dnnl_primitive_desc_destroy(pd) }
-            if let attr { dnnl_primitive_attr_destroy(attr) }
-            if let postOps { dnnl_post_ops_destroy(postOps) }
-        }
-        guard dnnl_memory_desc_init_by_strides(&a, 2, &da, dnnl_bf16, &sa) == dnnl_success,
-              dnnl_memory_desc_init_by_strides(&b, 2, &db, dnnl_bf16, &sb) == dnnl_success,
-              dnnl_memory_desc_init_by_strides(&c, 2, &dc, dnnl_f32, &sc) == dnnl_success,
-              !key.bias || dnnl_memory_desc_init_by_strides(&bias, 2, &dbias, dnnl_f32, &sbias) == dnnl_success,
-              withUnsafePointer(to: &bias, { pbias in dnnl_matmul_desc_init(&desc, &a, &b, key.bias ? pbias : nil, &c) })
-                == dnnl_success,
-              dnnl_primitive_attr_create(&attr) == dnnl_success,
-              dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success else { return nil }
-        if key.accumulate {
-            guard dnnl_post_ops_create(&postOps) == dnnl_success, dnnl_post_ops_append_sum(postOps, 1) == dnnl_success,
-                  dnnl_primitive_attr_set_post_ops(attr, postOps) == dnnl_success else { return nil }
-        }
-        guard dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil) == dnnl_success,
-              dnnl_primitive_create(&p, pd) == dnnl_success, let p else { return nil }
-        primitives[key] = p
-        return p
-    }
+    private init(_ matmul: OneDNNMatmul) { self.matmul = matmul }
 
     /// C (M×N, row stride ldc) = op(A) · op(B) (+ C when `accumulate`), op(A), op(B) read
     /// through their BLAS layouts and rounded to bf16. False when oneDNN refused (the caller
@@ -100,7 +44,6 @@ final class NativeBF16: @unchecked Sendable {
     /// on the rounded Float32 values, the same products.
     func gemm(_ a: BLASOperand, _ b: BLASOperand, m: Int, n: Int, k: Int,
               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) -> Bool {
-        guard engine != nil else { return false }
         gemm(PackedBF16(a, rows: m, cols: k).operand(), PackedBF16(b, rows: k, cols: n).operand(), m: m, n: n, k: k,
              into: c, ldc: ldc, accumulate: accumulate)
         return true
@@ -112,7 +55,6 @@ final class NativeBF16: @unchecked Sendable {
     func gemm(_ a: PackedBF16.Operand, _ b: PackedBF16.Operand, m: Int, n: Int, k: Int,
               into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil) {
         precondition(!(accumulate && bias != nil), "NativeBF16.gemm: a bias or an accumulation, not both")
-        guard let engine else { preconditionFailure("NativeBF16.gemm: no engine") }
         let (pa, pb) = (a.packed.pointer, b.packed.pointer)
         let (lda, ldb) = (a.packed.cols, b.packed.cols)
         // The Float32 route's blocks (`forEachGemmBlock`), one per thread.
@@ -126,9 +68,9 @@ final class NativeBF16: @unchecked Sendable {
             let blockC = byRows ? c + i * ldc : c + i
             let blockBias = bias.map { byRows ? $0 : $0 + i }
             omp_set_num_threads(1)
-            if let p = primitive(Key(m: bm, n: bn, k: k, lda: lda, ldb: ldb, ldc: ldc, aT: a.transposed, bT: b.transposed,
-                                     accumulate: accumulate, bias: bias != nil)),
-               execute(p, engine: engine, a: blockA, b: blockB, c: blockC, bias: blockBias) {
+            if matmul.run(OneDNNMatmul.Key(m: bm, n: bn, k: k, lda: lda, ldb: ldb, ldc: ldc, aT: a.transposed,
+                                           bT: b.transposed, accumulate: accumulate, bias: bias != nil, type: .bf16),
+                          a: blockA, b: blockB, c: blockC, bias: blockBias) {
                 return
             }
             // oneDNN refused this block: the same product in Float32 on the packed values.
@@ -138,43 +80,6 @@ final class NativeBF16: @unchecked Sendable {
             sgemmBlock(a.widened(), b.widened(), byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: ldc, alpha: 1,
                        beta: accumulate || bias != nil ? 1 : 0)
         }
-    }
-
-    /// Runs `p` on the calling thread with its own stream and scratchpad; false if oneDNN refused.
-    private func execute(_ p: dnnl_primitive_t, engine: dnnl_engine_t, a: UnsafeMutablePointer<UInt16>,
-                         b: UnsafeMutablePointer<UInt16>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) -> Bool {
-        var pd: const_dnnl_primitive_desc_t?
-        dnnl_primitive_get_primitive_desc(p, &pd)
-        var stream: dnnl_stream_t?
-        var ma: dnnl_memory_t?, mb: dnnl_memory_t?, mc: dnnl_memory_t?, ms: dnnl_memory_t?, mbias: dnnl_memory_t?
-        let scratchMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)
-        let scratchBytes = scratchMD.map { dnnl_memory_desc_get_size($0) } ?? 0
-        let scratch = scratchBytes > 0 ? UnsafeMutableRawPointer.allocate(byteCount: scratchBytes, alignment: 64) : nil
-        defer {
-            dnnl_memory_destroy(ma); dnnl_memory_destroy(mb); dnnl_memory_destroy(mc); dnnl_memory_destroy(ms)
-            dnnl_memory_destroy(mbias)
-            if let stream { dnnl_stream_destroy(stream) }
-            scratch?.deallocate()
-        }
-        guard dnnl_stream_create(&stream, engine, UInt32(dnnl_stream_default_flags.rawValue)) == dnnl_success,
-              dnnl_memory_create(&ma, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0), engine, a) == dnnl_success,
-              dnnl_memory_create(&mb, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), engine, b) == dnnl_success,
-              dnnl_memory_create(&mc, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0), engine, c) == dnnl_success
-        else { return false }
-        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: ma), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: mb),
-                    dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: mc)]
-        if let bias {
-            guard dnnl_memory_create(&mbias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), engine,
-                                     UnsafeMutableRawPointer(mutating: bias)) == dnnl_success else { return false }
-            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: mbias))
-        }
-        if let scratch {
-            guard dnnl_memory_create(&ms, scratchMD, engine, scratch) == dnnl_success else { return false }
-            args.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: ms))
-        }
-        let status = dnnl_primitive_execute(p, stream, Int32(args.count), &args)
-        dnnl_stream_wait(stream)
-        return status == dnnl_success
     }
 }
 
