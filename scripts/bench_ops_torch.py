@@ -37,6 +37,16 @@ def linear_forward(rows, inputs, outputs):
     return ("flops", 2.0 * rows * inputs * outputs, prepare)
 
 
+def linear_bias_forward(rows, inputs, outputs):
+    def prepare():
+        x, w, b = randn(rows, inputs), randn(outputs, inputs), randn(outputs)
+        def body():
+            with torch.no_grad():
+                F.linear(x, w, b)                # the layer's forward: x·Wᵀ + b
+        return body
+    return ("flops", 2.0 * rows * inputs * outputs, prepare)
+
+
 def matmul_dx():
     def prepare():
         dy, w = randn(ROWS, 576), randn(576, 192)
@@ -98,6 +108,9 @@ CASES = {
     "matmul_qkv_fwd": linear_forward(ROWS, 192, 576),
     "matmul_fc1_fwd": linear_forward(ROWS, 192, 768),
     "matmul_fc2_fwd": linear_forward(ROWS, 768, 192),
+    "linear_qkv_fwd": linear_bias_forward(ROWS, 192, 576),
+    "linear_fc1_fwd": linear_bias_forward(ROWS, 192, 768),
+    "linear_fc2_fwd": linear_bias_forward(ROWS, 768, 192),
     "matmul_qkv_dx": matmul_dx(),
     "matmul_qkv_dw": matmul_dw(),
     "matmul_1024": matmul_square(),

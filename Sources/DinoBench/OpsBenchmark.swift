@@ -29,6 +29,16 @@ public enum OpsBenchmark {
             linearForward("matmul_qkv_fwd", rows: n, inputs: 192, outputs: 576),
             linearForward("matmul_fc1_fwd", rows: n, inputs: 192, outputs: 768),
             linearForward("matmul_fc2_fwd", rows: n, inputs: 768, outputs: 192),
+            // The layers' forward with their bias (`linear`): the bias in the product where
+            // oneDNN gives the kernel (`Float32Linear`).
+            linearForward("linear_qkv_fwd", rows: n, inputs: 192, outputs: 576, bias: true),
+            linearForward("linear_fc1_fwd", rows: n, inputs: 192, outputs: 768, bias: true),
+            linearForward("linear_fc2_fwd", rows: n, inputs: 768, outputs: 192, bias: true),
+            // The same with the bias broadcast, then the product accumulated onto it: the route
+            // of runs recorded before (`Float32Linear.withBiasInProduct(false)`).
+            linearForward("linear_qkv_fwd_broadcast", rows: n, inputs: 192, outputs: 576, bias: true, broadcast: true),
+            linearForward("linear_fc1_fwd_broadcast", rows: n, inputs: 192, outputs: 768, bias: true, broadcast: true),
+            linearForward("linear_fc2_fwd_broadcast", rows: n, inputs: 768, outputs: 192, bias: true, broadcast: true),
             // dX = dY · W: (4160, 576) · (576, 192), both contiguous.
             BenchCase(name: "matmul_qkv_dx", detail: "dY·W (\(n)×576)·(576×192)",
                       work: .flops(2.0 * Double(n) * 576 * 192)) {
@@ -52,12 +62,21 @@ public enum OpsBenchmark {
         ]
     }
 
-    /// x · Wᵀ with x (rows, inputs) and W (outputs, inputs) read through a transposed view.
-    static func linearForward(_ name: String, rows: Int, inputs: Int, outputs: Int) -> BenchCase {
-        BenchCase(name: name, detail: "x·Wᵀ (\(rows)×\(inputs))·(\(inputs)×\(outputs)), Wᵀ a view",
-                  work: .flops(2.0 * Double(rows) * Double(inputs) * Double(outputs))) {
+    /// x · Wᵀ with x (rows, inputs) and W (outputs, inputs) read through a transposed view; with
+    /// `bias`, `x.linear(weight: W, bias: b)` (x · Wᵀ + b, the layer's forward).
+    /// `broadcast`: the bias broadcast into the result first (the route of runs recorded before
+    /// the bias went into the product).
+    static func linearForward(_ name: String, rows: Int, inputs: Int, outputs: Int, bias: Bool = false,
+                              broadcast: Bool = false) -> BenchCase {
+        let shapes = "(\(rows)×\(inputs))·(\(inputs)×\(outputs))"
+        return BenchCase(name: name, detail: bias ? "x·Wᵀ + b \(shapes), linear" + (broadcast ? ", bias broadcast" : "")
+                                                  : "x·Wᵀ \(shapes), Wᵀ a view",
+                         work: .flops(2.0 * Double(rows) * Double(inputs) * Double(outputs))) {
             let g = RandomGenerator(seed: UInt64(outputs * 1000 + inputs))
-            let x = g.normal([rows, inputs]), w = g.normal([outputs, inputs])
+            let x = g.normal([rows, inputs]), w = g.normal([outputs, inputs]), b = g.normal([outputs])
+            if bias {
+                return { Float32Linear.withBiasInProduct(!broadcast) { withNoGrad { _ = x.linear(weight: w, bias: b) } } }
+            }
             return { withNoGrad { _ = x.matmul(w.transposed()) } }
         }
     }
