@@ -50,7 +50,8 @@ public enum ComputeBackend {
 
 /// How a Float32 `linear` with a bias computes x · Wᵀ + b. Where oneDNN gives a brgemm kernel
 /// for it, the bias is the matmul primitive's bias argument, added as the product is written
-/// (2–9 % faster products than the route before it, and no broadcast pass: docs/benchmarks.md);
+/// (no broadcast pass; on Zen 5 the qkv forward of `vit_tiny_patch4` 7–11 % faster, fc1 and fc2
+/// level: docs/benchmarks.md);
 /// elsewhere — and for runs recorded before this route existed, which must resume bit-exactly —
 /// the bias is broadcast into every row of C and `dnnl_sgemm` accumulates the product onto it.
 /// The two sum a row's K products in different orders (equal for K up to a kernel's K block,
