@@ -29,8 +29,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp(
         "Method, one of \(MethodRegistry.names.joined(separator: ", ")) (default: dino; with --resume, the run's).",
         discussion: "The default stays dino until the robustness protocol (docs/benchmarks-robustness.md) has every method, set "
-            + "and seed: so far, with each method's automatic settings, dinov2 leads dino on glyphs (seed 0) and the two are "
-            + "close on digits (3 seeds), both with informative targets; no method learns glyphs-dev-wild in 10 epochs."))
+            + "and seed: so far, with each method's automatic settings and informative targets in every run, dinov2 leads "
+            + "dino on held-back glyph typefaces by 3 points (3 seeds), the two are close on digits (3 seeds), dinov2 and "
+            + "dinov3 are level on the scene probes (2 seeds); on glyphs-dev-wild no method learns in 10 epochs, and neither does the same model "
+            + "trained with labels."))
     var method: String?
 
     @Option(help: "Model preset (e.g. vit_tiny_patch4, vit_nano_patch4, dino_vits16); the student for distill (also convnext_tiny|small|base|large, test_convnext).")
