@@ -166,5 +166,10 @@ final class FinetuneRecipeTests: XCTestCase {
         fails(["auto_augment=\"rand-m9\""], "auto_augment")
         fails(["warmup_epochs=200"], "warmup_epochs")
         fails(["mixup.alpha=1"], "alpha")
+        // A policy that is not RandAugment's names the way to turn it off, which decodes.
+        fails(["auto_augment=none"], "an empty value (`auto_augment=`) turns RandAugment off")
+        let off = try ConfigLoader.decode(FinetuneConfig.self, from: try ConfigLoader.apply(
+            overrides: ["auto_augment="], to: try FinetuneConfig.defaults(under: .object([:]))))
+        XCTAssertEqual(off.autoAugment, "")
     }
 }

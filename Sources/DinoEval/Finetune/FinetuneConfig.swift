@@ -201,7 +201,8 @@ public struct FinetuneConfig: Configuration, Equatable, Sendable {
         try check((0...1).contains(mixup.probability) && (0...1).contains(mixup.switchProbability), "mixup.prob", "probabilities must lie in [0, 1]")
         if !autoAugment.isEmpty {
             do { _ = try RandAugmentPolicy(parsing: autoAugment) } catch {
-                throw ConfigError.invalidValue(path: "auto_augment", message: "\(error)")
+                throw ConfigError.invalidValue(path: "auto_augment",
+                                               message: "\(error); an empty value (`auto_augment=`) turns RandAugment off")
             }
         }
         try check((0...1).contains(randomErasing), "random_erasing", "must lie in [0, 1]")
