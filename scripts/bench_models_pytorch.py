@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch and ONNX Runtime peers of `dino bench models`: inference images/s of the official backbones.
 
-Builds dinov2_vits14 and dinov3_vits16 with the official code (random weights; speed does
-not depend on them), in eval mode under torch.inference_mode(), and times forward passes
+Builds dinov2_vits14 and dinov3_vits16 (or `--models`, e.g. dinov3_convnext_tiny) with the
+official code (random weights; speed does not depend on them), in eval mode under torch.inference_mode(), and times forward passes
 of a batch of random 224-px images: `--warmup` untimed runs, then the median of `--repeats`.
 DINOv2's position embedding (made for 518 px) is interpolated to the 16×16 grid on every
 call, as in the official forward.
@@ -62,18 +62,21 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--onnx", default=None, metavar="DIR", help="also time ONNX Runtime on models exported to DIR")
+    ap.add_argument("--models", default="dinov2_vits14,dinov3_vits16",
+                    help="comma-separated: dinov2_vits14, dinov3_vits16, dinov3_convnext_tiny|small|base|large")
     ap.add_argument("--frameworks", default=None,
                     help="comma-separated subset of pytorch,onnxruntime (default: pytorch, and onnxruntime with --onnx)")
     args = ap.parse_args()
     frameworks = (args.frameworks or ("pytorch,onnxruntime" if args.onnx else "pytorch")).split(",")
     sys.path[:0] = [args.dinov2, args.dinov3]
     torch.set_num_threads(args.threads)
-    from dinov2.hub.backbones import dinov2_vits14
-    from dinov3.hub.backbones import dinov3_vits16
+    from dinov2.hub import backbones as dinov2_hub
+    from dinov3.hub import backbones as dinov3_hub
 
     x = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
     common = {"threads": args.threads, "batch_size": args.batch_size, "image_size": args.image_size}
-    for name, build in [("dinov2_vits14", dinov2_vits14), ("dinov3_vits16", dinov3_vits16)]:
+    for name in args.models.split(","):
+        build = getattr(dinov2_hub if name.startswith("dinov2_") else dinov3_hub, name)
         # Seeded: the ONNX file is exported once and reused by later processes (rounds), whose
         # PyTorch model must hold the same weights for the output check to mean anything.
         torch.manual_seed(0)

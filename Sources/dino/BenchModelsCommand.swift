@@ -16,7 +16,7 @@ struct BenchModels: ParsableCommand {
             """
     )
 
-    @Option(help: "Model presets, comma-separated.")
+    @Option(help: "Model presets, comma-separated (ViTs, and the DINOv3 ConvNeXts convnext_tiny|small|base|large).")
     var models: String = "dinov2_vits14,dinov3_vits16"
 
     @Option(help: "Images per batch.")
@@ -37,15 +37,23 @@ struct BenchModels: ParsableCommand {
     func run() throws {
         if let threads { Threads.count = threads }
         for name in models.split(separator: ",").map(String.init) {
-            let config = try ModelPresets.config(named: name)
-            let model = VisionTransformer(config)
-            model.initializeWeights(generator: RandomGenerator(seed: 0))
-            model.eval()
+            let forward: (Tensor) -> Void
+            if let config = ConvNeXtPresets.all[name] {
+                let model = ConvNeXt(config)
+                model.initializeWeights(generator: RandomGenerator(seed: 0))
+                model.eval()
+                forward = { _ = model.forwardFeatures($0) }
+            } else {
+                let model = VisionTransformer(try ModelPresets.config(named: name))
+                model.initializeWeights(generator: RandomGenerator(seed: 0))
+                model.eval()
+                forward = { _ = model.forwardFeatures($0) }
+            }
             let images = RandomGenerator(seed: 1).normal([batchSize, 3, imageSize, imageSize])
             var times: [Double] = []
             for i in 0..<(warmup + repeats) {
                 let start = DispatchTime.now().uptimeNanoseconds
-                _ = withNoGrad { model.forwardFeatures(images) }
+                withNoGrad { forward(images) }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if i >= warmup { times.append(seconds) }
             }

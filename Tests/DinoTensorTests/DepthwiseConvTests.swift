@@ -1,4 +1,5 @@
-import DinoTensor
+import CDinoKernels
+@testable import DinoTensor
 import DinoTestSupport
 import Testing
 
@@ -19,6 +20,44 @@ import Testing
             }
         }
         return bias.map { out! + $0 } ?? out!
+    }
+
+    /// The Float32 C kernels (depthwise.c) against the scalar loops they port, instantiated for
+    /// Float: bit for bit, in every variant this CPU runs, for channel counts that reach the
+    /// 16-lane blocks and the tail (40 = 2·16 + 8, and 7), filters with and without padding,
+    /// with and without a bias.
+    @Test func kernelsMatchTheScalarLoopsBitForBitInEveryVariant() {
+        let widest = FusedKernels.supportedInstructionSets[0]
+        defer { FusedKernels.use(instructionSet: widest) }
+        for (c, k, p, h, w) in [(40, 7, 3, 5, 6), (7, 3, 1, 4, 4), (40, 3, 0, 6, 5)] {
+            let (b, ho, wo) = (3, h + 2 * p - k + 1, w + 2 * p - k + 1)
+            let g = DepthwiseGeometry(b: b, h: h, w: w, c: c, k: k, p: p, ho: ho, wo: wo)
+            let x = Sample.normal([b * h * w * c], seed: 21).scalars, wt = Sample.normal([k * k * c], seed: 22).scalars
+            let bias = Sample.normal([c], seed: 23).scalars, dy = Sample.normal([b * ho * wo * c], seed: 24).scalars
+            let blocks = (b * ho + DepthwiseKernels.block - 1) / DepthwiseKernels.block
+            /// y, dx, the filter and bias partial sums, computed by `forward` and `backward`.
+            func run(bias: [Float]?, _ forward: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>) -> Void,
+                     _ backward: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                  UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [[UInt32]] {
+                var y = [Float](repeating: .nan, count: b * ho * wo * c), dx = [Float](repeating: .nan, count: x.count)
+                var dw = [Float](repeating: 0, count: blocks * k * k * c), db = [Float](repeating: 0, count: blocks * c)
+                if let bias { forward(x, wt, bias, &y) } else { forward(x, wt, nil, &y) }
+                backward(x, wt, dy, &dx, &dw, &db)
+                return [y, dx, dw, db].map { $0.map(\.bitPattern) }
+            }
+            for withBias in [true, false] {
+                let want = run(bias: withBias ? bias : nil, { DepthwiseKernels.forward($0, $1, $2, $3, g) },
+                               { DepthwiseKernels.backward($0, $1, $2, $3, $4, $5, g) })
+                for isa in FusedKernels.supportedInstructionSets {
+                    FusedKernels.use(instructionSet: isa)
+                    let got = run(bias: withBias ? bias : nil, { DepthwiseKernels.forwardFloat32($0, $1, $2, $3, g) },
+                                  { DepthwiseKernels.backwardFloat32($0, $1, $2, $3, $4, $5, g) })
+                    for (i, name) in ["y", "dx", "dw", "db"].enumerated() {
+                        #expect(got[i] == want[i], "\(isa), C \(c), k \(k), padding \(p), bias \(withBias): \(name)")
+                    }
+                }
+            }
+        }
     }
 
     @Test func forwardMatchesTheComposition() {

@@ -196,6 +196,21 @@ void dino_pack_bf16(const float *src, long rows, long cols, long row_stride, lon
 /// rounded, without writing the rounded rows.
 void dino_sum_rows_bf16(const float *x, long rows, long cols, long row_stride, float *out);
 
+// Depthwise 2-D convolution of channels-last images (depthwise.c; DepthwiseConv.swift): one
+// k × k filter per channel, stored transposed as wt (k·k, C); stride 1, `p` zeros of padding;
+// x (B, H, W, C), y (B, H', W', C). Every variant sums as the scalar loops do, bit for bit.
+
+/// y rows row0..<row1 of the B·H' output rows: bias (or 0) + Σ_{u,v} wt[u·k+v] · x[., i+u−p, j+v−p].
+void dino_depthwise_forward(const float *x, const float *wt, const float *bias, float *y, long h, long w, long c,
+                            long k, long p, long ho, long wo, long row0, long row1);
+/// dx rows row0..<row1 of the B·H input rows: Σ_{u,v} wt[u·k+v] · dy[., i−u+p, j−v+p].
+void dino_depthwise_backward_input(const float *dy, const float *wt, float *dx, long h, long w, long c, long k,
+                                   long p, long ho, long wo, long row0, long row1);
+/// For blocks blk0..<blk1 of `block` output rows (of `rows`): dw[blk] (k·k, C) += Σ dy · x at
+/// each tap and db[blk] (C) += Σ dy, over the block's rows and columns in order.
+void dino_depthwise_backward_filter(const float *x, const float *dy, float *dw, float *db, long h, long w, long c,
+                                    long k, long p, long ho, long wo, long rows, long block, long blk0, long blk1);
+
 #ifdef __cplusplus
 }
 #endif

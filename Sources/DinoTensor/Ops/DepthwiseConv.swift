@@ -11,6 +11,8 @@
 // Reference: torch.nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim) in
 // dinov3/models/convnext.py `Block.dwconv` (applied there to (N, C, H, W)).
 
+import CDinoKernels
+
 extension Tensor {
     /// Depthwise convolution of channels-last images with one filter per channel.
     ///
@@ -49,8 +51,8 @@ extension Tensor {
         let y = uninitializedTensor([b, ho, wo, c], dtype: dtype)                         // (B, H', W', C)
         switch dtype {
         case .float32:
-            DepthwiseKernels.forward(x.pointer(Float.self), wt.pointer(Float.self), bt?.pointer(Float.self),
-                                     y.pointer(Float.self), geometry)
+            DepthwiseKernels.forwardFloat32(x.pointer(Float.self), wt.pointer(Float.self), bt?.pointer(Float.self),
+                                            y.pointer(Float.self), geometry)
         case .float64:
             DepthwiseKernels.forward(x.pointer(Double.self), wt.pointer(Double.self), bt?.pointer(Double.self),
                                      y.pointer(Double.self), geometry)
@@ -65,9 +67,9 @@ extension Tensor {
             let dbPartial = Tensor(zeros: [blocks, c], dtype: x.dtype)                  // (blocks, C)
             switch x.dtype {
             case .float32:
-                DepthwiseKernels.backward(x.pointer(Float.self), wt.pointer(Float.self), dy.pointer(Float.self),
-                                          dx.pointer(Float.self), dwPartial.pointer(Float.self),
-                                          dbPartial.pointer(Float.self), geometry)
+                DepthwiseKernels.backwardFloat32(x.pointer(Float.self), wt.pointer(Float.self), dy.pointer(Float.self),
+                                                 dx.pointer(Float.self), dwPartial.pointer(Float.self),
+                                                 dbPartial.pointer(Float.self), geometry)
             case .float64:
                 DepthwiseKernels.backward(x.pointer(Double.self), wt.pointer(Double.self), dy.pointer(Double.self),
                                           dx.pointer(Double.self), dwPartial.pointer(Double.self),
@@ -86,10 +88,38 @@ struct DepthwiseGeometry {
     let b, h, w, c, k, p, ho, wo: Int
 }
 
-/// The loops of `depthwiseConv2d`, generic over the element type.
+/// The loops of `depthwiseConv2d`: Float32 on the vectorised C kernels (CDinoKernels
+/// `depthwise.c`, AVX-512 / AVX2 / generic), Float64 on the generic loops below, which are also
+/// the C kernels' reference — they sum in the same order, so the two agree bit for bit
+/// (`DepthwiseConvTests.kernelsMatchTheScalarLoopsBitForBitInEveryVariant`).
 enum DepthwiseKernels {
     /// Output rows (b, y) per partial sum of the filter and bias gradients.
     static let block = 8
+
+    /// The rows of a parallel chunk: about 16 K multiply-adds each.
+    static func grain(_ width: Int, _ g: DepthwiseGeometry) -> Int {
+        Swift.max(1, 16_384 / Swift.max(width * g.c * g.k * g.k, 1))
+    }
+
+    static func forwardFloat32(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                               _ y: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
+        parallelFor(g.b * g.ho, grain: grain(g.wo, g)) { rows in
+            dino_depthwise_forward(x, wt, bias, y, g.h, g.w, g.c, g.k, g.p, g.ho, g.wo, rows.lowerBound, rows.upperBound)
+        }
+    }
+
+    static func backwardFloat32(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                _ db: UnsafeMutablePointer<Float>, _ g: DepthwiseGeometry) {
+        parallelFor(g.b * g.h, grain: grain(g.w, g)) { rows in
+            dino_depthwise_backward_input(dy, wt, dx, g.h, g.w, g.c, g.k, g.p, g.ho, g.wo, rows.lowerBound, rows.upperBound)
+        }
+        let rows = g.b * g.ho
+        parallelFor((rows + block - 1) / block, grain: Swift.max(1, grain(block * g.wo, g))) { blocks in
+            dino_depthwise_backward_filter(x, dy, dw, db, g.h, g.w, g.c, g.k, g.p, g.ho, g.wo, rows, block,
+                                           blocks.lowerBound, blocks.upperBound)
+        }
+    }
 
     static func forward<T: TensorScalar>(_ x: UnsafePointer<T>, _ wt: UnsafePointer<T>, _ bias: UnsafePointer<T>?,
                                          _ y: UnsafeMutablePointer<T>, _ g: DepthwiseGeometry) {
