@@ -44,7 +44,10 @@ struct BenchModels: ParsableCommand {
                 model.eval()
                 forward = { _ = model.forwardFeatures($0) }
             } else {
-                let model = VisionTransformer(try ModelPresets.config(named: name))
+                guard let config = ModelPresets.all[name] else {
+                    throw PresetError.unknown(name, known: ModelPresets.names + ConvNeXtPresets.names)
+                }
+                let model = VisionTransformer(config)
                 model.initializeWeights(generator: RandomGenerator(seed: 0))
                 model.eval()
                 forward = { _ = model.forwardFeatures($0) }
