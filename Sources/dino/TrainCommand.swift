@@ -31,7 +31,7 @@ struct TrainCommand: ParsableCommand {
         discussion: "The default stays dino until the robustness protocol (docs/benchmarks-robustness.md) has every method, set "
             + "and seed: so far, with each method's automatic settings and informative targets in every run, dinov2 leads "
             + "dino on held-back glyph typefaces by 3 points (3 seeds), the two are close on digits (3 seeds), dinov2 and "
-            + "dinov3 are level on the scene probes (2 seeds); on glyphs-dev-wild no method learns in 10 epochs, and neither does the same model "
+            + "dinov3 are level on the scene probes (2 seeds) where dino stays at random init at seed 1; on glyphs-dev-wild no method learns in 10 epochs, and neither does the same model "
             + "trained with labels."))
     var method: String?
 
