@@ -13,43 +13,43 @@
 #include "dino_kernels.h"
 #include "vecmath.h"
 
-/// out[0..<n] = init (or 0) + Σ over the valid taps of tap[ch] · src[ch], in tap order.
-/// `first` is the tap index of (u, v) = (0, 0) at this position's row of `src`; `src_row` and
-/// `src_col` step one tap down and right; taps outside [0, rows) × [0, cols) are skipped.
+/// The first `n` (≤ 16) floats at `p`; a whole vector when `n` is DK_W (a constant at the
+/// calls that pass it, so the test folds away after inlining), else zeros in the other lanes.
+DK_INLINE vf dw_load(const float *p, long n) { return n == DK_W ? vload(p) : vload_part(p, n, 0.0f); }
+DK_INLINE void dw_store(float *p, vf v, long n) {
+    if (n == DK_W) vstore(p, v); else vstore_part(p, v, n);
+}
+
+/// Channels ch..<ch+n of one output position: init (or 0) + Σ over the valid taps of
+/// wt[tap] · src[tap], taps in (u, v) order. Tap (u, v) reads `src` at row r0 + u·rstep and
+/// column c0 + v·cstep of the image starting at `base` (rows `src_row`, columns `src_col`
+/// floats apart); taps outside [0, rows) × [0, cols) are skipped.
+DK_INLINE void dw_gather_lanes(const float *src, const float *wt, const float *init, float *out, long ch, long n,
+                               long c, long k, long r0, long rstep, long rows, long c0, long cstep, long cols,
+                               long src_row, long src_col, long base) {
+    vf acc = init ? dw_load(init + ch, n) : vsplat(0.0f);
+    for (long u = 0; u < k; u++) {
+        long r = r0 + u * rstep;
+        if (r < 0 || r >= rows) continue;
+        for (long v = 0; v < k; v++) {
+            long q = c0 + v * cstep;
+            if (q < 0 || q >= cols) continue;
+            vf t = dw_load(wt + (u * k + v) * c + ch, n) * dw_load(src + base + r * src_row + q * src_col + ch, n);
+            acc = acc + t;
+        }
+    }
+    dw_store(out + ch, acc, n);
+}
+
+/// All C channels of one output position (`dw_gather_lanes` per 16 channels, then the tail).
 DK_INLINE void dw_gather(const float *src, const float *wt, const float *init, float *out,
                          long c, long k, long r0, long rstep, long rows, long c0, long cstep, long cols,
                          long src_row, long src_col, long base) {
     long ch = 0;
-    for (; ch + DK_W <= c; ch += DK_W) {
-        vf acc = init ? vload(init + ch) : vsplat(0.0f);
-        for (long u = 0; u < k; u++) {
-            long r = r0 + u * rstep;
-            if (r < 0 || r >= rows) continue;
-            for (long v = 0; v < k; v++) {
-                long q = c0 + v * cstep;
-                if (q < 0 || q >= cols) continue;
-                vf t = vload(wt + (u * k + v) * c + ch) * vload(src + base + r * src_row + q * src_col + ch);
-                acc = acc + t;
-            }
-        }
-        vstore(out + ch, acc);
-    }
-    if (ch < c) {
-        long n = c - ch;
-        vf acc = init ? vload_part(init + ch, n, 0.0f) : vsplat(0.0f);
-        for (long u = 0; u < k; u++) {
-            long r = r0 + u * rstep;
-            if (r < 0 || r >= rows) continue;
-            for (long v = 0; v < k; v++) {
-                long q = c0 + v * cstep;
-                if (q < 0 || q >= cols) continue;
-                vf t = vload_part(wt + (u * k + v) * c + ch, n, 0.0f)
-                     * vload_part(src + base + r * src_row + q * src_col + ch, n, 0.0f);
-                acc = acc + t;
-            }
-        }
-        vstore_part(out + ch, acc, n);
-    }
+    for (; ch + DK_W <= c; ch += DK_W)
+        dw_gather_lanes(src, wt, init, out, ch, DK_W, c, k, r0, rstep, rows, c0, cstep, cols, src_row, src_col, base);
+    if (ch < c)
+        dw_gather_lanes(src, wt, init, out, ch, c - ch, c, k, r0, rstep, rows, c0, cstep, cols, src_row, src_col, base);
 }
 
 DK_INLINE void dw_forward_body(const float *x, const float *wt, const float *bias, float *y, long h, long w,
@@ -74,18 +74,17 @@ DK_INLINE void dw_backward_input_body(const float *dy, const float *wt, float *d
     }
 }
 
-/// a[0..<n] += b[0..<n] · s[0..<n] (or += b when s is NULL), a multiply then an add.
+/// a[ch..<ch+n] += b · s (or += b when s is NULL), a multiply then an add.
+DK_INLINE void dw_accumulate_lanes(float *a, const float *b, const float *s, long ch, long n) {
+    vf t = s ? dw_load(b + ch, n) * dw_load(s + ch, n) : dw_load(b + ch, n);
+    dw_store(a + ch, dw_load(a + ch, n) + t, n);
+}
+
+/// a[0..<c] += b[0..<c] · s[0..<c] (or += b when s is NULL).
 DK_INLINE void dw_accumulate(float *a, const float *b, const float *s, long c) {
     long ch = 0;
-    for (; ch + DK_W <= c; ch += DK_W) {
-        vf t = s ? vload(b + ch) * vload(s + ch) : vload(b + ch);
-        vstore(a + ch, vload(a + ch) + t);
-    }
-    if (ch < c) {
-        long n = c - ch;
-        vf t = s ? vload_part(b + ch, n, 0.0f) * vload_part(s + ch, n, 0.0f) : vload_part(b + ch, n, 0.0f);
-        vstore_part(a + ch, vload_part(a + ch, n, 0.0f) + t, n);
-    }
+    for (; ch + DK_W <= c; ch += DK_W) dw_accumulate_lanes(a, b, s, ch, DK_W);
+    if (ch < c) dw_accumulate_lanes(a, b, s, ch, c - ch);
 }
 
 DK_INLINE void dw_backward_filter_body(const float *x, const float *dy, float *dw, float *db, long h, long w, long c,
