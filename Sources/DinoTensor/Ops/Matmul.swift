@@ -78,23 +78,40 @@ func forEachGemmBlock(m: Int, n: Int, k: Int, _ body: (_ byRows: Bool, _ range: 
     parallelFor(byRows ? m : n, grain: grain) { r in body(byRows, r) }
 }
 
+/// Where one block of `forEachGemmBlock` starts, in elements from the start of each matrix, and
+/// its shape: rows `r` of C are rows `r` of op(A) with all of op(B); columns `r` of C are all
+/// of op(A) with columns `r` of op(B). Row i of op(A) starts at column i of A when A is read
+/// transposed; column i of op(B) starts at row i of B when B is read transposed. The row bias of
+/// a column block starts at its first column. One definition for every product cut this way
+/// (`sgemmBlock`, `linear`'s bias in the product, the native bf16 kernel).
+struct GemmBlock {
+    let a: Int, b: Int, c: Int, bias: Int
+    /// The block of C: `m` rows, `n` columns.
+    let m: Int, n: Int
+
+    init(byRows: Bool, _ r: Range<Int>, m: Int, n: Int, lda: Int, aTransposed: Bool, ldb: Int, bTransposed: Bool,
+         ldc: Int) {
+        let i = r.lowerBound
+        a = byRows ? (aTransposed ? i : i * lda) : 0
+        b = byRows ? 0 : (bTransposed ? i * ldb : i)
+        c = byRows ? i * ldc : i
+        bias = byRows ? 0 : i
+        (self.m, self.n) = byRows ? (r.count, n) : (m, r.count)
+    }
+}
+
 /// One block of `forEachGemmBlock` in Float32 with oneDNN's `dnnl_sgemm` on the calling thread
 /// alone (its OpenMP setting is per thread, set to 1 here): C = alpha · op(A) · op(B) + beta · C
 /// over the rows (`byRows`) or columns `r` of C.
 func sgemmBlock(_ a: BLASOperand, _ b: BLASOperand, byRows: Bool, _ r: Range<Int>, m: Int, n: Int, k: Int,
                 into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-    let pa = a.tensor.pointer(Float.self), pb = b.tensor.pointer(Float.self)
     let trans = CChar(UInt8(ascii: "T")), plain = CChar(UInt8(ascii: "N"))
-    let i = r.lowerBound
-    // op(A) row i starts at column i of A when A is read transposed; op(B) column i starts at
-    // row i of B when B is read transposed.
-    let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
-    let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
-    let blockC = byRows ? c + i * ldc : c + i
+    let block = GemmBlock(byRows: byRows, r, m: m, n: n, lda: a.ld, aTransposed: a.transposed, ldb: b.ld,
+                          bTransposed: b.transposed, ldc: ldc)
     omp_set_num_threads(1)
     let status = dnnl_sgemm(a.transposed ? trans : plain, b.transposed ? trans : plain,
-                            Int64(byRows ? r.count : m), Int64(byRows ? n : r.count), Int64(k),
-                            alpha, blockA, Int64(a.ld), blockB, Int64(b.ld), beta, blockC, Int64(ldc))
+                            Int64(block.m), Int64(block.n), Int64(k), alpha, a.tensor.pointer(Float.self) + block.a,
+                            Int64(a.ld), b.tensor.pointer(Float.self) + block.b, Int64(b.ld), beta, c + block.c, Int64(ldc))
     precondition(status == dnnl_success, "matmul: dnnl_sgemm failed (status \(status.rawValue)) for M \(m), N \(n), K \(k)")
 }
 
@@ -196,16 +213,15 @@ extension Tensor {
         let x2 = withNoGrad { x.reshape([rows, i]) }
         // Written whole: by the bias copy (then beta = 1), or by the product alone (beta = 0).
         let out = uninitializedTensor(lead + [o], dtype: x.dtype)
+        let (a, b) = (BLASOperand(x2), BLASOperand(weight.transposedView()))   // x · Wᵀ
         if let bias, x.dtype == .float32, rows > 0, o > 0, i > 0, Float32Linear.biasInProduct, let matmul = OneDNNMatmul.shared {
-            Tensor.productWithBias(matmul, BLASOperand(x2), BLASOperand(weight.transposedView()), bias: bias,
-                                   m: rows, n: o, k: i, into: out.pointer(Float.self))
+            Tensor.productWithBias(matmul, a, b, bias: bias, m: rows, n: o, k: i, into: out.pointer(Float.self))
         } else {
             if let bias {
                 // Start from the bias broadcast over rows, then accumulate the product (beta = 1).
                 out.reshapedView([rows, o]).copyIn(bias.expandedView(to: [rows, o], op: "linear"))
             }
-            gemm(BLASOperand(x2), BLASOperand(weight.transposedView()), m: rows, n: o, k: i,
-                 into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
+            gemm(a, b, m: rows, n: o, k: i, into: out.storage.raw, ldc: o, dtype: x.dtype, beta: bias == nil ? 0 : 1)
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor.record(out, op: .linear, inputs: inputs) { g in
@@ -227,22 +243,17 @@ extension Tensor {
         let bias = bias.isContiguous ? bias : bias.contiguousCopy()
         let (pa, pb, pbias) = (a.tensor.pointer(Float.self), b.tensor.pointer(Float.self), bias.pointer(Float.self))
         forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
-            let i = r.lowerBound
-            let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
-            // As `sgemmBlock`: op(A) row i starts at column i of A when A is read transposed;
-            // op(B) column i at row i of B when B is read transposed.
-            let blockA = byRows ? (a.transposed ? pa + i : pa + i * a.ld) : pa
-            let blockB = byRows ? pb : (b.transposed ? pb + i * b.ld : pb + i)
-            let blockC = byRows ? c + i * n : c + i
-            let blockBias = byRows ? pbias : pbias + i
+            let block = GemmBlock(byRows: byRows, r, m: m, n: n, lda: a.ld, aTransposed: a.transposed, ldb: b.ld,
+                                  bTransposed: b.transposed, ldc: n)
+            let (blockC, blockBias) = (c + block.c, pbias + block.bias)
             omp_set_num_threads(1)
-            if matmul.run(OneDNNMatmul.Key(m: bm, n: bn, k: k, lda: a.ld, ldb: b.ld, ldc: n, aT: a.transposed,
+            if matmul.run(OneDNNMatmul.Key(m: block.m, n: block.n, k: k, lda: a.ld, ldb: b.ld, ldc: n, aT: a.transposed,
                                            bT: b.transposed, accumulate: false, bias: true, type: .float32),
-                          a: UnsafeMutableRawPointer(blockA), b: UnsafeMutableRawPointer(blockB), c: blockC,
+                          a: UnsafeMutableRawPointer(pa + block.a), b: UnsafeMutableRawPointer(pb + block.b), c: blockC,
                           bias: UnsafePointer(blockBias)) {
                 return
             }
-            for row in 0..<bm { (blockC + row * n).update(from: blockBias, count: bn) }
+            for row in 0..<block.m { (blockC + row * n).update(from: blockBias, count: block.n) }
             sgemmBlock(a, b, byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: n, alpha: 1, beta: 1)
         }
     }

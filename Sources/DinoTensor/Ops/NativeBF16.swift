@@ -59,23 +59,18 @@ final class NativeBF16: @unchecked Sendable {
         let (lda, ldb) = (a.packed.cols, b.packed.cols)
         // The Float32 route's blocks (`forEachGemmBlock`), one per thread.
         forEachGemmBlock(m: m, n: n, k: k) { byRows, r in
-            let i = r.lowerBound
-            let (bm, bn) = byRows ? (r.count, n) : (m, r.count)
-            // Rows i… of op(A) start at row i of packed A, or at its column i when A is stored
-            // transposed; columns i… of op(B) likewise.
-            let blockA = byRows ? (a.transposed ? pa + i : pa + i * lda) : pa
-            let blockB = byRows ? pb : (b.transposed ? pb + i * ldb : pb + i)
-            let blockC = byRows ? c + i * ldc : c + i
-            let blockBias = bias.map { byRows ? $0 : $0 + i }
+            let block = GemmBlock(byRows: byRows, r, m: m, n: n, lda: lda, aTransposed: a.transposed, ldb: ldb,
+                                  bTransposed: b.transposed, ldc: ldc)
+            let (blockC, blockBias) = (c + block.c, bias.map { $0 + block.bias })
             omp_set_num_threads(1)
-            if matmul.run(OneDNNMatmul.Key(m: bm, n: bn, k: k, lda: lda, ldb: ldb, ldc: ldc, aT: a.transposed,
+            if matmul.run(OneDNNMatmul.Key(m: block.m, n: block.n, k: k, lda: lda, ldb: ldb, ldc: ldc, aT: a.transposed,
                                            bT: b.transposed, accumulate: accumulate, bias: bias != nil, type: .bf16),
-                          a: blockA, b: blockB, c: blockC, bias: blockBias) {
+                          a: pa + block.a, b: pb + block.b, c: blockC, bias: blockBias) {
                 return
             }
             // oneDNN refused this block: the same product in Float32 on the packed values.
             if let blockBias {
-                for row in 0..<bm { (blockC + row * ldc).update(from: blockBias, count: bn) }
+                for row in 0..<block.m { (blockC + row * ldc).update(from: blockBias, count: block.n) }
             }
             sgemmBlock(a.widened(), b.widened(), byRows: byRows, r, m: m, n: n, k: k, into: c, ldc: ldc, alpha: 1,
                        beta: accumulate || bias != nil ? 1 : 0)
