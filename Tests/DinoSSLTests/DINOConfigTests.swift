@@ -11,7 +11,8 @@ import Testing
         #expect(c.epochs == 100 && c.batchSize == 64 && c.dropPathRate == 0.1 && c.studentTemperature == 0.1)
         #expect(c.head.hiddenDimensions == 2048 && c.head.bottleneckDimensions == 256 && c.head.layers == 3 && c.head.normLastLayer)
         #expect(c.teacher.centerMomentum == 0.9)
-        #expect(c.optim.lr == 0.0005 && c.optim.minLR == 1e-6 && c.optim.weightDecay == 0.04 && c.optim.weightDecayEnd == 0.4)
+        #expect(c.optim.lr == nil && DINOConfig.referenceLearningRate == 0.0005)   // automatic; the reference's by name
+        #expect(c.optim.minLR == 1e-6 && c.optim.weightDecay == 0.04 && c.optim.weightDecayEnd == 0.4)
         #expect(c.optim.clipGrad == 3.0 && c.optim.clipMode == .perParameter)
         #expect(c.crops.globalScale == [0.4, 1] && c.crops.localScale == [0.05, 0.4])
     }
@@ -28,7 +29,8 @@ import Testing
         #expect(small.teacherTemperatureWarmupSteps == 180 && !small.teacherTemperaturePerEpoch)   // 30 % of the run
         #expect(small.freezeLastLayerSteps == 60)              // 1 epoch = 10 % here
         #expect(small.globalSize == 32 && small.localSize == 16 && small.localCount == 6)
-        #expect(small.peakLearningRate == 0.0005 * 64 / 256)
+        // Small sets: DINOv2's √-batch rate, 8× the reference's linear one at batch 64.
+        #expect(small.peakLearningRate == 0.001 && small.peakLearningRate == 8 * (0.0005 * 64 / 256))
         #expect(small.model.dropPathRate == 0.1 && small.model.layerScaleInit == 1)
         // Small sets: LightlyTrain's sharper teacher and slower momentum.
         #expect(small.teacherTemperature == 0.02 && small.teacherWarmupTemperature == 0.02 && small.teacherMomentum == 0.99)
@@ -48,12 +50,31 @@ import Testing
         #expect(imageNet.teacherTemperature == 0.07 && imageNet.teacherWarmupTemperature == 0.04 && imageNet.teacherMomentum == 0.996)
         let mid = try c.resolved(datasetSize: 660_000)
         #expect(mid.teacherTemperature == 0.05 && mid.teacherWarmupTemperature == 0.03 && mid.teacherMomentum == 0.993)
+        // The learning rate (batch 64): DINOv2's 0.001 on small data, the reference's 1.25e-4 at
+        // ImageNet size, linear in the data set size between them.
+        func between(_ images: Int) -> Double {
+            let t = Double(images - 20_000) / Double(AutomaticSettings.imageNetImages - 20_000)
+            return 0.001 + t * (0.0005 * 64 / 256 - 0.001)
+        }
+        #expect(Swift.abs(large.peakLearningRate - between(50_000)) < 1e-15 && large.peakLearningRate > 0.00097)
+        #expect(Swift.abs(mid.peakLearningRate - between(660_000)) < 1e-15)
+        #expect(imageNet.peakLearningRate == 0.0005 * 64 / 256)
+        c.batchSize = 256
+        let batch256 = try c.resolved(datasetSize: 3900).peakLearningRate
+        #expect(batch256 == 0.002)                                                   // 0.004 · √(256/1024)
+        c.recipe = .reference
+        let reference = try c.resolved(datasetSize: 3900).peakLearningRate
+        #expect(reference == 0.0005)                                                 // the reference's, whatever the data
+        c.recipe = .auto
+        c.batchSize = 64
 
         // Explicit values win.
         c.head.prototypes = 4096
         c.optim.warmupEpochs = 0.5
         c.teacher.warmupTemperatureEpochs = 0
+        c.optim.lr = 0.0005
         let explicit = try c.resolved(datasetSize: 50_000)
+        #expect(explicit.peakLearningRate == 0.0005 * 64 / 256)
         #expect(explicit.prototypes == 4096 && explicit.warmupSteps == Int((0.5 * Double(explicit.stepsPerEpoch)).rounded()))
         #expect(explicit.teacherTemperatureWarmupSteps == 0 && explicit.teacherTemperaturePerEpoch)
     }
@@ -80,6 +101,25 @@ import Testing
         #expect(auto.value(at: 0) == 0.04 && auto.value(at: 1) > 0.04 && auto.value(at: 29) == 0.07 && auto.value(at: 30) == 0.07)
         #expect(s[ScheduleValues.teacherMomentum]!.value(at: 0) == 0.996)
         #expect(Swift.abs(s[ScheduleValues.weightDecay]!.value(at: 0) - 0.04) < 1e-15)
+    }
+
+    /// A run recorded before the learning rate was automatic holds the reference's 0.0005 in its
+    /// config.json and keeps it when it resumes; a config without `lr` takes the automatic one.
+    @Test func recordedLearningRateIsKeptAndAMissingOneIsAutomatic() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dino-lr-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = dir.appendingPathComponent("old.json"), new = dir.appendingPathComponent("new.json")
+        try #"{"model": "vit_nano_patch4", "optim": {"lr": 0.0005}}"#.write(to: old, atomically: true, encoding: .utf8)
+        try #"{"model": "vit_nano_patch4", "optim": {"min_lr": 1e-6}}"#.write(to: new, atomically: true, encoding: .utf8)
+        let recorded = try ConfigLoader.load(DINOConfig.self, file: old)
+        let recordedPeak = try recorded.resolved(datasetSize: 3900).peakLearningRate
+        #expect(recorded.optim.lr == 0.0005 && recordedPeak == 0.0005 * 64 / 256)
+        let automatic = try ConfigLoader.load(DINOConfig.self, file: new)
+        let automaticPeak = try automatic.resolved(datasetSize: 3900).peakLearningRate
+        #expect(automatic.optim.lr == nil && automaticPeak == 0.001)
+        #expect(try ConfigLoader.load(DINOConfig.self, overrides: ["optim.lr=0.002"]).optim.lr == 0.002)
+        #expect(throws: ConfigError.self) { try ConfigLoader.load(DINOConfig.self, overrides: ["optim.lr=0"]).resolved(datasetSize: 3900) }
     }
 
     @Test func badValuesAndUnknownKeysAreNamed() {

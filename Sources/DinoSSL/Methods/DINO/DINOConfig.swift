@@ -25,6 +25,10 @@
 //                              0.1 at 20 000 images (measured: docs/benchmarks-dino.md, "KoLeo")
 //   teacher normalisation      Sinkhorn-Knopp (DINOv2's); the reference's centred softmax with
 //                              recipe=reference (measured: docs/benchmarks-robustness.md)
+//   peak learning rate         the reference's 0.0005 · batch/256 at ImageNet size, moving
+//                              linearly to DINOv2's 0.004 · √(batch/1024) at 20 000 images
+//                              (8× the reference's at batch 64; measured:
+//                              docs/benchmarks-robustness.md, "Why DINO stayed at random init on scenes")
 //
 // `recipe=reference` gives every automatic value its reference setting whatever the data.
 
@@ -142,8 +146,11 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
 
     /// AdamW, schedules and clipping.
     public struct Optim: Codable, Equatable, Sendable {
-        /// Peak learning rate per 256 images, scaled by batch/256 (reference `lr`: 0.0005).
-        public var lr = 0.0005
+        /// Peak learning rate per 256 images, scaled by batch/256 (reference `lr`: 0.0005);
+        /// nil: auto (`DINOConfig.automaticPeakLearningRate`: DINOv2's 0.004 · √(batch/1024) up
+        /// to 20 000 images, the reference's at ImageNet size). Runs recorded before it was
+        /// automatic hold the reference's 0.0005 in their config and keep it.
+        public var lr: Double? = nil
         /// Final learning rate of the cosine (reference `min_lr`: 1e-6).
         public var minLR = 1e-6
         /// Epochs of linear learning-rate warm-up (reference: 10); nil: auto (10, at most
@@ -198,7 +205,7 @@ public struct DINOConfig: Configuration, Equatable, Sendable {
         try collapseMonitor.validate(prefix: "collapse_monitor.")
         try check((koleoLossWeight ?? 0) >= 0, "koleo_loss_weight", "must be non-negative")
         try check((koleoLossWeight ?? 0) == 0 || batchSize >= 2, "koleo_loss_weight", "KoLeo needs a batch of at least 2 (a neighbour)")
-        try check(optim.lr > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
+        try check((optim.lr ?? 1) > 0 && optim.minLR >= 0, "optim.lr", "learning rates must be positive")
         try check(optim.warmupEpochs.map { $0 >= 0 } ?? true, "optim.warmup_epochs", "must be non-negative")
         try check(optim.weightDecay >= 0 && optim.weightDecayEnd >= 0, "optim.weight_decay", "must be non-negative")
         try check(optim.clipGrad.map { $0 >= 0 } ?? true, "optim.clip_grad", "must be non-negative, or null")
@@ -225,11 +232,31 @@ public struct ResolvedDINOConfig: Equatable, Sendable {
 
     public subscript<T>(dynamicMember keyPath: KeyPath<AutomaticSettings, T>) -> T { automatic[keyPath: keyPath] }
 
-    /// The peak learning rate: `lr · batch / 256`.
-    public var peakLearningRate: Double { config.optim.lr * Double(config.batchSize) / 256 }
+    /// The peak learning rate: `lr · batch / 256`, or the automatic one for the data set size
+    /// (`DINOConfig.automaticPeakLearningRate`).
+    public var peakLearningRate: Double {
+        if let lr = config.optim.lr { return lr * Double(config.batchSize) / 256 }
+        return DINOConfig.automaticPeakLearningRate(images: automatic.scalingImages, batchSize: config.batchSize)
+    }
 }
 
 extension DINOConfig {
+    /// The reference's learning rate per 256 images (`main_dino.py` `--lr`).
+    public static let referenceLearningRate = 0.0005
+
+    /// The automatic peak learning rate for `images` (the scaling size: ImageNet's under
+    /// `recipe=reference`) and a batch of `batchSize`: DINOv2's 0.004 · √(batch/1024) up to 20 000
+    /// images, the reference's 0.0005 · batch/256 at ImageNet size, linear in the data set size
+    /// between them (each end exact). At batch 64 the small-data value is 8× the reference's:
+    /// with it DINO moves the dense probes on scenes-dev, where the reference's left the patch
+    /// tokens at their random initialisation (docs/benchmarks-robustness.md).
+    public static func automaticPeakLearningRate(images: Int, batchSize: Int) -> Double {
+        let small = 0.004 * (Double(batchSize) / 1024).squareRoot()
+        let reference = referenceLearningRate * Double(batchSize) / 256
+        let t = AutomaticSettings.scalingFraction(images)
+        return t == 0 ? small : t == 1 ? reference : small * (1 - t) + reference * t
+    }
+
     /// The inputs of the automatic values (AutomaticSettings.swift, shared with DINOv2).
     var automaticInputs: AutomaticSettings.Inputs {
         AutomaticSettings.Inputs(model: model, dropPathRate: dropPathRate, layerScaleInit: layerScaleInit, epochs: epochs,

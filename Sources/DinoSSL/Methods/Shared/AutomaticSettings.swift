@@ -70,6 +70,9 @@ public struct AutomaticSettings: Equatable, Sendable {
     public var koleoLossWeight: Double
     /// Loader threads.
     public var workers: Int
+    /// The data set size the scaled values were computed for (ImageNet's with
+    /// `recipe=reference`: `scalingImages`).
+    public var scalingImages: Int
 
         /// Images up to which the small-data values apply (prototypes, teacher temperature, momentum).
         public static let largeDatasetImages = 20_000
@@ -87,6 +90,12 @@ public struct AutomaticSettings: Equatable, Sendable {
             recipe == .reference ? imageNetImages : datasetSize
         }
 
+        /// The fraction of the way from the small-data values (≤ 20 000 images: 0) to the
+        /// reference's (ImageNet size: 1), linear in the data set size.
+        public static func scalingFraction(_ images: Int) -> Double {
+            Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
+        }
+
         /// Prototypes for a data set of `images` (LightlyTrain's buckets; 65 536 is the reference's).
         public static func automaticPrototypes(_ images: Int) -> Int {
             for (below, k) in [(20_000, 1024), (50_000, 2048), (100_000, 4096), (200_000, 16_384), (500_000, 32_768)]
@@ -97,7 +106,7 @@ public struct AutomaticSettings: Equatable, Sendable {
         /// `start` at ≤ 20 000 images, `end` at ImageNet size, linear in between, rounded to
         /// `digits` decimals (LightlyTrain's `_scaling.interpolate` over the data set size).
         public static func scaled(_ images: Int, start: Double, end: Double, digits: Int) -> Double {
-            let t = Swift.min(Swift.max(Double(images - largeDatasetImages) / Double(imageNetImages - largeDatasetImages), 0), 1)
+            let t = scalingFraction(images)
             let scale = Foundation.pow(10, Double(digits))
             return ((start + t * (end - start)) * scale).rounded() / scale
         }
@@ -157,7 +166,8 @@ public struct AutomaticSettings: Equatable, Sendable {
             teacherMomentum: i.teacherMomentum ?? scaled(images, start: 0.99, end: i.referenceTeacherMomentum, digits: 3),
             teacherTemperature: temperature, teacherWarmupTemperature: warmupTemperature,
             koleoLossWeight: i.koleoLossWeight ?? scaled(images, start: 0.1, end: 0, digits: 3),
-            workers: i.data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2))
+            workers: i.data.workers ?? Swift.max(1, ProcessInfo.processInfo.activeProcessorCount / 2),
+            scalingImages: images)
     }
 }
 
