@@ -30,7 +30,9 @@
 # OUT/results.jsonl; a finished piece is skipped when run again, one cut off goes on where it stopped.
 #
 # Environment: DINO (binary), OUT (default runs/robustness), THREADS (default: all cores),
-# EPOCHS (default 10), DATASETS (default ../shared/datasets).
+# EPOCHS (default 10), DATASETS (default ../shared/datasets). For diagnosis only, never for the
+# protocol's table: OVERRIDES="key=value …" starts every new piece with those settings (use
+# another OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
@@ -149,7 +151,7 @@ print(max(done) + 1 if done else 0)" "$RESULTS" "$key")
         # results file holds its lock.
         ( flock 9; grep -v "\"piece\": \"$key\"" "$RESULTS" > "$RESULTS.$$" || true; mv "$RESULTS.$$" "$RESULTS" ) 9> "$RESULTS.lock"
         "$DINO" train --method "$method" --model "$model" "${teacher[@]}" --data "$data" --out "$run" --epochs "$EPOCHS" \
-            --seed "$seed" --threads "$THREADS" --max-steps 0 --quiet > "$run.log" 2>&1
+            --seed "$seed" --threads "$THREADS" --max-steps 0 --quiet ${OVERRIDES:-} > "$run.log" 2>&1
     fi
     local steps; steps=$(state "$run" batchesPerEpoch)
     for e in $(seq "$first" "$EPOCHS"); do
