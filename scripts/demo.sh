@@ -3,8 +3,10 @@
 # images of 26 letters, 156 validation images of unseen typefaces) for a few minutes, with the
 # weighted k-NN accuracy of the frozen teacher before and after.
 #
-# DINO with DINOv2's KoLeo regulariser (weight 0.1), which is what lets DINO learn a small set
-# in a short run (docs/benchmarks-dino.md, "KoLeo"); KOLEO=0 runs the reference's plain DINO.
+# DINO with its automatic settings for a set this size — among them DINOv2's KoLeo regulariser
+# (weight 0.1, named here), which is what lets DINO learn a small set in a short run
+# (docs/benchmarks-dino.md, "KoLeo"), and DINOv2's learning rate (docs/benchmarks-robustness.md);
+# KOLEO=0 runs the same without KoLeo.
 #
 # Usage: scripts/demo.sh [MINUTES]   (default 4; DINO=path/to/dino, RUN=run directory, KOLEO=weight)
 set -euo pipefail
