@@ -117,6 +117,27 @@ import Testing
         #expect(try c.studentSettings.resolved(datasetSize: 12).stepsPerEpoch == 7)
     }
 
+    /// `student.layerscale` sets the ViT students' initial LayerScale; unset, DINOv2's automatic
+    /// value by depth (1 up to 12 blocks, 1e-5 beyond and with `recipe=reference`); a value that
+    /// is not positive is refused by name.
+    @Test func theStudentsLayerScaleIsAKey() throws {
+        func layerScale(_ overrides: [String]) throws -> Double? {
+            try ConfigLoader.load(DistillationConfig.self, overrides: ["teacher_run=\"/x\""] + overrides)
+                .studentSettings.resolved(datasetSize: 640, distilled: true).model.layerScaleInit
+        }
+        #expect(try ConfigLoader.load(DistillationConfig.self, overrides: ["teacher_run=\"/x\""]).student.layerScale == nil)
+        #expect(try layerScale(["model=\"vit_nano_patch4\""]) == 1)                       // 6 blocks
+        #expect(try layerScale(["model=\"dinov2_vitl14\""]) == 1e-5)                   // 24 blocks
+        #expect(try layerScale(["model=\"vit_nano_patch4\"", "recipe=\"reference\""]) == 1e-5)
+        #expect(try layerScale(["model=\"vit_nano_patch4\"", "student.layerscale=1e-5"]) == 1e-5)
+        do {
+            _ = try ConfigLoader.load(DistillationConfig.self, overrides: ["teacher_run=\"/x\"", "student.layerscale=0"])
+            Issue.record("a LayerScale of 0 was accepted")
+        } catch let e as ConfigError {
+            #expect(e.description.contains("student.layerscale"))
+        }
+    }
+
     @Test func theTeacherMustBeNamedOnce() {
         var c = DistillationConfig()
         #expect(throws: ConfigError.self) { try c.validate() }

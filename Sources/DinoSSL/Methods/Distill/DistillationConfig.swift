@@ -56,6 +56,23 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public enum IBOTPatches: String, Codable, Sendable, CaseIterable {
         case all, masked
     }
+    /// `student:` — the ViT students' LayerScale.
+    public struct Student: Codable, Equatable, Sendable {
+        /// LayerScale initial value of students whose preset has LayerScale (the reference's
+        /// distillation: 1e-5, DINOv2's `layerscale`); nil: auto, DINOv2's rule by depth
+        /// (`DINOv2Config.automaticLayerScale`: 1 up to 12 blocks, 1e-5 beyond; 1e-5 with
+        /// `recipe=reference`). With 1e-5 a 6-block student of a 10-epoch run ended digits below
+        /// a random ViT and learned nothing the scene probes read (docs/benchmarks-robustness.md,
+        /// "`distill` and its students' LayerScale"). Only the initial value: a resumed run reads
+        /// its LayerScale weights from its checkpoint.
+        public var layerScale: Double? = nil
+
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case layerScale = "layerscale"
+        }
+    }
+    public var student = Student()
     /// Teacher temperatures and centring; `momentum` drives the student's EMA (0.992 → 1).
     public var teacher = DINOv2Config.Teacher()
     public var studentTemperature = 0.1
@@ -76,7 +93,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case model, epochs, seed, dino, ibot, teacher, optim, crops, data, recipe
+        case model, epochs, seed, dino, ibot, student, teacher, optim, crops, data, recipe
         case teacherModel = "teacher_model", teacherWeights = "teacher_weights", teacherRun = "teacher_run"
         case batchSize = "batch_size", studentTemperature = "student_temperature", epochLength = "epoch_length"
         case stopOnCollapse = "stop_on_collapse", collapseMonitor = "collapse_monitor", precision
@@ -105,10 +122,7 @@ public struct DistillationConfig: Configuration, Equatable, Sendable {
         c.teacher = teacher
         c.studentTemperature = studentTemperature
         c.student.dropPathRate = 0
-        // The reference's LayerScale: the targets come from the frozen teacher, so a class token
-        // that barely sees the image at the start cannot make them identical (the reason DINOv2
-        // itself sets 1 on shallow models); runs before the automatic value used 1e-5 as well.
-        c.student.layerScale = 1e-5
+        c.student.layerScale = student.layerScale   // nil: DINOv2's automatic value (and its reference's)
         c.recipe = recipe
         c.optim = optim
         c.crops = crops

@@ -109,12 +109,24 @@ extension Distillation: MethodPlugin {
     public static func schedules(_ r: ResolvedDistillation) -> ScheduleSet { r.settings.schedules }
     public static func trainerOptions(_ r: ResolvedDistillation) -> TrainerOptions { r.settings.trainerOptions }
 
+    /// Runs recorded before `student.layerscale` existed built their ViT students with the
+    /// reference's 1e-5.
+    public static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue {
+        guard case .object(var root) = tree else { return tree }
+        var student: [String: JSONValue] = [:]
+        if case .object(let s)? = root["student"] { student = s }
+        guard student["layerscale"] == nil else { return tree }
+        student["layerscale"] = .double(1e-5)
+        root["student"] = .object(student)
+        return .object(root)
+    }
+
     public static func describe(_ r: ResolvedDistillation, context: MethodContext) -> String {
         let c = r.config, s = r.settings, t = r.teacher
         return """
         distill: teacher \(t.backbone.embedDimensions) wide, depth \(t.backbone.config.depth) \
         (\(c.teacherRun ?? c.teacherWeights ?? "random weights")) → \(r.students.count == 1 ? "student" : "students") \
-        \(r.students.map { "\($0.settings.config.model) (\($0.settings.model.embedDimensions) wide, \(ConvNeXtPresets.all[$0.settings.config.model] == nil ? "depth" : "ConvNeXt blocks") \($0.settings.model.depth))" }.joined(separator: ", ")), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
+        \(r.students.map { "\($0.settings.config.model) (\($0.settings.model.embedDimensions) wide, \(ConvNeXtPresets.all[$0.settings.config.model] == nil ? "depth" : "ConvNeXt blocks") \($0.settings.model.depth)\($0.settings.model.layerScaleInit.map { ", LayerScale \($0)" } ?? ""))" }.joined(separator: ", ")), \(context.dataset.count) images, \(s.stepsPerEpoch) steps/epoch × \
         \(c.epochs) epochs, batch \(c.batchSize), \(t.head.prototypes) prototypes, lr \(s.peakLearningRate), threads \(Threads.count)
         """
     }
