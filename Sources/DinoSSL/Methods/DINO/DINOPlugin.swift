@@ -56,15 +56,10 @@ extension DINO: MethodPlugin {
         return c
     }
 
-    /// Runs recorded before `teacher.centering` existed used the centred softmax.
+    /// Runs recorded before `teacher.centering` existed used the centred softmax (laid under the
+    /// stored tree: what the run recorded wins).
     public static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue {
-        guard case .object(var root) = tree else { return tree }
-        var teacher: [String: JSONValue] = [:]
-        if case .object(let t)? = root["teacher"] { teacher = t }
-        guard teacher["centering"] == nil else { return tree }
-        teacher["centering"] = .string(CenteringMode.centering.rawValue)
-        root["teacher"] = .object(teacher)
-        return .object(root)
+        JSONValue.object(["teacher": .object(["centering": .string(CenteringMode.centering.rawValue)])]).merged(with: tree)
     }
 
     /// The teacher backbone (and its head, for distillation).

@@ -110,15 +110,9 @@ extension Distillation: MethodPlugin {
     public static func trainerOptions(_ r: ResolvedDistillation) -> TrainerOptions { r.settings.trainerOptions }
 
     /// Runs recorded before `student.layerscale` existed built their ViT students with the
-    /// reference's 1e-5.
+    /// reference's 1e-5 (laid under the stored tree: what the run recorded wins).
     public static func migrateStoredConfig(_ tree: JSONValue) -> JSONValue {
-        guard case .object(var root) = tree else { return tree }
-        var student: [String: JSONValue] = [:]
-        if case .object(let s)? = root["student"] { student = s }
-        guard student["layerscale"] == nil else { return tree }
-        student["layerscale"] = .double(1e-5)
-        root["student"] = .object(student)
-        return .object(root)
+        JSONValue.object(["student": .object(["layerscale": .double(1e-5)])]).merged(with: tree)
     }
 
     public static func describe(_ r: ResolvedDistillation, context: MethodContext) -> String {
