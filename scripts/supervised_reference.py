@@ -14,7 +14,7 @@ self-supervised default of ours can be expected to, and a CNN that does learn it
 letter is there to be learned.
 
 Usage: python3 scripts/supervised_reference.py vit|cnn DATA_DIR [--epochs 10] [--lr 1e-3]
-       [--threads 1] [--seed 0]      (needs torch, timm, numpy, Pillow; DATA_DIR has train/ and val/)
+       [--threads 1] [--seed 0] [--layerscale G] [--mae]      (needs torch, timm, numpy, Pillow; DATA_DIR has train/ and val/)
 
 Budget: 1 thread on the 2-core host, about 20 s an epoch for the CNN and 60–100 s for the ViT
 on glyphs-dev-wild (7800 training images).
@@ -50,10 +50,11 @@ def load(root, split):
     return (x - mean) / std, torch.tensor(ys), len(classes)
 
 
-def model_for(arch, classes):
+def model_for(arch, classes, layerscale=None):
     if arch == "vit":
         return timm.models.vision_transformer.VisionTransformer(
-            img_size=32, patch_size=4, embed_dim=128, depth=6, num_heads=4, num_classes=classes)
+            img_size=32, patch_size=4, embed_dim=128, depth=6, num_heads=4, num_classes=classes,
+            init_values=layerscale)
 
     def stage(i, o):
         return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
@@ -70,18 +71,32 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mae", action="store_true",
+                   help="MAE's fine-tuning details: head weight ~ trunc-normal(2e-5), no weight decay on "
+                        "biases, norms, LayerScale, tokens and position embedding, cosine to min lr 1e-6")
+    p.add_argument("--layerscale", type=float, default=None,
+                   help="the ViT's LayerScale initial gamma (timm init_values; default none, as timm's ViT)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr, classes = load(a.data, "train")
     xva, yva, _ = load(a.data, "val")
-    model = model_for(a.arch, classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
+    model = model_for(a.arch, classes, a.layerscale)
+    if a.mae:
+        if a.arch == "vit":
+            nn.init.trunc_normal_(model.head.weight, std=2e-5)
+            nn.init.zeros_(model.head.bias)
+        decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ("cls_token", "pos_embed")]
+        rest = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ("cls_token", "pos_embed"))]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}], lr=a.lr)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
+    floor = 1e-6 / a.lr if a.mae else 0.0
     batch = 64
     per_epoch = len(xtr) // batch
     steps, warm = a.epochs * per_epoch, per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
+        opt, lambda s: (s + 1) / warm if s < warm else floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
     print(f"{a.arch} on {a.data}: {len(xtr)} train / {len(xva)} val images, {classes} classes, "
           f"chance {100 / classes:.2f} %, ln {classes} = {math.log(classes):.3f}", flush=True)
     start = time.time()
