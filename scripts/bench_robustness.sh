@@ -17,7 +17,8 @@
 #   glyphs            glyphs-dev, k-NN top-1 on the TUNE half of its val typefaces
 #   glyphs-holdout    the same run, k-NN on the HELD-BACK half of the val typefaces (families
 #                     whose name hashes to an odd number): never looked at while choosing defaults
-#   wild              glyphs-dev-wild, k-NN top-1
+#   wild              glyphs-dev-wild, k-NN top-1 (beyond vit_nano_patch4 in 10 epochs even with labels:
+#                     scripts/supervised_reference.py, docs/benchmarks-robustness.md)
 #   scenes            trained on scenes-dev at 32 px; two dense probes of the frozen patch tokens:
 #                     video J&F (label propagation on videos-dev, `scenes-video`, higher is better)
 #                     and depth RMSE (lin.1, 2 epochs, scenes-dev val, `scenes-depth`, lower is better)
