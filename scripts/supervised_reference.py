@@ -14,7 +14,7 @@ self-supervised default of ours can be expected to, and a CNN that does learn it
 letter is there to be learned.
 
 Usage: python3 scripts/supervised_reference.py vit|cnn DATA_DIR [--epochs 10] [--lr 1e-3]
-       [--threads 1] [--seed 0] [--layerscale G] [--mae]      (needs torch, timm, numpy, Pillow; DATA_DIR has train/ and val/)
+       [--threads 1] [--seed 0] [--layerscale G] [--mae [--head-std S]]      (needs torch, timm, numpy, Pillow; DATA_DIR has train/ and val/)
 
 Budget: 1 thread on the 2-core host, about 20 s an epoch for the CNN and 60–100 s for the ViT
 on glyphs-dev-wild (7800 training images).
@@ -74,6 +74,8 @@ def main():
     p.add_argument("--mae", action="store_true",
                    help="MAE's fine-tuning details: head weight ~ trunc-normal(2e-5), no weight decay on "
                         "biases, norms, LayerScale, tokens and position embedding, cosine to min lr 1e-6")
+    p.add_argument("--head-std", type=float, default=None,
+                   help="with --mae: the head's initial std instead of MAE's 2e-5 (0.02: timm's)")
     p.add_argument("--layerscale", type=float, default=None,
                    help="the ViT's LayerScale initial gamma (timm init_values; default none, as timm's ViT)")
     a = p.parse_args()
@@ -84,7 +86,7 @@ def main():
     model = model_for(a.arch, classes, a.layerscale)
     if a.mae:
         if a.arch == "vit":
-            nn.init.trunc_normal_(model.head.weight, std=2e-5)
+            nn.init.trunc_normal_(model.head.weight, std=a.head_std if a.head_std is not None else 2e-5)
             nn.init.zeros_(model.head.bias)
         decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ("cls_token", "pos_embed")]
         rest = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ("cls_token", "pos_embed"))]
