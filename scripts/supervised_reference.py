@@ -34,20 +34,19 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tv_shim  # noqa: E402,F401  (torchvision next to a torch it was not built for; timm imports it)
 import timm  # noqa: E402
+from bench_dino_peer import image_folder  # noqa: E402  (the peers' ImageFolder reader)
 
 
 def load(root, split):
-    classes = sorted(os.listdir(os.path.join(root, split)))
-    xs, ys = [], []
-    for i, c in enumerate(classes):
-        for n in sorted(os.listdir(os.path.join(root, split, c))):
-            image = Image.open(os.path.join(root, split, c, n)).convert("RGB").resize((32, 32))
-            xs.append(np.asarray(image, dtype=np.float32) / 255)
-            ys.append(i)
-    x = torch.tensor(np.stack(xs)).permute(0, 3, 1, 2)
+    """The split as one normalised (N, 3, 32, 32) tensor (a channels-last view: the layout the
+    figures of docs/ were measured with, which decides the convolutions' summation order), its
+    labels and the class count."""
+    items, classes = image_folder(os.path.join(root, split))
+    x = torch.tensor(np.stack([np.asarray(Image.open(path).convert("RGB").resize((32, 32)), dtype=np.float32) / 255
+                               for path, _ in items])).permute(0, 3, 1, 2)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return (x - mean) / std, torch.tensor(ys), len(classes)
+    return (x - mean) / std, torch.tensor([label for _, label in items]), len(classes)
 
 
 def model_for(arch, classes, layerscale=None):
