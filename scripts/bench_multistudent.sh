@@ -22,7 +22,9 @@
 # with 2 threads beside other jobs (docs/benchmarks-dinov2.md), so at 3 epochs: joint ≈ 30 min,
 # sequential ≈ 35 min, k-NN ≈ 1 min a student — each arm under 45 minutes. With THREADS=1
 # (measured 2026-12-07, Zen 4): 325–335 s of CPU an epoch for a lone nano student and 575 s for
-# the joint pair, so EPOCHS=1 fits the caps and 3 do not (docs/dinov3.md). Every training run
+# the joint pair, so EPOCHS=1 fits the caps and 3 do not (docs/dinov3.md). On the Zen 5 host with
+# THREADS=2 and a vit_tiny_patch4 teacher (measured 2026-12-08): 3 epochs took 512 s joint and
+# 306 + 315 s one after the other, k-NN included about 22 minutes in all. Every training run
 # is also capped with --max-minutes (45 for the joint run, 22.5 per sequential student); a cut
 # run shows in results.json as steps < the planned steps, and then the arms are not comparable.
 # Differences under 3 k-NN points: rerun with SEED=1, 2 and report mean ± spread.
