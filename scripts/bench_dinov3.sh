@@ -37,6 +37,11 @@
 #       then OUT/gram.md (a table) and OUT/gram.png (one panel per metric against the epoch:
 #       base grey, plain black, gram red).
 #       PARALLEL=1 runs the two continuations side by side, each on half the threads.
+#       SEED=S trains base and arms with --seed S (unset: the runs' default seed, 0).
+#       LATE=E (an epoch counted from the base run's start, after it) adds a third arm,
+#       OUT/gram-late: the plain arm's state at epoch E is kept (OUT/plain-at-E) and continued
+#       to the same last epoch with the Gram arm's settings, its Gram teacher that state's
+#       teacher — anchoring to a later snapshot; it runs after the other two, on all threads.
 #   scripts/bench_dinov3.sh gram-report OUT
 #       OUT/gram.md and OUT/gram.png from the evaluations so far (of arms cut off part-way: up
 #       to the epoch both have reached); the plot is labelled when PYTHON has matplotlib, a
@@ -126,6 +131,11 @@ train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
             echo "{\"epoch\": $e, \"step\": $(newest_state "$run" step), \"train_seconds\": $(newest_state "$run" elapsedSeconds), $(evaluate "$run" | cut -c2-)" \
                 | tee -a "$run/eval-per-epoch.jsonl"
         fi
+        # SNAPSHOT_EPOCH / SNAPSHOT_TO (set by the caller): the run as it stands after that epoch,
+        # copied once (its newest checkpoint is that epoch's, which `--from` takes).
+        if [ -n "${SNAPSHOT_TO:-}" ] && [ "$e" -eq "${SNAPSHOT_EPOCH:-0}" ] && [ ! -d "$SNAPSHOT_TO" ]; then
+            cp -r "$run" "$SNAPSHOT_TO.part" && mv "$SNAPSHOT_TO.part" "$SNAPSHOT_TO"
+        fi
     done
 }
 
@@ -133,34 +143,47 @@ gram_report() {  # gram_report OUT → OUT/gram.md and OUT/gram.png from the eva
     "$PYTHON" - "$1" <<'EOF'
 import json, os, sys
 out = sys.argv[1]
+import glob
 arms = {}
-for arm in ("base", "plain", "gram"):
+for arm in ("base", "plain", "gram", "gram-late"):
     path = f"{out}/{arm}/eval-per-epoch.jsonl"
     arms[arm] = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
 base_epochs = arms["base"][-1]["epoch"]
 for arm in ("plain", "gram"):  # epochs counted from the start of the base run, which both continue
     arms[arm] = [arms["base"][-1]] + [dict(r, epoch=r["epoch"] + base_epochs) for r in arms[arm]]
+# The late arm (LATE=E) continues the plain arm's state at epoch E (OUT/plain-at-E).
+late = [int(p.rsplit("-", 1)[1]) for p in glob.glob(f"{out}/plain-at-*") if p.rsplit("-", 1)[1].isdigit()]
+if arms["gram-late"] and late:
+    start = [r for r in arms["plain"] if r["epoch"] == late[0]]
+    arms["gram-late"] = start + [dict(r, epoch=r["epoch"] + late[0]) for r in arms["gram-late"]]
+else:
+    arms.pop("gram-late")
+shown = [a for a in ("plain", "gram", "gram-late") if a in arms]
 metrics = [("segmentation mIoU %", lambda r: r["segmentation"]["miou"]),
            ("depth RMSE m", lambda r: r["depth"]["metrics"]["rmse"]),
            ("video J&F %", lambda r: 100 * r["video"]["jf"]),
            ("k-NN top-1 %", lambda r: r["knn"].get("top1"))]
 with open(f"{out}/gram.md", "w") as f:
-    f.write("| epoch | " + " | ".join(f"{n} {a}" for n, _ in metrics for a in ("plain", "gram")) + " |\n")
-    f.write("|---" * (1 + 2 * len(metrics)) + "|\n")
+    f.write("| epoch | " + " | ".join(f"{n} {a}" for n, _ in metrics for a in shown) + " |\n")
+    f.write("|---" * (1 + len(shown) * len(metrics)) + "|\n")
     for r in arms["base"][:-1]:
-        f.write(f"| {r['epoch']} (base) | " + " | ".join(f"{m(r):.4g} | {m(r):.4g}" for _, m in metrics) + " |\n")
-    for a, b in zip(arms["plain"], arms["gram"]):
-        f.write(f"| {a['epoch']} | " + " | ".join(f"{m(a):.4g} | {m(b):.4g}" for _, m in metrics) + " |\n")
+        f.write(f"| {r['epoch']} (base) | " + " | ".join(" | ".join([f"{m(r):.4g}"] * len(shown)) for _, m in metrics) + " |\n")
+    by_epoch = {a: {r["epoch"]: r for r in arms[a]} for a in shown}
+    for a in arms["plain"][:min(len(arms["plain"]), len(arms["gram"]))]:
+        e = a["epoch"]
+        f.write(f"| {e} | " + " | ".join(" | ".join(f"{m(by_epoch[x][e]):.4g}" if e in by_epoch[x] else ""
+                                                     for x in shown) for _, m in metrics) + " |\n")
 try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6))
     for ax, (name, metric) in zip(axes, metrics):
-        for arm, colour in (("base", "grey"), ("plain", "black"), ("gram", "tab:red")):
-            if arms[arm]:
+        for arm, colour in (("base", "grey"), ("plain", "black"), ("gram", "tab:red"), ("gram-late", "tab:blue")):
+            if arms.get(arm):
                 ax.plot([r["epoch"] for r in arms[arm]], [metric(r) for r in arms[arm]], marker="o", color=colour,
-                        label={"base": "base run", "plain": "continued, no Gram", "gram": "continued, Gram anchoring"}[arm])
+                        label={"base": "base run", "plain": "continued, no Gram", "gram": "continued, Gram anchoring",
+                               "gram-late": f"Gram anchoring from epoch {late[0] if late else ''}"}[arm])
         ax.set_title(name)
         ax.set_xlabel("epoch")
     axes[0].legend(fontsize=8)
@@ -196,7 +219,8 @@ for panel, (name, metric) in enumerate(metrics):
     print(f"panel {panel + 1}: {name}, {lo:.4g} (bottom) to {hi:.4g} (top), epochs {e0}-{e1}")
     sx = lambda e: left + (right - left) * (e - e0) / max(e1 - e0, 1)
     sy = lambda v: bottom - (bottom - top) * (v - lo) / max(hi - lo, 1e-9)
-    for arm, colour in (("base", (150, 150, 150)), ("plain", (0, 0, 0)), ("gram", (220, 30, 30))):
+    for arm, colour in (("base", (150, 150, 150)), ("plain", (0, 0, 0)), ("gram", (220, 30, 30)), ("gram-late", (30, 80, 220))):
+        if arm not in arms: continue
         pts = [(sx(r["epoch"]), sy(metric(r))) for r in arms[arm]]
         for (a, b), (c, d) in zip(pts, pts[1:]): line(int(a), int(b), int(c), int(d), colour)
         for a, b in pts:
@@ -206,7 +230,7 @@ chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.
 with open(f"{out}/gram.png", "wb") as f:
     f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-print("gram.png: one panel per metric; base grey, plain black, gram red")
+print("gram.png: one panel per metric; base grey, plain black, gram red, gram-late blue")
 print(open(f"{out}/gram.md").read())
 EOF
 }
@@ -320,10 +344,19 @@ EOF
 gram)
     out=$2 base=${3:-10} epochs=${4:-30}
     mkdir -p "$out"
-    train dinov3 "$out/base" "$base" "${EVERY:-2}"
-    plain() { train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base"; }
-    anchored() {
-        train dinov3 "$out/gram" "$epochs" "${EVERY:-2}" --from "$out/base" gram.use_loss=true gram.img_level=true gram.max_updates=2 \
+    seed=()
+    [ -n "${SEED:-}" ] && seed=(--seed "$SEED")
+    train dinov3 "$out/base" "$base" "${EVERY:-2}" "${seed[@]}"
+    plain() {
+        if [ -n "${LATE:-}" ]; then
+            SNAPSHOT_EPOCH=$((LATE - base)) SNAPSHOT_TO="$out/plain-at-$LATE" \
+                train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base" "${seed[@]}"
+        else
+            train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base" "${seed[@]}"
+        fi
+    }
+    anchored() {  # anchored ARM FROM EPOCHS: the Gram-anchored continuation of FROM
+        train dinov3 "$out/$1" "$3" "${EVERY:-2}" --from "$2" "${seed[@]}" gram.use_loss=true gram.img_level=true gram.max_updates=2 \
             gram.update_frequency=$((10 * $(newest_state "$out/base" batchesPerEpoch))) \
             'gram.loss_weight_schedule={"start": 0, "peak": 0, "end": 2, "warmup_epochs": 0, "cosine_epochs": 1}'
     }
@@ -331,10 +364,13 @@ gram)
         # The two continuations side by side on half the threads each: about the same images/s
         # in all, and at any moment both curves reach about the same epoch (for runs cut off
         # part-way and resumed across sessions).
-        THREADS=$(( (THREADS + 1) / 2 ))
-        plain & anchored & wait
+        ( THREADS=$(( (THREADS + 1) / 2 )); plain & anchored gram "$out/base" "$epochs" & wait )
     else
-        plain; anchored
+        plain; anchored gram "$out/base" "$epochs"
+    fi
+    if [ -n "${LATE:-}" ]; then
+        [ -d "$out/plain-at-$LATE" ] || { echo "no snapshot $out/plain-at-$LATE: LATE must lie within the plain arm" >&2; exit 2; }
+        anchored gram-late "$out/plain-at-$LATE" $((base + epochs - LATE))
     fi
     gram_report "$out"
     ;;
