@@ -25,7 +25,9 @@
 #
 # Environment: DINO (binary, default .build/release/dino), OUT (default runs/eval-suite),
 # DATASETS (default ../shared/datasets), THREADS (default: all cores), EPOCHS (default 10),
-# SEG_ITERATIONS (dinov3 recipe, default 2000).
+# SEG_ITERATIONS (dinov3 recipe, default 2000), TRAIN_EXTRA (key=value overrides for both runs'
+# `dino train`, e.g. "crops.global_size=64 crops.local_size=32" to pretrain at scenes-dev's own
+# 64 px; the reports then evaluate both runs at 64 px, their global crop size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DINO=${DINO:-.build/release/dino}
@@ -34,6 +36,8 @@ DATASETS=${DATASETS:-../shared/datasets}
 THREADS=${THREADS:-$(nproc)}
 EPOCHS=${EPOCHS:-10}
 SEG_ITERATIONS=${SEG_ITERATIONS:-2000}
+# shellcheck disable=SC2206
+train_extra=(${TRAIN_EXTRA:-})
 SCENES=$DATASETS/scenes-dev
 VIDEOS=$DATASETS/videos-dev
 PRETRAINED=$OUT/dinov2-scenes
@@ -51,10 +55,11 @@ has_checkpoint() { ls "$1"/checkpoints/checkpoint-*.safetensors >/dev/null 2>&1;
 train() {
   if ! has_checkpoint "$PRETRAINED"; then
     /usr/bin/time -f "dinov2 training: %e s" "$DINO" train --method dinov2 --model vit_nano_patch4 --data "$SCENES/train" \
-      --epochs "$EPOCHS" --out "$PRETRAINED" --threads "$THREADS" --quiet
+      --epochs "$EPOCHS" --out "$PRETRAINED" --threads "$THREADS" --quiet "${train_extra[@]}"
   fi
   if ! has_checkpoint "$RANDOM_RUN"; then
-    "$DINO" train --method dinov2 --model vit_nano_patch4 --data "$SCENES/train" --max-steps 0 --out "$RANDOM_RUN" --quiet
+    "$DINO" train --method dinov2 --model vit_nano_patch4 --data "$SCENES/train" --max-steps 0 --out "$RANDOM_RUN" --quiet \
+      "${train_extra[@]}"
   fi
 }
 
