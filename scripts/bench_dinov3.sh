@@ -54,6 +54,10 @@
 #       arms judged at 32- and 64-px input (segmentation mIoU, depth RMSE) and by video J&F:
 #       OUT/{before,highres,continued}.json and OUT/highres.md.
 #
+# Budget on the Zen 5 host (measured 2026-12-08, `gram` with SEED=1 LATE=20 PARALLEL=1 EVERY=5):
+# base ≈ 40 s an epoch on 2 threads, the two continuations ≈ 62 s an epoch each side by side,
+# gram-late ≈ 35 s an epoch on 2 threads, an evaluation point ≈ 40–60 s: about 68 minutes in all,
+# each arm under 45.
 # Budget (2 cores, idle, measured 2026-12-07 on the Zen 4 host): dinov3 on
 # dinov3_vit_nano_patch4 trains at 33–41 images/s (batch 64), so an epoch of scenes-dev/train
 # (3000 images, 46 steps) takes 75–90 s; one evaluation point (segmentation 20 epochs, depth

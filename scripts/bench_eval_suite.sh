@@ -22,6 +22,8 @@
 # 10 min (depth 10 epochs ≈ 6 min at 32 px, segmentation 20 epochs ≈ 2–3 min, video ≈ 10 s), each
 # extra segmentation seed about 3 min, the dinov3 recipe (2000 iterations at batch 16) about 10 min:
 # about 80 minutes for `all`; no single command above 45 minutes.
+# With TRAIN_EXTRA at 64 px on the Zen 5 host (2026-12-08, 2 threads): training 21.4 min, one
+# report about 5.5 min.
 #
 # Environment: DINO (binary, default .build/release/dino), OUT (default runs/eval-suite),
 # DATASETS (default ../shared/datasets), THREADS (default: all cores), EPOCHS (default 10),
