@@ -145,9 +145,8 @@ train() {  # train METHOD RUN EPOCHS EVAL_EVERY [args…]
 
 gram_report() {  # gram_report OUT → OUT/gram.md and OUT/gram.png from the evaluations so far
     "$PYTHON" - "$1" <<'EOF'
-import json, os, sys
+import glob, json, os, sys
 out = sys.argv[1]
-import glob
 arms = {}
 for arm in ("base", "plain", "gram", "gram-late"):
     path = f"{out}/{arm}/eval-per-epoch.jsonl"
@@ -352,12 +351,10 @@ gram)
     [ -n "${SEED:-}" ] && seed=(--seed "$SEED")
     train dinov3 "$out/base" "$base" "${EVERY:-2}" "${seed[@]}"
     plain() {
-        if [ -n "${LATE:-}" ]; then
-            SNAPSHOT_EPOCH=$((LATE - base)) SNAPSHOT_TO="$out/plain-at-$LATE" \
-                train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base" "${seed[@]}"
-        else
-            train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base" "${seed[@]}"
-        fi
+        # With LATE, train() keeps the plain arm's state at that epoch (its SNAPSHOT_* variables).
+        local SNAPSHOT_EPOCH="" SNAPSHOT_TO=""
+        if [ -n "${LATE:-}" ]; then SNAPSHOT_EPOCH=$((LATE - base)) SNAPSHOT_TO="$out/plain-at-$LATE"; fi
+        train dinov3 "$out/plain" "$epochs" "${EVERY:-2}" --from "$out/base" "${seed[@]}"
     }
     anchored() {  # anchored ARM FROM EPOCHS: the Gram-anchored continuation of FROM
         train dinov3 "$out/$1" "$3" "${EVERY:-2}" --from "$2" "${seed[@]}" gram.use_loss=true gram.img_level=true gram.max_updates=2 \

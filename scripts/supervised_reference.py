@@ -87,8 +87,9 @@ def main():
         if a.arch == "vit":
             nn.init.trunc_normal_(model.head.weight, std=a.head_std if a.head_std is not None else 2e-5)
             nn.init.zeros_(model.head.bias)
-        decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ("cls_token", "pos_embed")]
-        rest = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ("cls_token", "pos_embed"))]
+        decay, rest = [], []
+        for n, p in model.named_parameters():
+            (decay if p.ndim > 1 and n not in ("cls_token", "pos_embed") else rest).append(p)
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}], lr=a.lr)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
